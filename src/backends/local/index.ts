@@ -1,0 +1,1 @@
+export { createLocalCommunicator } from './local-backend.js';

@@ -1,0 +1,435 @@
+/**
+ * The Communicator contract (spec/communicator.md) and the one front end every backend sits behind.
+ *
+ * A backend implements `Backend`: raw data movement for already-validated arguments. The front end,
+ * `CheckedCommunicator`, owns everything that must be identical across backends: argument checks,
+ * fingerprints, the order of operations, result allocation, the object family, and close semantics.
+ */
+import { type DType, type NumericArray, type NumericArrayConstructor, type ReduceOp } from './dtypes.js';
+import { CommError } from './errors.js';
+import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
+import { decodeObject, encodeObject } from './objects.js';
+import {
+  allocate,
+  checkBuffer,
+  checkLayout,
+  checkOp,
+  checkRecv,
+  checkRegionRequest,
+  checkRoot,
+  type Layout,
+} from './validate.js';
+
+export type BackendName = 'local' | 'shm' | 'tcp' | (string & {});
+
+/** Memory that the ranks of one node share (spec/communicator.md §4.8). */
+export interface SharedRegion<T extends NumericArray = NumericArray> {
+  readonly data: T;
+  /** The one rank of the node that writes; the others read after fence(). */
+  readonly isLeader: boolean;
+  /** Orders the leader's writes before every rank's later reads (a barrier over the node's ranks). */
+  fence(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AllgathervOptions<T extends NumericArray> {
+  /** Elements contributed by each rank; exchanged automatically when omitted. */
+  counts?: ArrayLike<number>;
+  /** Where each rank's block starts in recv; packed in rank order when omitted. */
+  displs?: ArrayLike<number>;
+  recv?: T;
+}
+
+export interface Communicator {
+  readonly rank: number;
+  readonly size: number;
+  readonly backend: BackendName;
+  /** True on the rank that leads its shared-memory node group. */
+  readonly isLeader: boolean;
+  readonly closed: boolean;
+  allreduce<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T>;
+  allgatherv<T extends NumericArray>(send: T, options?: AllgathervOptions<T>): Promise<T>;
+  broadcast<T extends NumericArray>(buf: T, root?: number): Promise<T>;
+  barrier(): Promise<void>;
+  allgather<V>(value: V): Promise<V[]>;
+  bcast<V>(value: V, root?: number): Promise<V>;
+  createSharedRegion<T extends NumericArray>(
+    ctor: NumericArrayConstructor<T>,
+    count: number,
+  ): Promise<SharedRegion<T>>;
+  splitLocal(): Promise<Communicator>;
+  close(): Promise<void>;
+}
+
+/**
+ * What a backend implements. Arguments are validated and recv is allocated by the front end; the
+ * front end also guarantees that at most one operation is in flight per communicator, in call order.
+ * Every collective must compare fingerprints across ranks at its first synchronisation and raise
+ * `mismatchError` on every rank when they differ, before any data is delivered (spec §6).
+ * A method may complete synchronously (return undefined) — the fast path of shared memory.
+ */
+export interface Backend {
+  readonly name: BackendName;
+  readonly rank: number;
+  readonly size: number;
+  readonly isLeader: boolean;
+  /** recv has send.length elements and may be send itself. */
+  allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray, op: ReduceOp): Promise<void> | void;
+  /** recv holds at least max(displs[r] + counts[r]) elements; counts[rank] === send.length. */
+  allgatherv(
+    fp: Fingerprint,
+    send: NumericArray,
+    recv: NumericArray,
+    counts: readonly number[],
+    displs: readonly number[],
+  ): Promise<void> | void;
+  broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> | void;
+  barrier(fp: Fingerprint): Promise<void> | void;
+  createSharedRegion<T extends NumericArray>(
+    fp: Fingerprint,
+    dtype: DType,
+    count: number,
+  ): Promise<SharedRegion<T>>;
+  splitLocal(): Promise<Communicator>;
+  /** Releases everything; an operation in flight rejects (InvalidCommunicator or CollectiveFailed). */
+  close(): Promise<void>;
+}
+
+const PRECONDITION_CODES = new Set([
+  'InvalidBufferSize',
+  'InvalidRoot',
+  'InvalidArgument',
+  'AllocationFailed',
+]);
+
+export class CheckedCommunicator implements Communicator {
+  readonly #backend: Backend;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #busy = false;
+  readonly #queue: Array<() => void> = [];
+
+  constructor(backend: Backend) {
+    this.#backend = backend;
+  }
+
+  get rank(): number {
+    return this.#backend.rank;
+  }
+  get size(): number {
+    return this.#backend.size;
+  }
+  get backend(): BackendName {
+    return this.#backend.name;
+  }
+  get isLeader(): boolean {
+    return this.#backend.isLeader;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  allreduce<T extends NumericArray>(send: T, op: ReduceOp = 'sum', recv?: T): Promise<T> {
+    const operation = 'allreduce';
+    let out: T;
+    let fp: Fingerprint;
+    try {
+      this.#checkOpen(operation);
+      const dtype = checkBuffer(operation, 'send', send);
+      checkOp(operation, op);
+      if (recv !== undefined) checkRecv(operation, dtype, recv, send.length);
+      out = recv ?? allocate<T>(operation, dtype, send.length);
+      fp = fingerprint(operation, { dtype: dtype.name, count: send.length, op });
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    return this.#schedule(operation, () => this.#backend.allreduce(fp, send, out, op), out);
+  }
+
+  allgatherv<T extends NumericArray>(send: T, options: AllgathervOptions<T> = {}): Promise<T> {
+    const operation = 'allgatherv';
+    let dtype: DType;
+    try {
+      this.#checkOpen(operation);
+      dtype = checkBuffer(operation, 'send', send);
+      if (options === null || typeof options !== 'object') {
+        throw new CommError(
+          'InvalidArgument',
+          operation,
+          'options must be an object { counts?, displs?, recv? }.',
+        );
+      }
+      if (options.counts === undefined) {
+        if (options.displs !== undefined) {
+          throw new CommError(
+            'InvalidArgument',
+            operation,
+            'displs without counts: pass counts too, or omit both to pack blocks in rank order.',
+          );
+        }
+        if (options.recv !== undefined) checkBuffer(operation, 'recv', options.recv);
+      } else {
+        const layout = checkLayout(
+          operation,
+          this.rank,
+          this.size,
+          send.length,
+          options.counts,
+          options.displs,
+        );
+        return this.#gatherWithLayout(operation, operation, dtype, send, layout, options.recv);
+      }
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    // Counts unknown: exchange them first, then gather (two collectives, one call).
+    return this.#exchangeCounts(operation, dtype, send.length).then((counts) =>
+      this.#gatherWithLayout(operation, operation, dtype, send, packedLayout(counts), options.recv),
+    );
+  }
+
+  broadcast<T extends NumericArray>(buf: T, root = 0): Promise<T> {
+    const operation = 'broadcast';
+    let fp: Fingerprint;
+    try {
+      this.#checkOpen(operation);
+      const dtype = checkBuffer(operation, 'buf', buf);
+      checkRoot(operation, root, this.size);
+      fp = fingerprint(operation, { dtype: dtype.name, count: buf.length, root });
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    return this.#schedule(operation, () => this.#backend.broadcast(fp, buf, root), buf);
+  }
+
+  barrier(): Promise<void> {
+    const operation = 'barrier';
+    try {
+      this.#checkOpen(operation);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const fp = fingerprint(operation);
+    return this.#schedule(operation, () => this.#backend.barrier(fp), undefined);
+  }
+
+  async allgather<V>(value: V): Promise<V[]> {
+    const operation = 'allgather';
+    let bytes: Uint8Array;
+    try {
+      this.#checkOpen(operation);
+      bytes = encodeWith(operation, value);
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    const counts = await this.#exchangeCounts(operation, null, bytes.length);
+    const layout = packedLayout(counts);
+    const all = await this.#gatherWithLayout(operation, 'allgather', dtypeOfBytes, bytes, layout, undefined);
+    return layout.counts.map((c, r) => {
+      const at = layout.displs[r] as number;
+      return decodeObject<V>(all.subarray(at, at + c));
+    });
+  }
+
+  async bcast<V>(value: V, root = 0): Promise<V> {
+    const operation = 'bcast';
+    let bytes: Uint8Array | null = null;
+    try {
+      this.#checkOpen(operation);
+      checkRoot(operation, root, this.size);
+      if (this.rank === root) bytes = encodeWith(operation, value);
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    const length = new Float64Array([bytes?.length ?? 0]);
+    const lengthFp = fingerprint(operation, { root });
+    await this.#schedule(operation, () => this.#backend.broadcast(lengthFp, length, root), undefined);
+    const buf = bytes ?? allocate<Uint8Array>(operation, dtypeOfBytes, length[0] as number);
+    const dataFp = fingerprint(operation, { dtype: 'uint8', count: buf.length, root });
+    await this.#schedule(operation, () => this.#backend.broadcast(dataFp, buf, root), undefined);
+    return this.rank === root ? value : decodeObject<V>(buf);
+  }
+
+  createSharedRegion<T extends NumericArray>(
+    ctor: NumericArrayConstructor<T>,
+    count: number,
+  ): Promise<SharedRegion<T>> {
+    const operation = 'createSharedRegion';
+    let fp: Fingerprint;
+    let dtype: DType;
+    try {
+      this.#checkOpen(operation);
+      dtype = checkRegionRequest(operation, ctor, count);
+      fp = fingerprint(operation, { dtype: dtype.name, count });
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    return this.#schedule(
+      operation,
+      () => this.#backend.createSharedRegion<T>(fp, dtype, count),
+      undefined,
+    ).then((region) => region as unknown as SharedRegion<T>);
+  }
+
+  splitLocal(): Promise<Communicator> {
+    const operation = 'splitLocal';
+    try {
+      this.#checkOpen(operation);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#schedule(operation, () => this.#backend.splitLocal(), undefined).then(
+      (c) => c as unknown as Communicator,
+    );
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    // Queued operations see #closed when they start and reject with InvalidCommunicator.
+    for (const start of this.#queue.splice(0)) start();
+    this.#closing = this.#backend.close();
+    return this.#closing;
+  }
+
+  #checkOpen(operation: string): void {
+    if (this.#closed) {
+      throw new CommError(
+        'InvalidCommunicator',
+        operation,
+        'the communicator is closed; create a new one with init() to communicate again.',
+        { rank: this.rank },
+      );
+    }
+  }
+
+  /**
+   * Runs `run` when no earlier operation is in flight. `result` is what the caller gets, unless
+   * run itself returns a value (a promise of one): then that value.
+   */
+  #schedule<R>(operation: string, run: () => Promise<unknown> | unknown, result: R): Promise<R> {
+    const start = (): Promise<R> => {
+      try {
+        this.#checkOpen(operation);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.#busy = true;
+      let pending: unknown;
+      try {
+        pending = run();
+      } catch (error) {
+        this.#next();
+        return Promise.reject(error);
+      }
+      if (!(pending instanceof Promise)) {
+        this.#next();
+        return Promise.resolve((pending === undefined ? result : pending) as R);
+      }
+      return pending.then(
+        (value) => {
+          this.#next();
+          return (value === undefined ? result : value) as R;
+        },
+        (error: unknown) => {
+          this.#next();
+          throw error;
+        },
+      );
+    };
+    if (!this.#busy) return start();
+    return new Promise<R>((resolve, reject) => this.#queue.push(() => void start().then(resolve, reject)));
+  }
+
+  #next(): void {
+    this.#busy = false;
+    const start = this.#queue.shift();
+    if (start) start();
+  }
+
+  /**
+   * A precondition failed on this rank. The other ranks are (or will be) inside the same collective,
+   * so this rank still takes part with an `invalid` fingerprint; every rank then raises (spec §6.2).
+   */
+  #rejectEverywhere<R>(operation: string, error: unknown): Promise<R> {
+    const code = error instanceof CommError ? error.code : null;
+    if (this.size === 1 || this.#closed || code === null || !PRECONDITION_CODES.has(code)) {
+      return Promise.reject(error);
+    }
+    const fp = fingerprint(kindOf(operation), { invalid: error instanceof CommError ? error.code : null });
+    return this.#schedule(operation, () => this.#backend.barrier(fp), undefined).then(
+      () => Promise.reject(error),
+      () => Promise.reject(error),
+    );
+  }
+
+  #exchangeCounts(operation: string, dtype: DType | null, count: number): Promise<number[]> {
+    const mine = new Float64Array([count]);
+    const all = new Float64Array(this.size);
+    const ones = new Array<number>(this.size).fill(1);
+    const iota = ones.map((_, r) => r);
+    const fp = fingerprint(kindOf(operation), { dtype: dtype?.name ?? null });
+    return this.#schedule(operation, () => this.#backend.allgatherv(fp, mine, all, ones, iota), all).then(
+      (c) => Array.from(c),
+    );
+  }
+
+  #gatherWithLayout<T extends NumericArray>(
+    operation: string,
+    kind: CollectiveKind,
+    dtype: DType,
+    send: T,
+    layout: Layout,
+    recv: T | undefined,
+  ): Promise<T> {
+    let out: T;
+    try {
+      if (recv !== undefined) {
+        const recvDtype = checkBuffer(operation, 'recv', recv);
+        if (recvDtype !== dtype || recv.length < layout.extent)
+          checkRecv(operation, dtype, recv, layout.extent);
+      }
+      out = recv ?? allocate<T>(operation, dtype, layout.extent);
+    } catch (error) {
+      return this.#rejectEverywhere(operation, error);
+    }
+    const fp = fingerprint(kind, {
+      dtype: dtype.name,
+      count: layout.counts.reduce((a, b) => a + b, 0),
+      digest: digestInts(layout.counts) ^ digestInts(layout.displs),
+    });
+    return this.#schedule(
+      operation,
+      () => this.#backend.allgatherv(fp, send, out, layout.counts, layout.displs),
+      out,
+    );
+  }
+}
+
+const dtypeOfBytes = checkBuffer('allgather', 'bytes', new Uint8Array(0));
+
+function kindOf(operation: string): CollectiveKind {
+  return operation === 'splitLocal' ? 'barrier' : (operation as CollectiveKind);
+}
+
+function packedLayout(counts: number[]): Layout {
+  const displs: number[] = [];
+  let at = 0;
+  for (const c of counts) {
+    displs.push(at);
+    at += c;
+  }
+  return { counts, displs, extent: at };
+}
+
+function encodeWith(operation: string, value: unknown): Uint8Array {
+  try {
+    return encodeObject(value);
+  } catch (cause) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (functions and symbols cannot travel).`,
+    );
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Precondition checks shared by every backend (spec/communicator.md §4). Each failure is a CommError
+ * that names the argument, the value received and what to pass instead.
+ */
+import { DTYPES, dtypeByCtor, dtypeOf, REDUCE_OPS, type DType, type ReduceOp } from './dtypes.js';
+import { CommError } from './errors.js';
+
+const DTYPE_LIST = DTYPES.map((d) => d.ctor.name).join(', ');
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (ArrayBuffer.isView(value)) return value.constructor.name;
+  if (Array.isArray(value)) return `an Array of length ${value.length}`;
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return `${typeof value} ${String(value)}`;
+}
+
+export function checkBuffer(operation: string, name: string, value: unknown): DType {
+  const dtype = dtypeOf(value);
+  if (!dtype) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `${name} must be a numeric typed array (${DTYPE_LIST}), got ${describeValue(value)}. Wrap plain arrays, e.g. Float64Array.from(values); use allgather/bcast for arbitrary values.`,
+      { argument: name, received: describeValue(value) },
+    );
+  }
+  return dtype;
+}
+
+export function checkRecv(operation: string, send: DType, recv: unknown, expectedLength: number): void {
+  const dtype = checkBuffer(operation, 'recv', recv);
+  if (dtype !== send) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `recv is a ${dtype.ctor.name} but send is a ${send.ctor.name}; pass a recv of the same type or omit it.`,
+      { argument: 'recv', expected: send.name, received: dtype.name },
+    );
+  }
+  const length = (recv as ArrayLike<unknown>).length;
+  if (length !== expectedLength) {
+    throw new CommError(
+      'InvalidBufferSize',
+      operation,
+      `recv has ${length} elements, expected ${expectedLength}; allocate recv with ${expectedLength} elements or omit it.`,
+      { argument: 'recv', expected: expectedLength, received: length },
+    );
+  }
+}
+
+export function checkOp(operation: string, op: unknown): ReduceOp {
+  if (!REDUCE_OPS.includes(op as ReduceOp)) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `op must be one of ${REDUCE_OPS.map((o) => `'${o}'`).join(', ')}, got ${describeValue(op)}.`,
+      { argument: 'op', received: describeValue(op) },
+    );
+  }
+  return op as ReduceOp;
+}
+
+export function checkRoot(operation: string, root: unknown, size: number): number {
+  if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= size) {
+    throw new CommError(
+      'InvalidRoot',
+      operation,
+      `root must be an integer rank in [0, ${size - 1}], got ${describeValue(root)}.`,
+      { root: typeof root === 'number' ? root : String(root), size },
+    );
+  }
+  return root;
+}
+
+function checkIntArray(operation: string, name: string, value: unknown, size: number): number[] {
+  const isArrayLike =
+    Array.isArray(value) ||
+    (ArrayBuffer.isView(value) && !(value instanceof DataView) && !dtypeOf(value)?.bigint);
+  if (!isArrayLike) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `${name} must be an array of ${size} non-negative integers (one per rank), got ${describeValue(value)}.`,
+      { argument: name },
+    );
+  }
+  const list = Array.from(value as ArrayLike<number>);
+  if (list.length !== size) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `${name} has ${list.length} entries but the communicator has ${size} ranks; pass one entry per rank.`,
+      { argument: name, expected: size, received: list.length },
+    );
+  }
+  const bad = list.findIndex((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0);
+  if (bad >= 0) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `${name}[${bad}] is ${String(list[bad])}; every entry must be a non-negative integer.`,
+      { argument: name, index: bad, received: String(list[bad]) },
+    );
+  }
+  return list;
+}
+
+export interface Layout {
+  counts: number[];
+  displs: number[];
+  /** Elements recv must hold: max(displs[r] + counts[r]). */
+  extent: number;
+}
+
+/** Validates caller counts/displs for allgatherv on this rank (spec/communicator.md §4.2). */
+export function checkLayout(
+  operation: string,
+  rank: number,
+  size: number,
+  sendLength: number,
+  countsArg: unknown,
+  displsArg: unknown,
+): Layout {
+  const counts = checkIntArray(operation, 'counts', countsArg, size);
+  if (counts[rank] !== sendLength) {
+    throw new CommError(
+      'InvalidBufferSize',
+      operation,
+      `counts[${rank}] is ${counts[rank]} but this rank's send has ${sendLength} elements; counts[rank] must equal send.length.`,
+      { expected: counts[rank], received: sendLength, rank },
+    );
+  }
+  let displs: number[];
+  if (displsArg === undefined) {
+    displs = [];
+    let at = 0;
+    for (const c of counts) {
+      displs.push(at);
+      at += c;
+    }
+  } else {
+    displs = checkIntArray(operation, 'displs', displsArg, size);
+    const spans = counts
+      .map((c, r) => ({ r, start: displs[r] as number, end: (displs[r] as number) + c }))
+      .filter((s) => s.end > s.start)
+      .sort((a, b) => a.start - b.start);
+    for (let i = 1; i < spans.length; i++) {
+      const prev = spans[i - 1]!;
+      const cur = spans[i]!;
+      if (cur.start < prev.end) {
+        throw new CommError(
+          'InvalidArgument',
+          operation,
+          `the blocks of rank ${prev.r} [${prev.start}, ${prev.end}) and rank ${cur.r} [${cur.start}, ${cur.end}) overlap in recv; displs must place blocks apart.`,
+          { ranks: [prev.r, cur.r] },
+        );
+      }
+    }
+  }
+  let extent = 0;
+  for (let r = 0; r < size; r++) extent = Math.max(extent, (displs[r] as number) + (counts[r] as number));
+  return { counts, displs, extent };
+}
+
+export function checkRegionRequest(operation: string, ctor: unknown, count: unknown): DType {
+  const dtype = dtypeByCtor(ctor);
+  if (!dtype) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `the element type must be a numeric typed array constructor (${DTYPE_LIST}), got ${describeValue(ctor)}.`,
+      { argument: 'ctor' },
+    );
+  }
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `count must be a non-negative integer, got ${describeValue(count)}.`,
+      { argument: 'count', received: String(count) },
+    );
+  }
+  return dtype;
+}
+
+/** Allocates a typed array, turning an engine refusal into AllocationFailed. */
+export function allocate<T>(operation: string, dtype: DType, count: number): T {
+  try {
+    return new dtype.ctor(count) as T;
+  } catch (cause) {
+    throw new CommError(
+      'AllocationFailed',
+      operation,
+      `could not allocate ${count} × ${dtype.name} (${count * dtype.bytes} bytes): ${(cause as Error).message}. Use a smaller count or stream the data in parts.`,
+      { count, bytes: count * dtype.bytes },
+    );
+  }
+}

@@ -1,0 +1,5 @@
+/** Every backend's world factory. A new backend adds one line here. */
+import type { WorldFactory } from './world.js';
+import { localWorlds } from './worlds/local.js';
+
+export const FACTORIES: readonly WorldFactory[] = [localWorlds];
