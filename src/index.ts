@@ -1,5 +1,15 @@
 // The public surface of `collective`, and nothing else.
-export { init, type InitOptions, type BackendChoice } from './selection/init.js';
+export {
+  init,
+  availableBackends,
+  describeEnvironment,
+  type InitOptions,
+  type BackendChoice,
+  type BackendInfo,
+  type EnvironmentReport,
+  type LauncherName,
+  type NodeLayout,
+} from './selection/index.js';
 export type {
   Communicator,
   SharedRegion,

@@ -1,10 +1,50 @@
-/** The `collective` command line. Subcommands grow in the launch and selection issues. */
+/**
+ * The `collective` command line: a table of subcommands. A subcommand is a name, a one-line summary
+ * and an async function from its own arguments to an exit status; it is imported only when run.
+ */
+interface Subcommand {
+  readonly summary: string;
+  run(args: readonly string[]): Promise<number>;
+}
+
+const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  doctor: {
+    summary: 'show the launcher, rank, size, coordinator and the backend init() would pick (--json)',
+    run: async (args) => (await import('./doctor.js')).doctor(args),
+  },
+};
+
+/** Exit status for a command line that could not be understood. */
+const USAGE_ERROR = 2;
+
+function usage(): string {
+  const width = Math.max(...Object.keys(SUBCOMMANDS).map((name) => name.length));
+  const rows = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: collective <command> [options]\n\ncommands:\n${rows.join('\n')}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  if (command === undefined || command === '--help' || command === '-h') {
-    process.stdout.write('usage: collective <command>\n\ncommands:\n  (none yet)\n');
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(usage());
     return 0;
   }
-  process.stderr.write(`collective: unknown command '${command}'; run 'collective --help'\n`);
-  return 2;
+  const subcommand = Object.hasOwn(SUBCOMMANDS, command) ? SUBCOMMANDS[command] : undefined;
+  if (subcommand === undefined) {
+    process.stderr.write(`collective: unknown command '${command}'\n\n${usage()}`);
+    return USAGE_ERROR;
+  }
+  try {
+    return await subcommand.run(rest);
+  } catch (error) {
+    // parseArgs reports unknown or malformed flags with this code.
+    if (
+      (error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (error as { code?: unknown }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
+      process.stderr.write(`collective ${command}: ${(error as Error).message}\n`);
+      return USAGE_ERROR;
+    }
+    throw error;
+  }
 }

@@ -1,30 +1,33 @@
 /**
- * init(): the one entry point that turns options and the environment into a Communicator.
- * The full priority chain lives in spec/selection.md; this module reads the environment once.
+ * init(): the one entry point that turns options and the environment into a Communicator
+ * (spec/selection.md). The environment and workerData are read here, once, and resolved by the
+ * priority chain into a typed config; the selected backend's module is loaded only then.
  */
+import { availableParallelism } from 'node:os';
+import { isMainThread, workerData } from 'node:worker_threads';
 import type { Communicator } from '../communicator/communicator.js';
-import { BackendError } from '../communicator/errors.js';
-import { createLocalCommunicator } from '../backends/local/index.js';
+import { resolveSelection, type SelectionInputs } from './chain.js';
+import type { InitOptions } from './options.js';
+import { createBackend } from './registry.js';
+import { emitWarningOnce, oversubscriptionWarning } from './warnings.js';
 
-export type BackendChoice = 'auto' | 'local' | 'shm' | 'tcp';
+export type { BackendChoice, InitOptions } from './options.js';
 
-export interface InitOptions {
-  /** Overrides COLLECTIVE_BACKEND. */
-  backend?: BackendChoice;
-  /** Overrides COLLECTIVE_TIMEOUT_SECS (default 60). */
-  timeoutSecs?: number;
-  /** The environment to read instead of process.env (tests, embedding). */
-  env?: Record<string, string | undefined>;
+/** What the chain reads in this thread: the options, the environment record, workerData. */
+export function selectionInputs(options: InitOptions): SelectionInputs {
+  return { options, env: options.env ?? process.env, workerData, isMainThread };
 }
 
 export async function init(options: InitOptions = {}): Promise<Communicator> {
-  const env = options.env ?? process.env;
-  const backend = options.backend ?? env['COLLECTIVE_BACKEND'] ?? 'auto';
-  if (backend === 'auto' || backend === 'local') return createLocalCommunicator();
-  throw new BackendError(
-    'InvalidBackend',
-    `unknown backend '${backend}'`,
-    { backend, available: ['local'] },
-    "set COLLECTIVE_BACKEND to 'auto' or 'local'",
-  );
+  const resolution = resolveSelection(selectionInputs(options));
+  for (const warning of resolution.warnings) emitWarningOnce(warning);
+  const comm = await createBackend(resolution.config, {
+    onWarning: (code, message) => emitWarningOnce({ code, message }),
+  });
+  // Every rank of a shm group lives in this process; rank 0 speaks for the group.
+  const cores = availableParallelism();
+  if (comm.backend === 'shm' && comm.rank === 0 && comm.size > cores) {
+    emitWarningOnce(oversubscriptionWarning(comm.size, cores));
+  }
+  return comm;
 }

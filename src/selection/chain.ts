@@ -1,0 +1,251 @@
+/**
+ * The priority chain (spec/selection.md §5): a pure function from options, environment record and
+ * workerData to a validated BackendConfig plus the reasons for it — or a BackendError. Nothing here
+ * touches process.env, sockets or threads, so every environment is a row of a table test.
+ *
+ *   explicit backend → (reserved: native MPI) → tcp if a coordinator is known → shm if in a group → local
+ */
+import { BackendError } from '../communicator/errors.js';
+import {
+  LOOPBACK_HOST,
+  type BackendConfig,
+  type ShmConfig,
+  type SelectionWarning,
+  type TcpConfig,
+} from './config.js';
+import { readLaunch, type LaunchFacts } from './launchers.js';
+import type { BackendChoice, InitOptions } from './options.js';
+import { availabilityOf } from './registry.js';
+import {
+  readBackendChoice,
+  readNamedAddress,
+  readTcpExtras,
+  readTimeouts,
+  readWorldShape,
+  VARIABLES,
+  type NamedAddress,
+  type Timeouts,
+  type WorldShape,
+} from './settings.js';
+import { readShmMembership, type ShmMembership } from './shm-group.js';
+import type { EnvRecord, Sourced } from './values.js';
+
+export interface SelectionInputs {
+  readonly options: InitOptions;
+  readonly env: EnvRecord;
+  /** worker_threads.workerData of the calling thread. */
+  readonly workerData: unknown;
+  readonly isMainThread: boolean;
+}
+
+export interface Resolution {
+  readonly choice: Sourced<BackendChoice>;
+  readonly config: BackendConfig;
+  /** Each step of the chain that decided, in order: what `collective doctor` prints as "why". */
+  readonly reasons: readonly string[];
+  readonly warnings: readonly SelectionWarning[];
+}
+
+interface Context {
+  readonly inputs: SelectionInputs;
+  readonly timeouts: Timeouts;
+  readonly launch: LaunchFacts | undefined;
+  readonly membership: ShmMembership | undefined;
+  readonly reasons: string[];
+}
+
+const shown = (s: Sourced<unknown>): string => `${s.source}=${String(s.value)}`;
+
+export function resolveSelection(inputs: SelectionInputs): Resolution {
+  const choice = readBackendChoice(inputs.options, inputs.env);
+  const context: Context = {
+    inputs,
+    timeouts: readTimeouts(inputs.options, inputs.env),
+    launch: readLaunch(inputs.env),
+    membership: readShmMembership(inputs.options, inputs.workerData),
+    reasons: [],
+  };
+  let config: BackendConfig;
+  if (choice.value === 'auto') {
+    config = autoSelect(context);
+  } else {
+    context.reasons.push(`${shown(choice)} names the backend explicitly`);
+    config = choice.value === 'local' ? local(context) : choice.value === 'shm' ? shm(context) : tcp(context);
+  }
+  const availability = availabilityOf(config.backend);
+  if (!availability.available) {
+    throw new BackendError(
+      'BackendNotAvailable',
+      `the ${config.backend} backend cannot run here: ${availability.reason}`,
+      { backend: config.backend, reason: availability.reason },
+      `pick another backend with ${VARIABLES.backend}`,
+    );
+  }
+  return { choice, config, reasons: context.reasons, warnings: warningsFor(config, inputs) };
+}
+
+function autoSelect(context: Context): BackendConfig {
+  const { launch, membership, reasons } = context;
+  const { options, env } = context.inputs;
+  if (launch?.isMpi) {
+    reasons.push(
+      `launched by ${launch.launcher} (${launch.rank.source}): a native MPI backend would come first, but none is registered`,
+    );
+  }
+  const world = readWorldShape(options, env, launch);
+  const address = readNamedAddress(options, env, launch);
+  const multiRank = world.size !== undefined && world.size.value > 1;
+  if (membership !== undefined && (address.host !== undefined || multiRank)) {
+    const other = address.host ?? world.size!;
+    throw new BackendError(
+      'IncompatibleSettings',
+      `this thread is in a shm group (${shown(membership.rank)}) but ${shown(other)} describes a tcp launch`,
+      { variable: other.source, value: other.value, shmRank: membership.rank.value },
+      `say which one you mean: ${VARIABLES.backend}=shm or ${VARIABLES.backend}=tcp (or init({ backend }))`,
+    );
+  }
+  if (address.host !== undefined || (multiRank && launch?.layout.value === 'single-node')) {
+    return tcp(context, world, address);
+  }
+  if (membership !== undefined) return shm(context);
+  if (multiRank) throw missingCoordinator(world.size!, launch);
+  if (world.rank !== undefined && world.size === undefined) throw missing('auto', [sizeItem()]);
+  reasons.push('no coordinator, no shm group and a world of one rank → local');
+  return { backend: 'local' };
+}
+
+function local(context: Context): BackendConfig {
+  const world = readWorldShape(context.inputs.options, context.inputs.env, context.launch);
+  if (world.size !== undefined && world.size.value > 1) {
+    throw new BackendError(
+      'IncompatibleSettings',
+      `the local backend has exactly one rank but ${shown(world.size)}`,
+      { variable: world.size.source, value: world.size.value, backend: 'local' },
+      `use ${VARIABLES.backend}=tcp (or auto) for ${world.size.value} ranks, or launch one rank`,
+    );
+  }
+  return { backend: 'local' };
+}
+
+function shm(context: Context): ShmConfig {
+  const { membership, inputs, reasons } = context;
+  if (membership === undefined) {
+    const source = inputs.options.backend !== undefined ? 'options.backend' : VARIABLES.backend;
+    throw new BackendError(
+      'IncompatibleSettings',
+      `${source}=shm but this thread is not in a shm group (no options.group, no workerData group)`,
+      { variable: source, value: 'shm' },
+      'start the ranks with `collective run --backend shm`, or pass init({ backend: "shm", group, rank }) from your own worker threads',
+    );
+  }
+  // The environment is shared by every thread of the process, so only an option can name a thread's rank.
+  const rankOption = inputs.options.rank;
+  if (rankOption !== undefined && rankOption !== membership.rank.value) {
+    throw new BackendError(
+      'IncompatibleSettings',
+      `options.rank=${rankOption} contradicts ${shown(membership.rank)}`,
+      { variable: 'options.rank', value: rankOption, conflictsWith: membership.rank.source },
+      'drop options.rank: the shm group already says which rank this thread is',
+    );
+  }
+  reasons.push(`this thread is in a shm group (${shown(membership.rank)}) → shm`);
+  return {
+    backend: 'shm',
+    group: membership.group,
+    rank: membership.rank.value,
+    timeoutSecs: context.timeouts.timeoutSecs,
+  };
+}
+
+function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddress): TcpConfig {
+  const { options, env } = context.inputs;
+  const { launch, reasons } = context;
+  const world = knownWorld ?? readWorldShape(options, env, launch);
+  const address = knownAddress ?? readNamedAddress(options, env, launch);
+  const oneNode = world.size?.value === 1 || launch?.layout.value === 'single-node';
+  const host: Sourced<string> | undefined =
+    address.host ??
+    (oneNode && world.size !== undefined
+      ? { value: LOOPBACK_HOST, source: `one node (${launch?.layout.source ?? shown(world.size)})` }
+      : undefined);
+  const items = [
+    ...(world.rank === undefined ? [rankItem()] : []),
+    ...(world.size === undefined ? [sizeItem()] : []),
+    ...(host === undefined ? [coordinatorItem(launch)] : []),
+  ];
+  if (items.length > 0) {
+    if (items.length === 1 && host === undefined && world.size !== undefined) {
+      throw missingCoordinator(world.size, launch);
+    }
+    throw missing('tcp', items);
+  }
+  reasons.push(
+    address.host !== undefined
+      ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`
+      : `all ${world.size!.value} ranks run on one node (${host!.source}) and no coordinator is named → tcp at ${LOOPBACK_HOST}:${address.port.value}`,
+  );
+  return {
+    backend: 'tcp',
+    rank: world.rank!.value,
+    size: world.size!.value,
+    host: host!.value,
+    port: address.port.value,
+    ...readTcpExtras(options, env),
+    ...context.timeouts,
+    layout: launch?.layout.value ?? (world.size!.value === 1 ? 'single-node' : 'unknown'),
+  };
+}
+
+interface MissingItem {
+  readonly variable: string;
+  readonly example: string;
+}
+
+const rankItem = (): MissingItem => ({
+  variable: VARIABLES.rank,
+  example: `export ${VARIABLES.rank}=0   # 0 on rank 0's machine, then 1, 2, … on the others`,
+});
+const sizeItem = (): MissingItem => ({ variable: VARIABLES.size, example: `export ${VARIABLES.size}=2` });
+const coordinatorItem = (launch: LaunchFacts | undefined): MissingItem => ({
+  variable: VARIABLES.coordinator,
+  example: launch?.coordinatorHowTo ?? `export ${VARIABLES.coordinator}=10.0.0.1:29500   # rank 0's host`,
+});
+
+function missing(backend: string, items: readonly MissingItem[]): BackendError {
+  return new BackendError(
+    'MissingConfiguration',
+    `${backend} needs ${items.map((i) => i.variable).join(', ')}; set: ${items.map((i) => i.example).join('; ')}`,
+    { backend, missing: items },
+    `set ${items.map((i) => i.variable).join(' and ')} on every rank (or pass them to init())`,
+  );
+}
+
+function missingCoordinator(size: Sourced<number>, launch: LaunchFacts | undefined): BackendError {
+  const item = coordinatorItem(launch);
+  const how = launch
+    ? `${launch.launcher} started ${size.value} ranks ${
+        launch.layout.value === 'multi-node'
+          ? 'across several nodes'
+          : 'without saying whether they share a node'
+      } (${launch.layout.source})`
+    : `${shown(size)} ranks`;
+  return new BackendError(
+    'MissingConfiguration',
+    `${how} and no coordinator is named: set ${VARIABLES.coordinator} to rank 0's host (${item.example})`,
+    { missing: [item], launcher: launch?.launcher ?? null, layout: launch?.layout.value ?? 'unknown' },
+    item.example,
+  );
+}
+
+function warningsFor(config: BackendConfig, inputs: SelectionInputs): SelectionWarning[] {
+  if (config.backend === 'tcp' && !inputs.isMainThread) {
+    return [
+      {
+        code: 'COLLECTIVE_TCP_BETWEEN_THREADS',
+        message:
+          'tcp selected in a worker thread: ranks that are threads of one process are faster over shm (collective run --backend shm)',
+      },
+    ];
+  }
+  return [];
+}

@@ -1,0 +1,49 @@
+/**
+ * The typed, validated result of selection: which backend, and everything it needs. Built once from
+ * options + environment by the priority chain (chain.ts) and passed down; nothing below selection/
+ * reads process.env.
+ */
+import type { NodeLayout } from './launchers.js';
+
+export const DEFAULT_TCP_PORT = 29500;
+export const DEFAULT_TIMEOUT_SECS = 60;
+/** Long enough for rank 0 to start on a loaded machine, short enough that a wrong address fails soon. */
+export const DEFAULT_CONNECT_TIMEOUT_SECS = 30;
+/** The coordinator address when every rank runs on this one node and none is named. */
+export const LOOPBACK_HOST = '127.0.0.1';
+
+export interface LocalConfig {
+  readonly backend: 'local';
+}
+
+export interface ShmConfig {
+  readonly backend: 'shm';
+  /** The shm backend's ShmGroupHandle; validated by the backend when it connects. */
+  readonly group: object;
+  readonly rank: number;
+  readonly timeoutSecs: number;
+}
+
+export interface TcpConfig {
+  readonly backend: 'tcp';
+  readonly rank: number;
+  readonly size: number;
+  /** Rank 0's host: where the others connect. */
+  readonly host: string;
+  readonly port: number;
+  /** Where rank 0 listens when not `host` (e.g. 0.0.0.0). */
+  readonly bindAddr?: string;
+  readonly token?: string;
+  readonly timeoutSecs: number;
+  readonly connectTimeoutSecs: number;
+  /** Node layout as the launcher reported it; a single-node tcp world warns about nothing else. */
+  readonly layout: NodeLayout;
+}
+
+export type BackendConfig = LocalConfig | ShmConfig | TcpConfig;
+
+/** A working but poor choice, emitted once per process through process.emitWarning. */
+export interface SelectionWarning {
+  readonly code: string;
+  readonly message: string;
+}

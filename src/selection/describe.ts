@@ -1,0 +1,105 @@
+/**
+ * describeEnvironment(): what selection sees in this process and what init() would do with it —
+ * launcher, rank, size, node layout, coordinator, the backend auto would pick and why, or the exact
+ * BackendError it would raise. `collective doctor` prints it. Each fact is read on its own, so one
+ * malformed variable does not hide the others.
+ */
+import { BackendError } from '../communicator/errors.js';
+import { resolveSelection } from './chain.js';
+import type { BackendConfig, SelectionWarning } from './config.js';
+import { selectionInputs } from './init.js';
+import {
+  launcherName,
+  readLaunch,
+  type LauncherName,
+  type LaunchFacts,
+  type NodeLayout,
+} from './launchers.js';
+import type { InitOptions } from './options.js';
+import { availableBackends, type BackendInfo } from './registry.js';
+import { readNamedAddress, readWorldShape } from './settings.js';
+import { readShmMembership } from './shm-group.js';
+import type { Sourced } from './values.js';
+
+const REDACTED = '<set, hidden>';
+const SECRET_VARIABLES = new Set(['COLLECTIVE_TCP_TOKEN']);
+
+export interface EnvironmentReport {
+  /** Which launcher started this process ('none' when started by hand or by collective itself). */
+  readonly launcher: LauncherName | 'none';
+  /** The launcher's variables that are set. */
+  readonly launcherVariables: Readonly<Record<string, string>>;
+  /** Every COLLECTIVE_* variable that is set (tokens hidden). */
+  readonly collectiveVariables: Readonly<Record<string, string>>;
+  readonly rank: Sourced<number> | null;
+  readonly size: Sourced<number> | null;
+  readonly nodeLayout: Sourced<NodeLayout>;
+  /** The coordinator init() would use: named, or derived for a single-node launch. */
+  readonly coordinator: { readonly host: string; readonly port: number; readonly source: string } | null;
+  /** This thread's rank in a shm group, when it is in one. */
+  readonly shmGroupRank: Sourced<number> | null;
+  /** What init() would pick, or null when it would raise `error`. */
+  readonly selection: {
+    readonly backend: BackendConfig['backend'];
+    readonly reasons: readonly string[];
+  } | null;
+  readonly error: ReturnType<BackendError['toJSON']> | null;
+  readonly warnings: readonly SelectionWarning[];
+  readonly backends: readonly BackendInfo[];
+}
+
+function attempt<T>(read: () => T, errors: BackendError[]): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof BackendError)) throw error;
+    errors.push(error);
+    return undefined;
+  }
+}
+
+function collectiveVariables(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
+    if (name.startsWith('COLLECTIVE_') && value !== undefined) {
+      out[name] = SECRET_VARIABLES.has(name) ? REDACTED : value;
+    }
+  }
+  return out;
+}
+
+export function describeEnvironment(options: InitOptions = {}): EnvironmentReport {
+  const inputs = selectionInputs(options);
+  const errors: BackendError[] = [];
+  const launch: LaunchFacts | undefined = attempt(() => readLaunch(inputs.env), errors);
+  const world = attempt(() => readWorldShape(options, inputs.env, launch), errors);
+  const address = attempt(() => readNamedAddress(options, inputs.env, launch), errors);
+  const membership = attempt(() => readShmMembership(options, inputs.workerData), errors);
+  const resolution = attempt(() => resolveSelection(inputs), errors);
+  const config = resolution?.config;
+  const coordinator =
+    config?.backend === 'tcp'
+      ? { host: config.host, port: config.port, source: resolution!.reasons.at(-1) ?? '' }
+      : address?.host
+        ? { host: address.host.value, port: address.port.value, source: address.host.source }
+        : null;
+  // The chain's own error is the one init() would raise; the partial reads above only fill in facts.
+  const error = resolution === undefined ? (errors.at(-1) ?? null) : null;
+  return {
+    launcher: launch?.launcher ?? launcherName(inputs.env) ?? 'none',
+    launcherVariables: launch?.variables ?? {},
+    collectiveVariables: collectiveVariables(inputs.env),
+    rank: world?.rank ?? null,
+    size: world?.size ?? null,
+    nodeLayout: launch?.layout ?? {
+      value: world?.size?.value === 1 ? 'single-node' : 'unknown',
+      source: launch ? 'unreadable' : 'no launcher says',
+    },
+    coordinator,
+    shmGroupRank: membership?.rank ?? null,
+    selection: resolution ? { backend: resolution.config.backend, reasons: resolution.reasons } : null,
+    error: error?.toJSON() ?? null,
+    warnings: resolution?.warnings ?? [],
+    backends: availableBackends(),
+  };
+}

@@ -1,0 +1,7 @@
+/** The public surface of selection: init(), the registry listing, and the environment report. */
+export { init, type BackendChoice, type InitOptions } from './init.js';
+export { availableBackends, type BackendInfo } from './registry.js';
+export { describeEnvironment, type EnvironmentReport } from './describe.js';
+export type { LauncherName, NodeLayout } from './launchers.js';
+export type { Sourced } from './values.js';
+export { SHM_WORKER_DATA_KEY } from './shm-group.js';

@@ -1,0 +1,37 @@
+/**
+ * What a caller of init() may say. Every option mirrors an environment variable (spec/selection.md §3)
+ * and overrides it; `env` replaces process.env as the record the variables are read from.
+ */
+import type { EnvRecord } from './values.js';
+
+export type BackendChoice = 'auto' | 'local' | 'shm' | 'tcp';
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'local', 'shm', 'tcp'];
+
+export interface InitOptions {
+  /** Overrides COLLECTIVE_BACKEND (default 'auto'). */
+  backend?: BackendChoice;
+  /** Overrides COLLECTIVE_RANK and any launcher's rank. With `group`, this thread's rank in the group. */
+  rank?: number;
+  /** Overrides COLLECTIVE_SIZE and any launcher's size. */
+  size?: number;
+  /** Overrides COLLECTIVE_TCP_COORDINATOR: rank 0's 'host' or 'host:port'. */
+  coordinator?: string;
+  /** Overrides COLLECTIVE_TCP_PORT (default 29500). */
+  port?: number;
+  /** Overrides COLLECTIVE_TCP_BIND_ADDR: the address rank 0 listens on. */
+  bindAddr?: string;
+  /** Overrides COLLECTIVE_TCP_TOKEN: a shared secret every rank presents to the coordinator. */
+  token?: string;
+  /** Overrides COLLECTIVE_TIMEOUT_SECS (default 60). */
+  timeoutSecs?: number;
+  /** Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30). */
+  connectTimeoutSecs?: number;
+  /**
+   * A shared-memory group handle (the shm backend's ShmGroupHandle) for users who manage their own
+   * worker threads; pass `rank` with it. Threads started by `collective run` need neither.
+   */
+  group?: object;
+  /** The environment to read instead of process.env (tests, embedding). */
+  env?: EnvRecord;
+}

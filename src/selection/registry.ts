@@ -1,0 +1,159 @@
+/**
+ * The backend registry (spec/selection.md §2): each backend registers a name, an availability check
+ * and a factory. A backend's module is imported only inside its factory, i.e. only when selected.
+ */
+import type { Communicator } from '../communicator/communicator.js';
+import { BackendError } from '../communicator/errors.js';
+import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
+import { tcpStartFailure } from './tcp-failure.js';
+
+export type Availability =
+  { readonly available: true } | { readonly available: false; readonly reason: string };
+
+/** What availableBackends() reports about one backend. */
+export interface BackendInfo {
+  readonly name: BackendConfig['backend'];
+  readonly description: string;
+  readonly available: boolean;
+  /** Why it cannot be used here, when it cannot. */
+  readonly reason?: string;
+}
+
+/** Hooks a factory may call while the backend starts. */
+export interface StartHooks {
+  onWarning(code: string, message: string): void;
+}
+
+interface Registration<C extends BackendConfig> {
+  readonly name: C['backend'];
+  readonly description: string;
+  availability(): Availability;
+  create(config: C, hooks: StartHooks): Promise<Communicator>;
+}
+
+// The shm and tcp modules are written against fixed entry points (spec/backend-shm.md,
+// spec/backend-tcp.md); these are the slices selection calls.
+interface ShmModule {
+  connectShm(options: { group: object; rank: number; timeoutSecs: number }): Promise<Communicator>;
+  isShmGroupHandle(value: unknown): boolean;
+}
+interface TcpModule {
+  connectTcp(options: {
+    rank: number;
+    size: number;
+    host: string;
+    port: number;
+    bindAddr?: string;
+    token?: string;
+    timeoutSecs: number;
+    connectTimeoutSecs: number;
+    onWarning?: (message: string) => void;
+  }): Promise<Communicator>;
+}
+
+/** Imports a backend's module; a module that will not load makes the backend unavailable, not a crash. */
+async function load<M>(name: string, specifier: string): Promise<M> {
+  try {
+    return (await import(specifier)) as M;
+  } catch (error) {
+    throw new BackendError(
+      'BackendNotAvailable',
+      `the ${name} backend's module could not be loaded: ${error instanceof Error ? error.message : String(error)}`,
+      { backend: name, specifier },
+      'reinstall collective (npm ci) or pick another backend with COLLECTIVE_BACKEND',
+    );
+  }
+}
+
+// Specifiers are kept in variables so that a backend still being written does not break the build of
+// selection; each is resolved relative to this file exactly like a literal import.
+const SHM_MODULE = '../backends/shm/index.js';
+const TCP_MODULE = '../backends/tcp/index.js';
+
+const local: Registration<LocalConfig> = {
+  name: 'local',
+  description: 'one rank in this process; identity semantics',
+  availability: () => ({ available: true }),
+  async create() {
+    const { createLocalCommunicator } = await import('../backends/local/index.js');
+    return createLocalCommunicator();
+  },
+};
+
+const shm: Registration<ShmConfig> = {
+  name: 'shm',
+  description: 'worker threads of one process over SharedArrayBuffer + Atomics',
+  availability: () =>
+    typeof SharedArrayBuffer === 'function' && typeof Atomics === 'object'
+      ? { available: true }
+      : { available: false, reason: 'SharedArrayBuffer or Atomics is missing in this runtime' },
+  async create(config) {
+    const module = await load<ShmModule>('shm', SHM_MODULE);
+    if (!module.isShmGroupHandle(config.group)) {
+      throw new BackendError(
+        'IncompatibleSettings',
+        'the shm group handle is not a ShmGroupHandle',
+        { variable: 'group' },
+        'pass the handle created by the shm backend (or launch with collective run --backend shm)',
+      );
+    }
+    return module.connectShm({ group: config.group, rank: config.rank, timeoutSecs: config.timeoutSecs });
+  },
+};
+
+const tcp: Registration<TcpConfig> = {
+  name: 'tcp',
+  description: 'processes on one or many machines; rank 0 coordinates a star of TCP connections',
+  availability: () => ({ available: true }),
+  async create(config, hooks) {
+    const module = await load<TcpModule>('tcp', TCP_MODULE);
+    try {
+      return await module.connectTcp({
+        rank: config.rank,
+        size: config.size,
+        host: config.host,
+        port: config.port,
+        ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
+        ...(config.token !== undefined ? { token: config.token } : {}),
+        timeoutSecs: config.timeoutSecs,
+        connectTimeoutSecs: config.connectTimeoutSecs,
+        onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
+      });
+    } catch (error) {
+      throw tcpStartFailure(error, config);
+    }
+  },
+};
+
+const REGISTRY: {
+  readonly [K in BackendConfig['backend']]: Registration<Extract<BackendConfig, { backend: K }>>;
+} = { local, shm, tcp };
+
+export const BACKEND_NAMES = Object.keys(REGISTRY) as ReadonlyArray<BackendConfig['backend']>;
+
+export function availabilityOf(name: BackendConfig['backend']): Availability {
+  return REGISTRY[name].availability();
+}
+
+/** Every registered backend, whether it can run here, and why not. */
+export function availableBackends(): BackendInfo[] {
+  return BACKEND_NAMES.map((name) => {
+    const availability = availabilityOf(name);
+    const { description } = REGISTRY[name];
+    return availability.available
+      ? { name, description, available: true }
+      : { name, description, available: false, reason: availability.reason };
+  });
+}
+
+/** Starts the selected backend: its module is imported here, and only here. */
+export function createBackend(config: BackendConfig, hooks: StartHooks): Promise<Communicator> {
+  switch (config.backend) {
+    case 'local':
+      return REGISTRY.local.create(config, hooks);
+    case 'shm':
+      return REGISTRY.shm.create(config, hooks);
+    case 'tcp':
+      return REGISTRY.tcp.create(config, hooks);
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Reading each setting from its layers (spec/selection.md §3): init options override COLLECTIVE_*
+ * variables, which must agree with the launcher's variables. Rank and size are facts about the
+ * launch, so two sources that disagree are a contradiction; the coordinator address and port are
+ * choices, so COLLECTIVE_* replaces what a launcher (torchrun's MASTER_ADDR) suggests.
+ */
+import { BackendError } from '../communicator/errors.js';
+import { BACKEND_CHOICES, type BackendChoice, type InitOptions } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TCP_PORT, DEFAULT_TIMEOUT_SECS } from './config.js';
+import type { LaunchFacts } from './launchers.js';
+import { BACKEND_NAMES } from './registry.js';
+import {
+  parseCoordinator,
+  parsePort,
+  parseRank,
+  parseSeconds,
+  parseSize,
+  parseText,
+  type EnvRecord,
+  type Sourced,
+} from './values.js';
+
+export const VARIABLES = {
+  backend: 'COLLECTIVE_BACKEND',
+  rank: 'COLLECTIVE_RANK',
+  size: 'COLLECTIVE_SIZE',
+  coordinator: 'COLLECTIVE_TCP_COORDINATOR',
+  port: 'COLLECTIVE_TCP_PORT',
+  bindAddr: 'COLLECTIVE_TCP_BIND_ADDR',
+  token: 'COLLECTIVE_TCP_TOKEN',
+  timeoutSecs: 'COLLECTIVE_TIMEOUT_SECS',
+  connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
+} as const;
+
+export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced<BackendChoice> {
+  const [raw, source] =
+    options.backend !== undefined
+      ? [options.backend as unknown, 'options.backend']
+      : [env[VARIABLES.backend], VARIABLES.backend];
+  if (raw === undefined) return { value: 'auto', source: 'default' };
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+  if (BACKEND_CHOICES.includes(text as BackendChoice)) return { value: text as BackendChoice, source };
+  const available = ['auto', ...BACKEND_NAMES];
+  throw new BackendError(
+    'InvalidBackend',
+    `unknown backend ${source}=${JSON.stringify(raw)}; available: ${available.join(', ')}`,
+    { variable: source, value: raw, available },
+    `set ${source} to one of ${available.join(', ')} (or leave it unset for auto)`,
+  );
+}
+
+export interface Timeouts {
+  readonly timeoutSecs: number;
+  readonly connectTimeoutSecs: number;
+}
+
+function seconds(
+  option: number | undefined,
+  name: string,
+  env: EnvRecord,
+  variable: string,
+  fallback: number,
+) {
+  if (option !== undefined) return parseSeconds(`options.${name}`, option);
+  const text = env[variable];
+  return text === undefined ? fallback : parseSeconds(variable, text);
+}
+
+export function readTimeouts(options: InitOptions, env: EnvRecord): Timeouts {
+  return {
+    timeoutSecs: seconds(
+      options.timeoutSecs,
+      'timeoutSecs',
+      env,
+      VARIABLES.timeoutSecs,
+      DEFAULT_TIMEOUT_SECS,
+    ),
+    connectTimeoutSecs: seconds(
+      options.connectTimeoutSecs,
+      'connectTimeoutSecs',
+      env,
+      VARIABLES.connectTimeoutSecs,
+      DEFAULT_CONNECT_TIMEOUT_SECS,
+    ),
+  };
+}
+
+/** Rank and size as far as they are known; either may be missing (checked where it is needed). */
+export interface WorldShape {
+  readonly rank?: Sourced<number>;
+  readonly size?: Sourced<number>;
+}
+
+function contradiction(a: Sourced<number | string>, b: Sourced<number | string>, what: string): BackendError {
+  return new BackendError(
+    'IncompatibleSettings',
+    `${a.source}=${a.value} contradicts ${b.source}=${b.value}: two sources disagree about the ${what}`,
+    { variable: a.source, value: a.value, conflictsWith: b.source, conflictingValue: b.value },
+    `unset ${a.source} (the launcher already sets ${b.source}), or make them agree`,
+  );
+}
+
+function layered(
+  option: number | undefined,
+  name: 'rank' | 'size',
+  env: EnvRecord,
+  launched: Sourced<number> | undefined,
+  parse: (source: string, raw: string | number) => number,
+): Sourced<number> | undefined {
+  if (option !== undefined) return { value: parse(`options.${name}`, option), source: `options.${name}` };
+  const variable = VARIABLES[name];
+  const text = env[variable];
+  if (text === undefined) return launched;
+  const own = { value: parse(variable, text), source: variable };
+  if (launched !== undefined && launched.value !== own.value) throw contradiction(own, launched, name);
+  return own;
+}
+
+export function readWorldShape(
+  options: InitOptions,
+  env: EnvRecord,
+  launch: LaunchFacts | undefined,
+): WorldShape {
+  const rank = layered(options.rank, 'rank', env, launch?.rank, parseRank);
+  const size = layered(options.size, 'size', env, launch?.size, parseSize);
+  if (rank !== undefined && size !== undefined && rank.value >= size.value) {
+    throw new BackendError(
+      'IncompatibleSettings',
+      `${rank.source}=${rank.value} is not below ${size.source}=${size.value}: ranks run from 0 to size-1`,
+      { variable: rank.source, value: rank.value, size: size.value, sizeSource: size.source },
+      `give each of the ${size.value} ranks a distinct ${rank.source} from 0 to ${size.value - 1}`,
+    );
+  }
+  return { ...(rank ? { rank } : {}), ...(size ? { size } : {}) };
+}
+
+/** The coordinator as far as it is named; `host` is undefined when nobody named one. */
+export interface NamedAddress {
+  readonly host?: Sourced<string>;
+  readonly port: Sourced<number>;
+}
+
+function addressLayer(
+  addressSource: string,
+  address: string | undefined,
+  portSource: string,
+  port: string | number | undefined,
+): { host?: Sourced<string>; port?: Sourced<number> } {
+  const parsed = address === undefined ? undefined : parseCoordinator(addressSource, address);
+  const explicitPort =
+    port === undefined ? undefined : { value: parsePort(portSource, port), source: portSource };
+  const embedded = parsed?.port === undefined ? undefined : { value: parsed.port, source: addressSource };
+  if (explicitPort && embedded && explicitPort.value !== embedded.value) {
+    throw contradiction(explicitPort, embedded, 'coordinator port');
+  }
+  const chosenPort = explicitPort ?? embedded;
+  return {
+    ...(parsed ? { host: { value: parsed.host, source: addressSource } } : {}),
+    ...(chosenPort ? { port: chosenPort } : {}),
+  };
+}
+
+export function readNamedAddress(
+  options: InitOptions,
+  env: EnvRecord,
+  launch: LaunchFacts | undefined,
+): NamedAddress {
+  const fromOptions = addressLayer('options.coordinator', options.coordinator, 'options.port', options.port);
+  const fromEnv = addressLayer(
+    VARIABLES.coordinator,
+    env[VARIABLES.coordinator],
+    VARIABLES.port,
+    env[VARIABLES.port],
+  );
+  const host = fromOptions.host ?? fromEnv.host ?? launch?.coordinator?.host;
+  // A launcher's port belongs to the launcher's host; it is used only together with it.
+  const launcherPort =
+    host !== undefined && host === launch?.coordinator?.host ? launch.coordinator.port : undefined;
+  const port = fromOptions.port ??
+    fromEnv.port ??
+    launcherPort ?? { value: DEFAULT_TCP_PORT, source: `default ${VARIABLES.port}` };
+  if (port.source === launcherPort?.source && launch?.masterPortTaken) {
+    throw new BackendError(
+      'MissingConfiguration',
+      `torchrun's agent already listens on ${port.source}=${port.value}, so the coordinator needs another port`,
+      { missing: [{ variable: VARIABLES.port, example: `export ${VARIABLES.port}=${port.value + 1}` }] },
+      `export ${VARIABLES.port}=<free port> before torchrun, the same on every node`,
+    );
+  }
+  return { ...(host ? { host } : {}), port };
+}
+
+export function readTcpExtras(options: InitOptions, env: EnvRecord): { bindAddr?: string; token?: string } {
+  const pick = (option: string | undefined, name: 'bindAddr' | 'token'): string | undefined => {
+    if (option !== undefined) return parseText(`options.${name}`, option);
+    const text = env[VARIABLES[name]];
+    return text === undefined ? undefined : parseText(VARIABLES[name], text);
+  };
+  const bindAddr = pick(options.bindAddr, 'bindAddr');
+  const token = pick(options.token, 'token');
+  return { ...(bindAddr !== undefined ? { bindAddr } : {}), ...(token !== undefined ? { token } : {}) };
+}

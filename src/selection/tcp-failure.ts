@@ -1,0 +1,49 @@
+/**
+ * Turns a failure of the tcp backend to start into an InitializationFailed that names the address, the
+ * errno and what to do (spec/selection.md §6). Errors the backend already typed pass through.
+ */
+import { BackendError, CollectiveError } from '../communicator/errors.js';
+
+const ADVICE: Readonly<Record<string, string>> = {
+  ECONNREFUSED:
+    'nothing listens there: check that rank 0 runs on that host and that every rank names the same COLLECTIVE_TCP_COORDINATOR and COLLECTIVE_TCP_PORT; raise COLLECTIVE_CONNECT_TIMEOUT_SECS if rank 0 starts late',
+  EADDRINUSE:
+    'another program (often a second job on this node) already uses this port: set COLLECTIVE_TCP_PORT to a free port, the same on every rank',
+  EADDRNOTAVAIL:
+    'this machine has no such address: run rank 0 on the coordinator host, or set COLLECTIVE_TCP_BIND_ADDR=0.0.0.0',
+  ENOTFOUND: 'the host name does not resolve: use an IP address or a name every node can resolve',
+  EACCES: 'the port needs privileges: pick a COLLECTIVE_TCP_PORT above 1023',
+  ETIMEDOUT:
+    'no answer before the connect timeout: check the firewall and the address, or raise COLLECTIVE_CONNECT_TIMEOUT_SECS',
+};
+
+const DEFAULT_ADVICE =
+  'check COLLECTIVE_TCP_COORDINATOR / COLLECTIVE_TCP_PORT on every rank and that rank 0 is running (collective doctor shows what each rank sees)';
+
+function errnoOf(error: unknown): string | undefined {
+  for (let e: unknown = error; e !== null && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('E')) return code;
+  }
+  return undefined;
+}
+
+export function tcpStartFailure(
+  error: unknown,
+  config: { rank: number; host: string; port: number; connectTimeoutSecs: number },
+): Error {
+  if (error instanceof CollectiveError) return error;
+  const address = `${config.host}:${config.port}`;
+  const errno = errnoOf(error);
+  const what =
+    config.rank === 0
+      ? `rank 0 could not listen on ${address}`
+      : `could not reach the coordinator at ${address}`;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new BackendError(
+    'InitializationFailed',
+    `${what} (${errno ?? 'no errno'}, connect timeout ${config.connectTimeoutSecs} s): ${detail}`,
+    { address, errno: errno ?? null, rank: config.rank, connectTimeoutSecs: config.connectTimeoutSecs },
+    (errno !== undefined ? ADVICE[errno] : undefined) ?? DEFAULT_ADVICE,
+  );
+}

@@ -1,0 +1,102 @@
+/**
+ * Parsing of single configuration values (spec/selection.md §3). Every parser names the variable or
+ * option it read, so a malformed value becomes an IncompatibleSettings error that says exactly which
+ * setting to fix and what it held.
+ */
+import { BackendError } from '../communicator/errors.js';
+
+/** The environment as a plain record: process.env, or a record a test or embedder passes in. */
+export type EnvRecord = Readonly<Record<string, string | undefined>>;
+
+/** A value together with where it came from: a variable name, `options.<name>`, `workerData`, or a rule. */
+export interface Sourced<T> {
+  readonly value: T;
+  readonly source: string;
+}
+
+/** The highest TCP port number. */
+export const MAX_PORT = 65535;
+
+const DECIMAL_INTEGER = /^\d+$/;
+
+export function incompatible(source: string, value: unknown, expected: string): BackendError {
+  const shown = typeof value === 'string' ? `'${value}'` : String(value);
+  return new BackendError(
+    'IncompatibleSettings',
+    `${source}=${shown} is not valid: expected ${expected}`,
+    { variable: source, value, expected },
+    `set ${source} to ${expected}`,
+  );
+}
+
+function integerFrom(source: string, raw: string | number, expected: string): number {
+  if (typeof raw === 'number') {
+    if (!Number.isSafeInteger(raw) || raw < 0) throw incompatible(source, raw, expected);
+    return raw;
+  }
+  const text = raw.trim();
+  if (!DECIMAL_INTEGER.test(text)) throw incompatible(source, raw, expected);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw incompatible(source, raw, expected);
+  return value;
+}
+
+/** A rank: an integer ≥ 0. */
+export function parseRank(source: string, raw: string | number): number {
+  return integerFrom(source, raw, 'an integer ≥ 0');
+}
+
+/** A world size: an integer ≥ 1. */
+export function parseSize(source: string, raw: string | number): number {
+  const expected = 'an integer ≥ 1';
+  const value = integerFrom(source, raw, expected);
+  if (value < 1) throw incompatible(source, raw, expected);
+  return value;
+}
+
+/** A TCP port the coordinator can listen on and the others can name: 1…65535. */
+export function parsePort(source: string, raw: string | number): number {
+  const expected = `a port number from 1 to ${MAX_PORT}`;
+  const value = integerFrom(source, raw, expected);
+  if (value < 1 || value > MAX_PORT) throw incompatible(source, raw, expected);
+  return value;
+}
+
+/** A duration in seconds: a finite number > 0 (fractions allowed). */
+export function parseSeconds(source: string, raw: string | number): number {
+  const expected = 'a number of seconds > 0';
+  const value = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw incompatible(source, raw, expected);
+  return value;
+}
+
+/** A non-empty string (host names, bind addresses, tokens). */
+export function parseText(source: string, raw: string): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw incompatible(source, raw, 'a non-empty string');
+  return raw.trim();
+}
+
+/** A coordinator address: `host`, `host:port`, `[ipv6]`, `[ipv6]:port`, or a bare IPv6 address. */
+export function parseCoordinator(source: string, raw: string): { host: string; port: number | undefined } {
+  const text = parseText(source, raw);
+  const expected = "'host' or 'host:port' (IPv6 as '[addr]:port')";
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
+  if (bracketed) {
+    const port = bracketed[2];
+    return { host: bracketed[1]!, port: port === undefined ? undefined : parsePortIn(source, text, port) };
+  }
+  const colons = text.split(':').length - 1;
+  if (colons === 0) return { host: text, port: undefined };
+  if (colons > 1) return { host: text, port: undefined }; // a bare IPv6 address carries no port
+  const [host, port] = text.split(':') as [string, string];
+  if (host === '') throw incompatible(source, raw, expected);
+  return { host, port: parsePortIn(source, text, port) };
+}
+
+function parsePortIn(source: string, whole: string, port: string): number {
+  try {
+    return parsePort(source, port);
+  } catch {
+    throw incompatible(source, whole, `a port number from 1 to ${MAX_PORT} after the ':'`);
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * The selection table (spec/selection.md §5–§6): environments in, the chosen backend config or the
+ * exact BackendError out. The chain is pure, so each row runs without processes or sockets.
+ */
+import { describe, expect, it } from 'vitest';
+import { BackendError, type BackendErrorKind } from '../../src/communicator/errors.js';
+import { resolveSelection } from '../../src/selection/chain.js';
+import type { BackendConfig } from '../../src/selection/config.js';
+import type { InitOptions } from '../../src/selection/options.js';
+import { SHM_WORKER_DATA_KEY } from '../../src/selection/shm-group.js';
+import type { EnvRecord } from '../../src/selection/values.js';
+
+interface Row {
+  name: string;
+  env?: EnvRecord;
+  options?: InitOptions;
+  workerData?: unknown;
+  isMainThread?: boolean;
+  picks?: Partial<Record<keyof BackendConfig | 'rank' | 'size' | 'host' | 'port' | 'timeoutSecs', unknown>>;
+  /** The error kind, the variable it names (context.variable or a missing entry) and message fragments. */
+  fails?: { kind: BackendErrorKind; variable?: string; says?: string[] };
+}
+
+const group = { fake: 'opaque handle; only the shm backend looks inside' };
+const inShmGroup = (rank: number) => ({ [SHM_WORKER_DATA_KEY]: { group, rank } });
+const openMpi = (rank: number, size: number, localSize?: number): EnvRecord => ({
+  OMPI_COMM_WORLD_RANK: String(rank),
+  OMPI_COMM_WORLD_SIZE: String(size),
+  ...(localSize !== undefined ? { OMPI_COMM_WORLD_LOCAL_SIZE: String(localSize) } : {}),
+});
+const hand = (rank: number, size: number, more: EnvRecord = {}): EnvRecord => ({
+  COLLECTIVE_RANK: String(rank),
+  COLLECTIVE_SIZE: String(size),
+  ...more,
+});
+
+const ROWS: Row[] = [
+  { name: 'nothing set → local', env: {}, picks: { backend: 'local' } },
+  { name: 'COLLECTIVE_BACKEND=local', env: { COLLECTIVE_BACKEND: 'local' }, picks: { backend: 'local' } },
+  {
+    name: 'unknown backend name lists what is available',
+    env: { COLLECTIVE_BACKEND: 'nccl' },
+    fails: {
+      kind: 'InvalidBackend',
+      variable: 'COLLECTIVE_BACKEND',
+      says: ['nccl', 'auto, local, shm, tcp'],
+    },
+  },
+  {
+    name: 'unknown options.backend names the option',
+    options: { backend: 'mpi' as never },
+    fails: { kind: 'InvalidBackend', variable: 'options.backend' },
+  },
+  {
+    name: 'shm outside a group',
+    env: { COLLECTIVE_BACKEND: 'shm' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_BACKEND', says: ['not in a shm group'] },
+  },
+  {
+    name: 'COLLECTIVE_RANK=abc',
+    env: hand(0, 2, { COLLECTIVE_RANK: 'abc', COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_RANK', says: ["'abc'"] },
+  },
+  {
+    name: 'COLLECTIVE_SIZE=0',
+    env: { COLLECTIVE_SIZE: '0' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_SIZE', says: ["'0'", 'integer ≥ 1'] },
+  },
+  {
+    name: 'rank ≥ size',
+    env: hand(2, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_RANK',
+      says: ['not below COLLECTIVE_SIZE=2'],
+    },
+  },
+  {
+    name: 'port 70000',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_TCP_PORT: '70000' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_PORT', says: ["'70000'"] },
+  },
+  {
+    name: 'port 70000 inside the coordinator address',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h:70000' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ["'h:70000'"] },
+  },
+  {
+    name: 'timeout must be a positive number',
+    env: { COLLECTIVE_TIMEOUT_SECS: '-1' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TIMEOUT_SECS' },
+  },
+  {
+    name: 'hand-set tcp with a coordinator',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TIMEOUT_SECS: '2.5' }),
+    picks: { backend: 'tcp', rank: 1, size: 2, host: '10.0.0.1', port: 29500, timeoutSecs: 2.5 },
+  },
+  {
+    name: 'port inside the coordinator address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1:4000' }),
+    picks: { backend: 'tcp', host: '10.0.0.1', port: 4000 },
+  },
+  {
+    name: 'IPv6 coordinator',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '[::1]:4000' }),
+    picks: { backend: 'tcp', host: '::1', port: 4000 },
+  },
+  {
+    name: 'two ports that disagree',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'h:4000', COLLECTIVE_TCP_PORT: '4001' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_PORT', says: ['4000', '4001'] },
+  },
+  {
+    name: 'hand-set ranks without a coordinator',
+    env: hand(1, 2),
+    fails: { kind: 'MissingConfiguration', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ['export'] },
+  },
+  {
+    name: 'explicit tcp with nothing set lists every missing variable',
+    env: { COLLECTIVE_BACKEND: 'tcp' },
+    fails: {
+      kind: 'MissingConfiguration',
+      says: ['COLLECTIVE_RANK', 'COLLECTIVE_SIZE', 'COLLECTIVE_TCP_COORDINATOR', 'export COLLECTIVE_SIZE=2'],
+    },
+  },
+  {
+    name: 'a rank without a size',
+    env: { COLLECTIVE_RANK: '0' },
+    fails: { kind: 'MissingConfiguration', variable: 'COLLECTIVE_SIZE' },
+  },
+  {
+    name: 'explicit local with several ranks',
+    env: hand(0, 2, { COLLECTIVE_BACKEND: 'local' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_SIZE' },
+  },
+  {
+    name: 'mpirun on one node → tcp at 127.0.0.1',
+    env: openMpi(1, 4, 4),
+    picks: { backend: 'tcp', rank: 1, size: 4, host: '127.0.0.1', port: 29500 },
+  },
+  {
+    name: 'mpirun on one node with COLLECTIVE_TCP_PORT',
+    env: { ...openMpi(0, 4, 4), COLLECTIVE_TCP_PORT: '31000' },
+    picks: { backend: 'tcp', host: '127.0.0.1', port: 31000 },
+  },
+  {
+    name: 'mpirun across nodes without a coordinator',
+    env: openMpi(0, 4, 2),
+    fails: {
+      kind: 'MissingConfiguration',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['mpirun -x', 'several nodes'],
+    },
+  },
+  {
+    name: 'mpirun that does not say the layout',
+    env: openMpi(0, 4),
+    fails: {
+      kind: 'MissingConfiguration',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['OMPI_COMM_WORLD_LOCAL_SIZE'],
+    },
+  },
+  {
+    name: 'mpirun across nodes with a coordinator',
+    env: { ...openMpi(3, 4, 2), COLLECTIVE_TCP_COORDINATOR: 'node1' },
+    picks: { backend: 'tcp', rank: 3, size: 4, host: 'node1' },
+  },
+  {
+    name: 'mpirun -n 1 → local',
+    env: openMpi(0, 1, 1),
+    picks: { backend: 'local' },
+  },
+  {
+    name: 'COLLECTIVE_RANK contradicting mpirun',
+    env: { ...openMpi(2, 4, 4), COLLECTIVE_RANK: '0' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_RANK', says: ['OMPI_COMM_WORLD_RANK=2'] },
+  },
+  {
+    name: 'malformed launcher variable',
+    env: { OMPI_COMM_WORLD_RANK: 'x', OMPI_COMM_WORLD_SIZE: '4' },
+    fails: { kind: 'IncompatibleSettings', variable: 'OMPI_COMM_WORLD_RANK' },
+  },
+  {
+    name: 'mpirun inside a Slurm batch script: the MPI ranks win',
+    env: { ...openMpi(2, 4, 4), SLURM_PROCID: '0', SLURM_NTASKS: '4', SLURM_NNODES: '1' },
+    picks: { backend: 'tcp', rank: 2, size: 4 },
+  },
+  {
+    name: 'MPICH/Intel MPI on one node',
+    env: { PMI_RANK: '1', PMI_SIZE: '2', MPI_LOCALNRANKS: '2' },
+    picks: { backend: 'tcp', rank: 1, size: 2, host: '127.0.0.1' },
+  },
+  {
+    name: 'MPICH without a layout',
+    env: { PMI_RANK: '1', PMI_SIZE: '2' },
+    fails: { kind: 'MissingConfiguration', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ['mpiexec -genv'] },
+  },
+  {
+    name: 'srun on one node',
+    env: { SLURM_PROCID: '3', SLURM_NTASKS: '4', SLURM_NNODES: '1', SLURM_LAUNCH_NODE_IPADDR: '10.9.9.9' },
+    picks: { backend: 'tcp', rank: 3, size: 4, host: '127.0.0.1' },
+  },
+  {
+    name: 'srun across nodes: the launch node is not taken as the coordinator',
+    env: { SLURM_PROCID: '0', SLURM_NTASKS: '4', SLURM_NNODES: '2', SLURM_LAUNCH_NODE_IPADDR: '10.9.9.9' },
+    fails: {
+      kind: 'MissingConfiguration',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['scontrol show hostnames'],
+    },
+  },
+  {
+    name: 'srun without SLURM_NTASKS',
+    env: { SLURM_PROCID: '0' },
+    fails: { kind: 'MissingConfiguration', variable: 'SLURM_NTASKS' },
+  },
+  {
+    name: 'torchrun-style variables',
+    env: { RANK: '1', WORLD_SIZE: '2', LOCAL_RANK: '1', MASTER_ADDR: '10.1.1.1', MASTER_PORT: '1234' },
+    picks: { backend: 'tcp', rank: 1, size: 2, host: '10.1.1.1', port: 1234 },
+  },
+  {
+    name: "real torchrun: the agent's store holds MASTER_PORT",
+    env: {
+      RANK: '0',
+      WORLD_SIZE: '2',
+      MASTER_ADDR: 'h',
+      MASTER_PORT: '29500',
+      TORCHELASTIC_USE_AGENT_STORE: 'True',
+    },
+    fails: { kind: 'MissingConfiguration', variable: 'COLLECTIVE_TCP_PORT' },
+  },
+  {
+    name: 'real torchrun with COLLECTIVE_TCP_PORT',
+    env: {
+      RANK: '0',
+      WORLD_SIZE: '2',
+      MASTER_ADDR: 'h',
+      MASTER_PORT: '29500',
+      TORCHELASTIC_USE_AGENT_STORE: 'True',
+      COLLECTIVE_TCP_PORT: '29600',
+    },
+    picks: { backend: 'tcp', host: 'h', port: 29600 },
+  },
+  {
+    name: 'RANK alone is not a launcher',
+    env: { RANK: '3' },
+    picks: { backend: 'local' },
+  },
+  {
+    name: 'options override the environment',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    options: { rank: 1, coordinator: 'other:5000', timeoutSecs: 7 },
+    picks: { backend: 'tcp', rank: 1, size: 2, host: 'other', port: 5000, timeoutSecs: 7 },
+  },
+  {
+    name: 'a malformed option names the option',
+    options: { backend: 'tcp', rank: -1, size: 2, coordinator: 'h' },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.rank' },
+  },
+  {
+    name: 'a thread in a shm group → shm',
+    workerData: inShmGroup(2),
+    isMainThread: false,
+    picks: { backend: 'shm', rank: 2, timeoutSecs: 60 },
+  },
+  {
+    name: 'a shm group passed as options',
+    options: { backend: 'shm', group, rank: 1 },
+    picks: { backend: 'shm', rank: 1 },
+  },
+  {
+    name: 'a shm group and a named coordinator contradict',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    workerData: inShmGroup(1),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['COLLECTIVE_BACKEND=shm'],
+    },
+  },
+  {
+    name: 'a shm group inside an mpirun launch contradicts',
+    env: openMpi(0, 4, 4),
+    workerData: inShmGroup(1),
+    fails: { kind: 'IncompatibleSettings', variable: 'OMPI_COMM_WORLD_SIZE' },
+  },
+  {
+    name: 'explicit shm ignores the process-wide launcher variables',
+    env: { ...openMpi(0, 4, 4), COLLECTIVE_BACKEND: 'shm' },
+    workerData: inShmGroup(3),
+    picks: { backend: 'shm', rank: 3 },
+  },
+  {
+    name: "options.rank contradicting the group's rank",
+    options: { backend: 'shm', rank: 0 },
+    workerData: inShmGroup(1),
+    fails: { kind: 'IncompatibleSettings', variable: 'options.rank' },
+  },
+];
+
+function run(row: Row) {
+  return resolveSelection({
+    options: row.options ?? {},
+    env: row.env ?? {},
+    workerData: row.workerData ?? null,
+    isMainThread: row.isMainThread ?? true,
+  });
+}
+
+function variablesNamed(error: BackendError): unknown[] {
+  const missing = (error.context['missing'] as Array<{ variable: string }> | undefined) ?? [];
+  return [error.context['variable'], ...missing.map((m) => m.variable)];
+}
+
+describe('selection table', () => {
+  it.each(ROWS.map((row) => [row.name, row] as const))('%s', (_name, row) => {
+    if (row.picks) {
+      expect(run(row).config).toMatchObject(row.picks);
+      return;
+    }
+    const fails = row.fails!;
+    let caught: unknown;
+    try {
+      run(row);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(BackendError);
+    const error = caught as BackendError;
+    expect(error.kind).toBe(fails.kind);
+    if (fails.variable) expect(variablesNamed(error)).toContain(fails.variable);
+    for (const fragment of fails.says ?? []) expect(error.message).toContain(fragment);
+    expect(error.suggestion.length).toBeGreaterThan(0);
+    expect(Object.keys(error.toJSON()).sort()).toEqual(['context', 'kind', 'message', 'suggestion']);
+  });
+});
+
+describe('why and warnings', () => {
+  it('says that the MPI step is reserved and why tcp won', () => {
+    const { reasons } = run({ name: '', env: openMpi(0, 2, 2) });
+    expect(reasons[0]).toMatch(/open-mpi.*native MPI backend/);
+    expect(reasons[1]).toMatch(
+      /one node \(OMPI_COMM_WORLD_LOCAL_SIZE=2, OMPI_COMM_WORLD_SIZE=2\).*127\.0\.0\.1:29500/,
+    );
+  });
+
+  it('warns about tcp between threads of one process, and only then', () => {
+    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' });
+    expect(run({ name: '', env, isMainThread: false }).warnings.map((w) => w.code)).toEqual([
+      'COLLECTIVE_TCP_BETWEEN_THREADS',
+    ]);
+    expect(run({ name: '', env, isMainThread: true }).warnings).toEqual([]);
+  });
+});
