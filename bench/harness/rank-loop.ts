@@ -1,0 +1,86 @@
+/**
+ * The rank side of every backend runner: the same loop on every rank of a world, like the MPI baseline's
+ * (bench/../shared/baselines/mpi_coll_bench.c): warm-up, then per batch a barrier (untimed, so batches
+ * start together) and `iterations` back-to-back operations. Each rank returns its µs per operation per
+ * batch; the parent takes the max over ranks per batch (harness/stats.ts).
+ */
+import type { Communicator } from '../../src/communicator/communicator.js';
+import type { Workload } from './workload.js';
+
+type Buffer = Float64Array | Int32Array;
+
+const US_PER_MS = 1000;
+
+function filled(dtype: Workload['dtype'], count: number, value: number): Buffer {
+  return dtype === 'int32' ? new Int32Array(count).fill(value) : new Float64Array(count).fill(value);
+}
+
+interface Step {
+  run(): Promise<unknown>;
+  /** Throws when the last result is wrong: a benchmark of wrong answers measures nothing. */
+  check(): void;
+}
+
+function stepFor(comm: Communicator, w: Workload): Step {
+  const elementBytes = w.dtype === 'int32' ? Int32Array.BYTES_PER_ELEMENT : Float64Array.BYTES_PER_ELEMENT;
+  const count = Math.max(1, Math.floor(w.bytes / elementBytes));
+  const { rank, size } = comm;
+  const expectEqual = (what: string, actual: number | undefined, expected: number): void => {
+    if (actual !== expected) {
+      throw new Error(
+        `${w.operation} ${w.bytes} B on rank ${rank}: ${what} is ${actual}, expected ${expected}`,
+      );
+    }
+  };
+  switch (w.operation) {
+    case 'allreduce': {
+      const send = filled(w.dtype, count, rank + 1);
+      const recv = filled(w.dtype, count, 0);
+      return {
+        run: () => comm.allreduce(send, 'sum', recv),
+        check: () => expectEqual('recv[last]', recv[count - 1], (size * (size + 1)) / 2),
+      };
+    }
+    case 'allgatherv': {
+      const send = filled(w.dtype, count, rank + 1);
+      const recv = filled(w.dtype, count * size, 0);
+      const counts = new Array<number>(size).fill(count);
+      const displs = counts.map((c, r) => c * r);
+      return {
+        run: () => comm.allgatherv(send, { counts, displs, recv }),
+        check: () => expectEqual('block of the last rank', recv[count * size - 1], size),
+      };
+    }
+    case 'broadcast': {
+      const buf = filled(w.dtype, count, rank === 0 ? 7 : 0);
+      return {
+        run: () => comm.broadcast(buf, 0),
+        check: () => expectEqual('buf[last]', buf[count - 1], 7),
+      };
+    }
+    case 'barrier':
+      return { run: () => comm.barrier(), check: () => {} };
+    case 'launch':
+      throw new Error('launch is measured by the launch runner, not inside a world');
+  }
+}
+
+/** Runs the workloads in order on this rank; result[i][b] = µs per operation of workload i in batch b. */
+export async function measureOnRank(comm: Communicator, workloads: readonly Workload[]): Promise<number[][]> {
+  const timings: number[][] = [];
+  for (const w of workloads) {
+    const step = stepFor(comm, w);
+    for (let i = 0; i < w.warmup; i++) await step.run();
+    step.check();
+    const batches: number[] = [];
+    for (let b = 0; b < w.batches; b++) {
+      await comm.barrier();
+      const started = performance.now();
+      for (let i = 0; i < w.iterations; i++) await step.run();
+      batches.push(((performance.now() - started) * US_PER_MS) / w.iterations);
+    }
+    step.check();
+    timings.push(batches);
+  }
+  return timings;
+}

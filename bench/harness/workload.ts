@@ -1,0 +1,155 @@
+/**
+ * What the harness measures (a Workload) and what it reports (a Result), and the plan of workloads
+ * for a full or a --quick run. spec/performance.md §2 states the conventions; keep the two in step.
+ */
+
+/** The collectives measured, plus 'launch': time from train() to every rank connected. */
+export type Operation = 'allreduce' | 'allgatherv' | 'broadcast' | 'barrier' | 'launch';
+
+/** float64 plus one integer dtype (the reduction kernel differs between them). */
+export type BenchDType = 'float64' | 'int32';
+
+export interface Workload {
+  readonly operation: Operation;
+  readonly dtype: BenchDType;
+  /** Bytes each rank contributes: the allreduce/broadcast buffer, one allgatherv block; 0 for barrier. */
+  readonly bytes: number;
+  readonly ranks: number;
+  /** Operations per timed batch. */
+  readonly iterations: number;
+  /** Untimed operations before the first batch (connections, JIT, page faults). */
+  readonly warmup: number;
+  /** Timed batches; median/p10/p90 are taken over them. */
+  readonly batches: number;
+}
+
+export interface Result {
+  /** The runner that measured it (a backend or a baseline). */
+  readonly runner: string;
+  readonly workload: Workload;
+  /** Per-operation time in microseconds: median, 10th and 90th percentile over batches (max over ranks). */
+  readonly medianUs: number;
+  /** null where the baseline reports only a median. */
+  readonly p10Us: number | null;
+  readonly p90Us: number | null;
+  /** Bytes delivered into each rank's result per second at the median, in GB/s (1e9 B/s); null for barrier/launch. */
+  readonly gbps: number | null;
+}
+
+export const KIB = 1024;
+export const MIB = 1024 * KIB;
+
+/** The OSU-style ladder: ×8 steps from 8 B (8 B … 2 MiB), capped by 8 MiB, the largest message measured. */
+export const SIZE_STEP = 8;
+export const SMALLEST_BYTES = 8;
+export const LARGEST_BYTES = 8 * MIB;
+/** --quick stays at and below this size: the big sizes are for the full run. */
+export const QUICK_LARGEST_BYTES = 32 * KIB;
+
+export const FULL_RANKS = [2, 4, 8] as const;
+export const QUICK_RANKS = [2, 4] as const;
+/** The train() launch cost is measured for this many workers (issue 7). */
+export const LAUNCH_WORKERS = 4;
+
+/** Bytes moved per timed batch at most: iterations shrink as messages grow (≥ MIN, ≤ MAX per batch). */
+const BATCH_BYTES_FULL = 16 * MIB;
+const BATCH_BYTES_QUICK = 1 * MIB;
+const MAX_ITERATIONS_FULL = 500;
+const MAX_ITERATIONS_QUICK = 50;
+const MIN_ITERATIONS = 2;
+const BATCHES_FULL = 7;
+const BATCHES_QUICK = 5;
+/** Launches timed per backend (each one starts fresh workers). */
+const LAUNCHES_FULL = 7;
+const LAUNCHES_QUICK = 3;
+
+export interface PlanOptions {
+  readonly quick: boolean;
+  /** Restrict to these rank counts (default: 2, 4, 8; quick: 2, 4). */
+  readonly ranks?: readonly number[];
+  /** Restrict to these operations (default: all). */
+  readonly operations?: readonly Operation[];
+  /** Restrict to these sizes in bytes (default: the ladder). */
+  readonly bytes?: readonly number[];
+}
+
+export function sizeLadder(largest: number): number[] {
+  const sizes: number[] = [];
+  for (let b = SMALLEST_BYTES; b <= largest; b *= SIZE_STEP) sizes.push(b);
+  if (sizes[sizes.length - 1] !== largest && largest === LARGEST_BYTES) sizes.push(largest);
+  return sizes;
+}
+
+export function iterationsFor(bytes: number, quick: boolean): number {
+  const budget = quick ? BATCH_BYTES_QUICK : BATCH_BYTES_FULL;
+  const most = quick ? MAX_ITERATIONS_QUICK : MAX_ITERATIONS_FULL;
+  return Math.max(MIN_ITERATIONS, Math.min(most, Math.floor(budget / Math.max(bytes, 1))));
+}
+
+function workload(
+  operation: Operation,
+  dtype: BenchDType,
+  bytes: number,
+  ranks: number,
+  quick: boolean,
+): Workload {
+  if (operation === 'launch') {
+    const launches = quick ? LAUNCHES_QUICK : LAUNCHES_FULL;
+    return { operation, dtype, bytes, ranks, iterations: 1, warmup: 1, batches: launches };
+  }
+  const iterations = iterationsFor(bytes, quick);
+  return {
+    operation,
+    dtype,
+    bytes,
+    ranks,
+    iterations,
+    warmup: Math.max(MIN_ITERATIONS, Math.ceil(iterations / 4)),
+    batches: quick ? BATCHES_QUICK : BATCHES_FULL,
+  };
+}
+
+/**
+ * Every workload of a run: allreduce in float64 and int32, allgatherv and broadcast in float64 over the
+ * size ladder, barrier, at each rank count; and the launch cost at LAUNCH_WORKERS.
+ */
+export function planWorkloads(options: PlanOptions): Workload[] {
+  const { quick } = options;
+  const ranksList = options.ranks ?? (quick ? QUICK_RANKS : FULL_RANKS);
+  const wanted = (op: Operation): boolean => options.operations?.includes(op) ?? true;
+  const sizes = (options.bytes ?? sizeLadder(quick ? QUICK_LARGEST_BYTES : LARGEST_BYTES)).filter(
+    (b) => b > 0,
+  );
+  const plan: Workload[] = [];
+  for (const ranks of ranksList) {
+    if (wanted('barrier')) plan.push(workload('barrier', 'float64', 0, ranks, quick));
+    for (const bytes of sizes) {
+      if (wanted('allreduce')) plan.push(workload('allreduce', 'float64', bytes, ranks, quick));
+      if (wanted('allreduce')) plan.push(workload('allreduce', 'int32', bytes, ranks, quick));
+      if (wanted('allgatherv')) plan.push(workload('allgatherv', 'float64', bytes, ranks, quick));
+      if (wanted('broadcast')) plan.push(workload('broadcast', 'float64', bytes, ranks, quick));
+    }
+  }
+  if (wanted('launch') && (options.ranks === undefined || options.ranks.includes(LAUNCH_WORKERS))) {
+    plan.push(workload('launch', 'float64', 0, LAUNCH_WORKERS, quick));
+  }
+  return plan;
+}
+
+/** A stable key of what was measured, independent of who measured it (rows of the table). */
+export function workloadKey(w: Pick<Workload, 'operation' | 'dtype' | 'bytes' | 'ranks'>): string {
+  return `${w.operation}/${w.dtype}/${w.ranks}/${w.bytes}`;
+}
+
+/** Bytes that end up in each rank's result per operation (the numerator of GB/s). */
+export function deliveredBytes(w: Workload): number {
+  if (w.operation === 'allgatherv') return w.bytes * w.ranks;
+  if (w.operation === 'barrier' || w.operation === 'launch') return 0;
+  return w.bytes;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= MIB && bytes % MIB === 0) return `${bytes / MIB} MiB`;
+  if (bytes >= KIB && bytes % KIB === 0) return `${bytes / KIB} KiB`;
+  return `${bytes} B`;
+}

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench [-- --quick] [--runners shm,mpi-vader] [--ops allreduce] [--ranks 2] [--bytes 8,2097152]`
+ *
+ * Runs every registered runner (our backends and the baselines) over one plan of workloads, in one
+ * run, and prints a markdown report: the targets, the results table with ratios, the scaling fits.
+ * Writes the JSON, the report and the SVG plots to bench/results/ (or --out). --quick is the CI smoke:
+ * small sizes, 2 and 4 ranks, no slow baselines; it never asserts timings. A runner that is
+ * unavailable or fails is reported and shows n/a; the run still succeeds.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describeMachine, type MachineDescription } from './harness/machine.js';
+import { registeredRunners, type RunContext, type Runner } from './harness/runner.js';
+import { planWorkloads, type Operation, type Result, type Workload } from './harness/workload.js';
+import { latencyPlot } from './report/latency-plot.js';
+import { ResultIndex } from './report/results-index.js';
+import { fitScaling, scalingPlot, scalingReport } from './report/scaling.js';
+import { resultsTable } from './report/table.js';
+import { checkTargets, targetsTable } from './report/targets.js';
+import { setBaselinesDir } from './runners/baseline-process.js';
+import './runners/register.js';
+
+const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const OPERATIONS: readonly Operation[] = ['allreduce', 'allgatherv', 'broadcast', 'barrier', 'launch'];
+
+interface RunnerOutcome {
+  readonly runner: string;
+  readonly status: 'measured' | 'skipped' | 'unavailable' | 'failed';
+  readonly reason?: string;
+  readonly seconds: number;
+}
+
+const list = (value: string | undefined): string[] | undefined =>
+  value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+
+function numbers(flag: string, value: string | undefined): number[] | undefined {
+  const items = list(value)?.map(Number);
+  if (items?.some((n) => !Number.isInteger(n) || n <= 0)) {
+    throw new Error(`--${flag} takes positive integers separated by commas, got '${value}'`);
+  }
+  return items;
+}
+
+function parseOptions(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      runners: { type: 'string' },
+      ops: { type: 'string' },
+      ranks: { type: 'string' },
+      bytes: { type: 'string' },
+      out: { type: 'string' },
+      baselines: { type: 'string' },
+    },
+  });
+  const operations = list(values.ops);
+  const unknownOp = operations?.find((op) => !OPERATIONS.includes(op as Operation));
+  if (unknownOp)
+    throw new Error(`--ops: unknown operation '${unknownOp}'; choose from ${OPERATIONS.join(', ')}`);
+  const runners = list(values.runners);
+  const names = registeredRunners().map((r) => r.name);
+  const unknownRunner = runners?.find((r) => !names.includes(r));
+  if (unknownRunner)
+    throw new Error(`--runners: no runner named '${unknownRunner}'; registered: ${names.join(', ')}`);
+  return {
+    quick: values.quick ?? false,
+    runners,
+    operations: operations as Operation[] | undefined,
+    ranks: numbers('ranks', values.ranks),
+    bytes: numbers('bytes', values.bytes),
+    out: values.out ?? DEFAULT_OUT_DIR,
+    baselines: values.baselines,
+  };
+}
+
+async function runAll(
+  runners: readonly Runner[],
+  plan: readonly Workload[],
+  context: RunContext,
+): Promise<{ results: Result[]; outcomes: RunnerOutcome[] }> {
+  const results: Result[] = [];
+  const outcomes: RunnerOutcome[] = [];
+  for (const runner of runners) {
+    const started = performance.now();
+    const seconds = (): number => Math.round((performance.now() - started) / 100) / 10;
+    if (context.quick && !runner.inQuick) {
+      outcomes.push({ runner: runner.name, status: 'skipped', reason: 'slow; full run only', seconds: 0 });
+      continue;
+    }
+    const reason = await runner.unavailable();
+    if (reason !== null) {
+      context.log(`${runner.name}: n/a (${reason})`);
+      outcomes.push({ runner: runner.name, status: 'unavailable', reason, seconds: seconds() });
+      continue;
+    }
+    const covered = plan.filter((w) => runner.covers(w, context.quick));
+    if (covered.length === 0) {
+      outcomes.push({
+        runner: runner.name,
+        status: 'skipped',
+        reason: 'no workload in this plan',
+        seconds: 0,
+      });
+      continue;
+    }
+    try {
+      results.push(...(await runner.run(covered, context)));
+      outcomes.push({ runner: runner.name, status: 'measured', seconds: seconds() });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      context.log(`${runner.name}: failed, shown as n/a: ${message}`);
+      outcomes.push({ runner: runner.name, status: 'failed', reason: message, seconds: seconds() });
+    }
+    context.log(`${runner.name}: done in ${seconds()} s`);
+  }
+  return { results, outcomes };
+}
+
+function report(
+  machine: MachineDescription,
+  quick: boolean,
+  runners: readonly Runner[],
+  plan: readonly Workload[],
+  results: readonly Result[],
+  outcomes: readonly RunnerOutcome[],
+): { markdown: string; latencySvg: string; scalingSvg: string } {
+  const index = new ResultIndex(results);
+  const fits = fitScaling(runners, index);
+  const notMeasured = outcomes.filter((o) => o.status !== 'measured');
+  const markdown = [
+    `## Benchmark${quick ? ' (--quick: smoke run, not for quoting)' : ''}`,
+    '',
+    `Machine: ${machine.summary}. Medians over ${plan[0]?.batches ?? 0} batches, max over ranks; µs per operation.`,
+    '',
+    '### Targets',
+    '',
+    targetsTable(checkTargets(index)),
+    '',
+    '### Results (median µs; ratio = ours ÷ baseline, below 1× is faster)',
+    '',
+    resultsTable(runners, index, plan),
+    '',
+    '### Scaling (spec/performance.md §3)',
+    '',
+    fits.length > 0 ? scalingReport(fits) : 'No backend results to fit.',
+    '',
+    ...(notMeasured.length > 0
+      ? [
+          '### Not measured',
+          '',
+          ...notMeasured.map((o) => `- ${o.runner}: ${o.status} (${o.reason ?? ''})`),
+          '',
+        ]
+      : []),
+  ].join('\n');
+  const title = `collective latency vs bytes (${machine.cores} cores, medians)`;
+  return {
+    markdown,
+    latencySvg: latencyPlot(runners, index, title),
+    scalingSvg: scalingPlot(fits, 'measured (solid) vs scaling model (dashed)'),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const options = parseOptions(argv);
+  if (options.baselines) setBaselinesDir(options.baselines);
+  const runners = registeredRunners().filter((r) => options.runners?.includes(r.name) ?? true);
+  const plan = planWorkloads(options);
+  const context: RunContext = {
+    quick: options.quick,
+    log: (line) => process.stderr.write(`[bench] ${line}\n`),
+  };
+  const machine = describeMachine();
+  const started = performance.now();
+  const { results, outcomes } = await runAll(runners, plan, context);
+  const { markdown, latencySvg, scalingSvg } = report(
+    machine,
+    options.quick,
+    runners,
+    plan,
+    results,
+    outcomes,
+  );
+  process.stdout.write(`${markdown}\n`);
+
+  const prefix = options.quick ? 'quick-' : '';
+  mkdirSync(options.out, { recursive: true });
+  const json = {
+    machine,
+    quick: options.quick,
+    seconds: (performance.now() - started) / 1000,
+    outcomes,
+    results,
+  };
+  writeFileSync(join(options.out, `${prefix}results.json`), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(options.out, `${prefix}results.md`), `${markdown}\n`);
+  writeFileSync(join(options.out, `${prefix}latency.svg`), latencySvg);
+  writeFileSync(join(options.out, `${prefix}scaling.svg`), scalingSvg);
+  context.log(
+    `wrote ${options.out}${prefix}{results.json,results.md,latency.svg,scaling.svg} in ${json.seconds.toFixed(0)} s`,
+  );
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,10 @@
+/** Every runner, registered by name. Adding a transport or a baseline = one runner file + one line here. */
+import { registerRunner } from '../harness/runner.js';
+import { MpiRunner } from './mpi.js';
+import { PostMessageRunner } from './postmessage.js';
+import { SocketRoundTripRunner } from './socket-roundtrip.js';
+
+registerRunner(new MpiRunner('vader'));
+registerRunner(new MpiRunner('tcp'));
+registerRunner(new PostMessageRunner());
+registerRunner(new SocketRoundTripRunner());
