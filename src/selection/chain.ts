@@ -182,7 +182,7 @@ function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddr
   reasons.push(
     address.host !== undefined
       ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`
-      : `all ${world.size!.value} ranks run on one node (${host!.source}) and no coordinator is named → tcp at ${LOOPBACK_HOST}:${address.port.value}`,
+      : `all ${world.size!.value} ranks run on ${host!.source} and no coordinator is named → tcp at ${LOOPBACK_HOST}:${address.port.value}`,
   );
   return {
     backend: 'tcp',
@@ -231,7 +231,7 @@ function missingCoordinator(size: Sourced<number>, launch: LaunchFacts | undefin
     : `${shown(size)} ranks`;
   return new BackendError(
     'MissingConfiguration',
-    `${how} and no coordinator is named: set ${VARIABLES.coordinator} to rank 0's host (${item.example})`,
+    `${how} and no coordinator is named: set ${VARIABLES.coordinator} to rank 0's host`,
     { missing: [item], launcher: launch?.launcher ?? null, layout: launch?.layout.value ?? 'unknown' },
     item.example,
   );

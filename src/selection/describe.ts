@@ -79,7 +79,11 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
   const config = resolution?.config;
   const coordinator =
     config?.backend === 'tcp'
-      ? { host: config.host, port: config.port, source: resolution!.reasons.at(-1) ?? '' }
+      ? {
+          host: config.host,
+          port: config.port,
+          source: address?.host?.source ?? 'derived: every rank runs on this one node',
+        }
       : address?.host
         ? { host: address.host.value, port: address.port.value, source: address.host.source }
         : null;

@@ -1,0 +1,97 @@
+/** `collective doctor` run as a real child process, in the environments a launcher would give it. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { childEnv } from './fixtures/child-env.js';
+
+const CLI = fileURLToPath(new URL('./fixtures/cli.ts', import.meta.url));
+/** Generous: tsx compiles the CLI on a loaded 2-core machine. */
+const CHILD_TIMEOUT_MS = 30_000;
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function collective(args: string[], env: Record<string, string>): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: CHILD_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('collective doctor', () => {
+  it('--json under a one-node mpirun: tcp at 127.0.0.1 and why', async () => {
+    const ran = await collective(['doctor', '--json'], {
+      OMPI_COMM_WORLD_RANK: '1',
+      OMPI_COMM_WORLD_SIZE: '4',
+      OMPI_COMM_WORLD_LOCAL_SIZE: '4',
+      COLLECTIVE_TCP_TOKEN: 'secret-token',
+    });
+    expect(ran.code, ran.stderr).toBe(0);
+    const report = JSON.parse(ran.stdout);
+    expect(report).toMatchObject({
+      launcher: 'open-mpi',
+      rank: { value: 1, source: 'OMPI_COMM_WORLD_RANK' },
+      size: { value: 4, source: 'OMPI_COMM_WORLD_SIZE' },
+      nodeLayout: { value: 'single-node' },
+      coordinator: { host: '127.0.0.1', port: 29500 },
+      selection: { backend: 'tcp' },
+      error: null,
+    });
+    expect(report.selection.reasons.join('\n')).toMatch(/one node/);
+    expect(ran.stdout).not.toContain('secret-token');
+    expect(report.backends.map((b: { name: string }) => b.name)).toEqual(['local', 'shm', 'tcp']);
+  });
+
+  it('prints the error init() would raise, as toJSON(), and exits 1', async () => {
+    const ran = await collective(['doctor', '--json'], {
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '8',
+      SLURM_NNODES: '2',
+      SLURM_LAUNCH_NODE_IPADDR: '10.0.0.7',
+    });
+    expect(ran.code).toBe(1);
+    const report = JSON.parse(ran.stdout);
+    expect(report.launcher).toBe('slurm');
+    expect(report.launcherVariables).toMatchObject({ SLURM_LAUNCH_NODE_IPADDR: '10.0.0.7' });
+    expect(report.nodeLayout).toEqual({ value: 'multi-node', source: 'SLURM_NNODES=2' });
+    expect(report.selection).toBeNull();
+    expect(Object.keys(report.error).sort()).toEqual(['context', 'kind', 'message', 'suggestion']);
+    expect(report.error.kind).toBe('MissingConfiguration');
+    expect(report.error.context.missing[0].variable).toBe('COLLECTIVE_TCP_COORDINATOR');
+  });
+
+  it('human form names the pick and the reason, and a malformed value', async () => {
+    const ok = await collective(['doctor'], {});
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('launcher:     none');
+    expect(ok.stdout).toContain('init() would pick: local');
+    const bad = await collective(['doctor'], { COLLECTIVE_RANK: 'abc', COLLECTIVE_SIZE: '2' });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(
+      "init() would fail: BackendError IncompatibleSettings\n  COLLECTIVE_RANK='abc'",
+    );
+  });
+
+  it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {
+    const flag = await collective(['doctor', '--jsn'], {});
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("'--jsn'");
+    const command = await collective(['doctr'], {});
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain("unknown command 'doctr'");
+    expect(command.stderr).toContain('doctor');
+  });
+});
