@@ -1,0 +1,78 @@
+/** A rank that is a child process (the tcp backend of train() and `collective run`). */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import type { RankExit, RankHandle } from './rank-handle.js';
+
+export interface ProcessRankOptions {
+  rank: number;
+  /** The module the child runs (a file: URL). */
+  entry: URL;
+  args?: readonly string[];
+  execArgv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  /** 'inherit' passes the child's output straight through; 'pipe' exposes it as stdout/stderr. */
+  output: 'inherit' | 'pipe';
+}
+
+export class ProcessRank implements RankHandle {
+  readonly rank: number;
+  readonly kind = 'process';
+  readonly reaped: Promise<RankExit>;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly #child: ChildProcess;
+  #running = true;
+
+  constructor(options: ProcessRankOptions) {
+    this.rank = options.rank;
+    this.#child = fork(options.entry, [...(options.args ?? [])], {
+      execArgv: [...options.execArgv],
+      env: options.env,
+      // Structured clone over IPC: results and progress events may hold typed arrays and Maps.
+      serialization: 'advanced',
+      stdio: ['ignore', options.output, options.output, 'ipc'],
+    });
+    this.stdout = this.#child.stdout;
+    this.stderr = this.#child.stderr;
+    // 'close' comes after 'exit' once stdio and the IPC channel are closed: then nothing is left.
+    this.reaped = new Promise((resolve) => {
+      this.#child.once('exit', () => {
+        this.#running = false;
+      });
+      this.#child.once('close', (exitCode, signal) => {
+        this.#running = false;
+        resolve({ exitCode, signal });
+      });
+    });
+    // A fork that fails (EAGAIN, a missing execPath) emits 'error' and then 'close'.
+    this.#child.on('error', () => {});
+  }
+
+  get pid(): number | null {
+    return this.#child.pid ?? null;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  send(message: unknown): void {
+    if (!this.#child.connected) return;
+    this.#child.send(message as object, (error) => {
+      // The child went away between the check and the write: its exit is reported by 'close'.
+      void error;
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.#running) this.#child.kill(signal);
+  }
+
+  kill(): void {
+    this.signal('SIGKILL');
+  }
+
+  onMessage(listener: (message: unknown) => void): void {
+    this.#child.on('message', listener);
+  }
+}

@@ -1,0 +1,117 @@
+/** The command line of `collective run` (spec/train.md §7), parsed with node:util parseArgs. */
+import { parseArgs } from 'node:util';
+
+export const RUN_BACKENDS = ['auto', 'shm', 'tcp', 'local'] as const;
+export type RunBackend = (typeof RUN_BACKENDS)[number];
+
+export const RUN_HELP = `usage: collective run -n N [--backend auto|shm|tcp|local] [--timeout SECONDS]
+                      [--no-prefix] [--json] SCRIPT [ARGS…]
+
+Runs SCRIPT (a .js or .ts file) as N ranks that call init() themselves, like mpirun or torchrun.
+
+options:
+  -n, --np N           number of ranks (required; an integer >= 1; more than the cores is allowed, with a warning)
+  --backend NAME       auto (default): tcp when COLLECTIVE_TCP_COORDINATOR is set, else shm
+                       shm:   the ranks are worker threads of this process, sharing memory
+                       tcp:   the ranks are child processes; rank 0 coordinates on 127.0.0.1
+                       local: one rank (-n 1), no communication
+  --timeout SECONDS    stop every rank after SECONDS and exit with status 124
+  --no-prefix          print the ranks' lines as they are, without the [rank] prefix
+  --json               print one JSON object per line: {"rank","stream","line"} for output,
+                       {"event":"exit",…} at the end; no status line
+  -h, --help           show this help
+
+Each rank sees COLLECTIVE_BACKEND, COLLECTIVE_RANK and COLLECTIVE_SIZE (and, for tcp,
+COLLECTIVE_TCP_COORDINATOR), so a bare \`await init()\` joins the group.
+
+Output: every line a rank prints is prefixed with [rank]. On a terminal, a status line on stderr
+shows ranks running/done, the elapsed time and the latest line; otherwise output is plain lines.
+
+Exit status: 0 when every rank exits with 0; otherwise the first failing rank's exit code, or
+128 + the signal number when it was killed by a signal; 124 after --timeout; 2 for a bad command line.
+When one rank fails, the others are stopped (SIGTERM, then SIGKILL after a grace period).
+
+Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to every rank (Slurm
+sends USR1/USR2 before preemption). A thread rank that does not listen for a terminating signal is
+ended as a process would be.
+`;
+
+export interface RunArgs {
+  numRanks: number;
+  backend: RunBackend;
+  timeoutSecs: number | null;
+  prefix: boolean;
+  json: boolean;
+  script: string;
+  scriptArgs: string[];
+}
+
+/** A command line that cannot be run; the CLI prints the message and exits with status 2. */
+export class RunUsageError extends Error {
+  override name = 'RunUsageError';
+}
+
+/** Flags of the launcher that take a value: the script starts at the first argument that is neither. */
+const VALUE_FLAGS = new Set(['-n', '--np', '--backend', '--timeout']);
+
+/** Splits the launcher's own flags from SCRIPT and its arguments (which may look like flags too). */
+function splitAtScript(argv: readonly string[]): { own: string[]; rest: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') return { own: argv.slice(0, i), rest: argv.slice(i + 1) };
+    if (!arg.startsWith('-') || arg === '-') return { own: argv.slice(0, i), rest: argv.slice(i) };
+    if (VALUE_FLAGS.has(arg)) i++;
+  }
+  return { own: [...argv], rest: [] };
+}
+
+/** null means --help was asked for. */
+export function parseRunArgs(argv: readonly string[]): RunArgs | null {
+  const { own, rest } = splitAtScript(argv);
+  const { values } = parseArgs({
+    args: own,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      np: { type: 'string', short: 'n' },
+      backend: { type: 'string', default: 'auto' },
+      timeout: { type: 'string' },
+      'no-prefix': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return null;
+  const [script, ...scriptArgs] = rest;
+  if (values.np === undefined) throw new RunUsageError('-n N is required: how many ranks to run');
+  const numRanks = Number(values.np);
+  if (!Number.isInteger(numRanks) || numRanks < 1) {
+    throw new RunUsageError(`-n must be an integer >= 1, got '${values.np}'`);
+  }
+  const backend = values.backend as RunBackend;
+  if (!RUN_BACKENDS.includes(backend)) {
+    throw new RunUsageError(`unknown backend '${values.backend}': use ${RUN_BACKENDS.join(', ')}`);
+  }
+  if (backend === 'local' && numRanks !== 1) {
+    throw new RunUsageError(
+      `the local backend has one rank, but -n is ${numRanks}: use --backend shm or tcp`,
+    );
+  }
+  let timeoutSecs: number | null = null;
+  if (values.timeout !== undefined) {
+    timeoutSecs = Number(values.timeout);
+    if (!Number.isFinite(timeoutSecs) || timeoutSecs <= 0) {
+      throw new RunUsageError(`--timeout must be a number of seconds > 0, got '${values.timeout}'`);
+    }
+  }
+  if (script === undefined) throw new RunUsageError('no SCRIPT given: collective run -n N script.js [args…]');
+  return {
+    numRanks,
+    backend,
+    timeoutSecs,
+    prefix: !values['no-prefix'],
+    json: values.json,
+    script,
+    scriptArgs,
+  };
+}

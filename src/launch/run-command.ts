@@ -1,0 +1,246 @@
+/**
+ * `collective run -n N script [args…]` (spec/train.md §7): runs a rank program N times, as worker
+ * threads (shm) or child processes (tcp), each calling init() itself. Output is relayed line by line,
+ * signals are forwarded, the first failing rank decides the exit status and stops the others, and the
+ * command returns only when every rank is reaped.
+ */
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
+import {
+  moduleFileExists,
+  processExecArgv,
+  siblingModule,
+  threadBootstrap,
+  toModuleUrl,
+} from './module-loading.js';
+import { exitCodeOf, failed, type RankExit, type RankHandle } from './rank-handle.js';
+import { RankOutput } from './rank-output.js';
+import { ProcessRank } from './rank-process.js';
+import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
+import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
+import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
+
+/** The signals forwarded to every rank (Slurm sends USR1/USR2 ahead of preemption). */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+];
+/** After forwarding one of these, ranks still running after the grace period are killed. */
+const ENDING_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
+/** How long ranks may take to act on a forwarded ending signal (checkpoint, flush) before SIGKILL. */
+export const SIGNAL_GRACE_MS = 5_000;
+/** The exit status after --timeout, as timeout(1) has it. */
+export const TIMEOUT_EXIT_CODE = 124;
+const USAGE_EXIT_CODE = 2;
+const MS_PER_SEC = 1000;
+const LOOPBACK = '127.0.0.1';
+
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  let args: RunArgs | null;
+  try {
+    args = parseRunArgs(argv);
+  } catch (error) {
+    if (
+      !(error instanceof RunUsageError) &&
+      !String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')
+    ) {
+      throw error;
+    }
+    process.stderr.write(
+      `collective run: ${(error as Error).message}\nrun 'collective run --help' for usage\n`,
+    );
+    return USAGE_EXIT_CODE;
+  }
+  if (args === null) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const script = toModuleUrl(args.script);
+  if (!moduleFileExists(script)) {
+    process.stderr.write(`collective run: script ${args.script} does not exist\n`);
+    return USAGE_EXIT_CODE;
+  }
+  return new RankSupervisor(args, script).run();
+}
+
+class RankSupervisor {
+  readonly #args: RunArgs;
+  readonly #script: URL;
+  readonly #output: RankOutput;
+  readonly #ranks: RankHandle[] = [];
+  readonly #exits = new Map<number, RankExit>();
+  #firstFailure: { rank: number; exit: RankExit } | null = null;
+  #timedOut = false;
+  #stopping: Promise<unknown> | null = null;
+  #group: ShmGroup | null = null;
+
+  constructor(args: RunArgs, script: URL) {
+    this.#args = args;
+    this.#script = script;
+    const mode = args.json ? 'json' : args.prefix ? 'prefix' : 'plain';
+    this.#output = new RankOutput(mode, process.stdout, process.stderr);
+  }
+
+  async run(): Promise<number> {
+    const { numRanks, timeoutSecs } = this.#args;
+    const backend = this.#resolveBackend();
+    const cores = availableParallelism();
+    if (numRanks > cores) {
+      this.#output.note(`${numRanks} ranks on ${cores} cores: ranks will share cores (correct, but slower)`);
+    }
+    const relays: Promise<void>[] = [];
+    const forward = new Map<NodeJS.Signals, () => void>();
+    for (const signal of FORWARDED_SIGNALS) {
+      const listener = (): void => this.#forward(signal);
+      forward.set(signal, listener);
+      process.on(signal, listener);
+    }
+    const timer =
+      timeoutSecs === null ? null : setTimeout(() => this.#timeout(timeoutSecs), timeoutSecs * MS_PER_SEC);
+    this.#output.startStatus(() => this.#counts());
+    try {
+      const start = await this.#starter(backend);
+      for (let rank = 0; rank < numRanks && !this.#stopping; rank++) {
+        const handle = start(rank);
+        this.#ranks.push(handle);
+        const streams = handle as RankHandle & {
+          stdout: NodeJS.ReadableStream | null;
+          stderr: NodeJS.ReadableStream | null;
+        };
+        if (streams.stdout) relays.push(this.#output.relay(rank, streams.stdout as never, 'stdout'));
+        if (streams.stderr) relays.push(this.#output.relay(rank, streams.stderr as never, 'stderr'));
+        void handle.reaped.then((exit) => this.#onExit(handle, exit));
+      }
+      await Promise.all(this.#ranks.map((r) => r.reaped));
+      await Promise.all(relays);
+    } finally {
+      if (timer) clearTimeout(timer);
+      for (const [signal, listener] of forward) process.off(signal, listener);
+      this.#output.stopStatus();
+    }
+    return this.#finish();
+  }
+
+  #resolveBackend(): 'shm' | 'tcp' | 'local' {
+    const { backend } = this.#args;
+    if (backend !== 'auto') return backend;
+    // The launcher reads the environment the way init() will: a coordinator means processes.
+    return process.env['COLLECTIVE_TCP_COORDINATOR'] ? 'tcp' : 'shm';
+  }
+
+  async #starter(backend: 'shm' | 'tcp' | 'local'): Promise<(rank: number) => RankHandle> {
+    const { numRanks, scriptArgs } = this.#args;
+    const rankEnv = (rank: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+      ...process.env,
+      COLLECTIVE_BACKEND: backend,
+      COLLECTIVE_RANK: String(rank),
+      COLLECTIVE_SIZE: String(numRanks),
+      ...extra,
+    });
+    if (backend === 'shm') {
+      const group = createShmGroup({ size: numRanks });
+      this.#group = group;
+      const source = signalRelayPrelude + threadBootstrap(this.#script, [this.#script]);
+      return (rank) =>
+        new ThreadRank({
+          rank,
+          source,
+          workerData: { [SHM_WORKER_DATA_KEY]: { group: group.handle, rank } },
+          env: rankEnv(rank),
+          argv: scriptArgs,
+          output: 'pipe',
+          signalRelay: true,
+        });
+    }
+    const preload = siblingModule('rank-preload');
+    const execArgv = [...processExecArgv([preload, this.#script]), '--import', preload.href];
+    const extra: Record<string, string> =
+      backend === 'tcp' ? { COLLECTIVE_TCP_COORDINATOR: `${LOOPBACK}:${await freeLoopbackPort()}` } : {};
+    return (rank) =>
+      new ProcessRank({
+        rank,
+        entry: this.#script,
+        args: scriptArgs,
+        execArgv,
+        env: rankEnv(rank, extra),
+        output: 'pipe',
+      });
+  }
+
+  #onExit(handle: RankHandle, exit: RankExit): void {
+    this.#exits.set(handle.rank, exit);
+    if (!failed(exit) || this.#firstFailure || this.#stopping) return;
+    this.#firstFailure = { rank: handle.rank, exit };
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+    this.#output.note(`rank ${handle.rank} ${how}; stopping the other ranks`);
+    this.#group?.abort(handle.rank, `rank ${handle.rank} ${how}`);
+    this.#stopping = stopRanks(this.#ranks, STOP_GRACE_MS);
+  }
+
+  #forward(signal: NodeJS.Signals): void {
+    for (const rank of this.#ranks) rank.signal(signal);
+    // Ranks get the signal first; whoever ignores it is ended after the grace period.
+    if (ENDING_SIGNALS.has(signal)) this.#stopping ??= this.#killAfter(SIGNAL_GRACE_MS);
+  }
+
+  #killAfter(ms: number): Promise<void> {
+    const timer = setTimeout(() => this.#ranks.forEach((r) => r.kill()), ms);
+    return Promise.all(this.#ranks.map((r) => r.reaped)).then(() => clearTimeout(timer));
+  }
+
+  #timeout(timeoutSecs: number): void {
+    this.#timedOut = true;
+    this.#output.note(`--timeout ${timeoutSecs} s reached; stopping every rank`);
+    this.#stopping ??= stopRanks(this.#ranks, STOP_GRACE_MS);
+  }
+
+  #counts(): { running: number; done: number; failed: number } {
+    let done = 0;
+    let failures = 0;
+    for (const exit of this.#exits.values()) failed(exit) ? failures++ : done++;
+    return { running: this.#ranks.length - this.#exits.size, done, failed: failures };
+  }
+
+  #finish(): number {
+    let code = 0;
+    if (this.#timedOut) code = TIMEOUT_EXIT_CODE;
+    else if (this.#firstFailure) code = exitCodeOf(this.#firstFailure.exit);
+    else {
+      // Stopped by a forwarded signal: the first rank (by rank) that did not exit cleanly decides.
+      const failure = [...this.#exits.entries()].sort(([a], [b]) => a - b).find(([, e]) => failed(e));
+      if (failure) code = exitCodeOf(failure[1]);
+    }
+    const ranks = [...this.#exits.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([rank, e]) => ({ rank, exitCode: e.exitCode, signal: e.signal }));
+    this.#output.event({
+      event: 'exit',
+      code,
+      ranks,
+      timedOut: this.#timedOut,
+      firstFailure: this.#firstFailure?.rank ?? null,
+    });
+    return code;
+  }
+}
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago. Rank 0 binds it right after; another program could
+ * take it in between (spec/train.md §7.3 — the selection hook that removes this window is pending).
+ */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

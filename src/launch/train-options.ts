@@ -1,0 +1,161 @@
+/**
+ * train()'s options, checked before anything starts (spec/train.md §3): every mistake is a
+ * BackendError 'IncompatibleSettings' that names the option and what to pass instead.
+ */
+import { BackendError } from '../communicator/errors.js';
+import type { Communicator } from '../communicator/communicator.js';
+import { moduleFileExists, toModuleUrl } from './module-loading.js';
+import { loadWorkerFunction } from './worker-function.js';
+
+export type TrainBackendChoice = 'auto' | 'shm' | 'tcp' | 'local';
+export const TRAIN_BACKENDS: readonly TrainBackendChoice[] = ['auto', 'shm', 'tcp', 'local'];
+
+/** What a worker's function receives besides its communicator. */
+export interface TrainContext<A = unknown> {
+  /** options.args, structured-cloned into the worker. */
+  readonly args: A;
+  /** Sends an event to the parent's onProgress as { workerId: rank, ...event }; events keep their order. */
+  progress(event: Record<string, unknown>): void;
+  /** Aborts when the run is being stopped (another worker failed, timeout, the caller's signal). */
+  readonly signal: AbortSignal;
+}
+
+/** The default export of a worker module. */
+export type WorkerFunction<A = unknown, R = unknown> = (
+  comm: Communicator,
+  ctx: TrainContext<A>,
+) => Promise<R> | R;
+
+export interface ProgressEvent {
+  /** The rank of the worker that sent the event. */
+  workerId: number;
+  [key: string]: unknown;
+}
+
+export interface TrainOptions<A = unknown> {
+  /** How many workers (ranks); default 1, which runs in this thread on the local backend. */
+  numWorkers?: number;
+  /** 'auto' (default): tcp when COLLECTIVE_TCP_COORDINATOR is set, else shm. */
+  backend?: TrainBackendChoice;
+  /** Passed to every worker as ctx.args (structured clone). */
+  args?: A;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Stops every worker and rejects with CommError 'Timeout' after this many milliseconds. */
+  timeoutMs?: number;
+  /** Stops every worker and rejects with signal.reason when aborted. */
+  signal?: AbortSignal;
+  /** Variables added to the workers' environment (on top of this process's). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface TrainPlan {
+  moduleUrl: URL;
+  numWorkers: number;
+  backend: 'local' | 'shm' | 'tcp';
+  args: unknown;
+  onProgress: ((event: ProgressEvent) => void) | null;
+  timeoutMs: number | null;
+  signal: AbortSignal | null;
+  env: NodeJS.ProcessEnv;
+  /** The default export, loaded here to check it (and used directly when numWorkers is 1). */
+  workerFunction: WorkerFunction;
+}
+
+function incompatible(message: string, context: Record<string, unknown>, suggestion: string): BackendError {
+  return new BackendError('IncompatibleSettings', `train(): ${message}`, context, suggestion);
+}
+
+export async function planTraining(workerModule: unknown, options: unknown): Promise<TrainPlan> {
+  if (options === null || typeof options !== 'object') {
+    throw incompatible(
+      'options must be an object',
+      { options },
+      'pass { numWorkers, backend, … } or nothing',
+    );
+  }
+  const o = options as TrainOptions;
+  const numWorkers = o.numWorkers ?? 1;
+  if (typeof numWorkers !== 'number' || !Number.isInteger(numWorkers) || numWorkers < 1) {
+    throw incompatible(
+      `numWorkers must be an integer >= 1, got ${String(numWorkers)}`,
+      { numWorkers },
+      'pass numWorkers: 1 or more',
+    );
+  }
+  const choice = o.backend ?? 'auto';
+  if (!TRAIN_BACKENDS.includes(choice)) {
+    throw incompatible(
+      `unknown backend '${String(choice)}'`,
+      { backend: choice, available: TRAIN_BACKENDS },
+      `pass backend: ${TRAIN_BACKENDS.map((b) => `'${b}'`).join(', ')}`,
+    );
+  }
+  if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs > 0)) {
+    throw incompatible(
+      `timeoutMs must be a positive number, got ${String(o.timeoutMs)}`,
+      { timeoutMs: o.timeoutMs },
+      'pass a number of milliseconds, or omit it',
+    );
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw incompatible('onProgress must be a function', {}, 'pass (event) => { … }, or omit it');
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw incompatible('signal must be an AbortSignal', {}, 'pass controller.signal, or omit it');
+  }
+  if (o.env !== undefined && (o.env === null || typeof o.env !== 'object')) {
+    throw incompatible('env must be an object of strings', {}, 'pass { NAME: "value" }, or omit it');
+  }
+  const env = { ...process.env, ...o.env };
+  const moduleUrl = resolveWorkerModule(workerModule);
+  const workerFunction = await loadWorkerFunction(moduleUrl);
+  let backend: TrainPlan['backend'];
+  if (numWorkers === 1) backend = 'local';
+  else if (choice === 'auto') backend = env['COLLECTIVE_TCP_COORDINATOR'] ? 'tcp' : 'shm';
+  else if (choice === 'local') {
+    throw incompatible(
+      `the local backend has one rank, but numWorkers is ${numWorkers}`,
+      { numWorkers, backend: choice },
+      "use backend 'shm' or 'tcp' (or 'auto') for more than one worker",
+    );
+  } else backend = choice;
+  return {
+    moduleUrl,
+    numWorkers,
+    backend,
+    args: o.args,
+    onProgress: o.onProgress ?? null,
+    timeoutMs: o.timeoutMs ?? null,
+    signal: o.signal ?? null,
+    env,
+    workerFunction,
+  };
+}
+
+function resolveWorkerModule(workerModule: unknown): URL {
+  if (typeof workerModule !== 'string' && !(workerModule instanceof URL)) {
+    throw incompatible(
+      'workerModule must be a path or a URL',
+      { workerModule: String(workerModule) },
+      "pass e.g. './worker.ts' or new URL('./worker.js', import.meta.url)",
+    );
+  }
+  let url: URL;
+  try {
+    url = toModuleUrl(workerModule);
+  } catch {
+    throw incompatible(
+      `'${String(workerModule)}' is not a valid URL`,
+      { workerModule: String(workerModule) },
+      'pass a file path or a file: URL',
+    );
+  }
+  if (!moduleFileExists(url)) {
+    throw incompatible(
+      `worker module ${url.href} does not exist`,
+      { workerModule: String(workerModule), resolved: url.href },
+      'check the path (relative paths are resolved against the current directory)',
+    );
+  }
+  return url;
+}

@@ -1,0 +1,125 @@
+/**
+ * train(workerModule, options): run a worker module's default export on numWorkers ranks and return
+ * rank 0's result (spec/train.md). One worker runs in this thread on the local backend; more run as
+ * fresh worker threads (shm) or child processes (tcp), supervised by TrainRun.
+ */
+import { SHM_WORKER_DATA_KEY, createShmGroup } from '../backends/shm/index.js';
+import { createLocalCommunicator } from '../backends/local/index.js';
+import { CommError, WorkerError, serializeError } from '../communicator/errors.js';
+import { processExecArgv, siblingModule, threadBootstrap } from './module-loading.js';
+import { ProcessRank } from './rank-process.js';
+import { ThreadRank } from './rank-thread.js';
+import { planTraining, type TrainContext, type TrainOptions, type TrainPlan } from './train-options.js';
+import { TrainRun } from './train-run.js';
+import { TRAIN_WORKER_DATA_KEY, type WorkerConfig } from './worker-messages.js';
+
+export type { ProgressEvent, TrainContext, TrainOptions, WorkerFunction } from './train-options.js';
+
+/** A collective that makes no progress for this long fails with Timeout inside the workers. */
+export const TRAIN_COLLECTIVE_TIMEOUT_SECS = 60;
+
+export async function train<R = unknown, A = unknown>(
+  workerModule: string | URL,
+  options: TrainOptions<A> = {},
+): Promise<R> {
+  const plan = await planTraining(workerModule, options);
+  if (plan.backend === 'local') return (await runInThisThread(plan)) as R;
+  const run = new TrainRun(plan);
+  const entry = siblingModule('worker-entry');
+  const modules = [entry, plan.moduleUrl];
+  const config = (rank: number): WorkerConfig => ({
+    rank,
+    size: plan.numWorkers,
+    backend: plan.backend as WorkerConfig['backend'],
+    moduleUrl: plan.moduleUrl.href,
+    args: plan.args,
+    timeoutSecs: TRAIN_COLLECTIVE_TIMEOUT_SECS,
+  });
+
+  if (plan.backend === 'shm') {
+    const group = createShmGroup({ size: plan.numWorkers });
+    run.onFirstFailure = (rank, reason) => group.abort(rank, reason);
+    const source = threadBootstrap(entry, modules);
+    return (await run.run(
+      (rank) =>
+        new ThreadRank({
+          rank,
+          source,
+          workerData: {
+            [TRAIN_WORKER_DATA_KEY]: config(rank),
+            [SHM_WORKER_DATA_KEY]: { group: group.handle, rank },
+          },
+          env: plan.env,
+          output: 'inherit',
+          signalRelay: false,
+        }),
+    )) as R;
+  }
+
+  const execArgv = processExecArgv(modules);
+  run.onListening = (host, port) => run.broadcast({ kind: 'collective:coordinator', host, port }, 0);
+  return (await run.run((rank) => {
+    const handle = new ProcessRank({ rank, entry, execArgv, env: plan.env, output: 'inherit' });
+    handle.send({ kind: 'collective:start', config: config(rank) });
+    return handle;
+  })) as R;
+}
+
+/**
+ * numWorkers 1: the function runs here, on the local backend. A timeout or abort rejects train() and
+ * aborts ctx.signal, but cannot stop code that ignores the signal (it shares this thread).
+ */
+async function runInThisThread(plan: TrainPlan): Promise<unknown> {
+  const { signal, timeoutMs, onProgress } = plan;
+  if (signal?.aborted) throw signal.reason;
+  const stop = new AbortController();
+  const comm = createLocalCommunicator();
+  const ctx: TrainContext = {
+    // A clone, as a worker would receive: the function cannot mutate the caller's args by accident.
+    args: structuredClone(plan.args),
+    signal: stop.signal,
+    progress: (event) => onProgress?.({ ...structuredClone(event), workerId: 0 }),
+  };
+  let timer: NodeJS.Timeout | null = null;
+  let onAbort: (() => void) | null = null;
+  const stopped = new Promise<never>((_resolve, reject) => {
+    const stopWith = (error: unknown): void => {
+      stop.abort(error);
+      reject(error);
+    };
+    if (timeoutMs !== null) {
+      timer = setTimeout(
+        () =>
+          stopWith(
+            new CommError('Timeout', 'train', `the worker did not finish within ${timeoutMs} ms`, {
+              timeoutMs,
+              missing: [0],
+            }),
+          ),
+        timeoutMs,
+      );
+    }
+    if (signal) {
+      onAbort = () => stopWith(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  const work = (async () => {
+    try {
+      return await plan.workerFunction(comm, ctx);
+    } catch (error) {
+      throw new WorkerError(0, 1, null, serializeError(error));
+    } finally {
+      await comm.close();
+    }
+  })();
+  try {
+    return await Promise.race([work, stopped]);
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    // Whichever lost the race must not surface as an unhandled rejection.
+    work.catch(() => {});
+    stopped.catch(() => {});
+  }
+}

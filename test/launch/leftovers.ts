@@ -1,0 +1,43 @@
+/**
+ * The "no leftovers" check of the train() and collective run tests: after a run settles, no process it
+ * started is alive and this process holds no more handles or timers than before it started.
+ */
+import assert from 'node:assert/strict';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+export type ResourceCounts = Map<string, number>;
+
+export function activeResources(): ResourceCounts {
+  const counts: ResourceCounts = new Map();
+  for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts;
+}
+
+/** Handles close in the turn after their last event: let those turns pass before counting. */
+const SETTLE_TURNS = 3;
+
+export async function assertNoExtraResources(before: ResourceCounts): Promise<void> {
+  for (let i = 0; i < SETTLE_TURNS; i++) await nextTurn();
+  const after = activeResources();
+  const extra = [...after].filter(([type, n]) => n > (before.get(type) ?? 0));
+  assert.deepEqual(
+    extra,
+    [],
+    `resources left behind: ${JSON.stringify(Object.fromEntries(after))} (before: ${JSON.stringify(Object.fromEntries(before))})`,
+  );
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+export function assertAllGone(pids: readonly number[]): void {
+  const alive = pids.filter((pid) => pid !== process.pid && isAlive(pid));
+  assert.deepEqual(alive, [], `worker processes still alive: ${alive.join(', ')}`);
+}
