@@ -26,3 +26,4 @@ export {
   type BackendErrorKind,
   type SerializedError,
 } from './communicator/errors.js';
+export { createShmGroup, SHM_WORKER_DATA_KEY, type ShmGroupHandle } from './backends/shm/index.js';

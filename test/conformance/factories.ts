@@ -1,5 +1,6 @@
 /** Every backend's world factory. A new backend adds one line here. */
 import type { WorldFactory } from './world.js';
 import { localWorlds } from './worlds/local.js';
+import { shmWorlds } from './worlds/shm.js';
 
-export const FACTORIES: readonly WorldFactory[] = [localWorlds];
+export const FACTORIES: readonly WorldFactory[] = [localWorlds, shmWorlds];

@@ -1,0 +1,150 @@
+/**
+ * The group barrier: an arrival counter and a generation counter (spec/backend-shm.md §3.2).
+ *
+ * A rank reads the generation, then adds itself to the counter; the last arriver resets the counter
+ * and only then bumps the generation, so a rank released from barrier g that races into barrier g+1
+ * adds to a counter that already belongs to g+1 (no ABA). Waiting spins briefly (a wake-up from
+ * Atomics.wait costs ~60 µs, a spin iteration ~0.1 µs), then sleeps in bounded slices so an abort
+ * or the deadline is seen within WAIT_SLICE_MS even if no notify arrives.
+ */
+import { CommError } from '../../communicator/errors.js';
+import { waitAsync } from '../../communicator/wasm.js';
+import { readAbort, W } from './group.js';
+
+/** Longest single sleep: bounds how late a rank notices an abort nobody notified it of. */
+export const WAIT_SLICE_MS = 100;
+/** Spin iterations before sleeping when every rank can have its own core. */
+export const SPIN_ITERATIONS = 20_000;
+/** Spin iterations when ranks outnumber cores: the awaited rank needs this core, so yield it soon. */
+export const OVERSUBSCRIBED_SPIN_ITERATIONS = 200;
+
+export interface BarrierOptions {
+  rank: number;
+  size: number;
+  timeoutSecs: number;
+  spinIterations: number;
+  arrivedWord: number;
+}
+
+export class Barrier {
+  readonly #words: Int32Array;
+  readonly #rank: number;
+  readonly #size: number;
+  readonly #timeoutMs: number;
+  readonly #spin: number;
+  readonly #arrived: number;
+  /** Barriers this rank has entered; every rank enters the same ones, so epochs agree. */
+  #epoch = 0;
+
+  constructor(words: Int32Array, options: BarrierOptions) {
+    this.#words = words;
+    this.#rank = options.rank;
+    this.#size = options.size;
+    this.#timeoutMs = options.timeoutSecs * 1000;
+    this.#spin = options.spinIterations;
+    this.#arrived = options.arrivedWord;
+  }
+
+  /** Step 1: announce arrival. Returns the generation to wait past. */
+  arrive(): number {
+    const w = this.#words;
+    const generation = Atomics.load(w, W.GENERATION);
+    this.#epoch++;
+    Atomics.store(w, this.#arrived + this.#rank, this.#epoch);
+    if (Atomics.add(w, W.COUNT, 1) === this.#size - 1) {
+      Atomics.store(w, W.COUNT, 0);
+      Atomics.add(w, W.GENERATION, 1);
+      if (Atomics.load(w, W.SLEEPERS) > 0) Atomics.notify(w, W.GENERATION);
+    }
+    return generation;
+  }
+
+  /** Step 2a: true when the barrier opened within the spin budget. */
+  spin(generation: number): boolean {
+    const w = this.#words;
+    for (let i = this.#spin; i > 0; i--) {
+      if (Atomics.load(w, W.GENERATION) !== generation) return true;
+    }
+    return Atomics.load(w, W.GENERATION) !== generation;
+  }
+
+  /** Step 2b (worker threads): sleep until the barrier opens; throws on abort or timeout. */
+  block(generation: number, operation: string, sequence: number): void {
+    const w = this.#words;
+    const deadline = performance.now() + this.#timeoutMs;
+    Atomics.add(w, W.SLEEPERS, 1);
+    try {
+      for (;;) {
+        if (Atomics.load(w, W.GENERATION) !== generation) return;
+        this.throwIfAborted(operation);
+        const left = deadline - performance.now();
+        if (left <= 0) throw this.#timeout(operation, sequence);
+        Atomics.wait(w, W.GENERATION, generation, Math.min(left, WAIT_SLICE_MS));
+      }
+    } finally {
+      Atomics.sub(w, W.SLEEPERS, 1);
+    }
+  }
+
+  /** Step 2b (main thread, must not block): the same loop with Atomics.waitAsync. */
+  async wait(generation: number, operation: string, sequence: number, closed: () => boolean): Promise<void> {
+    const w = this.#words;
+    const deadline = performance.now() + this.#timeoutMs;
+    Atomics.add(w, W.SLEEPERS, 1);
+    try {
+      for (;;) {
+        if (Atomics.load(w, W.GENERATION) !== generation) return;
+        if (closed()) {
+          throw new CommError(
+            'InvalidCommunicator',
+            operation,
+            'the communicator was closed while this call waited.',
+            {
+              rank: this.#rank,
+            },
+          );
+        }
+        this.throwIfAborted(operation);
+        const left = deadline - performance.now();
+        if (left <= 0) throw this.#timeout(operation, sequence);
+        const waiting = waitAsync(w, W.GENERATION, generation, Math.min(left, WAIT_SLICE_MS));
+        if (waiting.async) await waiting.value;
+      }
+    } finally {
+      Atomics.sub(w, W.SLEEPERS, 1);
+    }
+  }
+
+  throwIfAborted(operation: string): void {
+    if (Atomics.load(this.#words, W.ABORT) === 0) return;
+    const state = readAbort(this.#words);
+    if (!state) return;
+    const who = state.rank >= 0 ? `rank ${state.rank}` : 'a rank';
+    throw new CommError(
+      'CollectiveFailed',
+      operation,
+      `${who} of the shm group failed (${state.reason}); the group cannot continue. Close this communicator and start a new group.`,
+      { rank: state.rank, reason: state.reason },
+    );
+  }
+
+  /** Ranks whose epoch is behind this rank's: they never arrived at the barrier it waits in. */
+  missing(): number[] {
+    const out: number[] = [];
+    for (let r = 0; r < this.#size; r++) {
+      if (Atomics.load(this.#words, this.#arrived + r) < this.#epoch) out.push(r);
+    }
+    return out;
+  }
+
+  #timeout(operation: string, sequence: number): CommError {
+    const missing = this.missing();
+    const secs = this.#timeoutMs / 1000;
+    return new CommError(
+      'Timeout',
+      operation,
+      `no progress for ${secs} s in collective #${sequence}: rank${missing.length === 1 ? '' : 's'} ${missing.join(', ')} never arrived. Check that every rank calls the same collectives, or raise COLLECTIVE_TIMEOUT_SECS.`,
+      { sequence, missing, timeoutSecs: secs },
+    );
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The collectives as plans (spec/backend-shm.md §4): a plan is a fixed number of barriers with
+ * work between them. step(k) runs the work before barrier k, and step(barriers) the work after the
+ * last one. The driver (shm-backend.ts) decides how each barrier is waited for, so one plan serves
+ * both the blocking worker-thread path and the main thread's asynchronous path.
+ *
+ * Every plan starts a data round with nextHalf() and writes its fingerprint there; the first
+ * step after the first barrier checks all fingerprints, so on a mismatch every rank stops after
+ * exactly one round and no data reaches the caller.
+ */
+import type { DType, NumericArray, ReduceOp } from '../../communicator/dtypes.js';
+import type { Fingerprint } from '../../communicator/fingerprint.js';
+import { reduceStepFor, type ReduceStep } from '../../communicator/reduce.js';
+import type { GroupMember } from './member.js';
+
+export interface Plan {
+  readonly operation: string;
+  readonly barriers: number;
+  step(k: number): void;
+}
+
+/**
+ * Below this chunk size every rank reduces the whole chunk itself, straight into its recv: one
+ * barrier per chunk. From it on, ranks reduce disjoint element ranges in place in slot 0 and then
+ * copy the result: two barriers, but the arithmetic is spread over every core (§4.2).
+ */
+export const SPLIT_REDUCTION_MIN_BYTES = 64 * 1024;
+/** Split boundaries fall on multiples of this many elements, so no two ranks write one cache line. */
+const SPLIT_ALIGN_ELEMENTS = 64;
+
+export class BarrierPlan implements Plan {
+  readonly barriers = 1;
+  #half = 0;
+  constructor(
+    private readonly m: GroupMember,
+    private readonly fp: Fingerprint,
+    readonly operation: string = fp.kind,
+  ) {}
+  step(k: number): void {
+    if (k === 0) {
+      this.#half = this.m.nextHalf();
+      this.m.writeFingerprint(this.#half, this.fp);
+    } else {
+      this.m.checkFingerprints(this.#half, this.operation);
+    }
+  }
+}
+
+export class AllreducePlan implements Plan {
+  readonly operation: string;
+  readonly barriers: number;
+  readonly #n: number;
+  readonly #perChunk: number;
+  readonly #chunks: number;
+  readonly #split: boolean;
+  readonly #reduce: ReduceStep;
+  #half = 0;
+
+  constructor(
+    private readonly m: GroupMember,
+    private readonly fp: Fingerprint,
+    private readonly dtype: DType,
+    private readonly send: NumericArray,
+    private readonly recv: NumericArray,
+    op: ReduceOp,
+  ) {
+    this.operation = fp.kind;
+    this.#n = send.length;
+    this.#perChunk = m.slotElements(dtype);
+    this.#chunks = Math.max(1, Math.ceil(this.#n / this.#perChunk));
+    this.#split = m.size > 1 && Math.min(this.#n, this.#perChunk) * dtype.bytes >= SPLIT_REDUCTION_MIN_BYTES;
+    this.barriers = this.#split ? 2 * this.#chunks : this.#chunks;
+    this.#reduce = reduceStepFor(dtype, op);
+  }
+
+  step(k: number): void {
+    if (this.#split) {
+      const chunk = k >> 1;
+      if ((k & 1) === 0) {
+        if (chunk > 0) this.#copyResult(chunk - 1);
+        if (chunk < this.#chunks) this.#write(chunk);
+      } else {
+        if (chunk === 0) this.m.checkFingerprints(this.#half, this.operation);
+        this.#reduceMyRange(chunk);
+      }
+    } else {
+      if (k > 0) {
+        if (k === 1) this.m.checkFingerprints(this.#half, this.operation);
+        this.#reduceWhole(k - 1);
+      }
+      if (k < this.#chunks) this.#write(k);
+    }
+  }
+
+  #length(chunk: number): number {
+    return Math.min(this.#perChunk, this.#n - chunk * this.#perChunk);
+  }
+
+  /** Step "write": this rank's contribution to the chunk goes into its slot of a fresh half. */
+  #write(chunk: number): void {
+    const m = this.m;
+    this.#half = m.nextHalf();
+    if (chunk === 0) m.writeFingerprint(this.#half, this.fp);
+    const mine = m.slot(this.dtype, this.#half, m.rank) as Float64Array;
+    const send = this.send as Float64Array;
+    if (this.#chunks === 1) mine.set(send);
+    else {
+      const lo = chunk * this.#perChunk;
+      mine.set(send.subarray(lo, lo + this.#length(chunk)));
+    }
+  }
+
+  /** One-barrier path: recv[chunk] = slot0 ∘ slot1 ∘ … in rank order, computed by every rank. */
+  #reduceWhole(chunk: number): void {
+    const m = this.m;
+    const length = this.#length(chunk);
+    const lo = chunk * this.#perChunk;
+    const out = (this.#chunks === 1 ? this.recv : this.recv.subarray(lo, lo + length)) as Float64Array;
+    const first = m.slot(this.dtype, this.#half, 0) as Float64Array;
+    if (length === 1) out[0] = first[0] as number;
+    else out.set(first.subarray(0, length));
+    for (let r = 1; r < m.size; r++) this.#reduce(out, m.slot(this.dtype, this.#half, r), 0, length);
+  }
+
+  /** Two-barrier path, between the barriers: this rank's element range, in place in slot 0. */
+  #reduceMyRange(chunk: number): void {
+    const m = this.m;
+    const length = this.#length(chunk);
+    const per = Math.ceil(length / m.size / SPLIT_ALIGN_ELEMENTS) * SPLIT_ALIGN_ELEMENTS;
+    const start = Math.min(length, m.rank * per);
+    const end = Math.min(length, start + per);
+    if (start === end) return;
+    const acc = m.slot(this.dtype, this.#half, 0);
+    for (let r = 1; r < m.size; r++) this.#reduce(acc, m.slot(this.dtype, this.#half, r), start, end);
+  }
+
+  /** Two-barrier path, after the second barrier: every rank copies the reduced chunk out. */
+  #copyResult(chunk: number): void {
+    const length = this.#length(chunk);
+    const result = this.m.slot(this.dtype, this.#half, 0) as Float64Array;
+    (this.recv as Float64Array).set(result.subarray(0, length), chunk * this.#perChunk);
+  }
+}
+
+export class AllgathervPlan implements Plan {
+  readonly operation: string;
+  readonly barriers: number;
+  readonly #perRound: number;
+  #half = 0;
+
+  constructor(
+    private readonly m: GroupMember,
+    private readonly fp: Fingerprint,
+    private readonly dtype: DType,
+    private readonly send: NumericArray,
+    private readonly recv: NumericArray,
+    private readonly counts: readonly number[],
+    private readonly displs: readonly number[],
+  ) {
+    this.operation = fp.kind;
+    this.#perRound = m.slotElements(dtype);
+    const largest = counts.reduce((a, b) => Math.max(a, b), 0);
+    this.barriers = Math.max(1, Math.ceil(largest / this.#perRound));
+  }
+
+  step(k: number): void {
+    if (k > 0) {
+      if (k === 1) this.m.checkFingerprints(this.#half, this.operation);
+      this.#read(k - 1);
+    }
+    if (k < this.barriers) this.#write(k);
+  }
+
+  #part(rank: number, round: number): number {
+    const left = (this.counts[rank] as number) - round * this.#perRound;
+    return Math.max(0, Math.min(this.#perRound, left));
+  }
+
+  #write(round: number): void {
+    const m = this.m;
+    this.#half = m.nextHalf();
+    if (round === 0) m.writeFingerprint(this.#half, this.fp);
+    const length = this.#part(m.rank, round);
+    if (length === 0) return;
+    const lo = round * this.#perRound;
+    (m.slot(this.dtype, this.#half, m.rank) as Float64Array).set(
+      (this.send as Float64Array).subarray(lo, lo + length),
+    );
+  }
+
+  #read(round: number): void {
+    const m = this.m;
+    const recv = this.recv as Float64Array;
+    for (let r = 0; r < m.size; r++) {
+      const length = this.#part(r, round);
+      if (length === 0) continue;
+      const slot = m.slot(this.dtype, this.#half, r) as Float64Array;
+      recv.set(slot.subarray(0, length), (this.displs[r] as number) + round * this.#perRound);
+    }
+  }
+}
+
+/** The root streams through the whole half (every slot), the others copy out after each barrier. */
+export class BroadcastPlan implements Plan {
+  readonly operation: string;
+  readonly barriers: number;
+  readonly #perRound: number;
+  #half = 0;
+
+  constructor(
+    private readonly m: GroupMember,
+    private readonly fp: Fingerprint,
+    private readonly dtype: DType,
+    private readonly buf: NumericArray,
+    private readonly root: number,
+  ) {
+    this.operation = fp.kind;
+    this.#perRound = m.size * m.slotElements(dtype);
+    this.barriers = Math.max(1, Math.ceil(buf.length / this.#perRound));
+  }
+
+  step(k: number): void {
+    const m = this.m;
+    if (k > 0) {
+      if (k === 1) m.checkFingerprints(this.#half, this.operation);
+      if (m.rank !== this.root) this.#read(k - 1);
+    }
+    if (k < this.barriers) {
+      this.#half = m.nextHalf();
+      if (k === 0) m.writeFingerprint(this.#half, this.fp);
+      if (m.rank === this.root) this.#write(k);
+    }
+  }
+
+  #bounds(round: number): [number, number] {
+    const lo = round * this.#perRound;
+    return [lo, Math.min(this.buf.length, lo + this.#perRound)];
+  }
+
+  #write(round: number): void {
+    const [lo, hi] = this.#bounds(round);
+    if (hi > lo) {
+      (this.m.half(this.dtype, this.#half) as Float64Array).set((this.buf as Float64Array).subarray(lo, hi));
+    }
+  }
+
+  #read(round: number): void {
+    const [lo, hi] = this.#bounds(round);
+    if (hi > lo) {
+      const all = this.m.half(this.dtype, this.#half) as Float64Array;
+      (this.buf as Float64Array).set(all.subarray(0, hi - lo), lo);
+    }
+  }
+}

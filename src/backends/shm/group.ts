@@ -1,0 +1,212 @@
+/**
+ * A shm group: the two shared regions every rank of one node maps (spec/backend-shm.md §2).
+ *
+ * The control region holds the barrier words, the abort word, each rank's join flag, arrival epoch
+ * and fingerprints. The data region holds 2 halves × size slots; collectives alternate halves so a
+ * fast rank never overwrites a slot a slow rank still reads (§3.1). The data region is a shared
+ * WebAssembly.Memory where the platform has one, so the SIMD reduction kernel works on it in place.
+ */
+import { BackendError } from '../../communicator/errors.js';
+import { FINGERPRINT_WORDS } from '../../communicator/fingerprint.js';
+import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js';
+
+/** "SHM1" — tells a control region from any other SharedArrayBuffer. */
+export const CONTROL_MAGIC = 0x53484d31;
+export const LAYOUT_VERSION = 1;
+export const MAX_RANKS = 1024;
+/** Bytes per data slot when the caller gives no dataBytes: one 2 MiB allreduce fits one chunk. */
+export const DEFAULT_SLOT_BYTES = 4 * 1024 * 1024;
+/** The default data region never exceeds this, however many ranks (virtual memory, committed lazily). */
+export const MAX_DEFAULT_DATA_BYTES = 512 * 1024 * 1024;
+/** Slots start on cache lines and hold at least one cache line. */
+export const SLOT_ALIGN_BYTES = 64;
+/** A slot's size is stored in one int32 word. */
+export const MAX_SLOT_BYTES = 1024 * 1024 * 1024;
+export const REASON_BYTES = 1024;
+const WASM_PAGE_BYTES = 65536;
+const WORDS_PER_CACHE_LINE = 16;
+
+/** Word indices of the control region (Int32Array), §2.1. */
+export const W = {
+  MAGIC: 0,
+  VERSION: 1,
+  SIZE: 2,
+  SLOT_BYTES: 3,
+  GROUP_ID: 4,
+  /** 0 while healthy; failedRank + 2 once aborted (1 = aborted by the launcher, rank unknown). */
+  ABORT: 5,
+  REASON_LENGTH: 6,
+  /** Barrier arrivals in the current generation (own cache line: every rank adds to it). */
+  COUNT: 16,
+  /** Barrier generation (own cache line: every waiting rank spins on it). */
+  GENERATION: 32,
+  /** Ranks sleeping in Atomics.wait on GENERATION; the releaser notifies only when > 0. */
+  SLEEPERS: 33,
+  JOINED: 48,
+} as const;
+
+export interface ControlLayout {
+  readonly joined: number;
+  /** Per rank: how many barriers the rank has entered (its epoch); the timeout names who lags. */
+  readonly arrived: number;
+  /** [half][rank][FINGERPRINT_WORDS]. */
+  readonly fingerprints: number;
+  readonly reasonByte: number;
+  readonly bytes: number;
+}
+
+const alignWords = (w: number): number => Math.ceil(w / WORDS_PER_CACHE_LINE) * WORDS_PER_CACHE_LINE;
+
+export function controlLayout(size: number): ControlLayout {
+  const joined = W.JOINED;
+  const arrived = alignWords(joined + size);
+  const fingerprints = alignWords(arrived + size);
+  const reasonWord = alignWords(fingerprints + 2 * size * FINGERPRINT_WORDS);
+  return { joined, arrived, fingerprints, reasonByte: reasonWord * 4, bytes: reasonWord * 4 + REASON_BYTES };
+}
+
+/** Structured-cloneable: goes in a worker's workerData. */
+export interface ShmGroupHandle {
+  readonly kind: 'collective-shm-group';
+  readonly version: number;
+  readonly size: number;
+  readonly control: SharedArrayBuffer;
+  /** The data region; when `memory` is set, this is memory.buffer. */
+  readonly data: SharedArrayBuffer;
+  /** The data region as a shared WebAssembly.Memory (for the SIMD kernel), or null. */
+  readonly memory: WasmMemory | null;
+}
+
+export interface ShmGroupOptions {
+  size: number;
+  /** Data region bytes (2 halves × size slots). Default: 4 MiB per slot, at most 512 MiB in all. */
+  dataBytes?: number;
+}
+
+export interface ShmGroup {
+  readonly handle: ShmGroupHandle;
+  readonly size: number;
+  /** Launcher use: mark the group failed (a rank's thread died) so every rank's pending/later collective fails fast. */
+  abort(failedRank: number, reason: string): void;
+}
+
+function invalid(what: string, value: unknown, suggestion: string): BackendError {
+  return new BackendError(
+    'IncompatibleSettings',
+    `createShmGroup: ${what}, got ${String(value)}`,
+    { [what.split(' ')[0] as string]: value },
+    suggestion,
+  );
+}
+
+function slotBytesFor(size: number, dataBytes: number | undefined): number {
+  if (dataBytes === undefined) {
+    const perSlot = Math.min(DEFAULT_SLOT_BYTES, MAX_DEFAULT_DATA_BYTES / (2 * size));
+    return Math.floor(perSlot / SLOT_ALIGN_BYTES) * SLOT_ALIGN_BYTES;
+  }
+  const min = 2 * size * SLOT_ALIGN_BYTES;
+  if (typeof dataBytes !== 'number' || !Number.isInteger(dataBytes) || dataBytes < min) {
+    throw invalid(
+      `dataBytes must be an integer ≥ ${min} (2 halves × ${size} slots × ${SLOT_ALIGN_BYTES} B)`,
+      dataBytes,
+      'omit dataBytes for the default, or pass a larger value',
+    );
+  }
+  const perSlot = Math.floor(dataBytes / (2 * size) / SLOT_ALIGN_BYTES) * SLOT_ALIGN_BYTES;
+  return Math.min(perSlot, MAX_SLOT_BYTES);
+}
+
+/** A shared WebAssembly.Memory of exactly `bytes` (rounded up to pages), or null where unsupported. */
+function sharedMemory(bytes: number): WasmMemory | null {
+  const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
+  if (!Wasm) return null;
+  try {
+    return new Wasm.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch {
+    return null;
+  }
+}
+
+export function createShmGroup(options: ShmGroupOptions): ShmGroup {
+  if (options === null || typeof options !== 'object') {
+    throw invalid('options must be an object { size, dataBytes? }', options, 'pass { size: N }');
+  }
+  const size = options.size;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_RANKS) {
+    throw invalid(`size must be an integer in [1, ${MAX_RANKS}]`, size, 'pass the number of ranks');
+  }
+  const slotBytes = slotBytesFor(size, options.dataBytes);
+  const dataBytes = 2 * size * slotBytes;
+  const layout = controlLayout(size);
+  const control = new SharedArrayBuffer(layout.bytes);
+  const words = new Int32Array(control);
+  words[W.MAGIC] = CONTROL_MAGIC;
+  words[W.VERSION] = LAYOUT_VERSION;
+  words[W.SIZE] = size;
+  words[W.SLOT_BYTES] = slotBytes;
+  words[W.GROUP_ID] = (Math.random() * 0x7fffffff) | 0;
+  const memory = sharedMemory(dataBytes);
+  const data = memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(dataBytes);
+  const handle: ShmGroupHandle = {
+    kind: 'collective-shm-group',
+    version: LAYOUT_VERSION,
+    size,
+    control,
+    data,
+    memory,
+  };
+  return {
+    handle,
+    size,
+    abort: (failedRank, reason) => abortGroup(words, failedRank, reason),
+  };
+}
+
+export function isShmGroupHandle(value: unknown): value is ShmGroupHandle {
+  if (value === null || typeof value !== 'object') return false;
+  const h = value as Partial<ShmGroupHandle>;
+  return (
+    h.kind === 'collective-shm-group' &&
+    typeof h.size === 'number' &&
+    h.control instanceof SharedArrayBuffer &&
+    h.data instanceof SharedArrayBuffer &&
+    (h.memory === null || isWasmMemory(h.memory))
+  );
+}
+
+/**
+ * Marks the group failed, first writer wins, and wakes every sleeper (§5.1). `failedRank` -1 means
+ * the launcher knows something died but not which rank.
+ */
+export function abortGroup(words: Int32Array, failedRank: number, reason: string): boolean {
+  const size = words[W.SIZE] as number;
+  const code = Number.isInteger(failedRank) && failedRank >= 0 && failedRank < size ? failedRank + 2 : 1;
+  // Reserve the word first so only the winner writes the reason; readers wait for its length.
+  if (Atomics.compareExchange(words, W.ABORT, 0, -1) !== 0) return false;
+  const layout = controlLayout(size);
+  const bytes = new TextEncoder().encode(reason).subarray(0, REASON_BYTES);
+  new Uint8Array(words.buffer, layout.reasonByte, REASON_BYTES).set(bytes);
+  Atomics.store(words, W.REASON_LENGTH, bytes.length);
+  Atomics.store(words, W.ABORT, code);
+  Atomics.notify(words, W.GENERATION);
+  return true;
+}
+
+export interface AbortState {
+  /** The failed rank, or -1 when unknown. */
+  rank: number;
+  reason: string;
+}
+
+/** null while the group is healthy. */
+export function readAbort(words: Int32Array): AbortState | null {
+  let code = Atomics.load(words, W.ABORT);
+  if (code === 0) return null;
+  // -1: the winner is still writing its reason (a few instructions); wait for it.
+  while (code === -1) code = Atomics.load(words, W.ABORT);
+  const layout = controlLayout(words[W.SIZE] as number);
+  const length = Atomics.load(words, W.REASON_LENGTH);
+  const copy = new Uint8Array(length);
+  copy.set(new Uint8Array(words.buffer, layout.reasonByte, length));
+  return { rank: code - 2, reason: new TextDecoder().decode(copy) };
+}

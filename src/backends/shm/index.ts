@@ -1,0 +1,11 @@
+export {
+  createShmGroup,
+  isShmGroupHandle,
+  type ShmGroup,
+  type ShmGroupHandle,
+  type ShmGroupOptions,
+} from './group.js';
+export { connectShm, type ShmConnectOptions } from './shm-backend.js';
+
+/** The key under which a launcher puts { group: ShmGroupHandle, rank: number } in a worker thread's workerData. */
+export const SHM_WORKER_DATA_KEY = '__collectiveShm';

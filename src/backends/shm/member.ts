@@ -1,0 +1,129 @@
+/**
+ * One rank's view of a joined shm group: typed views of the data slots, its fingerprint words, the
+ * barrier, and the counters every rank advances in lockstep (round, sequence). A communicator and
+ * the communicators splitLocal() returns share one member, because they share the group's words.
+ */
+import type { DType, NumericArray } from '../../communicator/dtypes.js';
+import {
+  decodeFingerprint,
+  encodeFingerprint,
+  FINGERPRINT_WORDS,
+  mismatchError,
+  type Fingerprint,
+} from '../../communicator/fingerprint.js';
+import { Barrier } from './barrier.js';
+import { controlLayout, W, type ControlLayout } from './group.js';
+
+export interface MemberOptions {
+  words: Int32Array;
+  data: SharedArrayBuffer;
+  rank: number;
+  timeoutSecs: number;
+  spinIterations: number;
+  /** Worker threads may block in Atomics.wait; the main thread must not. */
+  canBlock: boolean;
+}
+
+export class GroupMember {
+  readonly words: Int32Array;
+  readonly data: SharedArrayBuffer;
+  readonly rank: number;
+  readonly size: number;
+  readonly slotBytes: number;
+  readonly timeoutSecs: number;
+  readonly canBlock: boolean;
+  readonly layout: ControlLayout;
+  readonly barrier: Barrier;
+  /** Data rounds completed by every rank so far; round parity picks the half (§3.1). */
+  round = 0;
+  /** Collectives started, for error messages (equal on every rank). */
+  sequence = 0;
+  /** createSharedRegion calls, to match the leader's announcement (equal on every rank). */
+  regionSequence = 0;
+  readonly #slotViews: Array<NumericArray | undefined> = [];
+  readonly #halfViews: Array<NumericArray | undefined> = [];
+  readonly #mine: Int32Array;
+
+  constructor(options: MemberOptions) {
+    this.words = options.words;
+    this.data = options.data;
+    this.rank = options.rank;
+    this.size = options.words[W.SIZE] as number;
+    this.slotBytes = options.words[W.SLOT_BYTES] as number;
+    this.timeoutSecs = options.timeoutSecs;
+    this.canBlock = options.canBlock;
+    this.layout = controlLayout(this.size);
+    this.barrier = new Barrier(this.words, {
+      rank: this.rank,
+      size: this.size,
+      timeoutSecs: this.timeoutSecs,
+      spinIterations: options.spinIterations,
+      arrivedWord: this.layout.arrived,
+    });
+    this.#mine = new Int32Array(FINGERPRINT_WORDS);
+  }
+
+  /** The half the next data round uses; every rank calls this once per round. */
+  nextHalf(): number {
+    return this.round++ & 1;
+  }
+
+  /** Elements of `dtype` one slot holds. */
+  slotElements(dtype: DType): number {
+    return this.slotBytes / dtype.bytes;
+  }
+
+  /** The whole slot of `rank` in `half`, as a `dtype` array (cached: no allocation per call). */
+  slot(dtype: DType, half: number, rank: number): NumericArray {
+    const key = (dtype.code * 2 + half) * this.size + rank;
+    let view = this.#slotViews[key];
+    if (!view) {
+      const offset = (half * this.size + rank) * this.slotBytes;
+      view = new dtype.ctor(this.data, offset, this.slotBytes / dtype.bytes);
+      this.#slotViews[key] = view;
+    }
+    return view;
+  }
+
+  /** All slots of `half` as one array (broadcast streams through the whole half). */
+  half(dtype: DType, half: number): NumericArray {
+    const key = dtype.code * 2 + half;
+    let view = this.#halfViews[key];
+    if (!view) {
+      const bytes = this.size * this.slotBytes;
+      view = new dtype.ctor(this.data, half * bytes, bytes / dtype.bytes);
+      this.#halfViews[key] = view;
+    }
+    return view;
+  }
+
+  #fingerprintWord(half: number, rank: number): number {
+    return this.layout.fingerprints + (half * this.size + rank) * FINGERPRINT_WORDS;
+  }
+
+  /** Protocol step "write": this rank's fingerprint, published by the barrier that follows. */
+  writeFingerprint(half: number, fp: Fingerprint): void {
+    encodeFingerprint(fp, this.#mine);
+    this.words.set(this.#mine, this.#fingerprintWord(half, this.rank));
+  }
+
+  /** Protocol step "check", right after the first barrier: every rank throws the same error. */
+  checkFingerprints(half: number, operation: string): void {
+    const words = this.words;
+    const mine = this.#mine;
+    for (let r = 0; r < this.size; r++) {
+      const at = this.#fingerprintWord(half, r);
+      for (let i = 0; i < FINGERPRINT_WORDS; i++) {
+        if (words[at + i] !== mine[i]) throw this.#mismatch(half, operation);
+      }
+    }
+  }
+
+  #mismatch(half: number, operation: string): Error {
+    const byRank = Array.from({ length: this.size }, (_, r) => {
+      const at = this.#fingerprintWord(half, r);
+      return decodeFingerprint(this.words.subarray(at, at + FINGERPRINT_WORDS));
+    });
+    return mismatchError(operation, this.sequence, byRank);
+  }
+}

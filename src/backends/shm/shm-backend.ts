@@ -1,0 +1,261 @@
+/**
+ * The shm Backend: drives the plans of collectives.ts over the group barrier (spec/backend-shm.md
+ * §3–§5). In a worker thread a collective runs to completion synchronously — spin, then sleep in
+ * Atomics.wait — and the front end resolves it with one promise. On the main thread, whose event
+ * loop must never block, a barrier that does not open within the spin budget is awaited with
+ * Atomics.waitAsync and the plan resumes from there.
+ */
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+import {
+  CheckedCommunicator,
+  type Backend,
+  type Communicator,
+  type SharedRegion,
+} from '../../communicator/communicator.js';
+import { DTYPES, dtypeOf, type DType, type NumericArray, type ReduceOp } from '../../communicator/dtypes.js';
+import { BackendError, CommError } from '../../communicator/errors.js';
+import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
+import { registerSharedMemory } from '../../communicator/simd-kernel.js';
+import { OVERSUBSCRIBED_SPIN_ITERATIONS, SPIN_ITERATIONS } from './barrier.js';
+import { AllgathervPlan, AllreducePlan, BarrierPlan, BroadcastPlan, type Plan } from './collectives.js';
+import {
+  abortGroup,
+  CONTROL_MAGIC,
+  isShmGroupHandle,
+  LAYOUT_VERSION,
+  readAbort,
+  W,
+  type ShmGroupHandle,
+} from './group.js';
+import { GroupMember } from './member.js';
+import { allocateRegion, RegionChannel, ShmRegion } from './shared-region.js';
+
+/** Joined state shared by a communicator and the ones its splitLocal() returns. */
+interface Membership {
+  readonly member: GroupMember;
+  readonly regions: RegionChannel;
+}
+
+class ShmBackend implements Backend {
+  readonly name = 'shm';
+  readonly rank: number;
+  readonly size: number;
+  readonly isLeader: boolean;
+  readonly #m: GroupMember;
+  readonly #joined: Membership;
+  /** A splitLocal() communicator: closing it leaves the group (and its parent) running. */
+  readonly #isSplit: boolean;
+  #closed = false;
+
+  constructor(joined: Membership, isSplit: boolean) {
+    this.#joined = joined;
+    this.#m = joined.member;
+    this.#isSplit = isSplit;
+    this.rank = this.#m.rank;
+    this.size = this.#m.size;
+    this.isLeader = this.rank === 0;
+  }
+
+  allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray, op: ReduceOp): Promise<void> | void {
+    return this.#run(new AllreducePlan(this.#m, fp, dtypeFor(fp, send), send, recv, op));
+  }
+
+  allgatherv(
+    fp: Fingerprint,
+    send: NumericArray,
+    recv: NumericArray,
+    counts: readonly number[],
+    displs: readonly number[],
+  ): Promise<void> | void {
+    return this.#run(new AllgathervPlan(this.#m, fp, dtypeFor(fp, send), send, recv, counts, displs));
+  }
+
+  broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> | void {
+    return this.#run(new BroadcastPlan(this.#m, fp, dtypeFor(fp, buf), buf, root));
+  }
+
+  barrier(fp: Fingerprint): Promise<void> | void {
+    return this.#run(new BarrierPlan(this.#m, fp));
+  }
+
+  async createSharedRegion<T extends NumericArray>(
+    fp: Fingerprint,
+    dtype: DType,
+    count: number,
+  ): Promise<SharedRegion<T>> {
+    await this.#run(new BarrierPlan(this.#m, fp));
+    const m = this.#m;
+    const sequence = ++m.regionSequence;
+    let buffer: SharedArrayBuffer | Error;
+    if (this.isLeader) {
+      buffer = allocateRegion(dtype, count);
+      this.#joined.regions.announce(
+        buffer instanceof Error ? { sequence, error: buffer.message } : { sequence, buffer },
+      );
+    } else {
+      const a = await this.#joined.regions.receive(sequence, m.barrier, m.timeoutSecs);
+      buffer = 'buffer' in a ? a.buffer : new Error(a.error);
+    }
+    if (buffer instanceof Error) {
+      throw new CommError(
+        'AllocationFailed',
+        'createSharedRegion',
+        `rank 0 could not allocate ${count} ${dtype.name} elements (${buffer.message}); ask for a smaller region.`,
+        { count, dtype: dtype.name },
+      );
+    }
+    const fence = (): Promise<void> | void => this.#run(new BarrierPlan(m, fingerprint('barrier'), 'fence'));
+    return new ShmRegion(new dtype.ctor(buffer, 0, count) as T, this.isLeader, fence);
+  }
+
+  async splitLocal(): Promise<Communicator> {
+    // Every rank of a shm group is on one node: the local group is the group itself.
+    return new CheckedCommunicator(new ShmBackend(this.#joined, true));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#isSplit) return;
+    // Closing the communicator leaves the group: the others must not wait for this rank (§5.2).
+    abortGroup(this.#m.words, this.rank, `rank ${this.rank} closed its communicator`);
+    this.#joined.regions.close();
+  }
+
+  #run(plan: Plan): Promise<void> | void {
+    const m = this.#m;
+    m.sequence++;
+    if (this.#closed) {
+      throw new CommError('InvalidCommunicator', plan.operation, 'the communicator is closed.', {
+        rank: this.rank,
+      });
+    }
+    m.barrier.throwIfAborted(plan.operation);
+    return this.#resume(plan, 0);
+  }
+
+  #resume(plan: Plan, from: number): Promise<void> | void {
+    const m = this.#m;
+    const barrier = m.barrier;
+    for (let k = from; ; k++) {
+      plan.step(k);
+      if (k === plan.barriers) return;
+      const generation = barrier.arrive();
+      if (barrier.spin(generation)) continue;
+      if (m.canBlock) {
+        this.#guard(() => barrier.block(generation, plan.operation, m.sequence));
+        continue;
+      }
+      const next = k + 1;
+      return barrier
+        .wait(generation, plan.operation, m.sequence, () => this.#closed)
+        .catch((error: unknown) => this.#giveUp(error))
+        .then(() => this.#resume(plan, next));
+    }
+  }
+
+  #guard(wait: () => void): void {
+    try {
+      wait();
+    } catch (error) {
+      this.#giveUp(error);
+    }
+  }
+
+  /** A rank that stops waiting has left the barrier half-counted: the group cannot continue. */
+  #giveUp(error: unknown): never {
+    if (error instanceof CommError && error.code === 'Timeout') {
+      const missing = (error.details['missing'] as number[]).join(', ');
+      abortGroup(this.#m.words, this.rank, `rank ${this.rank} timed out waiting for ranks ${missing}`);
+    }
+    throw error;
+  }
+}
+
+const DTYPE_BY_NAME = new Map(DTYPES.map((d) => [d.name, d]));
+
+/** The fingerprint names the dtype, except for the front end's internal exchanges (counts, lengths). */
+function dtypeFor(fp: Fingerprint, buf: NumericArray): DType {
+  const dtype = (fp.dtype !== null && DTYPE_BY_NAME.get(fp.dtype)) || dtypeOf(buf);
+  if (!dtype) throw new TypeError('shm: buffer is not a numeric typed array');
+  return dtype;
+}
+
+export interface ShmConnectOptions {
+  group: ShmGroupHandle;
+  rank: number;
+  timeoutSecs: number;
+}
+
+function incompatible(message: string, context: Record<string, unknown>, suggestion: string): BackendError {
+  return new BackendError('IncompatibleSettings', `connectShm: ${message}`, context, suggestion);
+}
+
+/** Joins rank `rank` to the group; the communicator is ready at once (the first collective syncs). */
+export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
+  const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
+  if (!isShmGroupHandle(group)) {
+    throw incompatible(
+      'group is not a shm group handle',
+      { group: typeof group },
+      'pass createShmGroup({ size }).handle (a launcher puts it in workerData[SHM_WORKER_DATA_KEY].group)',
+    );
+  }
+  const words = new Int32Array(group.control);
+  if (
+    words[W.MAGIC] !== CONTROL_MAGIC ||
+    words[W.VERSION] !== LAYOUT_VERSION ||
+    words[W.SIZE] !== group.size
+  ) {
+    throw incompatible(
+      'the group handle does not describe a shm control region of this version',
+      { version: words[W.VERSION], expected: LAYOUT_VERSION },
+      'create the group with the same version of collective that joins it',
+    );
+  }
+  const size = group.size;
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= size) {
+    throw incompatible(
+      `rank must be an integer in [0, ${size - 1}] for a group of size ${size}, got ${String(rank)}`,
+      { rank, size },
+      'give each thread a distinct rank from 0 to size - 1',
+    );
+  }
+  if (typeof timeoutSecs !== 'number' || !(timeoutSecs > 0) || !Number.isFinite(timeoutSecs)) {
+    throw incompatible(
+      `timeoutSecs must be a positive number of seconds, got ${String(timeoutSecs)}`,
+      { timeoutSecs },
+      'pass e.g. 60',
+    );
+  }
+  const aborted = readAbort(words);
+  if (aborted) {
+    throw new BackendError(
+      'InitializationFailed',
+      `connectShm: the shm group has already failed (${aborted.reason})`,
+      { rank, failedRank: aborted.rank },
+      'create a new group for a new run',
+    );
+  }
+  if (Atomics.compareExchange(words, W.JOINED + rank, 0, 1) !== 0) {
+    throw incompatible(
+      `rank ${rank} has already joined this group`,
+      { rank, size },
+      'each rank joins once; give each thread a distinct rank',
+    );
+  }
+  const data = group.memory ? (group.memory.buffer as SharedArrayBuffer) : group.data;
+  if (group.memory) registerSharedMemory(group.memory);
+  const oversubscribed = size > availableParallelism();
+  const member = new GroupMember({
+    words,
+    data,
+    rank,
+    timeoutSecs,
+    spinIterations: oversubscribed ? OVERSUBSCRIBED_SPIN_ITERATIONS : SPIN_ITERATIONS,
+    canBlock: !isMainThread,
+  });
+  const regions = new RegionChannel(`collective-shm-${words[W.GROUP_ID]}`);
+  return new CheckedCommunicator(new ShmBackend({ member, regions }, false));
+}
