@@ -12,6 +12,10 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     summary: 'show the launcher, rank, size, coordinator and the backend init() would pick (--json)',
     run: async (args) => (await import('./doctor.js')).doctor(args),
   },
+  run: {
+    summary: 'run a script as N ranks (threads for shm, processes for tcp), like mpirun (--help)',
+    run: async (args) => (await import('./run-command.js')).runCommand(args),
+  },
 };
 
 /** Exit status for a command line that could not be understood. */
