@@ -2,6 +2,7 @@
  * What a caller of init() may say. Every option mirrors an environment variable (spec/selection.md §3)
  * and overrides it; `env` replaces process.env as the record the variables are read from.
  */
+import type { ShmGroupHandle } from '../backends/shm/index.js';
 import type { EnvRecord } from './values.js';
 
 export type BackendChoice = 'auto' | 'local' | 'shm' | 'tcp';
@@ -31,7 +32,7 @@ export interface InitOptions {
    * A shared-memory group handle (the shm backend's ShmGroupHandle) for users who manage their own
    * worker threads; pass `rank` with it. Threads started by `collective run` need neither.
    */
-  group?: object;
+  group?: ShmGroupHandle;
   /** The environment to read instead of process.env (tests, embedding). */
   env?: EnvRecord;
 }

@@ -5,6 +5,7 @@
 import type { Communicator } from '../communicator/communicator.js';
 import { BackendError } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
+import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -31,44 +32,19 @@ interface Registration<C extends BackendConfig> {
   create(config: C, hooks: StartHooks): Promise<Communicator>;
 }
 
-// The shm and tcp modules are written against fixed entry points (spec/backend-shm.md,
-// spec/backend-tcp.md); these are the slices selection calls.
-interface ShmModule {
-  connectShm(options: { group: object; rank: number; timeoutSecs: number }): Promise<Communicator>;
-  isShmGroupHandle(value: unknown): boolean;
-}
-interface TcpModule {
-  connectTcp(options: {
-    rank: number;
-    size: number;
-    host: string;
-    port: number;
-    bindAddr?: string;
-    token?: string;
-    timeoutSecs: number;
-    connectTimeoutSecs: number;
-    onWarning?: (message: string) => void;
-  }): Promise<Communicator>;
-}
-
 /** Imports a backend's module; a module that will not load makes the backend unavailable, not a crash. */
-async function load<M>(name: string, specifier: string): Promise<M> {
+async function load<M>(name: string, importModule: () => Promise<M>): Promise<M> {
   try {
-    return (await import(specifier)) as M;
+    return await importModule();
   } catch (error) {
     throw new BackendError(
       'BackendNotAvailable',
       `the ${name} backend's module could not be loaded: ${error instanceof Error ? error.message : String(error)}`,
-      { backend: name, specifier },
+      { backend: name },
       'reinstall collective (npm ci) or pick another backend with COLLECTIVE_BACKEND',
     );
   }
 }
-
-// Specifiers are kept in variables so that a backend still being written does not break the build of
-// selection; each is resolved relative to this file exactly like a literal import.
-const SHM_MODULE = '../backends/shm/index.js';
-const TCP_MODULE = '../backends/tcp/index.js';
 
 const local: Registration<LocalConfig> = {
   name: 'local',
@@ -88,16 +64,10 @@ const shm: Registration<ShmConfig> = {
       ? { available: true }
       : { available: false, reason: 'SharedArrayBuffer or Atomics is missing in this runtime' },
   async create(config) {
-    const module = await load<ShmModule>('shm', SHM_MODULE);
-    if (!module.isShmGroupHandle(config.group)) {
-      throw new BackendError(
-        'IncompatibleSettings',
-        'the shm group handle is not a ShmGroupHandle',
-        { variable: 'group' },
-        'pass the handle created by the shm backend (or launch with collective run --backend shm)',
-      );
-    }
-    return module.connectShm({ group: config.group, rank: config.rank, timeoutSecs: config.timeoutSecs });
+    const { connectShm } = await load('shm', () => import('../backends/shm/index.js'));
+    // The handle came from workerData or the caller unchecked; connectShm validates it.
+    const group = config.group as ShmGroupHandle;
+    return connectShm({ group, rank: config.rank, timeoutSecs: config.timeoutSecs });
   },
 };
 
@@ -106,9 +76,9 @@ const tcp: Registration<TcpConfig> = {
   description: 'processes on one or many machines; rank 0 coordinates a star of TCP connections',
   availability: () => ({ available: true }),
   async create(config, hooks) {
-    const module = await load<TcpModule>('tcp', TCP_MODULE);
+    const { connectTcp } = await load('tcp', () => import('../backends/tcp/index.js'));
     try {
-      return await module.connectTcp({
+      return await connectTcp({
         rank: config.rank,
         size: config.size,
         host: config.host,

@@ -3,6 +3,7 @@
  * exact BackendError out. The chain is pure, so each row runs without processes or sockets.
  */
 import { describe, expect, it } from 'vitest';
+import type { ShmGroupHandle } from '../../src/backends/shm/index.js';
 import { BackendError, type BackendErrorKind } from '../../src/communicator/errors.js';
 import { resolveSelection } from '../../src/selection/chain.js';
 import type { BackendConfig } from '../../src/selection/config.js';
@@ -21,7 +22,8 @@ interface Row {
   fails?: { kind: BackendErrorKind; variable?: string; says?: string[] };
 }
 
-const group = { fake: 'opaque handle; only the shm backend looks inside' };
+// Selection never looks inside the handle (the shm backend validates it when it connects).
+const group = { fake: 'opaque handle' } as unknown as ShmGroupHandle;
 const inShmGroup = (rank: number) => ({ [SHM_WORKER_DATA_KEY]: { group, rank } });
 const openMpi = (rank: number, size: number, localSize?: number): EnvRecord => ({
   OMPI_COMM_WORLD_RANK: String(rank),
