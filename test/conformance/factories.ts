@@ -2,5 +2,6 @@
 import type { WorldFactory } from './world.js';
 import { localWorlds } from './worlds/local.js';
 import { shmWorlds } from './worlds/shm.js';
+import { tcpWorlds } from './worlds/tcp.js';
 
-export const FACTORIES: readonly WorldFactory[] = [localWorlds, shmWorlds];
+export const FACTORIES: readonly WorldFactory[] = [localWorlds, shmWorlds, tcpWorlds];

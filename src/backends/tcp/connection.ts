@@ -1,0 +1,75 @@
+/**
+ * One TCP connection between a worker and the coordinator: a socket with its FrameReader and
+ * FrameWriter. Whatever goes wrong on it — a malformed frame, a handler that rejects a frame, a
+ * socket error, the peer leaving — ends up in exactly one `onEnd` call; nothing escapes as an
+ * exception into the event loop, so a bad peer can never crash the process.
+ */
+import type { Socket } from 'node:net';
+import { FrameReader } from './frame-reader.js';
+import { FrameWriter } from './frame-writer.js';
+import { MAX_HANDSHAKE_PAYLOAD } from './protocol.js';
+
+/** TCP keepalive probes start after this much idle time (ms), so a vanished peer host is noticed. */
+export const KEEPALIVE_IDLE_MS = 10_000;
+
+export class Connection {
+  readonly reader: FrameReader;
+  readonly writer: FrameWriter;
+  /** Replaced as the connection moves from handshake to collectives. */
+  onFrame: (tag: number, payload: Buffer) => void = () => {};
+  /** Called once: error is null when the peer closed cleanly, else why the connection ended. */
+  onEnd: (error: Error | null) => void = () => {};
+  #ended = false;
+  #error: Error | null = null;
+
+  constructor(readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+    this.reader = new FrameReader((tag, payload) => this.onFrame(tag, payload), MAX_HANDSHAKE_PAYLOAD);
+    this.writer = new FrameWriter(socket);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#ended) return;
+      try {
+        this.reader.push(chunk);
+      } catch (error) {
+        this.fail(error as Error);
+      }
+    });
+    socket.on('error', (error) => {
+      this.#error ??= error;
+    });
+    socket.on('close', () => this.#end());
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  send(tag: number, ...parts: Uint8Array[]): void {
+    if (!this.#ended) this.writer.write(tag, ...parts);
+  }
+
+  /** Ends the connection because of `error` (a protocol violation): no more frames are read. */
+  fail(error: Error): void {
+    this.#error ??= error;
+    this.socket.destroy();
+    this.#end();
+  }
+
+  /** Sends nothing more and closes once queued frames have left; the peer sees a clean end. */
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+    this.#end();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.writer.abandon();
+    this.onEnd(this.#error);
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * Rank 0's backend: the star's centre (spec/backend-tcp.md §4–§7). Every collective is a round: rank
+ * 0 waits for every rank's Begin (its own call included), compares fingerprints, then streams —
+ * reducing chunk by chunk in rank order, or relaying blocks in rank order — and ends the round with
+ * Go. A mismatch ends the round with Mismatch instead, and the rest of its data is consumed and
+ * dropped. Peer loss, protocol violations and stalls end the group with Abort or Timeout.
+ */
+import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
+import type { DType, NumericArray } from '../../communicator/dtypes.js';
+import { CommError } from '../../communicator/errors.js';
+import {
+  decodeFingerprint,
+  encodeFingerprint,
+  mismatchError,
+  type Fingerprint,
+} from '../../communicator/fingerprint.js';
+import { HeapRegion } from '../../communicator/heap-region.js';
+import { allocate } from '../../communicator/validate.js';
+import type { Admission } from './admission.js';
+import type { Connection } from './connection.js';
+import { isComplete, type Contribution } from './contribution.js';
+import { alreadyFailed, closedInFlight, peerFailed, slowRankWarning, timedOut } from './failures.js';
+import type { TcpSettings } from './options.js';
+import {
+  Action,
+  decodeBegin,
+  encodeAbort,
+  encodeMismatch,
+  encodeSequence,
+  encodeSilentRanks,
+  protocolError,
+  Tag,
+  tagName,
+  type ActionCode,
+} from './protocol.js';
+import { RoundProgress, type LocalCall } from './round.js';
+import { splitLocalCommunicator } from './split-local.js';
+import { closeConnections, StallClock } from './lifecycle.js';
+
+/** Which data tag a worker uses for each action's contribution. */
+const SEND_TAG: Record<number, number> = {
+  [Action.allreduce]: Tag.AllreduceSend,
+  [Action.allgatherv]: Tag.AllgathervSend,
+  [Action.broadcast]: Tag.Broadcast,
+};
+
+export class CoordinatorBackend implements Backend {
+  readonly name = 'tcp';
+  readonly rank = 0;
+  readonly isLeader = true;
+  readonly size: number;
+  readonly #s: TcpSettings;
+  readonly #peers: Connection[];
+  readonly #admission: Admission;
+  /** Per worker rank: its contributions not yet consumed, the head belonging to the current round. */
+  readonly #queues: Contribution[][];
+  readonly #begun: number[];
+  #sequence = 0;
+  #local: LocalCall | null = null;
+  #progress: RoundProgress | null = null;
+  #failure: CommError | null = null;
+  #closing: Promise<void> | null = null;
+  readonly #clock: StallClock;
+
+  constructor(settings: TcpSettings, peers: Connection[], admission: Admission) {
+    this.#s = settings;
+    this.size = settings.size;
+    this.#peers = peers;
+    this.#admission = admission;
+    this.#queues = peers.map(() => []);
+    this.#begun = peers.map(() => 0);
+    this.#clock = new StallClock(settings.timeoutMs, (stalledMs, fatal) => this.#onStall(stalledMs, fatal));
+    for (let r = 1; r < this.size; r++) {
+      const peer = peers[r] as Connection;
+      peer.onFrame = (tag, payload) => this.#onFrame(r, tag, payload);
+      peer.onEnd = (error) => {
+        if (this.#closing) return;
+        this.#failGroup(
+          r,
+          error
+            ? `broke the protocol (${error.message})`
+            : 'disconnected (its process died or closed the socket)',
+        );
+      };
+    }
+  }
+
+  allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
+    return this.#call({ action: Action.allreduce, fp, send, recv });
+  }
+
+  allgatherv(
+    fp: Fingerprint,
+    send: NumericArray,
+    recv: NumericArray,
+    counts: readonly number[],
+    displs: readonly number[],
+  ): Promise<void> {
+    return this.#call({ action: Action.allgatherv, fp, send, recv, counts, displs });
+  }
+
+  broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> {
+    return this.#call({ action: Action.broadcast, fp, send: buf, recv: buf, root });
+  }
+
+  barrier(fp: Fingerprint): Promise<void> {
+    return this.#call({ action: Action.barrier, fp });
+  }
+
+  async createSharedRegion<T extends NumericArray>(
+    fp: Fingerprint,
+    dtype: DType,
+    count: number,
+  ): Promise<SharedRegion<T>> {
+    // Ranks share no memory: agree that every rank asked for the same region, then each holds its own.
+    await this.#call({ action: Action.barrier, fp });
+    return new HeapRegion(allocate<T>('createSharedRegion', dtype, count));
+  }
+
+  async splitLocal(): Promise<Communicator> {
+    return splitLocalCommunicator();
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#clock.stop();
+    const local = this.#local;
+    this.#local = null;
+    local?.reject(closedInFlight(local.fp.kind));
+    this.#admission.close();
+    const live = this.#peers.slice(1).filter((p) => !p.ended);
+    for (const peer of live) {
+      peer.onFrame = () => {};
+      peer.send(Tag.Shutdown);
+    }
+    this.#closing = closeConnections(live);
+    return this.#closing;
+  }
+
+  #call(call: Omit<LocalCall, 'resolve' | 'reject' | 'words'>): Promise<void> {
+    if (this.#closing) return Promise.reject(closedInFlight(call.fp.kind));
+    if (this.#failure) return Promise.reject(alreadyFailed(call.fp.kind, this.#failure));
+    return new Promise<void>((resolve, reject) => {
+      this.#local = { ...call, words: encodeFingerprint(call.fp), resolve, reject };
+      this.#clock.progress();
+      this.#pump();
+    });
+  }
+
+  #onFrame(rank: number, tag: number, payload: Buffer): void {
+    if (this.#failure || this.#closing) return;
+    const queue = this.#queues[rank] as Contribution[];
+    const last = queue[queue.length - 1];
+    if (tag === Tag.Begin || tag === Tag.BarrierReady) {
+      if (last && !isComplete(last))
+        throw protocolError(
+          'UNEXPECTED_FRAME',
+          `${tagName(tag)} before the data of collective #${last.sequence} was complete`,
+        );
+      const begin = decodeBegin(payload);
+      if ((tag === Tag.BarrierReady) !== (begin.action === Action.barrier)) {
+        throw protocolError('BAD_PAYLOAD', `${tagName(tag)} carries action ${begin.action}`);
+      }
+      const expected = this.#begun[rank] as number;
+      if (begin.sequence !== expected)
+        throw protocolError(
+          'UNEXPECTED_FRAME',
+          `Begin of collective #${begin.sequence}, expected #${expected}`,
+        );
+      let fingerprint: Fingerprint;
+      try {
+        fingerprint = decodeFingerprint(begin.fingerprint);
+      } catch (error) {
+        throw protocolError('BAD_PAYLOAD', (error as Error).message);
+      }
+      if (begin.action === Action.barrier && begin.contributionBytes !== 0)
+        throw protocolError('BAD_PAYLOAD', 'a barrier carries no data');
+      this.#begun[rank] = expected + 1;
+      queue.push({
+        sequence: begin.sequence,
+        action: begin.action,
+        words: begin.fingerprint,
+        fingerprint,
+        bytes: begin.contributionBytes,
+        received: 0,
+        frames: [],
+        framesStart: 0,
+        discard: false,
+      });
+    } else if (tag === Tag.AllreduceSend || tag === Tag.AllgathervSend || tag === Tag.Broadcast) {
+      if (!last || isComplete(last))
+        throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} outside a collective`);
+      if (SEND_TAG[last.action] !== tag)
+        throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} in a ${last.fingerprint.kind}`);
+      let data: Uint8Array = payload;
+      if (tag === Tag.AllreduceSend) {
+        if (payload.length < 2)
+          throw protocolError('BAD_PAYLOAD', 'AllreduceSend without op and dtype bytes');
+        const words0 = last.words[0] as number;
+        if (payload[0] !== ((words0 >>> 16) & 0xff) || payload[1] !== ((words0 >>> 8) & 0xff)) {
+          throw protocolError('BAD_PAYLOAD', 'AllreduceSend op/dtype differ from its Begin');
+        }
+        data = payload.subarray(2);
+      }
+      if (last.received + data.byteLength > last.bytes)
+        throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
+      last.received += data.byteLength;
+      if (!last.discard && data.byteLength > 0) last.frames.push(data);
+    } else if (tag === Tag.Shutdown) {
+      this.#failGroup(rank, 'closed its communicator');
+      return;
+    } else {
+      throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} is not sent by a worker after the handshake`);
+    }
+    this.#clock.progress();
+    this.#dropCompletedDiscards();
+    this.#pump();
+  }
+
+  /** Advances rounds as far as the data at hand allows. */
+  #pump(): void {
+    for (;;) {
+      if (this.#failure || this.#closing) return;
+      if (this.#progress === null) {
+        const ready = (q: Contribution[], r: number): boolean =>
+          r === 0 || (q.length > 0 && !(q[0] as Contribution).discard);
+        if (!this.#local || !this.#queues.every(ready)) return;
+        if (!this.#start()) continue;
+      }
+      const progress = this.#progress as RoundProgress;
+      if (!progress.advance()) return;
+      this.#finish();
+    }
+  }
+
+  /** All Begins are in: compare, then stream (true) or abandon the round (false). */
+  #start(): boolean {
+    const local = this.#local as LocalCall;
+    const heads = this.#queues.map((q) => q[0] as Contribution);
+    const agree = heads.every(
+      (h, r) => r === 0 || (h.action === local.action && h.words.every((w, i) => w === local.words[i])),
+    );
+    const sequence = this.#sequence;
+    if (!agree) {
+      const fingerprints = heads.map((h, r) => (r === 0 ? local.fp : h.fingerprint));
+      const actions = heads.map((h, r) => (r === 0 ? local.action : h.action));
+      const words = heads.map((h, r) => (r === 0 ? local.words : h.words));
+      const frame = encodeMismatch(sequence, actions, words);
+      for (const peer of this.#peers.slice(1)) peer.send(Tag.Mismatch, frame);
+      this.#local = null;
+      local.reject(mismatchError(local.fp.kind, sequence, fingerprints));
+      this.#abandon();
+      return false;
+    }
+    const problem = RoundProgress.checkAnnounced(local, heads);
+    if (problem) {
+      this.#failGroup(
+        problem.rank,
+        `announced ${problem.bytes} data bytes for collective #${sequence}, expected ${problem.expected}`,
+      );
+      return false;
+    }
+    this.#progress = new RoundProgress(local, heads, this.#peers, this.#s.chunkBytes);
+    return true;
+  }
+
+  /** A mismatched round: drop what has arrived, drop the rest as it comes, and move on. */
+  #abandon(): void {
+    for (const queue of this.#queues.slice(1)) {
+      const head = queue[0] as Contribution;
+      head.discard = true;
+      head.frames.length = 0;
+    }
+    this.#advance();
+  }
+
+  #finish(): void {
+    const local = this.#local as LocalCall;
+    const go = encodeSequence(this.#sequence);
+    const peers = this.#peers.slice(1);
+    for (const peer of peers) peer.send(Tag.BarrierGo, go);
+    this.#local = null;
+    this.#progress = null;
+    this.#advance();
+    // Rank 0's result may still be on its way out (views of the caller's buffers): resolve once the
+    // kernel has taken every byte, so the caller may reuse its arrays.
+    if (peers.every((p) => p.writer.unflushedFrames === 0)) local.resolve();
+    else void Promise.all(peers.map((p) => p.writer.flushed())).then(() => local.resolve());
+  }
+
+  /** Heads of the finished round leave the queues; a discarded head leaves once all its data came. */
+  #advance(): void {
+    this.#sequence++;
+    this.#clock.reset();
+    for (const queue of this.#queues.slice(1)) {
+      const head = queue[0] as Contribution;
+      if (isComplete(head)) queue.shift();
+    }
+    // A discarded head still receiving data stays until complete; its later data is dropped in place.
+    this.#dropCompletedDiscards();
+  }
+
+  #dropCompletedDiscards(): void {
+    for (const queue of this.#queues.slice(1)) {
+      while (queue.length > 0 && (queue[0] as Contribution).discard && isComplete(queue[0] as Contribution))
+        queue.shift();
+    }
+  }
+
+  #onStall(stalledMs: number, fatal: boolean): boolean {
+    if (this.#failure || this.#closing) return false;
+    const local = this.#local;
+    const heads = this.#queues.map((q) => q.find((c) => c.sequence === this.#sequence && !c.discard));
+    const started = local !== null || heads.some((h) => h !== undefined);
+    if (!started && this.#progress === null) return false;
+    let missing = heads.flatMap((h, r) => ((r === 0 ? local === null : !h || !isComplete(h)) ? [r] : []));
+    if (missing.length === 0)
+      missing = this.#peers.flatMap((p, r) => (r > 0 && p.writer.unflushedFrames > 0 ? [r] : []));
+    const kind = local?.fp.kind ?? heads.find((h) => h)?.fingerprint.kind ?? 'collective';
+    const frame = encodeSilentRanks(this.#sequence, stalledMs, missing);
+    if (!fatal) {
+      this.#s.warn(`tcp rank 0: ${slowRankWarning(this.#sequence, kind, missing, stalledMs)}`);
+      heads.forEach((h, r) => h && this.#peers[r]?.send(Tag.Warning, frame));
+      return true;
+    }
+    const error = timedOut(kind, this.#sequence, missing, this.#s.timeoutMs / 1000);
+    this.#failure = error;
+    this.#clock.stop();
+    for (const peer of this.#peers.slice(1)) peer.send(Tag.Timeout, frame);
+    this.#local = null;
+    local?.reject(error);
+    return true;
+  }
+
+  /** A worker is gone or broke the protocol: every rank learns it now (Abort), and later calls fail. */
+  #failGroup(rank: number, why: string): void {
+    if (this.#failure || this.#closing) return;
+    const kind = this.#local?.fp.kind ?? 'collective';
+    this.#failure = peerFailed(kind, rank, why);
+    this.#clock.stop();
+    const abort = encodeAbort(rank, why);
+    this.#peers.forEach((peer, r) => r > 0 && r !== rank && peer.send(Tag.Abort, abort));
+    const local = this.#local;
+    this.#local = null;
+    local?.reject(this.#failure);
+    this.#peers[rank]?.destroy();
+  }
+}
+
+export type { ActionCode };

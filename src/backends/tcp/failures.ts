@@ -1,0 +1,59 @@
+/**
+ * The CommErrors the tcp backend raises on its own (spec/backend-tcp.md §7); mismatches use the
+ * shared mismatchError so every backend words them alike.
+ */
+import { CommError } from '../../communicator/errors.js';
+
+export function peerFailed(operation: string, rank: number, why: string): CommError {
+  return new CommError(
+    'CollectiveFailed',
+    operation,
+    `rank ${rank} ${why}; the group cannot continue. Find why rank ${rank} stopped (its own error or exit), then create a new communicator.`,
+    { rank },
+  );
+}
+
+export function timedOut(
+  operation: string,
+  sequence: number,
+  missing: readonly number[],
+  seconds: number,
+): CommError {
+  const who = missing.length === 1 ? `rank ${missing[0]}` : `ranks ${missing.join(',')}`;
+  return new CommError(
+    'Timeout',
+    operation,
+    `collective #${sequence} made no progress for ${seconds} s: ${who} never arrived. Look at what ${who} ${missing.length === 1 ? 'is' : 'are'} doing, or raise COLLECTIVE_TIMEOUT_SECS if the work between collectives is long.`,
+    { sequence, missing: [...missing], timeoutSecs: seconds },
+  );
+}
+
+export function slowRankWarning(
+  sequence: number,
+  kind: string,
+  missing: readonly number[],
+  stalledMs: number,
+): string {
+  const who = missing.length === 1 ? `rank ${missing[0]} has` : `ranks ${missing.join(',')} have`;
+  return `collective #${sequence} (${kind}): ${who} not arrived after ${(stalledMs / 1000).toFixed(1)} s`;
+}
+
+/** Later calls on a communicator whose group failed reject with the first failure, restated. */
+export function alreadyFailed(operation: string, failure: CommError): CommError {
+  return new CommError('CollectiveFailed', operation, `the group failed earlier: ${failure.message}`, {
+    ...failure.details,
+    rank:
+      (failure.details['rank'] as number | undefined) ??
+      (failure.details['missing'] as number[] | undefined)?.[0],
+    cause: failure.code,
+  });
+}
+
+export function closedInFlight(operation: string): CommError {
+  return new CommError(
+    'InvalidCommunicator',
+    operation,
+    'the communicator was closed while this collective was in flight.',
+    {},
+  );
+}

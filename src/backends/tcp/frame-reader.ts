@@ -1,0 +1,120 @@
+/**
+ * The incremental frame parser (spec/backend-tcp.md §2), shaped like ws's lib/receiver.js: explicit
+ * states, a consume(n) that slices instead of concatenating whenever the bytes lie in one chunk, and
+ * the length limit checked on the header — before a single payload byte is buffered. No sockets: the
+ * caller pushes whatever chunks arrive, split anywhere, and gets whole frames back in order.
+ */
+import {
+  FRAME_HEADER_BYTES,
+  isKnownTag,
+  MIN_FRAME_LENGTH,
+  protocolError,
+  tagName,
+  type ProtocolError,
+} from './protocol.js';
+
+export type FrameHandler = (tag: number, payload: Buffer) => void;
+
+const EMPTY = Buffer.alloc(0);
+
+const enum State {
+  Header,
+  Payload,
+  Failed,
+}
+
+export class FrameReader {
+  #state = State.Header;
+  readonly #chunks: Buffer[] = [];
+  #buffered = 0;
+  #tag = 0;
+  #payloadBytes = 0;
+  #error: ProtocolError | null = null;
+
+  /**
+   * @param onFrame called once per whole frame, in order; the payload may be a view into a chunk
+   *   that was pushed, so a handler that keeps it past its own call keeps that chunk alive.
+   * @param maxPayload frames announcing more payload bytes than this are rejected on their header.
+   */
+  constructor(
+    public onFrame: FrameHandler,
+    public maxPayload: number,
+  ) {}
+
+  /** Bytes held for a frame not yet complete: bounded by maxPayload + the header. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** Feeds bytes; throws a ProtocolError on the first malformed frame and on every push after it. */
+  push(chunk: Buffer): void {
+    if (this.#error) throw this.#error;
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    try {
+      this.#drain();
+    } catch (error) {
+      this.#state = State.Failed;
+      this.#chunks.length = 0;
+      this.#buffered = 0;
+      this.#error = error as ProtocolError;
+      throw error;
+    }
+  }
+
+  #drain(): void {
+    for (;;) {
+      if (this.#state === State.Header) {
+        if (this.#buffered < FRAME_HEADER_BYTES) return;
+        const header = this.#consume(FRAME_HEADER_BYTES);
+        const length = header.readUInt32BE(0);
+        const tag = header.readUInt8(4);
+        if (length < MIN_FRAME_LENGTH)
+          throw protocolError('FRAME_TOO_SHORT', `frame length ${length} has no room for its tag`);
+        if (!isKnownTag(tag)) throw protocolError('UNKNOWN_TAG', `unknown frame tag ${tagName(tag)}`);
+        if (length - 1 > this.maxPayload) {
+          throw protocolError(
+            'FRAME_TOO_LARGE',
+            `${tagName(tag)} frame announces ${length - 1} payload bytes, the limit is ${this.maxPayload}`,
+          );
+        }
+        this.#tag = tag;
+        this.#payloadBytes = length - 1;
+        this.#state = State.Payload;
+      } else if (this.#state === State.Payload) {
+        if (this.#buffered < this.#payloadBytes) return;
+        const payload = this.#consume(this.#payloadBytes);
+        this.#state = State.Header;
+        this.onFrame(this.#tag, payload);
+        // A handler may have failed the reader (or be re-entered); stop if so.
+        if (this.#error) return;
+      } else {
+        return;
+      }
+    }
+  }
+
+  /** Takes n buffered bytes: a view when they lie in the first chunk, one copy otherwise. */
+  #consume(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    this.#buffered -= n;
+    const first = this.#chunks[0] as Buffer;
+    if (n === first.length) return this.#chunks.shift() as Buffer;
+    if (n < first.length) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const chunk = this.#chunks[0] as Buffer;
+      const take = Math.min(chunk.length, n - at);
+      chunk.copy(out, at, 0, take);
+      at += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The handshake (spec/backend-tcp.md §3): rank, size and protocol version, then — when a token is
+ * configured — an HMAC-SHA256 challenge–response in both directions, so the token never crosses the
+ * wire and a worker also knows it reached a coordinator that holds the token.
+ *
+ *   worker → Handshake(version, flags, rank, size, worker nonce)
+ *   rank 0 → Reject(reason, text)                                   (bad version/size/rank/token mode)
+ *          | Challenge(coordinator nonce, HMAC(token, "coordinator" ‖ worker nonce ‖ rank ‖ size))
+ *   worker → Auth(HMAC(token, "worker" ‖ coordinator nonce ‖ rank ‖ size))
+ *   rank 0 → Reject(BadToken | DuplicateRank | …) | Ack (sent when the whole group has joined)
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { protocolError, PROTOCOL_VERSION } from './protocol.js';
+
+export const NONCE_BYTES = 32;
+export const PROOF_BYTES = 32;
+export const HANDSHAKE_PAYLOAD_BYTES = 2 + 1 + 4 + 4 + NONCE_BYTES;
+const FLAG_TOKEN = 0x01;
+
+export interface HandshakeHello {
+  version: number;
+  hasToken: boolean;
+  rank: number;
+  size: number;
+  nonce: Buffer;
+}
+
+export function newNonce(): Buffer {
+  return randomBytes(NONCE_BYTES);
+}
+
+export function encodeHello(hello: HandshakeHello): Buffer {
+  const out = Buffer.alloc(HANDSHAKE_PAYLOAD_BYTES);
+  out.writeUInt16BE(hello.version, 0);
+  out.writeUInt8(hello.hasToken ? FLAG_TOKEN : 0, 2);
+  out.writeUInt32BE(hello.rank >>> 0, 3);
+  out.writeUInt32BE(hello.size >>> 0, 7);
+  hello.nonce.copy(out, 11);
+  return out;
+}
+
+export function decodeHello(payload: Buffer): HandshakeHello {
+  if (payload.length !== HANDSHAKE_PAYLOAD_BYTES) {
+    throw protocolError(
+      'BAD_PAYLOAD',
+      `Handshake payload is ${payload.length} bytes, expected ${HANDSHAKE_PAYLOAD_BYTES}`,
+    );
+  }
+  return {
+    version: payload.readUInt16BE(0),
+    hasToken: (payload.readUInt8(2) & FLAG_TOKEN) !== 0,
+    rank: payload.readUInt32BE(3),
+    size: payload.readUInt32BE(7),
+    nonce: Buffer.from(payload.subarray(11)),
+  };
+}
+
+export type Role = 'coordinator' | 'worker';
+
+/** HMAC-SHA256(token, "collective-tcp/<role>" ‖ nonce ‖ rank ‖ size): binds the proof to this join. */
+export function proof(token: string, role: Role, nonce: Buffer, rank: number, size: number): Buffer {
+  const ids = Buffer.alloc(8);
+  ids.writeUInt32BE(rank >>> 0, 0);
+  ids.writeUInt32BE(size >>> 0, 4);
+  return createHmac('sha256', token).update(`collective-tcp/${role}`).update(nonce).update(ids).digest();
+}
+
+export function proofMatches(expected: Buffer, received: Buffer): boolean {
+  return received.length === expected.length && timingSafeEqual(expected, received);
+}
+
+export function encodeChallenge(nonce: Buffer, coordinatorProof: Buffer): Buffer {
+  return Buffer.concat([nonce, coordinatorProof]);
+}
+
+export function decodeChallenge(payload: Buffer): { nonce: Buffer; coordinatorProof: Buffer } {
+  if (payload.length !== NONCE_BYTES + PROOF_BYTES) {
+    throw protocolError('BAD_PAYLOAD', `Challenge payload is ${payload.length} bytes`);
+  }
+  return {
+    nonce: Buffer.from(payload.subarray(0, NONCE_BYTES)),
+    coordinatorProof: Buffer.from(payload.subarray(NONCE_BYTES)),
+  };
+}
+
+/** Why rank 0 turned a connection away; the code travels in Reject so the worker can say why. */
+export const RejectReason = {
+  BadVersion: 1,
+  WrongSize: 2,
+  RankOutOfRange: 3,
+  DuplicateRank: 4,
+  BadToken: 5,
+  TokenMode: 6,
+  GroupComplete: 7,
+  GroupNotFormed: 8,
+  Malformed: 9,
+} as const;
+export type RejectReasonCode = (typeof RejectReason)[keyof typeof RejectReason];
+
+export function encodeReject(reason: RejectReasonCode, message: string): Buffer {
+  return Buffer.concat([Buffer.from([reason]), Buffer.from(message.slice(0, 200), 'utf8')]);
+}
+
+export function decodeReject(payload: Buffer): { reason: number; message: string } {
+  if (payload.length < 1) throw protocolError('BAD_PAYLOAD', 'Reject payload is empty');
+  return { reason: payload.readUInt8(0), message: payload.toString('utf8', 1) };
+}
+
+/** What rank 0 checks in a Handshake before any authentication; null when acceptable. */
+export function checkHello(
+  hello: HandshakeHello,
+  expected: { size: number; hasToken: boolean },
+): { reason: RejectReasonCode; message: string } | null {
+  if (hello.version !== PROTOCOL_VERSION) {
+    return {
+      reason: RejectReason.BadVersion,
+      message: `protocol version ${hello.version}, rank 0 speaks ${PROTOCOL_VERSION}: run the same collective version on every rank`,
+    };
+  }
+  if (hello.size !== expected.size) {
+    return {
+      reason: RejectReason.WrongSize,
+      message: `size ${hello.size}, but rank 0 forms a group of ${expected.size}: give every rank the same WORLD_SIZE`,
+    };
+  }
+  if (hello.rank < 1 || hello.rank >= expected.size) {
+    return {
+      reason: RejectReason.RankOutOfRange,
+      message: `rank ${hello.rank} is outside 1..${expected.size - 1} (rank 0 is the coordinator)`,
+    };
+  }
+  if (hello.hasToken !== expected.hasToken) {
+    return {
+      reason: RejectReason.TokenMode,
+      message: expected.hasToken
+        ? 'rank 0 requires a token: set the same COLLECTIVE_TCP_TOKEN on every rank'
+        : `rank ${hello.rank} has a token but rank 0 has none: set the same COLLECTIVE_TCP_TOKEN on every rank`,
+    };
+  }
+  return null;
+}

@@ -1,0 +1,207 @@
+/**
+ * The wire vocabulary of the tcp backend (spec/backend-tcp.md §2–§3): tags, sizes and the fixed-layout
+ * payloads of control frames. Pure: no sockets, so every encoder and decoder can be tested directly.
+ *
+ * A frame is: u32 big-endian length of (tag + payload), u8 tag, payload. All integers of control
+ * payloads are big-endian except fingerprints, which keep their own little-endian word form.
+ */
+import { FINGERPRINT_BYTES, FINGERPRINT_WORDS } from '../../communicator/fingerprint.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** u32 length + u8 tag. */
+export const FRAME_HEADER_BYTES = 5;
+/** The length field counts the tag byte too, so a frame's length is at least this. */
+export const MIN_FRAME_LENGTH = 1;
+
+export const Tag = {
+  AllgathervSend: 0x01,
+  AllgathervRecv: 0x02,
+  AllreduceSend: 0x03,
+  AllreduceRecv: 0x04,
+  Broadcast: 0x05,
+  BarrierReady: 0x06,
+  BarrierGo: 0x07,
+  Handshake: 0x08,
+  Ack: 0x09,
+  Shutdown: 0x0a,
+  /** Appended tags (spec §2.3). */
+  Begin: 0x0b,
+  Mismatch: 0x0c,
+  Abort: 0x0d,
+  Reject: 0x0e,
+  Challenge: 0x0f,
+  Auth: 0x10,
+  Timeout: 0x11,
+  Warning: 0x12,
+} as const;
+export type TagValue = (typeof Tag)[keyof typeof Tag];
+
+const TAG_NAMES = new Map<number, string>(Object.entries(Tag).map(([name, value]) => [value, name]));
+
+export function isKnownTag(tag: number): tag is TagValue {
+  return TAG_NAMES.has(tag);
+}
+
+export function tagName(tag: number): string {
+  return TAG_NAMES.get(tag) ?? `0x${tag.toString(16).padStart(2, '0')}`;
+}
+
+/** Data chunk size: a collective's data travels in frames of at most this many bytes (spec §4.1). */
+export const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/** The largest chunk a sender may use; receivers size their frame limit from it. */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
+/** The largest frame payload after the handshake: a chunk plus its op/dtype prefix, or a Mismatch of a big group. */
+export const MAX_FRAME_PAYLOAD = MAX_CHUNK_BYTES + 64;
+/** Before a peer is authenticated it may send only small frames (handshake messages). */
+export const MAX_HANDSHAKE_PAYLOAD = 256;
+/** Groups larger than this would make a Mismatch frame exceed MAX_FRAME_PAYLOAD. */
+export const MAX_GROUP_SIZE = Math.floor((MAX_FRAME_PAYLOAD - 8) / FINGERPRINT_BYTES);
+
+/** What a rank's backend method was: the fingerprint's kind is not enough (objects reuse broadcast). */
+export const Action = { allreduce: 1, allgatherv: 2, broadcast: 3, barrier: 4 } as const;
+export type ActionCode = (typeof Action)[keyof typeof Action];
+export type ActionName = keyof typeof Action;
+
+export function actionName(code: number): ActionName | undefined {
+  return (Object.keys(Action) as ActionName[]).find((name) => Action[name] === code);
+}
+
+/** Begin: u32 sequence, u8 action, 24-byte fingerprint, u64 contribution bytes (hi, lo). */
+export const BEGIN_PAYLOAD_BYTES = 4 + 1 + FINGERPRINT_BYTES + 8;
+
+export interface BeginFrame {
+  sequence: number;
+  action: ActionCode;
+  fingerprint: Int32Array;
+  /** How many data bytes this rank sends for the collective, in data frames after Begin. */
+  contributionBytes: number;
+}
+
+export function encodeBegin(begin: BeginFrame): Buffer {
+  const out = Buffer.allocUnsafe(BEGIN_PAYLOAD_BYTES);
+  out.writeUInt32BE(begin.sequence >>> 0, 0);
+  out.writeUInt8(begin.action, 4);
+  for (let w = 0; w < FINGERPRINT_WORDS; w++) out.writeInt32LE(begin.fingerprint[w] as number, 5 + 4 * w);
+  out.writeUInt32BE(Math.floor(begin.contributionBytes / 0x1_0000_0000), 29);
+  out.writeUInt32BE(begin.contributionBytes >>> 0, 33);
+  return out;
+}
+
+export function decodeBegin(payload: Buffer): BeginFrame {
+  if (payload.length !== BEGIN_PAYLOAD_BYTES) {
+    throw protocolError(
+      'BAD_PAYLOAD',
+      `Begin payload is ${payload.length} bytes, expected ${BEGIN_PAYLOAD_BYTES}`,
+    );
+  }
+  const action = payload.readUInt8(4);
+  if (actionName(action) === undefined)
+    throw protocolError('BAD_PAYLOAD', `Begin has unknown action ${action}`);
+  const fingerprint = new Int32Array(FINGERPRINT_WORDS);
+  for (let w = 0; w < FINGERPRINT_WORDS; w++) fingerprint[w] = payload.readInt32LE(5 + 4 * w);
+  const contributionBytes = payload.readUInt32BE(29) * 0x1_0000_0000 + payload.readUInt32BE(33);
+  if (!Number.isSafeInteger(contributionBytes)) {
+    throw protocolError('BAD_PAYLOAD', `Begin announces ${contributionBytes} bytes`);
+  }
+  return { sequence: payload.readUInt32BE(0), action: action as ActionCode, fingerprint, contributionBytes };
+}
+
+/** Go, Mismatch, Timeout and Warning all start with the u32 sequence of the collective they end. */
+export function encodeSequence(sequence: number): Buffer {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(sequence >>> 0, 0);
+  return out;
+}
+
+export function decodeSequence(payload: Buffer, what: string): number {
+  if (payload.length !== 4)
+    throw protocolError('BAD_PAYLOAD', `${what} payload is ${payload.length} bytes, expected 4`);
+  return payload.readUInt32BE(0);
+}
+
+/** Mismatch: u32 sequence, u32 rank count R, then R × (u8 action, 24-byte fingerprint). */
+export function encodeMismatch(sequence: number, actions: number[], fingerprints: Int32Array[]): Buffer {
+  const entry = 1 + FINGERPRINT_BYTES;
+  const out = Buffer.allocUnsafe(8 + fingerprints.length * entry);
+  out.writeUInt32BE(sequence >>> 0, 0);
+  out.writeUInt32BE(fingerprints.length, 4);
+  fingerprints.forEach((words, r) => {
+    out.writeUInt8(actions[r] as number, 8 + r * entry);
+    for (let w = 0; w < FINGERPRINT_WORDS; w++) out.writeInt32LE(words[w] as number, 9 + r * entry + 4 * w);
+  });
+  return out;
+}
+
+export function decodeMismatch(payload: Buffer): { sequence: number; fingerprints: Int32Array[] } {
+  const entry = 1 + FINGERPRINT_BYTES;
+  if (payload.length < 8) throw protocolError('BAD_PAYLOAD', 'Mismatch payload shorter than 8 bytes');
+  const count = payload.readUInt32BE(4);
+  if (payload.length !== 8 + count * entry) {
+    throw protocolError('BAD_PAYLOAD', `Mismatch payload is ${payload.length} bytes for ${count} ranks`);
+  }
+  const fingerprints: Int32Array[] = [];
+  for (let r = 0; r < count; r++) {
+    const words = new Int32Array(FINGERPRINT_WORDS);
+    for (let w = 0; w < FINGERPRINT_WORDS; w++) words[w] = payload.readInt32LE(9 + r * entry + 4 * w);
+    fingerprints.push(words);
+  }
+  return { sequence: payload.readUInt32BE(0), fingerprints };
+}
+
+/** Timeout and Warning: u32 sequence, u32 stall milliseconds, u32 count M, M × u32 silent rank. */
+export function encodeSilentRanks(sequence: number, stalledMs: number, ranks: readonly number[]): Buffer {
+  const out = Buffer.allocUnsafe(12 + 4 * ranks.length);
+  out.writeUInt32BE(sequence >>> 0, 0);
+  out.writeUInt32BE(Math.min(Math.round(stalledMs), 0xffff_ffff), 4);
+  out.writeUInt32BE(ranks.length, 8);
+  ranks.forEach((r, i) => out.writeUInt32BE(r, 12 + 4 * i));
+  return out;
+}
+
+export function decodeSilentRanks(payload: Buffer): { sequence: number; stalledMs: number; ranks: number[] } {
+  if (payload.length < 12 || payload.length !== 12 + 4 * payload.readUInt32BE(8)) {
+    throw protocolError('BAD_PAYLOAD', `silent-ranks payload of ${payload.length} bytes is malformed`);
+  }
+  const ranks: number[] = [];
+  for (let at = 12; at < payload.length; at += 4) ranks.push(payload.readUInt32BE(at));
+  return { sequence: payload.readUInt32BE(0), stalledMs: payload.readUInt32BE(4), ranks };
+}
+
+/** Abort: u32 failed rank, UTF-8 reason. Reject: u8 reason code, UTF-8 message. */
+export function encodeAbort(rank: number, reason: string): Buffer {
+  const text = Buffer.from(reason.slice(0, 1000), 'utf8');
+  const out = Buffer.allocUnsafe(4 + text.length);
+  out.writeUInt32BE(rank >>> 0, 0);
+  text.copy(out, 4);
+  return out;
+}
+
+export function decodeAbort(payload: Buffer): { rank: number; reason: string } {
+  if (payload.length < 4) throw protocolError('BAD_PAYLOAD', 'Abort payload shorter than 4 bytes');
+  return { rank: payload.readUInt32BE(0), reason: payload.toString('utf8', 4) };
+}
+
+export type ProtocolErrorCode =
+  | 'FRAME_TOO_SHORT'
+  | 'FRAME_TOO_LARGE'
+  | 'UNKNOWN_TAG'
+  | 'UNEXPECTED_FRAME'
+  | 'BAD_PAYLOAD'
+  | 'HANDSHAKE_REJECTED';
+
+/** A peer broke the protocol; the connection that carried it ends (spec §7). */
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The one place protocol errors are built, so every one carries a stable code. */
+export function protocolError(code: ProtocolErrorCode, message: string): ProtocolError {
+  return new ProtocolError(code, `${code}: ${message}`);
+}

@@ -1,0 +1,185 @@
+/**
+ * The data phase of one agreed collective at rank 0 (spec/backend-tcp.md §5). Called again whenever
+ * data arrives; does what the data at hand allows and says when the round is complete.
+ *
+ * - allreduce: chunk k is reduced once every rank's bytes of chunk k are in, strictly in rank order
+ *   with the shared kernel's step (bit-identical to reduceRankOrder), into rank 0's recv; the reduced
+ *   chunk goes to every worker as a view of recv (no copy).
+ * - allgatherv / broadcast: a relay. Each worker receives the other ranks' blocks in rank order,
+ *   forwarded frame by frame as they arrive (received frames are written on, not copied); rank 0
+ *   copies them into its own recv.
+ */
+import { bytesOf, dtypeOf, type NumericArray } from '../../communicator/dtypes.js';
+import type { Fingerprint } from '../../communicator/fingerprint.js';
+import { reduceStepFor } from '../../communicator/reduce.js';
+import type { Connection } from './connection.js';
+import { elementsOf, isComplete, type Contribution } from './contribution.js';
+import { Action, Tag, type ActionCode } from './protocol.js';
+
+/** Rank 0's own side of the current collective. */
+export interface LocalCall {
+  action: ActionCode;
+  fp: Fingerprint;
+  words: Int32Array;
+  send?: NumericArray;
+  recv?: NumericArray;
+  counts?: readonly number[];
+  displs?: readonly number[];
+  root?: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+interface RelayCursor {
+  /** Index into the relay's sources. */
+  source: number;
+  /** Next frame of that source to forward. */
+  frame: number;
+}
+
+export class RoundProgress {
+  readonly #local: LocalCall;
+  readonly #heads: Contribution[];
+  readonly #peers: Connection[];
+  readonly #chunkBytes: number;
+  #reduced = 0;
+  #scratch: Uint8Array | null = null;
+  // Relay state (allgatherv, broadcast).
+  #sources: number[] = [];
+  #localFrames: Uint8Array[] = [];
+  #cursors: RelayCursor[] = [];
+  #copied: number[] = [];
+
+  constructor(local: LocalCall, heads: Contribution[], peers: Connection[], chunkBytes: number) {
+    this.#local = local;
+    this.#heads = heads;
+    this.#peers = peers;
+    this.#chunkBytes = chunkBytes;
+    if (local.action === Action.allgatherv || local.action === Action.broadcast) this.#startRelay();
+  }
+
+  /** The bytes each rank must announce for an agreed collective; a rank that differs broke the protocol. */
+  static checkAnnounced(
+    local: LocalCall,
+    heads: readonly Contribution[],
+  ): { rank: number; bytes: number; expected: number } | null {
+    // Rank 0's own buffers give the sizes (the fingerprint's count is 0 for bcast's length exchange).
+    const dtypeBytes = local.send ? local.send.BYTES_PER_ELEMENT : 0;
+    for (let r = 1; r < heads.length; r++) {
+      const head = heads[r] as Contribution;
+      let expected = 0;
+      if (local.action === Action.allreduce) expected = local.send?.byteLength ?? 0;
+      else if (local.action === Action.allgatherv) expected = (local.counts?.[r] ?? 0) * dtypeBytes;
+      else if (local.action === Action.broadcast)
+        expected = r === local.root ? (local.recv?.byteLength ?? 0) : 0;
+      if (head.bytes !== expected) return { rank: r, bytes: head.bytes, expected };
+    }
+    return null;
+  }
+
+  /** True when every byte has been reduced or relayed. */
+  advance(): boolean {
+    switch (this.#local.action) {
+      case Action.allreduce:
+        return this.#reduce();
+      case Action.barrier:
+        return true;
+      default:
+        return this.#relay();
+    }
+  }
+
+  #reduce(): boolean {
+    const { send, recv, fp } = this.#local as Required<LocalCall>;
+    const dtype = dtypeOf(recv);
+    if (!dtype || !fp.op) throw new TypeError(`allreduce without dtype or op: ${fp.kind}`);
+    const op = fp.op;
+    const e = dtype.bytes;
+    const total = recv.byteLength;
+    const step = reduceStepFor(dtype, op);
+    while (this.#reduced < total) {
+      let available = Math.min(total, this.#reduced + this.#chunkBytes);
+      for (let r = 1; r < this.#heads.length; r++)
+        available = Math.min(available, (this.#heads[r] as Contribution).received);
+      const end = available - (available % e);
+      if (end <= this.#reduced) return false;
+      const a = this.#reduced / e;
+      const n = (end - this.#reduced) / e;
+      const out = recv.subarray(a, a + n);
+      if (recv !== send) (out as Float64Array).set(send.subarray(a, a + n) as Float64Array);
+      this.#scratch ??= new Uint8Array(Math.min(total, this.#chunkBytes));
+      for (let r = 1; r < this.#heads.length; r++) {
+        step(out, elementsOf(this.#heads[r] as Contribution, this.#reduced, end, dtype, this.#scratch), 0, n);
+      }
+      const bytes = bytesOf(out);
+      for (let r = 1; r < this.#peers.length; r++)
+        (this.#peers[r] as Connection).send(Tag.AllreduceRecv, bytes);
+      this.#reduced = end;
+    }
+    return true;
+  }
+
+  #startRelay(): void {
+    const local = this.#local as Required<LocalCall>;
+    const size = this.#heads.length;
+    this.#sources =
+      local.action === Action.allgatherv ? Array.from({ length: size }, (_, r) => r) : [local.root];
+    if (this.#sources[0] === 0) {
+      const mine = bytesOf(local.send);
+      for (let at = 0; at < mine.byteLength; at += this.#chunkBytes) {
+        this.#localFrames.push(mine.subarray(at, Math.min(mine.byteLength, at + this.#chunkBytes)));
+      }
+      if (local.action === Action.allgatherv) {
+        (local.recv as Float64Array).set(local.send as Float64Array, local.displs[0]);
+      }
+    }
+    this.#cursors = Array.from({ length: size }, () => ({ source: 0, frame: 0 }));
+    this.#copied = new Array<number>(size).fill(0);
+  }
+
+  #framesOf(source: number): Uint8Array[] {
+    return source === 0 ? this.#localFrames : (this.#heads[source] as Contribution).frames;
+  }
+
+  #completeOf(source: number): boolean {
+    return source === 0 || isComplete(this.#heads[source] as Contribution);
+  }
+
+  #relay(): boolean {
+    const local = this.#local as Required<LocalCall>;
+    const tag = local.action === Action.allgatherv ? Tag.AllgathervRecv : Tag.Broadcast;
+    let done = true;
+    for (let d = 1; d < this.#peers.length; d++) {
+      const cursor = this.#cursors[d] as RelayCursor;
+      const peer = this.#peers[d] as Connection;
+      while (cursor.source < this.#sources.length) {
+        const source = this.#sources[cursor.source] as number;
+        if (source !== d) {
+          const frames = this.#framesOf(source);
+          while (cursor.frame < frames.length) peer.send(tag, frames[cursor.frame++] as Uint8Array);
+          if (!this.#completeOf(source)) break;
+        }
+        cursor.source++;
+        cursor.frame = 0;
+      }
+      if (cursor.source < this.#sources.length) done = false;
+    }
+    // Rank 0's own copy of what the workers sent.
+    const recvBytes = bytesOf(local.recv);
+    const e = local.recv.BYTES_PER_ELEMENT;
+    for (const source of this.#sources) {
+      if (source === 0) continue;
+      const head = this.#heads[source] as Contribution;
+      const base = local.action === Action.allgatherv ? (local.displs[source] as number) * e : 0;
+      let at = base + head.framesStart;
+      for (let f = 0; f < head.frames.length; f++) {
+        const frame = head.frames[f] as Uint8Array;
+        if (f >= (this.#copied[source] as number)) recvBytes.set(frame, at);
+        at += frame.byteLength;
+      }
+      this.#copied[source] = head.frames.length;
+      if (!isComplete(head)) done = false;
+    }
+    return done;
+  }
+}

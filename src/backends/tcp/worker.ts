@@ -1,0 +1,304 @@
+/**
+ * A worker rank's backend (ranks 1…R-1, spec/backend-tcp.md §4–§7). Each collective: send Begin and
+ * this rank's data at once (no waiting for a go-ahead, so a small allreduce is one round trip), then
+ * place what rank 0 streams back until Go — or raise what rank 0 says instead (Mismatch, Timeout,
+ * Abort). Losing rank 0 fails the communicator naming rank 0.
+ */
+import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
+import { bytesOf, type DType, type NumericArray } from '../../communicator/dtypes.js';
+import type { CommError } from '../../communicator/errors.js';
+import {
+  decodeFingerprint,
+  encodeFingerprint,
+  mismatchError,
+  type Fingerprint,
+} from '../../communicator/fingerprint.js';
+import { HeapRegion } from '../../communicator/heap-region.js';
+import { allocate } from '../../communicator/validate.js';
+import type { Connection } from './connection.js';
+import { alreadyFailed, closedInFlight, peerFailed, slowRankWarning, timedOut } from './failures.js';
+import { closeConnections, StallClock } from './lifecycle.js';
+import type { TcpSettings } from './options.js';
+import {
+  Action,
+  decodeAbort,
+  decodeMismatch,
+  decodeSequence,
+  decodeSilentRanks,
+  encodeBegin,
+  protocolError,
+  Tag,
+  tagName,
+  type ActionCode,
+} from './protocol.js';
+import { splitLocalCommunicator } from './split-local.js';
+
+/** Without a word from rank 0 for this many timeouts, a worker gives up on it (rank 0 is frozen). */
+const COORDINATOR_SILENCE_TIMEOUTS = 2;
+
+const RECV_TAG: Record<number, number> = {
+  [Action.allreduce]: Tag.AllreduceRecv,
+  [Action.allgatherv]: Tag.AllgathervRecv,
+  [Action.broadcast]: Tag.Broadcast,
+};
+
+interface PendingCall {
+  sequence: number;
+  action: ActionCode;
+  fp: Fingerprint;
+  /** Where the bytes rank 0 streams back go, filled in order. */
+  segments: Uint8Array[];
+  segment: number;
+  offset: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export class WorkerBackend implements Backend {
+  readonly name = 'tcp';
+  readonly isLeader = true;
+  readonly rank: number;
+  readonly size: number;
+  readonly #s: TcpSettings;
+  readonly #connection: Connection;
+  #sequence = 0;
+  #pending: PendingCall | null = null;
+  #failure: CommError | null = null;
+  #closing: Promise<void> | null = null;
+  readonly #clock: StallClock;
+
+  constructor(settings: TcpSettings, connection: Connection) {
+    this.#s = settings;
+    this.rank = settings.rank;
+    this.size = settings.size;
+    this.#connection = connection;
+    this.#clock = new StallClock(settings.timeoutMs * COORDINATOR_SILENCE_TIMEOUTS, (ms, fatal) =>
+      this.#onSilence(ms, fatal),
+    );
+    connection.onFrame = (tag, payload) => this.#onFrame(tag, payload);
+    connection.onEnd = (error) => {
+      if (this.#closing) return;
+      this.#fail(
+        peerFailed(
+          this.#pending?.fp.kind ?? 'collective',
+          0,
+          error
+            ? `(the coordinator) broke the protocol (${error.message})`
+            : '(the coordinator) disconnected',
+        ),
+      );
+    };
+  }
+
+  allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
+    // AllreduceSend repeats the op and dtype codes (fingerprint word 0, bytes 2 and 1) in every chunk.
+    const word0 = encodeFingerprint(fp)[0] as number;
+    const prefix = Uint8Array.of((word0 >>> 16) & 0xff, (word0 >>> 8) & 0xff);
+    return this.#call(Action.allreduce, fp, bytesOf(send), [bytesOf(recv)], Tag.AllreduceSend, prefix);
+  }
+
+  allgatherv(
+    fp: Fingerprint,
+    send: NumericArray,
+    recv: NumericArray,
+    counts: readonly number[],
+    displs: readonly number[],
+  ): Promise<void> {
+    (recv as Float64Array).set(send as Float64Array, displs[this.rank]);
+    const recvBytes = bytesOf(recv);
+    const e = recv.BYTES_PER_ELEMENT;
+    const segments = counts.flatMap((count, r) =>
+      r === this.rank
+        ? []
+        : [recvBytes.subarray((displs[r] as number) * e, ((displs[r] as number) + count) * e)],
+    );
+    return this.#call(Action.allgatherv, fp, bytesOf(send), segments, Tag.AllgathervSend);
+  }
+
+  broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> {
+    const mine = root === this.rank;
+    return this.#call(
+      Action.broadcast,
+      fp,
+      mine ? bytesOf(buf) : EMPTY,
+      mine ? [] : [bytesOf(buf)],
+      Tag.Broadcast,
+    );
+  }
+
+  barrier(fp: Fingerprint): Promise<void> {
+    return this.#call(Action.barrier, fp, EMPTY, [], Tag.BarrierReady);
+  }
+
+  async createSharedRegion<T extends NumericArray>(
+    fp: Fingerprint,
+    dtype: DType,
+    count: number,
+  ): Promise<SharedRegion<T>> {
+    await this.barrier(fp);
+    return new HeapRegion(allocate<T>('createSharedRegion', dtype, count));
+  }
+
+  async splitLocal(): Promise<Communicator> {
+    return splitLocalCommunicator();
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#clock.stop();
+    const pending = this.#pending;
+    this.#pending = null;
+    pending?.reject(closedInFlight(pending.fp.kind));
+    this.#connection.onFrame = () => {};
+    this.#connection.send(Tag.Shutdown);
+    this.#closing = closeConnections([this.#connection]);
+    return this.#closing;
+  }
+
+  #call(
+    action: ActionCode,
+    fp: Fingerprint,
+    data: Uint8Array,
+    segments: Uint8Array[],
+    dataTag: number,
+    prefix?: Uint8Array,
+  ): Promise<void> {
+    if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
+    if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
+    const sequence = this.#sequence++;
+    const begin = encodeBegin({
+      sequence,
+      action,
+      fingerprint: encodeFingerprint(fp),
+      contributionBytes: data.byteLength,
+    });
+    return new Promise<void>((resolve, reject) => {
+      this.#pending = {
+        sequence,
+        action,
+        fp,
+        segments: segments.filter((s) => s.byteLength > 0),
+        segment: 0,
+        offset: 0,
+        resolve,
+        reject,
+      };
+      this.#clock.reset();
+      const c = this.#connection;
+      if (action === Action.barrier) {
+        c.send(Tag.BarrierReady, begin);
+        return;
+      }
+      c.send(Tag.Begin, begin);
+      for (let at = 0; at < data.byteLength; at += this.#s.chunkBytes) {
+        const chunk = data.subarray(at, Math.min(data.byteLength, at + this.#s.chunkBytes));
+        if (prefix) c.send(dataTag, prefix, chunk);
+        else c.send(dataTag, chunk);
+      }
+    });
+  }
+
+  #onFrame(tag: number, payload: Buffer): void {
+    this.#clock.progress();
+    if (this.#failure || this.#closing) return;
+    const pending = this.#pending;
+    switch (tag) {
+      case Tag.AllreduceRecv:
+      case Tag.AllgathervRecv:
+      case Tag.Broadcast:
+        if (!pending || RECV_TAG[pending.action] !== tag)
+          throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} outside a matching collective`);
+        this.#place(pending, payload);
+        return;
+      case Tag.BarrierGo: {
+        const sequence = decodeSequence(payload, 'Go');
+        if (!pending || sequence !== pending.sequence)
+          throw protocolError('UNEXPECTED_FRAME', `Go for collective #${sequence} while none is pending`);
+        if (pending.segment < pending.segments.length)
+          throw protocolError('BAD_PAYLOAD', `Go before all data of collective #${sequence} arrived`);
+        this.#pending = null;
+        pending.resolve();
+        return;
+      }
+      case Tag.Mismatch: {
+        const { sequence, fingerprints } = decodeMismatch(payload);
+        if (!pending || sequence !== pending.sequence || fingerprints.length !== this.size) {
+          throw protocolError(
+            'UNEXPECTED_FRAME',
+            `Mismatch for collective #${sequence} while none is pending`,
+          );
+        }
+        this.#pending = null;
+        pending.reject(
+          mismatchError(
+            pending.fp.kind,
+            sequence,
+            fingerprints.map((w) => decodeFingerprint(w)),
+          ),
+        );
+        return;
+      }
+      case Tag.Warning: {
+        const { sequence, stalledMs, ranks } = decodeSilentRanks(payload);
+        this.#s.warn(
+          `tcp rank ${this.rank}: ${slowRankWarning(sequence, pending?.fp.kind ?? 'collective', ranks, stalledMs)}`,
+        );
+        return;
+      }
+      case Tag.Timeout: {
+        const { sequence, ranks } = decodeSilentRanks(payload);
+        this.#fail(timedOut(pending?.fp.kind ?? 'collective', sequence, ranks, this.#s.timeoutMs / 1000));
+        return;
+      }
+      case Tag.Abort: {
+        const { rank, reason } = decodeAbort(payload);
+        this.#fail(peerFailed(pending?.fp.kind ?? 'collective', rank, reason));
+        return;
+      }
+      case Tag.Shutdown:
+        this.#fail(
+          peerFailed(pending?.fp.kind ?? 'collective', 0, '(the coordinator) closed its communicator'),
+        );
+        return;
+      default:
+        throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} is not sent by rank 0 after the handshake`);
+    }
+  }
+
+  /** Copies streamed bytes into the pending call's destination segments, in order. */
+  #place(pending: PendingCall, payload: Buffer): void {
+    let at = 0;
+    while (at < payload.length) {
+      const target = pending.segments[pending.segment];
+      if (!target)
+        throw protocolError('BAD_PAYLOAD', `more data than collective #${pending.sequence} expects`);
+      const take = Math.min(target.byteLength - pending.offset, payload.length - at);
+      target.set(payload.subarray(at, at + take), pending.offset);
+      at += take;
+      pending.offset += take;
+      if (pending.offset === target.byteLength) {
+        pending.segment++;
+        pending.offset = 0;
+      }
+    }
+  }
+
+  #onSilence(stalledMs: number, fatal: boolean): boolean {
+    if (!this.#pending || this.#failure || this.#closing) return false;
+    // Rank 0 normally decides timeouts for everyone; this fires only when rank 0 itself went silent.
+    if (fatal)
+      this.#fail(timedOut(this.#pending.fp.kind, this.#pending.sequence, [0], (stalledMs / 1000) | 0));
+    return true;
+  }
+
+  #fail(error: CommError): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    this.#clock.stop();
+    const pending = this.#pending;
+    this.#pending = null;
+    pending?.reject(error);
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,133 @@
+/**
+ * The tcp backend: every rank a separate process over 127.0.0.1. The ephemeral port is race-free:
+ * rank 0 binds port 0 itself and reports the real port over IPC; only then are ranks 1…R-1 forked
+ * with it.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { SerializedError } from '../../../src/communicator/errors.js';
+import {
+  WORLD_TIMEOUT_SECS,
+  type RankOutcome,
+  type World,
+  type WorldFactory,
+  type WorldOptions,
+} from '../world.js';
+import type { HostRequest } from './tcp-rank-host.js';
+
+const HOST = fileURLToPath(new URL('./tcp-rank-host.ts', import.meta.url));
+const CONNECT_TIMEOUT_SECS = 60;
+/** After close, a rank must exit on its own within this long (ms) before it is killed. */
+const EXIT_GRACE_MS = 10_000;
+/** Lower than the default so the conformance payloads walk the multi-chunk streaming path. */
+const TEST_CHUNK_BYTES = 64 * 1024;
+
+type HostReply =
+  | { type: 'listening'; port: number }
+  | { type: 'ready' }
+  | { type: 'outcome'; id: number; outcome: RankOutcome }
+  | { type: 'closed' }
+  | { type: 'failed'; error: SerializedError };
+
+class RankProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  #waiters: Array<(reply: HostReply) => boolean> = [];
+
+  constructor(readonly rank: number) {
+    this.child = fork(HOST, [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.child.on('message', (reply: HostReply) => {
+      this.#waiters = this.#waiters.filter((accept) => !accept(reply));
+    });
+  }
+
+  send(request: HostRequest): void {
+    if (this.child.connected) this.child.send(request);
+  }
+
+  /** The next reply that `pick` accepts; rejects on 'failed' or when the process exits first. */
+  next<T>(pick: (reply: HostReply) => T | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onExit = (): void =>
+        reject(
+          new Error(
+            `rank ${this.rank} exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`,
+          ),
+        );
+      this.child.once('exit', onExit);
+      this.#waiters.push((reply) => {
+        if (reply.type === 'failed') {
+          this.child.off('exit', onExit);
+          reject(new Error(`rank ${this.rank}: ${reply.error.name}: ${reply.error.message}`));
+          return true;
+        }
+        const value = pick(reply);
+        if (value === undefined) return false;
+        this.child.off('exit', onExit);
+        resolve(value);
+        return true;
+      });
+    });
+  }
+}
+
+async function startWorld(size: number, options: WorldOptions = {}): Promise<World> {
+  const base = {
+    size,
+    host: '127.0.0.1',
+    timeoutSecs: options.timeoutSecs ?? WORLD_TIMEOUT_SECS,
+    connectTimeoutSecs: CONNECT_TIMEOUT_SECS,
+    chunkBytes: TEST_CHUNK_BYTES,
+  };
+  const ranks: RankProcess[] = [new RankProcess(0)];
+  const stop = async (): Promise<void> => {
+    for (const r of ranks) r.send({ type: 'close' });
+    await Promise.all(
+      ranks.map(async (r) => {
+        const timer = setTimeout(() => r.child.kill('SIGKILL'), EXIT_GRACE_MS);
+        await r.exited;
+        clearTimeout(timer);
+      }),
+    );
+  };
+  try {
+    const rank0 = ranks[0] as RankProcess;
+    const listening = rank0.next((m) => (m.type === 'listening' ? m.port : undefined));
+    const ready = [rank0.next((m) => (m.type === 'ready' ? true : undefined))];
+    rank0.send({ type: 'start', options: { ...base, rank: 0, port: 0 } });
+    const port = await listening;
+    for (let rank = 1; rank < size; rank++) {
+      const r = new RankProcess(rank);
+      ranks.push(r);
+      ready.push(r.next((m) => (m.type === 'ready' ? true : undefined)));
+      r.send({ type: 'start', options: { ...base, rank, port } });
+    }
+    await Promise.all(ready);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  let nextId = 0;
+  return {
+    size,
+    async run(caseName) {
+      const id = nextId++;
+      const outcomes = ranks.map((r) =>
+        r.next((m) => (m.type === 'outcome' && m.id === id ? m.outcome : undefined)),
+      );
+      for (const r of ranks) r.send({ type: 'run', id, caseName });
+      return Promise.all(outcomes);
+    },
+    close: stop,
+  };
+}
+
+export const tcpWorlds: WorldFactory = {
+  backend: 'tcp',
+  sizes: [1, 2, 4, 8],
+  start: startWorld,
+};
