@@ -4,4 +4,3 @@ export { availableBackends, type BackendInfo } from './registry.js';
 export { describeEnvironment, type EnvironmentReport } from './describe.js';
 export type { LauncherName, NodeLayout } from './launchers.js';
 export type { Sourced } from './values.js';
-export { SHM_WORKER_DATA_KEY } from './shm-group.js';

@@ -28,22 +28,42 @@ function errnoOf(error: unknown): string | undefined {
   return undefined;
 }
 
+function errnoFromContext(error: BackendError): string | undefined {
+  const errno = error.context['errno'];
+  return typeof errno === 'string' ? errno : undefined;
+}
+
+/**
+ * The tcp backend words its advice in its own terms (options, MASTER_*); at the selection level the
+ * user sets COLLECTIVE_* variables, so a start failure with a known errno gets advice in those terms.
+ */
 export function tcpStartFailure(
   error: unknown,
   config: { rank: number; host: string; port: number; connectTimeoutSecs: number },
 ): Error {
-  if (error instanceof CollectiveError) return error;
+  const typed = error instanceof BackendError && error.kind === 'InitializationFailed';
+  if (error instanceof CollectiveError && !typed) return error;
+  const errno = typed ? (errnoFromContext(error) ?? errnoOf(error)) : errnoOf(error);
+  const advice = errno !== undefined ? ADVICE[errno] : undefined;
+  if (typed && advice === undefined) return error;
   const address = `${config.host}:${config.port}`;
-  const errno = errnoOf(error);
   const what =
     config.rank === 0
       ? `rank 0 could not listen on ${address}`
       : `could not reach the coordinator at ${address}`;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new BackendError(
+  const detail = typed ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
+  const failure = new BackendError(
     'InitializationFailed',
-    `${what} (${errno ?? 'no errno'}, connect timeout ${config.connectTimeoutSecs} s): ${detail}`,
-    { address, errno: errno ?? null, rank: config.rank, connectTimeoutSecs: config.connectTimeoutSecs },
-    (errno !== undefined ? ADVICE[errno] : undefined) ?? DEFAULT_ADVICE,
+    `${what} (${errno ?? 'no errno'}, connect timeout ${config.connectTimeoutSecs} s)${detail}`,
+    {
+      ...(typed ? error.context : {}),
+      address,
+      errno: errno ?? null,
+      rank: config.rank,
+      connectTimeoutSecs: config.connectTimeoutSecs,
+    },
+    advice ?? DEFAULT_ADVICE,
   );
+  (failure as Error & { cause?: unknown }).cause = error;
+  return failure;
 }
