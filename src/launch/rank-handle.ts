@@ -20,6 +20,8 @@ export interface RankHandle {
   readonly kind: 'thread' | 'process';
   /** True until the rank has exited. */
   readonly running: boolean;
+  /** Settles as soon as the rank has exited: the earliest moment its failure is known. */
+  readonly exited: Promise<RankExit>;
   /** Settles once the rank is reaped: nothing of it remains (process, thread, pipe, channel). */
   readonly reaped: Promise<RankExit>;
   /** Sends a message if the rank still listens; a message to a rank that is gone is dropped. */

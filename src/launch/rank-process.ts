@@ -17,6 +17,7 @@ export interface ProcessRankOptions {
 export class ProcessRank implements RankHandle {
   readonly rank: number;
   readonly kind = 'process';
+  readonly exited: Promise<RankExit>;
   readonly reaped: Promise<RankExit>;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
@@ -35,10 +36,13 @@ export class ProcessRank implements RankHandle {
     this.stdout = this.#child.stdout;
     this.stderr = this.#child.stderr;
     // 'close' comes after 'exit' once stdio and the IPC channel are closed: then nothing is left.
-    this.reaped = new Promise((resolve) => {
-      this.#child.once('exit', () => {
+    this.exited = new Promise((resolve) => {
+      this.#child.once('exit', (exitCode, signal) => {
         this.#running = false;
+        resolve({ exitCode, signal });
       });
+    });
+    this.reaped = new Promise((resolve) => {
       this.#child.once('close', (exitCode, signal) => {
         this.#running = false;
         resolve({ exitCode, signal });

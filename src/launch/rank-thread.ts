@@ -51,6 +51,8 @@ export class ThreadRank implements RankHandle {
   readonly kind = 'thread';
   readonly pid = null;
   readonly reaped: Promise<RankExit>;
+  /** A thread is reaped when it exits. */
+  readonly exited: Promise<RankExit>;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   readonly #worker: Worker;
@@ -93,6 +95,7 @@ export class ThreadRank implements RankHandle {
         resolve(exit);
       });
     });
+    this.exited = this.reaped;
   }
 
   get running(): boolean {

@@ -114,7 +114,7 @@ class RankSupervisor {
         };
         if (streams.stdout) relays.push(this.#output.relay(rank, streams.stdout as never, 'stdout'));
         if (streams.stderr) relays.push(this.#output.relay(rank, streams.stderr as never, 'stderr'));
-        void handle.reaped.then((exit) => this.#onExit(handle, exit));
+        void handle.exited.then((exit) => this.#onExit(handle, exit));
       }
       await Promise.all(this.#ranks.map((r) => r.reaped));
       await Promise.all(relays);
@@ -174,6 +174,13 @@ class RankSupervisor {
 
   #onExit(handle: RankHandle, exit: RankExit): void {
     this.#exits.set(handle.rank, exit);
+    if (exit.uncaught !== undefined) {
+      // A thread's uncaught error reaches us as an event; print it where a process would have.
+      const error = exit.uncaught;
+      const text =
+        error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+      for (const line of text.split('\n')) this.#output.line(handle.rank, 'stderr', line);
+    }
     if (!failed(exit) || this.#firstFailure || this.#stopping) return;
     this.#firstFailure = { rank: handle.rank, exit };
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;

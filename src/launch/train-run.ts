@@ -63,6 +63,8 @@ export class TrainRun {
         }
         this.#ranks.push(handle);
         handle.onMessage((message) => this.#onMessage(handle, message));
+        // A failing exit is acted on at once; a clean one only when reaped, after its last message.
+        void handle.exited.then((exit) => failed(exit) && this.#onExit(handle, exit));
         void handle.reaped.then((exit) => this.#onExit(handle, exit));
       }
       await Promise.all(this.#ranks.map((r) => r.reaped));

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { assertAllGone } from './leftovers.js';
+import { RANK_SCRIPT, runCli } from './run-cli.js';
+
+const BACKENDS = ['shm', 'tcp'] as const;
+const SIGTERM_EXIT = 128 + 15;
+const SIGKILL_EXIT = 128 + 9;
+
+function pidsOf(lines: readonly string[]): number[] {
+  return lines.map((line) => Number(/pid=(\d+)/.exec(line)?.[1]));
+}
+
+describe('collective run: exit status', () => {
+  it.each(BACKENDS)(
+    'is the first failing rank exit code, and the other ranks are stopped (%s)',
+    async (backend) => {
+      const run = runCli(['-n', '3', '--backend', backend, RANK_SCRIPT, 'exit', '1', '7']);
+      const { code } = await run.exited;
+      expect(code).toBe(7);
+      expect(run.stderr.join('\n')).toContain('rank 1 exited with code 7; stopping the other ranks');
+    },
+  );
+
+  it('is 128 + the signal number when a rank is killed by a signal (tcp)', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', RANK_SCRIPT, 'sigkill', '1']);
+    expect((await run.exited).code).toBe(SIGKILL_EXIT);
+    expect(run.stderr.join('\n')).toContain('rank 1 was killed by SIGKILL');
+  });
+
+  it('is 124 after --timeout, with every rank stopped', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', '--timeout', '1', RANK_SCRIPT, 'plain-wait']);
+    expect((await run.exited).code).toBe(124);
+    expect(run.stderr.join('\n')).toContain('--timeout 1 s reached');
+    // Whichever ranks got as far as printing their pid before the timeout are gone now.
+    assertAllGone(pidsOf(run.stdout.filter((l) => /ready pid=/.test(l))));
+  });
+
+  it.each([
+    [['-n', '0', RANK_SCRIPT], /-n must be an integer >= 1/],
+    [['--backend', 'mpi', '-n', '2', RANK_SCRIPT], /unknown backend 'mpi'/],
+    [['-n', '2'], /no SCRIPT given/],
+    [['-n', '2', '--frobnicate', RANK_SCRIPT], /Unknown option '--frobnicate'/],
+    [['-n', '2', 'no-such-script.ts'], /does not exist/],
+  ])('is 2 for a bad command line %j', async (args, message) => {
+    const run = runCli(args);
+    expect((await run.exited).code).toBe(2);
+    expect(run.stderr.join('\n')).toMatch(message);
+  });
+});
+
+describe('collective run: output', () => {
+  it.each(BACKENDS)('prefixes every line with [rank] and passes arguments through (%s)', async (backend) => {
+    const run = runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'hello', '--lr', '0.1']);
+    expect((await run.exited).code).toBe(0);
+    expect(run.stdout.filter((l) => l !== '').sort()).toEqual([
+      '[0] rank 0/2 args=--lr 0.1',
+      '[1] rank 1/2 args=--lr 0.1',
+    ]);
+  });
+
+  it('--no-prefix prints the lines as they are', async () => {
+    const run = runCli(['-n', '2', '--backend', 'shm', '--no-prefix', RANK_SCRIPT, 'hello']);
+    expect((await run.exited).code).toBe(0);
+    expect(run.stdout.filter((l) => l !== '').sort()).toEqual(['rank 0/2 args=', 'rank 1/2 args=']);
+  });
+
+  it('--json prints one object per line and an exit event', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', '--json', RANK_SCRIPT, 'hello']);
+    expect((await run.exited).code).toBe(0);
+    const objects = run.stdout.filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      objects.filter((o) => o['stream'] === 'stdout').sort((a, b) => Number(a['rank']) - Number(b['rank'])),
+    ).toEqual([
+      { rank: 0, stream: 'stdout', line: 'rank 0/2 args=' },
+      { rank: 1, stream: 'stdout', line: 'rank 1/2 args=' },
+    ]);
+    expect(objects.at(-1)).toEqual({
+      event: 'exit',
+      code: 0,
+      ranks: [
+        { rank: 0, exitCode: 0, signal: null },
+        { rank: 1, exitCode: 0, signal: null },
+      ],
+      timedOut: false,
+      firstFailure: null,
+    });
+  });
+
+  it('--help is complete', async () => {
+    const run = runCli(['--help']);
+    expect((await run.exited).code).toBe(0);
+    const help = run.stdout.join('\n');
+    for (const flag of ['-n', '--backend', '--timeout', '--no-prefix', '--json', 'SIGUSR1', 'Exit status']) {
+      expect(help).toContain(flag);
+    }
+  });
+});
+
+describe('collective run: signals', () => {
+  it.each(BACKENDS)('forwards SIGUSR1 and SIGTERM to every rank (%s)', async (backend) => {
+    const run = runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'signals']);
+    const ready = await run.waitForLines(/ready pid=/, 2);
+    run.child.kill('SIGUSR1');
+    const usr1 = await run.waitForLines(/got SIGUSR1/, 2);
+    expect(usr1.map((l) => l.slice(0, 3)).sort()).toEqual(['[0]', '[1]']);
+    run.child.kill('SIGTERM');
+    await run.waitForLines(/got SIGTERM/, 2);
+    // The ranks handled SIGTERM by exiting with 42: that is the status, not a signal death.
+    expect((await run.exited).code).toBe(42);
+    assertAllGone(pidsOf(ready));
+  });
+
+  it.each(BACKENDS)('a rank without a SIGTERM handler is ended by it: status 143 (%s)', async (backend) => {
+    const run = runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'plain-wait']);
+    const ready = await run.waitForLines(/ready pid=/, 2);
+    run.child.kill('SIGTERM');
+    expect((await run.exited).code).toBe(SIGTERM_EXIT);
+    assertAllGone(pidsOf(ready));
+  });
+});
