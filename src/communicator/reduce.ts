@@ -7,6 +7,7 @@
  * Because the order and the rounding points are fixed, every backend gets the same bits.
  */
 import { DTYPES, dtypeOf, type DType, type NumericArray, type ReduceOp, REDUCE_OPS } from './dtypes.js';
+import { acceleratedKernels } from './simd-kernel.js';
 
 /** acc[i] = op(acc[i], src[i]) for i in [start, end). */
 export type ReduceStep = (acc: NumericArray, src: NumericArray, start: number, end: number) => void;
@@ -59,6 +60,13 @@ export function installAcceleratedStep(dtype: DType, op: ReduceOp, step: ReduceS
 /** The off switch for fast paths: tests run both and compare bits; users escape a platform quirk. */
 export function setAcceleration(enabled: boolean): void {
   accelerationEnabled = enabled;
+}
+
+// The WebAssembly SIMD kernel, installed for every backend; it falls back to the JS loop for arrays
+// outside shared WebAssembly memory, and setAcceleration(false) turns it off.
+for (const kernel of acceleratedKernels()) {
+  const plain = steps.get(`${kernel.dtype.name}:${kernel.op}`) as ReduceStep;
+  installAcceleratedStep(kernel.dtype, kernel.op, kernel.step(plain));
 }
 
 export function reduceStepFor(dtype: DType, op: ReduceOp): ReduceStep {
