@@ -43,8 +43,9 @@ export const MIB = 1024 * KIB;
 export const SIZE_STEP = 8;
 export const SMALLEST_BYTES = 8;
 export const LARGEST_BYTES = 8 * MIB;
-/** --quick stays at and below this size: the big sizes are for the full run. */
+/** --quick stays at and below this size, in ×64 steps (8 B, 512 B, 32 KiB): the big sizes are for the full run. */
 export const QUICK_LARGEST_BYTES = 32 * KIB;
+const QUICK_SIZE_STRIDE = 2;
 
 export const FULL_RANKS = [2, 4, 8] as const;
 export const QUICK_RANKS = [2, 4] as const;
@@ -61,7 +62,7 @@ const BATCHES_FULL = 7;
 const BATCHES_QUICK = 5;
 /** Launches timed per backend (each one starts fresh workers). */
 const LAUNCHES_FULL = 7;
-const LAUNCHES_QUICK = 3;
+const LAUNCHES_QUICK = 2;
 
 export interface PlanOptions {
   readonly quick: boolean;
@@ -94,8 +95,9 @@ function workload(
   quick: boolean,
 ): Workload {
   if (operation === 'launch') {
+    // Quick: no warm-up launch (it costs as much as a measured one); a smoke number, not for quoting.
     const launches = quick ? LAUNCHES_QUICK : LAUNCHES_FULL;
-    return { operation, dtype, bytes, ranks, iterations: 1, warmup: 1, batches: launches };
+    return { operation, dtype, bytes, ranks, iterations: 1, warmup: quick ? 0 : 1, batches: launches };
   }
   const iterations = iterationsFor(bytes, quick);
   return {
@@ -117,9 +119,10 @@ export function planWorkloads(options: PlanOptions): Workload[] {
   const { quick } = options;
   const ranksList = options.ranks ?? (quick ? QUICK_RANKS : FULL_RANKS);
   const wanted = (op: Operation): boolean => options.operations?.includes(op) ?? true;
-  const sizes = (options.bytes ?? sizeLadder(quick ? QUICK_LARGEST_BYTES : LARGEST_BYTES)).filter(
-    (b) => b > 0,
-  );
+  const ladder = quick
+    ? sizeLadder(QUICK_LARGEST_BYTES).filter((_, i) => i % QUICK_SIZE_STRIDE === 0)
+    : sizeLadder(LARGEST_BYTES);
+  const sizes = (options.bytes ?? ladder).filter((b) => b > 0);
   const plan: Workload[] = [];
   for (const ranks of ranksList) {
     if (wanted('barrier')) plan.push(workload('barrier', 'float64', 0, ranks, quick));

@@ -5,8 +5,12 @@ const MS_THRESHOLD_US = 10_000;
 /** Microseconds with 3 significant digits; long times (launch) in milliseconds. */
 export function formatUs(us: number | null | undefined): string {
   if (us === null || us === undefined || !Number.isFinite(us)) return 'n/a';
-  if (us >= MS_THRESHOLD_US) return `${(us / 1000).toPrecision(3)} ms`;
-  return us >= 100 ? us.toFixed(0) : us.toPrecision(3);
+  if (us >= MS_THRESHOLD_US) return `${threeDigits(us / 1000)} ms`;
+  return threeDigits(us);
+}
+
+function threeDigits(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value.toPrecision(3);
 }
 
 export function formatRatio(ratio: number | null | undefined): string {

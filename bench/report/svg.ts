@@ -30,7 +30,7 @@ export interface PlotSpec {
 const PANEL_WIDTH_PX = 330;
 const PANEL_HEIGHT_PX = 250;
 const MARGIN_LEFT_PX = 62;
-const MARGIN_RIGHT_PX = 14;
+const MARGIN_RIGHT_PX = 26;
 const MARGIN_TOP_PX = 26;
 const MARGIN_BOTTOM_PX = 40;
 const HEADER_PX = 34;

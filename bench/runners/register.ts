@@ -2,8 +2,12 @@
 import { registerRunner } from '../harness/runner.js';
 import { MpiRunner } from './mpi.js';
 import { PostMessageRunner } from './postmessage.js';
+import { ShmRunner } from './shm.js';
 import { SocketRoundTripRunner } from './socket-roundtrip.js';
+import { TcpRunner } from './tcp.js';
 
+registerRunner(new ShmRunner());
+registerRunner(new TcpRunner());
 registerRunner(new MpiRunner('vader'));
 registerRunner(new MpiRunner('tcp'));
 registerRunner(new PostMessageRunner());

@@ -1,0 +1,42 @@
+/**
+ * Launch cost: time from the train() call to every rank connected, for LAUNCH_WORKERS workers. The
+ * worker module (launch-worker.ts) passes one barrier, which completes only once every rank has
+ * joined, and returns rank 0's clock then; the clocks are epoch-based, comparable across threads and
+ * processes of one machine.
+ */
+import { train } from '../../src/launch/train.js';
+import { describeFailure } from '../harness/rank-report.js';
+import type { RunContext } from '../harness/runner.js';
+import { summarise } from '../harness/stats.js';
+import type { Result, Workload } from '../harness/workload.js';
+import { epochMs } from './launch-worker.js';
+
+const US_PER_MS = 1000;
+
+async function launchOnce(backend: 'shm' | 'tcp', ranks: number): Promise<number> {
+  const calledAt = epochMs();
+  const connectedAt = await train<number>(new URL('./launch-worker.ts', import.meta.url), {
+    numWorkers: ranks,
+    backend,
+  });
+  return (connectedAt - calledAt) * US_PER_MS;
+}
+
+/** null (logged) when train() fails: the other workloads' results still count. */
+export async function measureLaunch(
+  runner: string,
+  backend: 'shm' | 'tcp',
+  w: Workload,
+  context: RunContext,
+): Promise<Result | null> {
+  context.log(`${runner}: train() with ${w.ranks} workers ×${w.batches}`);
+  try {
+    for (let i = 0; i < w.warmup; i++) await launchOnce(backend, w.ranks);
+    const batches: number[] = [];
+    for (let b = 0; b < w.batches; b++) batches.push(await launchOnce(backend, w.ranks));
+    return summarise(runner, w, batches);
+  } catch (error) {
+    context.log(`${runner}: launch not measured: ${describeFailure(error)}`);
+    return null;
+  }
+}
