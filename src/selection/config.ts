@@ -34,6 +34,7 @@ export interface TcpConfig {
   /** Where rank 0 listens when not `host` (e.g. 0.0.0.0). */
   readonly bindAddr?: string;
   readonly token?: string;
+  readonly allowInsecure?: boolean;
   readonly timeoutSecs: number;
   readonly connectTimeoutSecs: number;
   /** Node layout as the launcher reported it; a single-node tcp world warns about nothing else. */

@@ -24,6 +24,11 @@ export interface InitOptions {
   bindAddr?: string;
   /** Overrides COLLECTIVE_TCP_TOKEN: a shared secret every rank presents to the coordinator. */
   token?: string;
+  /**
+   * Lets rank 0 listen on a non-loopback address without a token. Deliberately an option only, with no
+   * variable: opting out of authentication should be visible in the program, not in a shell profile.
+   */
+  allowInsecure?: boolean;
   /** Overrides COLLECTIVE_TIMEOUT_SECS (default 60). */
   timeoutSecs?: number;
   /** Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30). */

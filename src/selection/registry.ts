@@ -85,6 +85,7 @@ const tcp: Registration<TcpConfig> = {
         port: config.port,
         ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
         ...(config.token !== undefined ? { token: config.token } : {}),
+        ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
         timeoutSecs: config.timeoutSecs,
         connectTimeoutSecs: config.connectTimeoutSecs,
         onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),

@@ -10,6 +10,7 @@ import { DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TCP_PORT, DEFAULT_TIMEOUT_SECS } 
 import type { LaunchFacts } from './launchers.js';
 import { BACKEND_NAMES } from './registry.js';
 import {
+  incompatible,
   parseCoordinator,
   parsePort,
   parseRank,
@@ -190,7 +191,10 @@ export function readNamedAddress(
   return { ...(host ? { host } : {}), port };
 }
 
-export function readTcpExtras(options: InitOptions, env: EnvRecord): { bindAddr?: string; token?: string } {
+export function readTcpExtras(
+  options: InitOptions,
+  env: EnvRecord,
+): { bindAddr?: string; token?: string; allowInsecure?: boolean } {
   const pick = (option: string | undefined, name: 'bindAddr' | 'token'): string | undefined => {
     if (option !== undefined) return parseText(`options.${name}`, option);
     const text = env[VARIABLES[name]];
@@ -198,5 +202,12 @@ export function readTcpExtras(options: InitOptions, env: EnvRecord): { bindAddr?
   };
   const bindAddr = pick(options.bindAddr, 'bindAddr');
   const token = pick(options.token, 'token');
-  return { ...(bindAddr !== undefined ? { bindAddr } : {}), ...(token !== undefined ? { token } : {}) };
+  if (options.allowInsecure !== undefined && typeof options.allowInsecure !== 'boolean') {
+    throw incompatible('options.allowInsecure', options.allowInsecure, 'true or false');
+  }
+  return {
+    ...(bindAddr !== undefined ? { bindAddr } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
+  };
 }

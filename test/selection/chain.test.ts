@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import type { ShmGroupHandle } from '../../src/backends/shm/index.js';
 import { BackendError, type BackendErrorKind } from '../../src/communicator/errors.js';
 import { resolveSelection } from '../../src/selection/chain.js';
-import type { BackendConfig } from '../../src/selection/config.js';
 import type { InitOptions } from '../../src/selection/options.js';
 import { SHM_WORKER_DATA_KEY } from '../../src/selection/shm-group.js';
 import type { EnvRecord } from '../../src/selection/values.js';
@@ -17,7 +16,7 @@ interface Row {
   options?: InitOptions;
   workerData?: unknown;
   isMainThread?: boolean;
-  picks?: Partial<Record<keyof BackendConfig | 'rank' | 'size' | 'host' | 'port' | 'timeoutSecs', unknown>>;
+  picks?: Record<string, unknown>;
   /** The error kind, the variable it names (context.variable or a missing entry) and message fragments. */
   fails?: { kind: BackendErrorKind; variable?: string; says?: string[] };
 }
@@ -255,6 +254,16 @@ const ROWS: Row[] = [
     env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
     options: { rank: 1, coordinator: 'other:5000', timeoutSecs: 7 },
     picks: { backend: 'tcp', rank: 1, size: 2, host: 'other', port: 5000, timeoutSecs: 7 },
+  },
+  {
+    name: 'token, bind address and the insecure opt-out reach the tcp config',
+    env: hand(0, 2, {
+      COLLECTIVE_TCP_COORDINATOR: '10.0.0.1',
+      COLLECTIVE_TCP_TOKEN: 't0k',
+      COLLECTIVE_TCP_BIND_ADDR: '0.0.0.0',
+    }),
+    options: { allowInsecure: false, connectTimeoutSecs: 3 },
+    picks: { backend: 'tcp', token: 't0k', bindAddr: '0.0.0.0', allowInsecure: false, connectTimeoutSecs: 3 },
   },
   {
     name: 'a malformed option names the option',
