@@ -27,3 +27,10 @@ export {
   type SerializedError,
 } from './communicator/errors.js';
 export { createShmGroup, SHM_WORKER_DATA_KEY, type ShmGroupHandle } from './backends/shm/index.js';
+export {
+  train,
+  type TrainOptions,
+  type TrainContext,
+  type ProgressEvent,
+  type WorkerFunction,
+} from './launch/train.js';
