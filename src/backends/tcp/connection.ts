@@ -16,7 +16,7 @@ export class Connection {
   readonly reader: FrameReader;
   readonly writer: FrameWriter;
   /** Replaced as the connection moves from handshake to collectives. */
-  onFrame: (tag: number, payload: Buffer) => void = () => {};
+  onFrame: (tag: number, payload: Buffer, placed: boolean) => void = () => {};
   /** Called once: error is null when the peer closed cleanly, else why the connection ended. */
   onEnd: (error: Error | null) => void = () => {};
   #ended = false;
@@ -25,7 +25,10 @@ export class Connection {
   constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
-    this.reader = new FrameReader((tag, payload) => this.onFrame(tag, payload), MAX_HANDSHAKE_PAYLOAD);
+    this.reader = new FrameReader(
+      (tag, payload, placed) => this.onFrame(tag, payload, placed),
+      MAX_HANDSHAKE_PAYLOAD,
+    );
     this.writer = new FrameWriter(socket);
     socket.on('data', (chunk: Buffer) => {
       if (this.#ended) return;
@@ -47,6 +50,15 @@ export class Connection {
 
   send(tag: number, ...parts: Uint8Array[]): void {
     if (!this.#ended) this.writer.write(tag, ...parts);
+  }
+
+  /** Holds writes until uncork(), so frames written together leave in one syscall. */
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
   }
 
   /** Ends the connection because of `error` (a protocol violation): no more frames are read. */

@@ -23,6 +23,7 @@ import { alreadyFailed, closedInFlight, peerFailed, slowRankWarning, timedOut } 
 import type { TcpSettings } from './options.js';
 import {
   Action,
+  ALLREDUCE_PREFIX_BYTES,
   decodeBegin,
   encodeAbort,
   encodeMismatch,
@@ -194,13 +195,13 @@ export class CoordinatorBackend implements Backend {
         throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} in a ${last.fingerprint.kind}`);
       let data: Uint8Array = payload;
       if (tag === Tag.AllreduceSend) {
-        if (payload.length < 2)
+        if (payload.length < ALLREDUCE_PREFIX_BYTES)
           throw protocolError('BAD_PAYLOAD', 'AllreduceSend without op and dtype bytes');
         const words0 = last.words[0] as number;
         if (payload[0] !== ((words0 >>> 16) & 0xff) || payload[1] !== ((words0 >>> 8) & 0xff)) {
           throw protocolError('BAD_PAYLOAD', 'AllreduceSend op/dtype differ from its Begin');
         }
-        data = payload.subarray(2);
+        data = payload.subarray(ALLREDUCE_PREFIX_BYTES);
       }
       if (last.received + data.byteLength > last.bytes)
         throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
@@ -217,8 +218,18 @@ export class CoordinatorBackend implements Backend {
     this.#pump();
   }
 
-  /** Advances rounds as far as the data at hand allows. */
+  /** Advances rounds as far as the data at hand allows; what it writes leaves in one batch per peer. */
   #pump(): void {
+    const peers = this.#peers.slice(1);
+    for (const peer of peers) peer.cork();
+    try {
+      this.#pumpCorked();
+    } finally {
+      for (const peer of peers) peer.uncork();
+    }
+  }
+
+  #pumpCorked(): void {
     for (;;) {
       if (this.#failure || this.#closing) return;
       if (this.#progress === null) {

@@ -13,13 +13,21 @@ import {
   type ProtocolError,
 } from './protocol.js';
 
-export type FrameHandler = (tag: number, payload: Buffer) => void;
+/** `placed` is true when the payload was written straight into a destination the sink gave. */
+export type FrameHandler = (tag: number, payload: Buffer, placed: boolean) => void;
+
+/**
+ * Asked on each header: a destination of exactly `payloadBytes` for this frame's payload, or null to
+ * have it buffered. Lets a receiver parse array data straight into the caller's result (one copy).
+ */
+export type PayloadSink = (tag: number, payloadBytes: number) => Uint8Array | null;
 
 const EMPTY = Buffer.alloc(0);
 
 const enum State {
   Header,
   Payload,
+  PayloadIntoSink,
   Failed,
 }
 
@@ -30,6 +38,9 @@ export class FrameReader {
   #tag = 0;
   #payloadBytes = 0;
   #error: ProtocolError | null = null;
+  #destination: Buffer | null = null;
+  #filled = 0;
+  sink: PayloadSink | null = null;
 
   /**
    * @param onFrame called once per whole frame, in order; the payload may be a view into a chunk
@@ -81,13 +92,34 @@ export class FrameReader {
         }
         this.#tag = tag;
         this.#payloadBytes = length - 1;
-        this.#state = State.Payload;
+        const destination = this.#payloadBytes > 0 && this.sink ? this.sink(tag, this.#payloadBytes) : null;
+        if (destination && destination.byteLength === this.#payloadBytes) {
+          this.#destination = Buffer.from(destination.buffer, destination.byteOffset, destination.byteLength);
+          this.#filled = 0;
+          this.#state = State.PayloadIntoSink;
+        } else {
+          this.#state = State.Payload;
+        }
       } else if (this.#state === State.Payload) {
         if (this.#buffered < this.#payloadBytes) return;
         const payload = this.#consume(this.#payloadBytes);
         this.#state = State.Header;
-        this.onFrame(this.#tag, payload);
+        this.onFrame(this.#tag, payload, false);
         // A handler may have failed the reader (or be re-entered); stop if so.
+        if (this.#error) return;
+      } else if (this.#state === State.PayloadIntoSink) {
+        const destination = this.#destination as Buffer;
+        while (this.#filled < this.#payloadBytes && this.#buffered > 0) {
+          const piece = this.#consume(
+            Math.min((this.#chunks[0] as Buffer).length, this.#payloadBytes - this.#filled),
+          );
+          destination.set(piece, this.#filled);
+          this.#filled += piece.length;
+        }
+        if (this.#filled < this.#payloadBytes) return;
+        this.#destination = null;
+        this.#state = State.Header;
+        this.onFrame(this.#tag, destination, true);
         if (this.#error) return;
       } else {
         return;

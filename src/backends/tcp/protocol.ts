@@ -67,6 +67,12 @@ export function actionName(code: number): ActionName | undefined {
   return (Object.keys(Action) as ActionName[]).find((name) => Action[name] === code);
 }
 
+/**
+ * AllreduceSend starts with op and dtype codes, then zero bytes up to this length, so that the data
+ * after it keeps 8-byte alignment in a received frame and can be reduced in place, without a copy.
+ */
+export const ALLREDUCE_PREFIX_BYTES = 8;
+
 /** Begin: u32 sequence, u8 action, 24-byte fingerprint, u64 contribution bytes (hi, lo). */
 export const BEGIN_PAYLOAD_BYTES = 4 + 1 + FINGERPRINT_BYTES + 8;
 

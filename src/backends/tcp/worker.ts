@@ -21,6 +21,7 @@ import { closeConnections, StallClock } from './lifecycle.js';
 import type { TcpSettings } from './options.js';
 import {
   Action,
+  ALLREDUCE_PREFIX_BYTES,
   decodeAbort,
   decodeMismatch,
   decodeSequence,
@@ -75,7 +76,8 @@ export class WorkerBackend implements Backend {
     this.#clock = new StallClock(settings.timeoutMs * COORDINATOR_SILENCE_TIMEOUTS, (ms, fatal) =>
       this.#onSilence(ms, fatal),
     );
-    connection.onFrame = (tag, payload) => this.#onFrame(tag, payload);
+    connection.onFrame = (tag, payload, placed) => this.#onFrame(tag, payload, placed);
+    connection.reader.sink = (tag, bytes) => this.#destinationFor(tag, bytes);
     connection.onEnd = (error) => {
       if (this.#closing) return;
       this.#fail(
@@ -93,7 +95,9 @@ export class WorkerBackend implements Backend {
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
     // AllreduceSend repeats the op and dtype codes (fingerprint word 0, bytes 2 and 1) in every chunk.
     const word0 = encodeFingerprint(fp)[0] as number;
-    const prefix = Uint8Array.of((word0 >>> 16) & 0xff, (word0 >>> 8) & 0xff);
+    const prefix = new Uint8Array(ALLREDUCE_PREFIX_BYTES);
+    prefix[0] = (word0 >>> 16) & 0xff;
+    prefix[1] = (word0 >>> 8) & 0xff;
     return this.#call(Action.allreduce, fp, bytesOf(send), [bytesOf(recv)], Tag.AllreduceSend, prefix);
   }
 
@@ -189,16 +193,28 @@ export class WorkerBackend implements Backend {
         c.send(Tag.BarrierReady, begin);
         return;
       }
+      // Begin and the data leave together: one syscall for a small collective.
+      c.cork();
       c.send(Tag.Begin, begin);
       for (let at = 0; at < data.byteLength; at += this.#s.chunkBytes) {
         const chunk = data.subarray(at, Math.min(data.byteLength, at + this.#s.chunkBytes));
         if (prefix) c.send(dataTag, prefix, chunk);
         else c.send(dataTag, chunk);
       }
+      c.uncork();
     });
   }
 
-  #onFrame(tag: number, payload: Buffer): void {
+  /** Streamed data goes straight into the caller's result when the frame fits the current segment. */
+  #destinationFor(tag: number, bytes: number): Uint8Array | null {
+    const pending = this.#pending;
+    if (!pending || RECV_TAG[pending.action] !== tag) return null;
+    const target = pending.segments[pending.segment];
+    if (!target || target.byteLength - pending.offset < bytes) return null;
+    return target.subarray(pending.offset, pending.offset + bytes);
+  }
+
+  #onFrame(tag: number, payload: Buffer, placed: boolean): void {
     this.#clock.progress();
     if (this.#failure || this.#closing) return;
     const pending = this.#pending;
@@ -208,7 +224,8 @@ export class WorkerBackend implements Backend {
       case Tag.Broadcast:
         if (!pending || RECV_TAG[pending.action] !== tag)
           throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} outside a matching collective`);
-        this.#place(pending, payload);
+        if (placed) this.#advance(pending, payload.length);
+        else this.#place(pending, payload);
         return;
       case Tag.BarrierGo: {
         const sequence = decodeSequence(payload, 'Go');
@@ -280,6 +297,14 @@ export class WorkerBackend implements Backend {
         pending.segment++;
         pending.offset = 0;
       }
+    }
+  }
+
+  #advance(pending: PendingCall, bytes: number): void {
+    pending.offset += bytes;
+    if (pending.offset === (pending.segments[pending.segment] as Uint8Array).byteLength) {
+      pending.segment++;
+      pending.offset = 0;
     }
   }
 

@@ -1,0 +1,91 @@
+/**
+ * One rank of the tcp benchmark (a child process forked by main.ts with tsx): times each collective
+ * like ../shared/baselines/mpi_coll_bench.c does — 8 batches, the first discarded, each batch's
+ * per-call time taken as the max over ranks, the median of the other 7 reported.
+ *
+ * IPC: main → { rank, size, port, sizes, quick }; rank 0 → { port } once listening, then the lines.
+ */
+import { connectTcp } from '../../src/backends/tcp/index.js';
+import type { Communicator } from '../../src/communicator/communicator.js';
+
+export interface BenchRequest {
+  rank: number;
+  size: number;
+  port: number;
+  sizes: number[];
+  quick: boolean;
+}
+export interface BenchLine {
+  op: string;
+  bytes: number;
+  medianUs: number;
+}
+
+const BATCHES = 8;
+const TIMEOUT_SECS = 120;
+const CONNECT_TIMEOUT_SECS = 60;
+
+/** Calls per batch, as in mpi_coll_bench.c (fewer in --quick mode). */
+function iterations(bytes: number, quick: boolean): number {
+  const full = bytes <= 4096 ? 2000 : bytes <= 262144 ? 200 : 20;
+  return quick ? Math.max(3, Math.ceil(full / 10)) : full;
+}
+
+async function time(comm: Communicator, iters: number, call: () => Promise<unknown>): Promise<number> {
+  const perBatch: number[] = [];
+  const worst = new Float64Array(1);
+  for (let b = 0; b < BATCHES; b++) {
+    await comm.barrier();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) await call();
+    worst[0] = Number(process.hrtime.bigint() - t0) / 1000 / iters;
+    await comm.allreduce(worst, 'max', worst);
+    if (b > 0) perBatch.push(worst[0] as number);
+  }
+  perBatch.sort((a, b) => a - b);
+  return perBatch[perBatch.length >> 1] as number;
+}
+
+async function run(request: BenchRequest): Promise<void> {
+  const { rank } = request;
+  const comm = await connectTcp({
+    rank,
+    size: request.size,
+    host: '127.0.0.1',
+    port: request.port,
+    timeoutSecs: TIMEOUT_SECS,
+    connectTimeoutSecs: CONNECT_TIMEOUT_SECS,
+    onListening: ({ port }) => process.send?.({ port }),
+  });
+  const lines: BenchLine[] = [];
+  const record = (op: string, bytes: number, medianUs: number): void =>
+    void lines.push({ op, bytes, medianUs });
+  record('barrier', 0, await time(comm, iterations(0, request.quick), () => comm.barrier()));
+  for (const bytes of request.sizes) {
+    const n = bytes / 8;
+    const send = new Float64Array(n).fill(rank + 1);
+    const recv = new Float64Array(n);
+    const gathered = new Float64Array(n * comm.size);
+    const counts = new Array<number>(comm.size).fill(n);
+    const displs = counts.map((_, r) => r * n);
+    const iters = iterations(bytes, request.quick);
+    record('allreduce', bytes, await time(comm, iters, () => comm.allreduce(send, 'sum', recv)));
+    record(
+      'allgatherv',
+      bytes,
+      await time(comm, iters, () => comm.allgatherv(send, { counts, displs, recv: gathered })),
+    );
+    record('bcast', bytes, await time(comm, iters, () => comm.broadcast(send, 0)));
+  }
+  if (rank === 0) process.send?.({ lines });
+  await comm.barrier();
+  await comm.close();
+  process.disconnect();
+}
+
+process.once('message', (request: BenchRequest) => {
+  run(request).catch((error: unknown) => {
+    console.error(`bench rank ${request.rank}:`, error);
+    process.exit(1);
+  });
+});
