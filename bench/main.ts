@@ -27,6 +27,7 @@ const OPERATIONS: readonly Operation[] = ['allreduce', 'allgatherv', 'broadcast'
 
 interface RunnerOutcome {
   readonly runner: string;
+  readonly kind: Runner['kind'];
   readonly status: 'measured' | 'skipped' | 'unavailable' | 'failed';
   readonly reason?: string;
   readonly seconds: number;
@@ -90,36 +91,37 @@ async function runAll(
   const outcomes: RunnerOutcome[] = [];
   for (const runner of runners) {
     const started = performance.now();
-    const seconds = (): number => Math.round((performance.now() - started) / 100) / 10;
+    const record = (status: RunnerOutcome['status'], reason?: string): void => {
+      const seconds = Math.round((performance.now() - started) / 100) / 10;
+      outcomes.push({
+        runner: runner.name,
+        kind: runner.kind,
+        status,
+        seconds,
+        ...(reason ? { reason } : {}),
+      });
+      context.log(`${runner.name}: ${status}${reason ? ` (${reason})` : ''} in ${seconds} s`);
+    };
     if (context.quick && !runner.inQuick) {
-      outcomes.push({ runner: runner.name, status: 'skipped', reason: 'slow; full run only', seconds: 0 });
+      record('skipped', 'slow; full run only');
       continue;
     }
     const reason = await runner.unavailable();
     if (reason !== null) {
-      context.log(`${runner.name}: n/a (${reason})`);
-      outcomes.push({ runner: runner.name, status: 'unavailable', reason, seconds: seconds() });
+      record('unavailable', reason);
       continue;
     }
     const covered = plan.filter((w) => runner.covers(w, context.quick));
     if (covered.length === 0) {
-      outcomes.push({
-        runner: runner.name,
-        status: 'skipped',
-        reason: 'no workload in this plan',
-        seconds: 0,
-      });
+      record('skipped', 'no workload in this plan');
       continue;
     }
     try {
       results.push(...(await runner.run(covered, context)));
-      outcomes.push({ runner: runner.name, status: 'measured', seconds: seconds() });
+      record('measured');
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      context.log(`${runner.name}: failed, shown as n/a: ${message}`);
-      outcomes.push({ runner: runner.name, status: 'failed', reason: message, seconds: seconds() });
+      record('failed', error instanceof Error ? error.message : String(error));
     }
-    context.log(`${runner.name}: done in ${seconds()} s`);
   }
   return { results, outcomes };
 }
@@ -174,13 +176,21 @@ async function main(argv: string[]): Promise<void> {
   if (options.baselines) setBaselinesDir(options.baselines);
   const runners = registeredRunners().filter((r) => options.runners?.includes(r.name) ?? true);
   const plan = planWorkloads(options);
+  const problems: RunnerOutcome[] = [];
   const context: RunContext = {
     quick: options.quick,
     log: (line) => process.stderr.write(`[bench] ${line}\n`),
+    problem: (runner, message) => {
+      const kind = registeredRunners().find((r) => r.name === runner)?.kind ?? 'backend';
+      problems.push({ runner, kind, status: 'failed', reason: message, seconds: 0 });
+      context.log(`${runner}: ${message}`);
+    },
   };
   const machine = describeMachine();
   const started = performance.now();
-  const { results, outcomes } = await runAll(runners, plan, context);
+  const run = await runAll(runners, plan, context);
+  const { results } = run;
+  const outcomes = [...run.outcomes, ...problems];
   const { markdown, latencySvg, scalingSvg } = report(
     machine,
     options.quick,
@@ -205,8 +215,16 @@ async function main(argv: string[]): Promise<void> {
   writeFileSync(join(options.out, `${prefix}latency.svg`), latencySvg);
   writeFileSync(join(options.out, `${prefix}scaling.svg`), scalingSvg);
   context.log(
-    `wrote ${options.out}${prefix}{results.json,results.md,latency.svg,scaling.svg} in ${json.seconds.toFixed(0)} s`,
+    `wrote ${join(options.out, `${prefix}{results.json,results.md,latency.svg,scaling.svg}`)} in ${json.seconds.toFixed(0)} s`,
   );
+  // A baseline may be missing or fail (n/a); our own backend failing to run its benchmark is a bug.
+  const broken = outcomes.filter((o) => o.kind === 'backend' && o.status === 'failed');
+  if (broken.length > 0) {
+    process.stderr.write(
+      `bench: ${broken.map((o) => o.runner).join(', ')} failed; see "Not measured" above\n`,
+    );
+    process.exitCode = 1;
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

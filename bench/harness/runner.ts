@@ -20,6 +20,8 @@ export interface RunContext {
   readonly quick: boolean;
   /** Progress lines go here (stderr), never to the table on stdout. */
   log(line: string): void;
+  /** A workload that could not be measured although the runner ran (shown under "Not measured"). */
+  problem(runner: string, message: string): void;
 }
 
 export interface Runner {

@@ -36,7 +36,7 @@ export async function measureLaunch(
     for (let b = 0; b < w.batches; b++) batches.push(await launchOnce(backend, w.ranks));
     return summarise(runner, w, batches);
   } catch (error) {
-    context.log(`${runner}: launch not measured: ${describeFailure(error)}`);
+    context.problem(runner, `launch not measured: ${describeFailure(error)}`);
     return null;
   }
 }
