@@ -1,0 +1,144 @@
+/**
+ * The benchmark harness's arithmetic and output, on fixed inputs: order statistics, max over ranks,
+ * the plan, baseline parsing, the scaling fit, the targets and the SVG. No timings are asserted.
+ */
+import { describe, expect, it } from 'vitest';
+import { maxOverRanks, quantile, summarise } from '../../bench/harness/stats.js';
+import { planWorkloads, sizeLadder, MIB, type Workload } from '../../bench/harness/workload.js';
+import { parseBaselineLines } from '../../bench/runners/baseline-process.js';
+import { leastSquares } from '../../bench/report/scaling.js';
+import { ResultIndex } from '../../bench/report/results-index.js';
+import { checkTargets } from '../../bench/report/targets.js';
+import { renderPlot } from '../../bench/report/svg.js';
+import { medianOnly } from '../../bench/harness/stats.js';
+
+const allreduce8: Workload = {
+  operation: 'allreduce',
+  dtype: 'float64',
+  bytes: 8,
+  ranks: 2,
+  iterations: 10,
+  warmup: 2,
+  batches: 5,
+};
+
+describe('bench harness', () => {
+  it('takes quantiles by interpolation and the slowest rank per batch', () => {
+    expect(quantile([5, 1, 3], 0.5)).toBe(3);
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(quantile([10, 20], 0.1)).toBeCloseTo(11);
+    expect(
+      maxOverRanks([
+        [1, 9, 3],
+        [4, 2, 8],
+      ]),
+    ).toEqual([4, 9, 8]);
+    const result = summarise('x', allreduce8, [3, 1, 2, 5, 4]);
+    expect(result.medianUs).toBe(3);
+    expect(result.p10Us).toBeCloseTo(1.4);
+    expect(result.p90Us).toBeCloseTo(4.6);
+    expect(result.gbps).toBeCloseTo(8 / 1e9 / 3e-6);
+  });
+
+  it('plans the ×8 ladder to 8 MiB, both dtypes for allreduce, and the launch at 4 workers', () => {
+    expect(sizeLadder(8 * MIB)).toEqual([8, 64, 512, 4096, 32768, 262144, 2 * MIB, 8 * MIB]);
+    const full = planWorkloads({ quick: false });
+    expect(new Set(full.map((w) => w.ranks))).toEqual(new Set([2, 4, 8]));
+    expect(full.filter((w) => w.operation === 'allreduce' && w.dtype === 'int32')).toHaveLength(3 * 8);
+    expect(full.filter((w) => w.operation === 'launch')).toEqual([expect.objectContaining({ ranks: 4 })]);
+    const quick = planWorkloads({ quick: true });
+    expect(Math.max(...quick.map((w) => w.bytes))).toBeLessThanOrEqual(32 * 1024);
+    expect(quick.some((w) => w.ranks === 8)).toBe(false);
+    // Iterations shrink as messages grow.
+    const iterations = full
+      .filter((w) => w.operation === 'broadcast' && w.ranks === 2)
+      .map((w) => w.iterations);
+    expect([...iterations].sort((a, b) => b - a)).toEqual(iterations);
+  });
+
+  it('parses the baselines\' "op bytes median_us" lines and skips everything else', () => {
+    const lines = parseBaselineLines(
+      '# ranks=2\nbarrier 0 0.17\nallreduce 8 0.26\nnoise\nbcast 2097152 157.11\n',
+    );
+    expect(lines).toEqual([
+      { op: 'barrier', bytes: 0, medianUs: 0.17 },
+      { op: 'allreduce', bytes: 8, medianUs: 0.26 },
+      { op: 'bcast', bytes: 2097152, medianUs: 157.11 },
+    ]);
+  });
+
+  it('fits a two-term model exactly when the data follow it, and refuses a singular system', () => {
+    // y = 3·x0 + 0.5·x1
+    const rows = [
+      [1, 10],
+      [2, 100],
+      [4, 1000],
+    ];
+    const fit = leastSquares(
+      rows,
+      rows.map(([a, b]) => 3 * a! + 0.5 * b!),
+    );
+    expect(fit?.[0]).toBeCloseTo(3);
+    expect(fit?.[1]).toBeCloseTo(0.5);
+    expect(
+      leastSquares(
+        [
+          [1, 2],
+          [2, 4],
+        ],
+        [1, 2],
+      ),
+    ).toBeNull();
+  });
+
+  it('checks a target as ours ÷ baseline against its bound, and says when a side is missing', () => {
+    const index = new ResultIndex([
+      medianOnly('shm', allreduce8, 0.9),
+      medianOnly('mpi-vader', allreduce8, 0.3),
+    ]);
+    const outcome = checkTargets(index).find((o) => o.target.statement.startsWith('shm allreduce 8 B ≤ 2×'));
+    expect(outcome?.ratio).toBeCloseTo(3);
+    expect(outcome?.met).toBe(false);
+    const tcp = checkTargets(index).find((o) => o.target.backend === 'tcp');
+    expect(tcp?.met).toBeNull();
+  });
+
+  it('renders a log–log SVG with one polyline per series and escapes labels', () => {
+    const svg = renderPlot({
+      title: 'a < b',
+      xLabel: 'bytes',
+      yLabel: 'µs',
+      columns: 1,
+      xTicks: [[8, '8 B']],
+      panels: [
+        {
+          title: 'p',
+          series: [
+            {
+              label: 'ours',
+              color: '#f00',
+              dashed: false,
+              points: [
+                [8, 1],
+                [64, 10],
+              ],
+            },
+            {
+              label: 'theirs',
+              color: '#0f0',
+              dashed: true,
+              points: [
+                [8, 2],
+                [64, 20],
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<polyline/g)).toHaveLength(2);
+    expect(svg).toContain('a &lt; b');
+    expect(svg).toContain('stroke-dasharray');
+  });
+});
