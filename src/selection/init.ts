@@ -9,12 +9,16 @@ import type { Communicator } from '../communicator/communicator.js';
 import { resolveSelection, type SelectionInputs } from './chain.js';
 import type { InitOptions } from './options.js';
 import { createBackend } from './registry.js';
+import { incompatible } from './values.js';
 import { emitWarningOnce, oversubscriptionWarning } from './warnings.js';
 
 export type { BackendChoice, InitOptions } from './options.js';
 
 /** What the chain reads in this thread: the options, the environment record, workerData. */
 export function selectionInputs(options: InitOptions): SelectionInputs {
+  if (options === null || typeof options !== 'object') {
+    throw incompatible('options', options, 'an object such as { backend, rank, size } (or nothing)');
+  }
   return { options, env: options.env ?? process.env, workerData, isMainThread };
 }
 

@@ -60,6 +60,12 @@ describe('init', () => {
     expect(error.context['available']).toEqual(['auto', 'local', 'shm', 'tcp']);
   });
 
+  it('rejects options that are not an object', async () => {
+    const error = await rejection(init(null as never));
+    expect(error.kind).toBe('IncompatibleSettings');
+    expect(error.context['variable']).toBe('options');
+  });
+
   it('availableBackends() lists every registered backend', () => {
     expect(availableBackends().map((b) => [b.name, b.available])).toEqual([
       ['local', true],
