@@ -63,9 +63,10 @@ function mpirun(port: number): Promise<Launch> {
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (error) => {
+    child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(hardKill);
-      reject(error);
+      const missing = error.code === 'ENOENT';
+      reject(missing ? new Error('mpirun not found: apt-get install openmpi-bin (.ci/run does)') : error);
     });
     child.on('close', (code, signal) => {
       clearTimeout(hardKill);
