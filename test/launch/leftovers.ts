@@ -3,6 +3,7 @@
  * started is alive and this process holds no more handles or timers than before it started.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export type ResourceCounts = Map<string, number>;
@@ -27,13 +28,27 @@ export async function assertNoExtraResources(before: ResourceCounts): Promise<vo
   );
 }
 
+/**
+ * Whether a process still runs. An exited process whose new parent (init, after its own parent died)
+ * has not reaped it yet is a zombie: it has exited, and kill(pid, 0) would still succeed on it.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw error;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; comm may hold spaces and parentheses, state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
   }
 }
 
