@@ -133,7 +133,7 @@ function report(
   plan: readonly Workload[],
   results: readonly Result[],
   outcomes: readonly RunnerOutcome[],
-): { markdown: string; latencySvg: string; scalingSvg: string } {
+): { markdown: string; summary: string; latencySvg: string; scalingSvg: string } {
   const index = new ResultIndex(results);
   const fits = fitScaling(runners, index);
   const notMeasured = outcomes.filter((o) => o.status !== 'measured');
@@ -163,9 +163,18 @@ function report(
         ]
       : []),
   ].join('\n');
+  // The README's excerpt: the targets and every 2-rank row (the launch row is at 4).
+  const summary = [
+    `Machine: ${machine.summary}.`,
+    '',
+    targetsTable(checkTargets(index)),
+    '',
+    resultsTable(runners, index, plan, (w) => w.ranks === 2 || w.operation === 'launch'),
+  ].join('\n');
   const title = `collective latency vs bytes (${machine.cores} cores, medians)`;
   return {
     markdown,
+    summary,
     latencySvg: latencyPlot(runners, index, title),
     scalingSvg: scalingPlot(fits, 'measured (solid) vs scaling model (dashed)'),
   };
@@ -191,7 +200,7 @@ async function main(argv: string[]): Promise<void> {
   const run = await runAll(runners, plan, context);
   const { results } = run;
   const outcomes = [...run.outcomes, ...problems];
-  const { markdown, latencySvg, scalingSvg } = report(
+  const { markdown, summary, latencySvg, scalingSvg } = report(
     machine,
     options.quick,
     runners,
@@ -212,10 +221,11 @@ async function main(argv: string[]): Promise<void> {
   };
   writeFileSync(join(options.out, `${prefix}results.json`), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(options.out, `${prefix}results.md`), `${markdown}\n`);
+  writeFileSync(join(options.out, `${prefix}summary.md`), `${summary}\n`);
   writeFileSync(join(options.out, `${prefix}latency.svg`), latencySvg);
   writeFileSync(join(options.out, `${prefix}scaling.svg`), scalingSvg);
   context.log(
-    `wrote ${join(options.out, `${prefix}{results.json,results.md,latency.svg,scaling.svg}`)} in ${json.seconds.toFixed(0)} s`,
+    `wrote ${join(options.out, `${prefix}{results.json,results.md,summary.md,latency.svg,scaling.svg}`)} in ${json.seconds.toFixed(0)} s`,
   );
   // A baseline may be missing or fail (n/a); our own backend failing to run its benchmark is a bug.
   const broken = outcomes.filter((o) => o.kind === 'backend' && o.status === 'failed');

@@ -52,11 +52,15 @@ export const QUICK_RANKS = [2, 4] as const;
 /** The train() launch cost is measured for this many workers (issue 7). */
 export const LAUNCH_WORKERS = 4;
 
-/** Bytes moved per timed batch at most: iterations shrink as messages grow (≥ MIN, ≤ MAX per batch). */
-const BATCH_BYTES_FULL = 16 * MIB;
+/**
+ * Bytes per rank per timed batch at most: iterations shrink as messages grow. Small messages are
+ * capped at RANK_ITERATIONS ÷ ranks per batch, since an operation costs about R times more at R ranks
+ * (a full run stays within minutes on 2 cores).
+ */
+const BATCH_BYTES_FULL = 8 * MIB;
 const BATCH_BYTES_QUICK = 1 * MIB;
-const MAX_ITERATIONS_FULL = 500;
-const MAX_ITERATIONS_QUICK = 50;
+const RANK_ITERATIONS_FULL = 1000;
+const RANK_ITERATIONS_QUICK = 100;
 const MIN_ITERATIONS = 2;
 const BATCHES_FULL = 7;
 const BATCHES_QUICK = 5;
@@ -81,9 +85,9 @@ export function sizeLadder(largest: number): number[] {
   return sizes;
 }
 
-export function iterationsFor(bytes: number, quick: boolean): number {
+export function iterationsFor(bytes: number, ranks: number, quick: boolean): number {
   const budget = quick ? BATCH_BYTES_QUICK : BATCH_BYTES_FULL;
-  const most = quick ? MAX_ITERATIONS_QUICK : MAX_ITERATIONS_FULL;
+  const most = Math.floor((quick ? RANK_ITERATIONS_QUICK : RANK_ITERATIONS_FULL) / ranks);
   return Math.max(MIN_ITERATIONS, Math.min(most, Math.floor(budget / Math.max(bytes, 1))));
 }
 
@@ -99,7 +103,7 @@ function workload(
     const launches = quick ? LAUNCHES_QUICK : LAUNCHES_FULL;
     return { operation, dtype, bytes, ranks, iterations: 1, warmup: quick ? 0 : 1, batches: launches };
   }
-  const iterations = iterationsFor(bytes, quick);
+  const iterations = iterationsFor(bytes, ranks, quick);
   return {
     operation,
     dtype,

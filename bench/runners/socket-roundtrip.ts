@@ -31,7 +31,7 @@ export class SocketRoundTripRunner implements Runner {
     const results: Result[] = [];
     for (const w of workloads) {
       // Round trips are cheap: always the full run's count, so the floor itself is not noise.
-      const iterations = SCRIPT_BATCHES * iterationsFor(w.bytes, false);
+      const iterations = SCRIPT_BATCHES * iterationsFor(w.bytes, w.ranks, false);
       context.log(`${this.name}: ${SCRIPT} ${w.bytes} ${iterations}`);
       const { stdout } = await runToCompletion(process.execPath, [
         baselinePath(SCRIPT),
