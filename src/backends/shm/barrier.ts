@@ -13,16 +13,25 @@ import { readAbort, W } from './group.js';
 
 /** Longest single sleep: bounds how late a rank notices an abort nobody notified it of. */
 export const WAIT_SLICE_MS = 100;
-/** Spin iterations before sleeping when every rank can have its own core. */
-export const SPIN_ITERATIONS = 20_000;
-/** Spin iterations when ranks outnumber cores: the awaited rank needs this core, so yield it soon. */
-export const OVERSUBSCRIBED_SPIN_ITERATIONS = 200;
+/** Spin iterations before the first clock read: most barriers open within these (~0.1 µs each). */
+export const FAST_SPIN_ITERATIONS = 256;
+/** Iterations between clock reads once the spin is timed. */
+const SPIN_ITERATIONS_PER_CLOCK_READ = 1024;
+/**
+ * How long a rank spins before it sleeps, when every rank can have its own core. It must exceed the
+ * ~60 µs a wake-up from Atomics.wait costs: otherwise a rank that slept arrives late, its partner
+ * runs out of spin and sleeps too, and the pair settles into paying a wake-up per barrier.
+ */
+export const SPIN_BUDGET_MS = 0.5;
+/** When ranks outnumber cores the awaited rank needs this core: spin briefly, then yield it. */
+export const OVERSUBSCRIBED_SPIN_BUDGET_MS = 0.01;
 
 export interface BarrierOptions {
   rank: number;
   size: number;
   timeoutSecs: number;
-  spinIterations: number;
+  /** How long to spin before sleeping (SPIN_BUDGET_MS or OVERSUBSCRIBED_SPIN_BUDGET_MS). */
+  spinBudgetMs: number;
   arrivedWord: number;
 }
 
@@ -31,7 +40,7 @@ export class Barrier {
   readonly #rank: number;
   readonly #size: number;
   readonly #timeoutMs: number;
-  readonly #spin: number;
+  readonly #spinMs: number;
   readonly #arrived: number;
   /** Barriers this rank has entered; every rank enters the same ones, so epochs agree. */
   #epoch = 0;
@@ -41,7 +50,7 @@ export class Barrier {
     this.#rank = options.rank;
     this.#size = options.size;
     this.#timeoutMs = options.timeoutSecs * 1000;
-    this.#spin = options.spinIterations;
+    this.#spinMs = options.spinBudgetMs;
     this.#arrived = options.arrivedWord;
   }
 
@@ -62,10 +71,16 @@ export class Barrier {
   /** Step 2a: true when the barrier opened within the spin budget. */
   spin(generation: number): boolean {
     const w = this.#words;
-    for (let i = this.#spin; i > 0; i--) {
+    for (let i = FAST_SPIN_ITERATIONS; i > 0; i--) {
       if (Atomics.load(w, W.GENERATION) !== generation) return true;
     }
-    return Atomics.load(w, W.GENERATION) !== generation;
+    const until = performance.now() + this.#spinMs;
+    do {
+      for (let i = SPIN_ITERATIONS_PER_CLOCK_READ; i > 0; i--) {
+        if (Atomics.load(w, W.GENERATION) !== generation) return true;
+      }
+    } while (performance.now() < until);
+    return false;
   }
 
   /** Step 2b (worker threads): sleep until the barrier opens; throws on abort or timeout. */

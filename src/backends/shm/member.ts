@@ -19,7 +19,7 @@ export interface MemberOptions {
   data: SharedArrayBuffer;
   rank: number;
   timeoutSecs: number;
-  spinIterations: number;
+  spinBudgetMs: number;
   /** Worker threads may block in Atomics.wait; the main thread must not. */
   canBlock: boolean;
 }
@@ -57,7 +57,7 @@ export class GroupMember {
       rank: this.rank,
       size: this.size,
       timeoutSecs: this.timeoutSecs,
-      spinIterations: options.spinIterations,
+      spinBudgetMs: options.spinBudgetMs,
       arrivedWord: this.layout.arrived,
     });
     this.#mine = new Int32Array(FINGERPRINT_WORDS);

@@ -17,7 +17,7 @@ import { DTYPES, dtypeOf, type DType, type NumericArray, type ReduceOp } from '.
 import { BackendError, CommError } from '../../communicator/errors.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
-import { OVERSUBSCRIBED_SPIN_ITERATIONS, SPIN_ITERATIONS } from './barrier.js';
+import { OVERSUBSCRIBED_SPIN_BUDGET_MS, SPIN_BUDGET_MS } from './barrier.js';
 import { AllgathervPlan, AllreducePlan, BarrierPlan, BroadcastPlan, type Plan } from './collectives.js';
 import {
   abortGroup,
@@ -253,7 +253,7 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     data,
     rank,
     timeoutSecs,
-    spinIterations: oversubscribed ? OVERSUBSCRIBED_SPIN_ITERATIONS : SPIN_ITERATIONS,
+    spinBudgetMs: oversubscribed ? OVERSUBSCRIBED_SPIN_BUDGET_MS : SPIN_BUDGET_MS,
     canBlock: !isMainThread,
   });
   const regions = new RegionChannel(`collective-shm-${words[W.GROUP_ID]}`);
