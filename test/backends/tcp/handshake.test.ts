@@ -1,0 +1,200 @@
+/**
+ * Forming a group (spec/backend-tcp.md §3): bad settings fail before any socket opens; a connection
+ * with the wrong size, rank, version or token gets a clear error while rank 0 logs it and the group
+ * being formed is not disturbed; workers that start first retry until rank 0 listens.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { connectTcp } from '../../../src/backends/tcp/index.js';
+import {
+  RejectReason,
+  decodeChallenge,
+  decodeReject,
+  encodeHello,
+  newNonce,
+} from '../../../src/backends/tcp/handshake.js';
+import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
+import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
+import { BackendError } from '../../../src/communicator/errors.js';
+import { BASE, closeAll, frame, RawPeer, startRankZero } from './support.js';
+
+async function backendError(promise: Promise<unknown>): Promise<BackendError> {
+  const error = await promise.then(
+    () => expect.fail('expected a BackendError'),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BackendError);
+  return error as BackendError;
+}
+
+/** Rank 0 of `size`, collecting its warnings; the returned join() starts a worker with its port. */
+async function coordinator(size: number, options: Parameters<typeof startRankZero>[1] = {}) {
+  const warnings: string[] = [];
+  const { port, comm } = await startRankZero(size, { ...options, onWarning: (m) => warnings.push(m) });
+  const join = (rank: number, extra: Parameters<typeof startRankZero>[1] = {}) =>
+    connectTcp({ ...BASE, ...options, ...extra, rank, size, port });
+  return { port, comm, warnings, join };
+}
+
+async function expectWorking(comms: Awaited<ReturnType<typeof connectTcp>>[]): Promise<void> {
+  const sums = await Promise.all(comms.map((c) => c.allreduce(new Float64Array([c.rank + 1]))));
+  const n = comms.length;
+  for (const s of sums) expect(s[0]).toBe((n * (n + 1)) / 2);
+  await closeAll(comms);
+}
+
+describe('tcp settings', () => {
+  const valid = { ...BASE, rank: 0, size: 2, port: 0 };
+  const kindOf = (options: object): string | undefined => {
+    try {
+      resolveTcpOptions(options as never);
+    } catch (error) {
+      return (error as BackendError).kind;
+    }
+    return undefined;
+  };
+
+  it('refuse to listen beyond loopback without a token unless told to', () => {
+    expect(kindOf({ ...valid, bindAddr: '10.1.2.3' })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, host: '10.1.2.3' })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, bindAddr: '0.0.0.0' })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, bindAddr: '0.0.0.0', token: 't' })).toBeUndefined();
+    expect(kindOf({ ...valid, bindAddr: '0.0.0.0', allowInsecure: true })).toBeUndefined();
+    expect(kindOf({ ...valid, bindAddr: '::1' })).toBeUndefined();
+  });
+
+  it('never listen on all interfaces by accident: a wildcard host needs an explicit bindAddr', () => {
+    expect(kindOf({ ...valid, host: '0.0.0.0', token: 't' })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, host: '::', allowInsecure: true })).toBe('IncompatibleSettings');
+  });
+
+  it('reject bad rank, size, port, timeouts and chunk size', () => {
+    expect(kindOf({ ...valid, rank: 2 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, rank: -1 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, size: 0 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, size: 1.5 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, rank: 1, port: 0 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, port: 70000 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, timeoutSecs: 0 })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, connectTimeoutSecs: NaN })).toBe('IncompatibleSettings');
+    expect(kindOf({ ...valid, chunkBytes: 12 })).toBe('IncompatibleSettings');
+  });
+
+  it('connectTcp rejects them before opening anything', async () => {
+    const e = await backendError(connectTcp({ ...valid, bindAddr: '192.168.0.1' }));
+    expect(e.kind).toBe('IncompatibleSettings');
+    expect(e.message).toMatch(/token/);
+  });
+});
+
+describe('tcp handshake', () => {
+  it('a worker with the wrong size is told why; rank 0 logs it; the group still forms', async () => {
+    const c = await coordinator(2);
+    const e = await backendError(connectTcp({ ...BASE, rank: 1, size: 3, port: c.port }));
+    expect(e.kind).toBe('InitializationFailed');
+    expect(e.message).toMatch(/size 3.*group of 2/);
+    expect(c.warnings.join('\n')).toMatch(/size 3/);
+    await expectWorking(await Promise.all([c.comm, c.join(1)]));
+  });
+
+  it('duplicate rank, rank out of range and bad version are rejected; the group is not disturbed', async () => {
+    const c = await coordinator(3);
+    const first = await RawPeer.open(c.port);
+    first.hello(1, 3);
+    // Rank 0 reads the first rank 1's hello (already sent) before it can read anything from a later
+    // connection, so once a later connection has its answer, the first rank 1 has joined.
+    for (const [rank, size, version, pattern] of [
+      [2, 3, 99, /protocol version 99/],
+      [5, 3, PROTOCOL_VERSION, /rank 5 is outside 1\.\.2/],
+      [0, 3, PROTOCOL_VERSION, /rank 0 is outside/],
+    ] as const) {
+      const peer = await RawPeer.open(c.port);
+      peer.hello(rank, size, version);
+      expect(decodeReject(await peer.next(Tag.Reject)).message).toMatch(pattern);
+      await peer.closed;
+    }
+    const duplicate = await backendError(c.join(1));
+    expect(duplicate.kind).toBe('InitializationFailed');
+    expect(duplicate.message).toMatch(/rank 1 has already joined/);
+    expect(c.warnings.join('\n')).toMatch(/version 99[\s\S]*outside[\s\S]*outside[\s\S]*already joined/);
+    // The group forms with the first rank 1: it gets Ack, ranks 0 and 2 get their communicators.
+    const comms = await Promise.all([c.comm, c.join(2)]);
+    await first.next(Tag.Ack);
+    first.socket.destroy();
+    await closeAll(comms);
+  });
+
+  it('a group with a token forms; a wrong or missing token is refused; the token never travels', async () => {
+    const token = 'correct horse battery staple';
+    const c = await coordinator(2, { token });
+    const wrong = await backendError(c.join(1, { token: 'wrong' }));
+    expect(wrong.message).toMatch(/token challenge/);
+    const missing = await backendError(c.join(1, { token: '' }));
+    expect(missing.message).toMatch(/requires a token/);
+    // A peer that cannot prove the token is rejected by rank 0.
+    const peer = await RawPeer.open(c.port);
+    peer.write(
+      frame(
+        Tag.Handshake,
+        encodeHello({ version: PROTOCOL_VERSION, hasToken: true, rank: 1, size: 2, nonce: newNonce() }),
+      ),
+    );
+    const challenge = await peer.next(Tag.Challenge);
+    expect(challenge.includes(Buffer.from(token))).toBe(false);
+    expect(decodeChallenge(challenge).nonce.length).toBe(32);
+    peer.write(frame(Tag.Auth, Buffer.alloc(32, 7)));
+    expect(decodeReject(await peer.next(Tag.Reject)).reason).toBe(RejectReason.BadToken);
+    expect(c.warnings.join('\n')).toMatch(/failed the token challenge/);
+    await expectWorking(await Promise.all([c.comm, c.join(1)]));
+  });
+
+  it('a late joiner is turned away once the group is complete', async () => {
+    const c = await coordinator(2);
+    const comms = await Promise.all([c.comm, c.join(1)]);
+    const late = await backendError(c.join(1));
+    expect(late.message).toMatch(/already complete/);
+    await expectWorking(comms);
+  });
+
+  it('rank 0 gives up when ranks never join, naming them; the waiting workers learn it too', async () => {
+    const c = await coordinator(3, { connectTimeoutSecs: 0.5 });
+    const joined = c.join(1, { connectTimeoutSecs: 10 });
+    const e = await backendError(c.comm);
+    expect(e.kind).toBe('InitializationFailed');
+    expect(e.message).toMatch(/ranks 2 did not join/);
+    expect((await backendError(joined)).message).toMatch(/ranks 2 never joined/);
+  });
+
+  it('an unreachable coordinator fails after the connect timeout with the address and errno', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const e = await backendError(connectTcp({ ...BASE, rank: 1, size: 2, port, connectTimeoutSecs: 0.3 }));
+    expect(e.kind).toBe('InitializationFailed');
+    expect(e.context).toMatchObject({ address: `127.0.0.1:${port}`, errno: 'ECONNREFUSED' });
+  });
+
+  it('a worker that starts before rank 0 retries until rank 0 listens', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    let attempts = 0;
+    let secondAttempt: () => void = () => {};
+    const retried = new Promise<void>((resolve) => (secondAttempt = resolve));
+    const onSocket = (): void => {
+      if (++attempts === 2) secondAttempt();
+    };
+    subscribe('net.client.socket', onSocket);
+    try {
+      const worker = connectTcp({ ...BASE, rank: 1, size: 2, port });
+      await retried; // the first attempt was refused: nothing listened yet
+      const rank0 = connectTcp({ ...BASE, rank: 0, size: 2, port });
+      await expectWorking([await rank0, await worker]);
+    } finally {
+      unsubscribe('net.client.socket', onSocket);
+    }
+  });
+});
