@@ -9,7 +9,9 @@ export interface RankExit {
   /** The exit code, or null when the rank was ended by a signal. */
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  /** A thread's uncaught error (the 'error' event), already serialised by the caller's choice. */
+  /** The rank was ended by a signal the launcher sent it (a stop, a forwarded signal), not by itself. */
+  byLauncher: boolean;
+  /** A thread's uncaught error (the 'error' event), or why a process could not be started. */
   uncaught?: unknown;
 }
 

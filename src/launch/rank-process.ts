@@ -23,6 +23,8 @@ export class ProcessRank implements RankHandle {
   readonly stderr: Readable | null;
   readonly #child: ChildProcess;
   #running = true;
+  /** Signals this launcher sent while the process ran: an exit by one of them is not the rank's own doing. */
+  readonly #sent = new Set<NodeJS.Signals>();
 
   constructor(options: ProcessRankOptions) {
     this.rank = options.rank;
@@ -35,21 +37,28 @@ export class ProcessRank implements RankHandle {
     });
     this.stdout = this.#child.stdout;
     this.stderr = this.#child.stderr;
+    let exited: (exit: RankExit) => void = () => {};
+    let reaped: (exit: RankExit) => void = () => {};
+    this.exited = new Promise((resolve) => (exited = resolve));
+    this.reaped = new Promise((resolve) => (reaped = resolve));
+    this.#child.once('exit', (exitCode, signal) => {
+      this.#running = false;
+      exited({ exitCode, signal, byLauncher: signal !== null && this.#sent.has(signal) });
+    });
     // 'close' comes after 'exit' once stdio and the IPC channel are closed: then nothing is left.
-    this.exited = new Promise((resolve) => {
-      this.#child.once('exit', (exitCode, signal) => {
-        this.#running = false;
-        resolve({ exitCode, signal });
-      });
+    this.#child.once('close', (exitCode, signal) => {
+      this.#running = false;
+      reaped({ exitCode, signal, byLauncher: signal !== null && this.#sent.has(signal) });
     });
-    this.reaped = new Promise((resolve) => {
-      this.#child.once('close', (exitCode, signal) => {
-        this.#running = false;
-        resolve({ exitCode, signal });
-      });
+    // A fork that fails (EAGAIN, a missing execPath) emits 'error' and may never emit 'exit' or
+    // 'close': there is no process, so it has exited and is reaped now, with the error as its cause.
+    this.#child.on('error', (error) => {
+      if (this.#child.pid !== undefined) return;
+      this.#running = false;
+      const exit: RankExit = { exitCode: null, signal: null, byLauncher: false, uncaught: error };
+      exited(exit);
+      reaped(exit);
     });
-    // A fork that fails (EAGAIN, a missing execPath) emits 'error' and then 'close'.
-    this.#child.on('error', () => {});
   }
 
   get pid(): number | null {
@@ -69,7 +78,9 @@ export class ProcessRank implements RankHandle {
   }
 
   signal(signal: NodeJS.Signals): void {
-    if (this.#running) this.#child.kill(signal);
+    if (!this.#running) return;
+    this.#sent.add(signal);
+    this.#child.kill(signal);
   }
 
   kill(): void {

@@ -88,9 +88,10 @@ export class ThreadRank implements RankHandle {
     this.reaped = new Promise((resolve) => {
       this.#worker.once('exit', (exitCode) => {
         this.#running = false;
+        // A thread has no signals of its own: one recorded here was always the launcher's doing.
         const exit: RankExit = this.#endedBy
-          ? { exitCode: null, signal: this.#endedBy }
-          : { exitCode, signal: null };
+          ? { exitCode: null, signal: this.#endedBy, byLauncher: true }
+          : { exitCode, signal: null, byLauncher: false };
         if (this.#uncaught !== undefined) exit.uncaught = this.#uncaught;
         resolve(exit);
       });

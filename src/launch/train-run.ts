@@ -7,17 +7,12 @@ import { CommError, WorkerError, serializeError, type SerializedError } from '..
 import { failed, type RankExit, type RankHandle } from './rank-handle.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
 import type { TrainPlan } from './train-options.js';
-import { isWorkerMessage, type WorkerMessage } from './worker-messages.js';
-
-interface Failure {
-  rank: number;
-  inner: SerializedError | null;
-}
+import { isWorkerMessage } from './worker-messages.js';
 
 /** Why a run is being stopped: a worker failed, or something else (timeout, abort, onProgress threw). */
-type StopCause = { kind: 'failure'; failure: Failure } | { kind: 'error'; error: unknown };
+type StopCause = { kind: 'failure' } | { kind: 'error'; error: unknown };
 
-/** Starts the ranks of a run; rank 0 must be started first. */
+/** Starts the ranks of a run, in rank order. */
 export type RankStarter = (rank: number) => RankHandle;
 
 export class TrainRun {
@@ -25,22 +20,20 @@ export class TrainRun {
   readonly #ranks: RankHandle[] = [];
   readonly #finished = new Set<number>();
   readonly #errorsByRank = new Map<number, SerializedError>();
+  /** Ranks that failed by their own doing (an error, an exit), in the order the parent learnt of it. */
+  readonly #ownFailures: number[] = [];
   #result: unknown;
   /** Why the run is being stopped; null while it runs normally. */
   #cause: StopCause | null = null;
-  readonly #laterFailures: number[] = [];
-  #stopping: Promise<RankExit[]> | null = null;
+  /** Settles when the stop has reaped every rank and cleared its timer. */
+  #stopping: Promise<unknown> = Promise.resolve();
   /** tcp: rank 0 reported where its coordinator listens. */
   onListening: (host: string, port: number) => void = () => {};
-  #onFirstFailure: (rank: number, reason: string) => void = () => {};
+  /** Called once, with the first rank seen failing (the shm group is aborted there). */
+  onFirstFailure: (rank: number, reason: string) => void = () => {};
 
   constructor(plan: TrainPlan) {
     this.#plan = plan;
-  }
-
-  /** Called once, with the rank that failed first (the shm group is aborted there). */
-  set onFirstFailure(listener: (rank: number, reason: string) => void) {
-    this.#onFirstFailure = listener;
   }
 
   async run(start: RankStarter): Promise<unknown> {
@@ -68,13 +61,14 @@ export class TrainRun {
         void handle.reaped.then((exit) => this.#onExit(handle, exit));
       }
       await Promise.all(this.#ranks.map((r) => r.reaped));
+      await this.#stopping;
     } finally {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
     if (this.#cause === null) return this.#result;
     if (this.#cause.kind === 'error') throw this.#cause.error;
-    throw await this.#workerError(this.#cause.failure);
+    throw await this.#workerError();
   }
 
   /** Sends a message to every rank but `except` (tcp: the coordinator's address). */
@@ -84,26 +78,25 @@ export class TrainRun {
 
   #onMessage(handle: RankHandle, message: unknown): void {
     if (!isWorkerMessage(message)) return;
-    const m: WorkerMessage = message;
-    switch (m.kind) {
+    switch (message.kind) {
       case 'collective:progress':
         if (this.#cause !== null || !this.#plan.onProgress) return;
         try {
-          this.#plan.onProgress({ ...m.event, workerId: handle.rank });
+          this.#plan.onProgress({ ...message.event, workerId: handle.rank });
         } catch (error) {
           this.#stopFor({ kind: 'error', error });
         }
         return;
       case 'collective:listening':
-        this.onListening(m.host, m.port);
+        this.onListening(message.host, message.port);
         return;
       case 'collective:result':
         this.#finished.add(handle.rank);
-        if (handle.rank === 0) this.#result = m.value;
+        if (handle.rank === 0) this.#result = message.value;
         return;
       case 'collective:failed':
-        this.#errorsByRank.set(handle.rank, m.error);
-        this.#fail(handle.rank, m.error);
+        this.#errorsByRank.set(handle.rank, message.error);
+        this.#ownFailure(handle.rank, true);
         return;
     }
   }
@@ -113,40 +106,47 @@ export class TrainRun {
     if (exit.uncaught !== undefined && !this.#errorsByRank.has(handle.rank)) {
       this.#errorsByRank.set(handle.rank, serializeError(exit.uncaught));
     }
-    this.#fail(handle.rank, this.#errorsByRank.get(handle.rank) ?? null);
+    // Ended by our own stop: not a failure of the worker.
+    if (!exit.byLauncher) this.#ownFailure(handle.rank, false);
   }
 
-  #fail(rank: number, inner: SerializedError | null): void {
-    if (this.#cause === null) {
-      this.#stopFor({ kind: 'failure', failure: { rank, inner } });
-      this.#onFirstFailure(rank, inner ? `${inner.name}: ${inner.message}` : 'it exited');
-    } else if (
-      this.#cause.kind === 'failure' &&
-      this.#cause.failure.rank !== rank &&
-      !this.#laterFailures.includes(rank) &&
-      (inner !== null || !this.#stopping)
-    ) {
-      // A rank that reports its own error (or exits) after the root cause: mentioned, not the cause.
-      this.#laterFailures.push(rank);
-    }
+  #ownFailure(rank: number, reported: boolean): void {
+    if (this.#ownFailures.includes(rank)) return;
+    this.#ownFailures.push(rank);
+    if (this.#cause !== null) return;
+    const inner = this.#errorsByRank.get(rank);
+    this.onFirstFailure(rank, inner ? `${inner.name}: ${inner.message}` : 'it exited');
+    this.#stopFor({ kind: 'failure' }, reported ? rank : null);
   }
 
-  #stopFor(cause: StopCause): void {
+  #stopFor(cause: StopCause, exitingOnItsOwn: number | null = null): void {
     if (this.#cause !== null) return;
     this.#cause = cause;
     const reason =
-      cause.kind === 'failure' ? `worker rank ${cause.failure.rank} failed` : 'train() is stopping';
+      cause.kind === 'failure' ? `worker rank ${this.#ownFailures[0]} failed` : 'train() is stopping';
     for (const rank of this.#ranks) rank.send({ kind: 'collective:stop', reason });
-    const exiting = cause.kind === 'failure' && cause.failure.inner !== null ? cause.failure.rank : null;
-    this.#stopping = stopRanks(this.#ranks, STOP_GRACE_MS, exiting);
+    this.#stopping = stopRanks(this.#ranks, STOP_GRACE_MS, exitingOnItsOwn);
   }
 
-  async #workerError(failure: Failure): Promise<WorkerError> {
-    const handle = this.#ranks[failure.rank];
-    const exit = handle ? await handle.reaped : { exitCode: null, signal: null };
-    const inner = this.#errorsByRank.get(failure.rank) ?? failure.inner;
-    let message = WorkerError.describe(failure.rank, exit.exitCode, exit.signal, inner);
-    const later = this.#laterFailures.filter((r) => r !== failure.rank).sort((a, b) => a - b);
+  /**
+   * The root cause among the ranks that failed by themselves: the first one the parent learnt of,
+   * unless that one only reports a peer's death (CollectiveFailed naming a rank that failed too), in
+   * which case the peer is the cause: a dead peer's exit can reach the parent after a survivor's report.
+   */
+  #rootCause(): number {
+    const first = this.#ownFailures[0] as number;
+    const error = this.#errorsByRank.get(first);
+    const peer =
+      error?.name === 'CommError' && error.code === 'CollectiveFailed' ? error.details?.['rank'] : undefined;
+    return typeof peer === 'number' && peer !== first && this.#ownFailures.includes(peer) ? peer : first;
+  }
+
+  async #workerError(): Promise<WorkerError> {
+    const root = this.#rootCause();
+    const exit = await (this.#ranks[root] as RankHandle).reaped;
+    const inner = this.#errorsByRank.get(root) ?? null;
+    let message = WorkerError.describe(root, exit.exitCode, exit.signal, inner);
+    const later = this.#ownFailures.filter((r) => r !== root);
     if (later.length > 0) {
       const what = later.map((r) => {
         const e = this.#errorsByRank.get(r);
@@ -154,7 +154,7 @@ export class TrainRun {
       });
       message += `; after it, ${what.join(', ')} also failed`;
     }
-    return new WorkerError(failure.rank, exit.exitCode, exit.signal, inner, message);
+    return new WorkerError(root, exit.exitCode, exit.signal, inner, message);
   }
 
   #timeoutError(timeoutMs: number): CommError {
