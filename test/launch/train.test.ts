@@ -63,6 +63,16 @@ describe('train(): results', () => {
     expect(value).toMatchObject({ backend: 'local', total: 1 });
   });
 
+  it.each(BACKENDS)('adds options.env to the environment of %s workers', async (backend) => {
+    const value = await train(WORKER, {
+      numWorkers: 2,
+      backend,
+      args: { mode: 'env' },
+      env: { COLLECTIVE_TRAIN_TEST_VALUE: `seen by ${backend}` },
+    });
+    expect(value).toBe(`seen by ${backend}`);
+  });
+
   it('runs three trainings at once without interfering', async () => {
     const runs = [
       train(WORKER, { numWorkers: 2, backend: 'tcp', args: { mode: 'sum' } }),
