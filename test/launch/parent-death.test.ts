@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { assertAllGone } from './leftovers.js';
+import { RANK_SCRIPT, runCli } from './run-cli.js';
 
 const TRAIN_PARENT = fileURLToPath(new URL('./fixtures/train-parent.ts', import.meta.url));
 
@@ -29,5 +31,30 @@ it('workers of a SIGKILLed train() parent exit on their own (tcp)', async () => 
   parent.kill('SIGKILL');
   await everyWriterGone;
   expect(pids).toHaveLength(2);
+  assertAllGone(pids);
+});
+
+it('ranks of a SIGKILLed collective run exit on their own (tcp)', async () => {
+  // Each rank holds a connection to this server: its close is the event of the rank's death.
+  const connections: Array<{ pid: Promise<number>; closed: Promise<void> }> = [];
+  let bothConnected: () => void = () => {};
+  const connected = new Promise<void>((resolve) => (bothConnected = resolve));
+  const server = createServer((socket) => {
+    const pid = new Promise<number>((resolve) =>
+      socket.setEncoding('utf8').once('data', (d: string) => resolve(Number(d.trim()))),
+    );
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    connections.push({ pid, closed });
+    if (connections.length === 2) bothConnected();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const run = runCli(['-n', '2', '--backend', 'tcp', RANK_SCRIPT, 'hold', String(port)]);
+  await connected;
+  const pids = await Promise.all(connections.map((c) => c.pid));
+  run.child.kill('SIGKILL');
+  await Promise.all(connections.map((c) => c.closed));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
   assertAllGone(pids);
 });
