@@ -56,7 +56,7 @@ export const MAX_FRAME_PAYLOAD = MAX_CHUNK_BYTES + 64;
 /** Before a peer is authenticated it may send only small frames (handshake messages). */
 export const MAX_HANDSHAKE_PAYLOAD = 256;
 /** Groups larger than this would make a Mismatch frame exceed MAX_FRAME_PAYLOAD. */
-export const MAX_GROUP_SIZE = Math.floor((MAX_FRAME_PAYLOAD - 8) / FINGERPRINT_BYTES);
+export const MAX_GROUP_SIZE = Math.floor((MAX_FRAME_PAYLOAD - 8) / (1 + FINGERPRINT_BYTES));
 
 /** What a rank's backend method was: the fingerprint's kind is not enough (objects reuse broadcast). */
 export const Action = { allreduce: 1, allgatherv: 2, broadcast: 3, barrier: 4 } as const;
