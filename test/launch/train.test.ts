@@ -73,6 +73,15 @@ describe('train(): results', () => {
     expect(value).toBe(`seen by ${backend}`);
   });
 
+  it.each(BACKENDS)(
+    'starts every worker fresh: no module state survives from an earlier run (%s)',
+    async (backend) => {
+      for (let run = 0; run < 2; run++) {
+        expect(await train(WORKER, { numWorkers: 3, backend, args: { mode: 'calls' } })).toBe('1,1,1');
+      }
+    },
+  );
+
   it('runs three trainings at once without interfering', async () => {
     const runs = [
       train(WORKER, { numWorkers: 2, backend: 'tcp', args: { mode: 'sum' } }),
