@@ -4,6 +4,7 @@
  * signals are forwarded, the first failing rank decides the exit status and stops the others, and the
  * command returns only when every rank is reaped.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
@@ -39,6 +40,8 @@ export const TIMEOUT_EXIT_CODE = 124;
 const USAGE_EXIT_CODE = 2;
 const MS_PER_SEC = 1000;
 const LOOPBACK = '127.0.0.1';
+/** Random bytes of the per-run tcp token. */
+const RUN_TOKEN_BYTES = 16;
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
   let args: RunArgs | null;
@@ -160,7 +163,14 @@ class RankSupervisor {
     const preload = siblingModule('rank-preload');
     const execArgv = [...processExecArgv([preload, this.#script]), '--import', preload.href];
     const extra: Record<string, string> =
-      backend === 'tcp' ? { COLLECTIVE_TCP_COORDINATOR: `${LOOPBACK}:${await freeLoopbackPort()}` } : {};
+      backend === 'tcp'
+        ? {
+            COLLECTIVE_TCP_COORDINATOR: `${LOOPBACK}:${await freeLoopbackPort()}`,
+            // A secret of this run, so that no other local process can join it as a rank.
+            COLLECTIVE_TCP_TOKEN:
+              process.env['COLLECTIVE_TCP_TOKEN'] ?? randomBytes(RUN_TOKEN_BYTES).toString('hex'),
+          }
+        : {};
     return (rank) =>
       new ProcessRank({
         rank,

@@ -3,6 +3,7 @@
  * rank 0's result (spec/train.md). One worker runs in this thread on the local backend; more run as
  * fresh worker threads (shm) or child processes (tcp), supervised by TrainRun.
  */
+import { randomBytes } from 'node:crypto';
 import { SHM_WORKER_DATA_KEY, createShmGroup } from '../backends/shm/index.js';
 import { createLocalCommunicator } from '../backends/local/index.js';
 import { CommError, WorkerError, serializeError } from '../communicator/errors.js';
@@ -14,6 +15,9 @@ import { TrainRun } from './train-run.js';
 import { TRAIN_WORKER_DATA_KEY, type WorkerConfig } from './worker-messages.js';
 
 export type { ProgressEvent, TrainContext, TrainOptions, WorkerFunction } from './train-options.js';
+
+/** The size of the per-run tcp token (random bytes, sent to the workers over IPC, never in the environment). */
+const RUN_TOKEN_BYTES = 16;
 
 /** A collective that makes no progress for this long fails with Timeout inside the workers. */
 export const TRAIN_COLLECTIVE_TIMEOUT_SECS = 60;
@@ -27,6 +31,7 @@ export async function train<R = unknown, A = unknown>(
   const run = new TrainRun(plan);
   const entry = siblingModule('worker-entry');
   const modules = [entry, plan.moduleUrl];
+  const token = randomBytes(RUN_TOKEN_BYTES).toString('hex');
   const config = (rank: number): WorkerConfig => ({
     rank,
     size: plan.numWorkers,
@@ -34,6 +39,7 @@ export async function train<R = unknown, A = unknown>(
     moduleUrl: plan.moduleUrl.href,
     args: plan.args,
     timeoutSecs: TRAIN_COLLECTIVE_TIMEOUT_SECS,
+    token,
   });
 
   if (plan.backend === 'shm') {

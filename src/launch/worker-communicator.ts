@@ -41,6 +41,7 @@ export async function openCommunicator(config: WorkerConfig, links: WorkerLinks)
     size: config.size,
     timeoutSecs: config.timeoutSecs,
     connectTimeoutSecs: TRAIN_CONNECT_TIMEOUT_SECS,
+    token: config.token,
   };
   if (config.rank === 0) {
     return connectTcp({

@@ -16,6 +16,8 @@ export interface WorkerConfig {
   args: unknown;
   /** The communicator's timeout for one collective without progress. */
   timeoutSecs: number;
+  /** tcp: a secret of this run that every rank presents to rank 0, so no other local process can join. */
+  token: string;
 }
 
 export type ParentMessage =
