@@ -218,6 +218,37 @@ describe('train(): failures stop everything and leave nothing behind', () => {
     },
   );
 
+  it('an onProgress that throws stops every worker and rejects with its error', async () => {
+    const before = activeResources();
+    const thrown = new Error('the dashboard is down');
+    const { result, pids } = await trainCollecting(
+      'tcp',
+      2,
+      { mode: 'progress', events: 1_000 },
+      {
+        onProgress: (event) => {
+          if (event['kind'] === 'step') throw thrown;
+        },
+      },
+    );
+    expect(await expectFailure(result)).toBe(thrown);
+    assertAllGone(pids);
+    await assertNoExtraResources(before);
+  });
+
+  it('one worker in this thread: a throw is a WorkerError of rank 0, a timeout a Timeout', async () => {
+    const thrown = await expectFailure(train(WORKER, { args: { mode: 'throw', failRank: 0 } }));
+    assert.ok(thrown instanceof WorkerError, String(thrown));
+    expect({ rank: thrown.rank, exitCode: thrown.exitCode, name: thrown.inner?.name }).toEqual({
+      rank: 0,
+      exitCode: 1,
+      name: 'FixtureFailure',
+    });
+    const timedOut = await expectFailure(train(WORKER, { args: { mode: 'hang' }, timeoutMs: 100 }));
+    assert.ok(timedOut instanceof CommError, String(timedOut));
+    expect(timedOut.code).toBe('Timeout');
+  });
+
   it('a result that cannot be cloned fails the worker with the clone error', async () => {
     const error = await expectFailure(
       train(WORKER, { numWorkers: 2, backend: 'shm', args: { mode: 'unclonable' } }),
