@@ -44,7 +44,7 @@ export interface TrainOptions<A = unknown> {
   timeoutMs?: number;
   /** Stops every worker and rejects with signal.reason when aborted. */
   signal?: AbortSignal;
-  /** Variables added to the workers' environment (on top of this process's). */
+  /** Variables added to the workers' environment (on top of this process's); `undefined` removes one. */
   env?: Record<string, string | undefined>;
 }
 
@@ -106,7 +106,9 @@ export async function planTraining(workerModule: unknown, options: unknown): Pro
   if (o.env !== undefined && (o.env === null || typeof o.env !== 'object')) {
     throw incompatible('env must be an object of strings', {}, 'pass { NAME: "value" }, or omit it');
   }
-  const env = { ...process.env, ...o.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...o.env };
+  // `undefined` removes a variable (a thread's env would otherwise hold the string 'undefined').
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
   const moduleUrl = resolveWorkerModule(workerModule);
   const workerFunction = await loadWorkerFunction(moduleUrl);
   let backend: TrainPlan['backend'];
