@@ -82,6 +82,24 @@ describe('train(): results', () => {
     },
   );
 
+  it("backend 'auto' picks tcp when COLLECTIVE_TCP_COORDINATOR is set, else shm", async () => {
+    const sum = { mode: 'sum' } as const;
+    const onTcp = await train(WORKER, {
+      numWorkers: 2,
+      args: sum,
+      env: { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1' },
+    });
+    const onShm = await train(WORKER, {
+      numWorkers: 2,
+      args: sum,
+      env: { COLLECTIVE_TCP_COORDINATOR: undefined },
+    });
+    expect([(onTcp as { backend: string }).backend, (onShm as { backend: string }).backend]).toEqual([
+      'tcp',
+      'shm',
+    ]);
+  });
+
   it('runs three trainings at once without interfering', async () => {
     const runs = [
       train(WORKER, { numWorkers: 2, backend: 'tcp', args: { mode: 'sum' } }),
