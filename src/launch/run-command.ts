@@ -111,16 +111,14 @@ class RankSupervisor {
       for (let rank = 0; rank < numRanks && !this.#stopping; rank++) {
         const handle = start(rank);
         this.#ranks.push(handle);
-        const streams = handle as RankHandle & {
-          stdout: NodeJS.ReadableStream | null;
-          stderr: NodeJS.ReadableStream | null;
-        };
-        if (streams.stdout) relays.push(this.#output.relay(rank, streams.stdout as never, 'stdout'));
-        if (streams.stderr) relays.push(this.#output.relay(rank, streams.stderr as never, 'stderr'));
+        if (handle.stdout) relays.push(this.#output.relay(rank, handle.stdout, 'stdout'));
+        if (handle.stderr) relays.push(this.#output.relay(rank, handle.stderr, 'stderr'));
         void handle.exited.then((exit) => this.#onExit(handle, exit));
       }
       await Promise.all(this.#ranks.map((r) => r.reaped));
       await Promise.all(relays);
+      // A stop in progress clears its kill timer once everything is reaped.
+      await this.#stopping;
     } finally {
       if (timer) clearTimeout(timer);
       for (const [signal, listener] of forward) process.off(signal, listener);
@@ -136,7 +134,7 @@ class RankSupervisor {
     return process.env['COLLECTIVE_TCP_COORDINATOR'] ? 'tcp' : 'shm';
   }
 
-  async #starter(backend: 'shm' | 'tcp' | 'local'): Promise<(rank: number) => RankHandle> {
+  async #starter(backend: 'shm' | 'tcp' | 'local'): Promise<(rank: number) => ProcessRank | ThreadRank> {
     const { numRanks, scriptArgs } = this.#args;
     const rankEnv = (rank: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
       ...process.env,
