@@ -48,8 +48,13 @@ export class Connection {
     return this.#ended;
   }
 
-  send(tag: number, ...parts: Uint8Array[]): void {
-    if (!this.#ended) this.writer.write(tag, ...parts);
+  /** True when `parts` were queued by reference (keep them unchanged until writer.flushed()). */
+  send(tag: number, ...parts: Uint8Array[]): boolean {
+    return this.#ended ? false : this.writer.write(tag, ...parts);
+  }
+
+  sendAll(frames: ReadonlyArray<readonly [number, readonly Uint8Array[]]>): boolean {
+    return this.#ended ? false : this.writer.writeFrames(frames);
   }
 
   /** Holds writes until uncork(), so frames written together leave in one syscall. */

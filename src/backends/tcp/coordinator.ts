@@ -19,7 +19,14 @@ import { allocate } from '../../communicator/validate.js';
 import type { Admission } from './admission.js';
 import type { Connection } from './connection.js';
 import { isComplete, type Contribution } from './contribution.js';
-import { alreadyFailed, closedInFlight, peerFailed, slowRankWarning, timedOut } from './failures.js';
+import {
+  alreadyFailed,
+  closedInFlight,
+  peerFailed,
+  slowRankWarning,
+  timedOut,
+  whyEnded,
+} from './failures.js';
 import type { TcpSettings } from './options.js';
 import {
   Action,
@@ -76,12 +83,7 @@ export class CoordinatorBackend implements Backend {
       peer.onFrame = (tag, payload) => this.#onFrame(r, tag, payload);
       peer.onEnd = (error) => {
         if (this.#closing) return;
-        this.#failGroup(
-          r,
-          error
-            ? `broke the protocol (${error.message})`
-            : 'disconnected (its process died or closed the socket)',
-        );
+        this.#failGroup(r, whyEnded(error));
       };
     }
   }
@@ -287,6 +289,7 @@ export class CoordinatorBackend implements Backend {
 
   #finish(): void {
     const local = this.#local as LocalCall;
+    const referencesCaller = (this.#progress as RoundProgress).referencesCaller;
     const go = encodeSequence(this.#sequence);
     const peers = this.#peers.slice(1);
     for (const peer of peers) peer.send(Tag.BarrierGo, go);
@@ -295,7 +298,7 @@ export class CoordinatorBackend implements Backend {
     this.#advance();
     // Rank 0's result may still be on its way out (views of the caller's buffers): resolve once the
     // kernel has taken every byte, so the caller may reuse its arrays.
-    if (peers.every((p) => p.writer.unflushedFrames === 0)) local.resolve();
+    if (!referencesCaller || peers.every((p) => p.writer.unflushedFrames === 0)) local.resolve();
     else void Promise.all(peers.map((p) => p.writer.flushed())).then(() => local.resolve());
   }
 

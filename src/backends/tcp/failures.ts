@@ -3,6 +3,15 @@
  * shared mismatchError so every backend words them alike.
  */
 import { CommError } from '../../communicator/errors.js';
+import { ProtocolError } from './protocol.js';
+
+/** How a peer's connection ended, for the message naming it: a clean close, a socket error, or a protocol violation. */
+export function whyEnded(error: Error | null): string {
+  if (error === null) return 'disconnected (its process died or closed the socket)';
+  if (error instanceof ProtocolError) return `broke the protocol (${error.message})`;
+  const code = (error as NodeJS.ErrnoException).code;
+  return `lost its connection (${code ?? error.message})`;
+}
 
 export function peerFailed(operation: string, rank: number, why: string): CommError {
   return new CommError(

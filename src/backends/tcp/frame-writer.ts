@@ -15,6 +15,7 @@ const COALESCE_BYTES = 4096;
 export class FrameWriter {
   #unflushed = 0;
   #waiters: Array<() => void> = [];
+  readonly #done = (): void => this.#onFlushed();
 
   constructor(private readonly socket: Socket) {}
 
@@ -28,32 +29,48 @@ export class FrameWriter {
     return this.socket.writableLength;
   }
 
-  write(tag: number, ...parts: Uint8Array[]): void {
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    let payloadBytes = 0;
-    for (const part of parts) payloadBytes += part.byteLength;
-    this.#unflushed++;
-    const done = (): void => this.#onFlushed();
-    if (FRAME_HEADER_BYTES + payloadBytes <= COALESCE_BYTES) {
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
-      frame.writeUInt32BE(payloadBytes + 1, 0);
-      frame.writeUInt8(tag, 4);
-      let at = FRAME_HEADER_BYTES;
-      for (const part of parts) {
-        frame.set(part, at);
-        at += part.byteLength;
-      }
-      this.socket.write(frame, done);
-      return;
+  /**
+   * Writes one frame. Returns true when the caller's bytes were queued by reference (the caller must
+   * keep them unchanged until flushed()), false when they were copied.
+   */
+  write(tag: number, ...parts: Uint8Array[]): boolean {
+    return this.writeFrames([[tag, parts]]);
+  }
+
+  /** Writes frames back to back: one buffer and one syscall when they are small. */
+  writeFrames(frames: ReadonlyArray<readonly [number, readonly Uint8Array[]]>): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    let total = 0;
+    for (const [, parts] of frames) {
+      total += FRAME_HEADER_BYTES;
+      for (const part of parts) total += part.byteLength;
     }
-    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    header.writeUInt32BE(payloadBytes + 1, 0);
-    header.writeUInt8(tag, 4);
-    // Writes complete in order, so the callback of the last piece says the whole frame has left.
-    const pieces = [header, ...parts.filter((part) => part.byteLength > 0)];
+    this.#unflushed++;
+    if (total <= COALESCE_BYTES) {
+      const out = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (const [tag, parts] of frames) {
+        at = writeHeader(out, at, tag, parts);
+        for (const part of parts) {
+          out.set(part, at);
+          at += part.byteLength;
+        }
+      }
+      this.socket.write(out, this.#done);
+      return false;
+    }
+    // Writes complete in order, so the callback of the last piece says every frame has left.
+    const pieces: Uint8Array[] = [];
+    for (const [tag, parts] of frames) {
+      const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      writeHeader(header, 0, tag, parts);
+      pieces.push(header);
+      for (const part of parts) if (part.byteLength > 0) pieces.push(part);
+    }
     this.socket.cork();
-    pieces.forEach((piece, i) => this.socket.write(piece, i === pieces.length - 1 ? done : undefined));
+    pieces.forEach((piece, i) => this.socket.write(piece, i === pieces.length - 1 ? this.#done : undefined));
     this.socket.uncork();
+    return true;
   }
 
   /** Resolves when the kernel has taken every frame written so far (or the socket is gone). */
@@ -72,4 +89,12 @@ export class FrameWriter {
     if (this.#unflushed > 0) this.#unflushed--;
     if (this.#unflushed === 0) for (const resolve of this.#waiters.splice(0)) resolve();
   }
+}
+
+function writeHeader(out: Buffer, at: number, tag: number, parts: readonly Uint8Array[]): number {
+  let payloadBytes = 0;
+  for (const part of parts) payloadBytes += part.byteLength;
+  out.writeUInt32BE(payloadBytes + 1, at);
+  out.writeUInt8(tag, at + 4);
+  return at + FRAME_HEADER_BYTES;
 }

@@ -9,7 +9,7 @@
  *   forwarded frame by frame as they arrive (received frames are written on, not copied); rank 0
  *   copies them into its own recv.
  */
-import { bytesOf, dtypeOf, type NumericArray } from '../../communicator/dtypes.js';
+import { bytesOf, dtypeByCode, type NumericArray } from '../../communicator/dtypes.js';
 import type { Fingerprint } from '../../communicator/fingerprint.js';
 import { reduceStepFor } from '../../communicator/reduce.js';
 import type { Connection } from './connection.js';
@@ -43,6 +43,8 @@ export class RoundProgress {
   readonly #peers: Connection[];
   readonly #chunkBytes: number;
   #reduced = 0;
+  /** Some frame of this round was queued as a view of rank 0's caller buffers (not copied). */
+  referencesCaller = false;
   #scratch: Uint8Array | null = null;
   // Relay state (allgatherv, broadcast).
   #sources: number[] = [];
@@ -91,7 +93,7 @@ export class RoundProgress {
 
   #reduce(): boolean {
     const { send, recv, fp } = this.#local as Required<LocalCall>;
-    const dtype = dtypeOf(recv);
+    const dtype = dtypeByCode(((this.#local.words[0] as number) >>> 8) & 0xff);
     if (!dtype || !fp.op) throw new TypeError(`allreduce without dtype or op: ${fp.kind}`);
     const op = fp.op;
     const e = dtype.bytes;
@@ -156,7 +158,10 @@ export class RoundProgress {
         const source = this.#sources[cursor.source] as number;
         if (source !== d) {
           const frames = this.#framesOf(source);
-          while (cursor.frame < frames.length) peer.send(tag, frames[cursor.frame++] as Uint8Array);
+          while (cursor.frame < frames.length) {
+            const referenced = peer.send(tag, frames[cursor.frame++] as Uint8Array);
+            if (referenced && source === 0) this.referencesCaller = true;
+          }
           if (!this.#completeOf(source)) break;
         }
         cursor.source++;

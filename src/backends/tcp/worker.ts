@@ -16,7 +16,14 @@ import {
 import { HeapRegion } from '../../communicator/heap-region.js';
 import { allocate } from '../../communicator/validate.js';
 import type { Connection } from './connection.js';
-import { alreadyFailed, closedInFlight, peerFailed, slowRankWarning, timedOut } from './failures.js';
+import {
+  alreadyFailed,
+  closedInFlight,
+  peerFailed,
+  slowRankWarning,
+  timedOut,
+  whyEnded,
+} from './failures.js';
 import { closeConnections, StallClock } from './lifecycle.js';
 import type { TcpSettings } from './options.js';
 import {
@@ -81,24 +88,19 @@ export class WorkerBackend implements Backend {
     connection.onEnd = (error) => {
       if (this.#closing) return;
       this.#fail(
-        peerFailed(
-          this.#pending?.fp.kind ?? 'collective',
-          0,
-          error
-            ? `(the coordinator) broke the protocol (${error.message})`
-            : '(the coordinator) disconnected',
-        ),
+        peerFailed(this.#pending?.fp.kind ?? 'collective', 0, `(the coordinator) ${whyEnded(error)}`),
       );
     };
   }
 
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
     // AllreduceSend repeats the op and dtype codes (fingerprint word 0, bytes 2 and 1) in every chunk.
-    const word0 = encodeFingerprint(fp)[0] as number;
+    const words = encodeFingerprint(fp);
+    const word0 = words[0] as number;
     const prefix = new Uint8Array(ALLREDUCE_PREFIX_BYTES);
     prefix[0] = (word0 >>> 16) & 0xff;
     prefix[1] = (word0 >>> 8) & 0xff;
-    return this.#call(Action.allreduce, fp, bytesOf(send), [bytesOf(recv)], Tag.AllreduceSend, prefix);
+    return this.#call(Action.allreduce, fp, bytesOf(send), [bytesOf(recv)], Tag.AllreduceSend, prefix, words);
   }
 
   allgatherv(
@@ -166,6 +168,7 @@ export class WorkerBackend implements Backend {
     segments: Uint8Array[],
     dataTag: number,
     prefix?: Uint8Array,
+    words: Int32Array = encodeFingerprint(fp),
   ): Promise<void> {
     if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
     if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
@@ -173,7 +176,7 @@ export class WorkerBackend implements Backend {
     const begin = encodeBegin({
       sequence,
       action,
-      fingerprint: encodeFingerprint(fp),
+      fingerprint: words,
       contributionBytes: data.byteLength,
     });
     return new Promise<void>((resolve, reject) => {
@@ -193,15 +196,13 @@ export class WorkerBackend implements Backend {
         c.send(Tag.BarrierReady, begin);
         return;
       }
-      // Begin and the data leave together: one syscall for a small collective.
-      c.cork();
-      c.send(Tag.Begin, begin);
+      // Begin and the data leave together: one buffer (small) or one corked writev (large).
+      const frames: Array<readonly [number, readonly Uint8Array[]]> = [[Tag.Begin, [begin]]];
       for (let at = 0; at < data.byteLength; at += this.#s.chunkBytes) {
         const chunk = data.subarray(at, Math.min(data.byteLength, at + this.#s.chunkBytes));
-        if (prefix) c.send(dataTag, prefix, chunk);
-        else c.send(dataTag, chunk);
+        frames.push([dataTag, prefix ? [prefix, chunk] : [chunk]]);
       }
-      c.uncork();
+      c.sendAll(frames);
     });
   }
 
