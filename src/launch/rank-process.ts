@@ -12,6 +12,11 @@ export interface ProcessRankOptions {
   env: NodeJS.ProcessEnv;
   /** 'inherit' passes the child's output straight through; 'pipe' exposes it as stdout/stderr. */
   output: 'inherit' | 'pipe';
+  /**
+   * Run in a process group of its own, so that a signal to the launcher's group (Ctrl-C on a terminal)
+   * reaches the rank once, forwarded by the launcher, not twice.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export class ProcessRank implements RankHandle {
@@ -34,6 +39,7 @@ export class ProcessRank implements RankHandle {
       // Structured clone over IPC: results and progress events may hold typed arrays and Maps.
       serialization: 'advanced',
       stdio: ['ignore', options.output, options.output, 'ipc'],
+      detached: options.ownProcessGroup ?? false,
     });
     this.stdout = this.#child.stdout;
     this.stderr = this.#child.stderr;

@@ -177,6 +177,7 @@ class RankSupervisor {
         execArgv,
         env: rankEnv(rank, extra),
         output: 'pipe',
+        ownProcessGroup: true,
       });
   }
 
