@@ -48,6 +48,32 @@ export function leastSquares(
   return m.map((row, i) => row[k]! / row[i]!);
 }
 
+/**
+ * Least squares of Σ cⱼ·rowⱼ ≈ 1 with every cⱼ ≥ 0 (a cost is never negative): while a coefficient
+ * comes out negative, its term is dropped (fixed at 0) and the rest refitted. Terms that are zero on
+ * every row (barrier's bytes) are fixed at 0 from the start.
+ */
+export function nonNegativeFit(rows: readonly (readonly number[])[]): number[] | null {
+  const k = rows[0]?.length ?? 0;
+  const active = Array.from({ length: k }, (_, j) => rows.some((r) => (r[j] as number) !== 0));
+  for (;;) {
+    const kept = active.flatMap((on, j) => (on ? [j] : []));
+    if (kept.length === 0) return null;
+    const fit = leastSquares(
+      rows.map((r) => kept.map((j) => r[j] as number)),
+      rows.map(() => 1),
+    );
+    if (!fit) return null;
+    const worst = fit.reduce((w, c, i) => (c < (fit[w] as number) ? i : w), 0);
+    if ((fit[worst] as number) >= 0) {
+      const full = new Array<number>(k).fill(0);
+      kept.forEach((j, i) => (full[j] = fit[i] as number));
+      return full;
+    }
+    active[kept[worst] as number] = false;
+  }
+}
+
 export function fitScaling(runners: readonly Runner[], index: ResultIndex): ScalingFit[] {
   const fits: ScalingFit[] = [];
   for (const runner of runners) {
@@ -61,10 +87,7 @@ export function fitScaling(runners: readonly Runner[], index: ResultIndex): Scal
       const features = results.map((r) => model.features(operation, r.workload.ranks, r.workload.bytes));
       // Weighting each row by 1/measured makes the fit minimise relative error.
       const weighted = features.map((f, i) => f.map((v) => v / results[i]!.medianUs));
-      const coefficients = leastSquares(
-        weighted,
-        results.map(() => 1),
-      );
+      const coefficients = nonNegativeFit(weighted);
       if (!coefficients) continue;
       const points = results.map((result, i) => ({
         result,

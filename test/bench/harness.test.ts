@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { maxOverRanks, quantile, summarise } from '../../bench/harness/stats.js';
 import { planWorkloads, sizeLadder, MIB, type Workload } from '../../bench/harness/workload.js';
 import { parseBaselineLines } from '../../bench/runners/baseline-process.js';
-import { leastSquares } from '../../bench/report/scaling.js';
+import { leastSquares, nonNegativeFit } from '../../bench/report/scaling.js';
 import { ResultIndex } from '../../bench/report/results-index.js';
 import { checkTargets } from '../../bench/report/targets.js';
 import { renderPlot } from '../../bench/report/svg.js';
@@ -89,6 +89,26 @@ describe('bench harness', () => {
         [1, 2],
       ),
     ).toBeNull();
+  });
+
+  it('keeps fitted costs non-negative and fixes all-zero terms at 0', () => {
+    // Σ c·row ≈ 1 would need a negative second coefficient.
+    const rows = [
+      [2, 3],
+      [1, 1],
+      [0.5, 0.2],
+    ];
+    expect(leastSquares(rows, [1, 1, 1])?.[1]).toBeLessThan(0);
+    const fit = nonNegativeFit(rows);
+    expect(fit?.[1]).toBe(0);
+    // Refitted on the first term alone: c = Σa ÷ Σa².
+    expect(fit?.[0]).toBeCloseTo(3.5 / 5.25);
+    expect(
+      nonNegativeFit([
+        [0.5, 0],
+        [0.25, 0],
+      ])?.[1],
+    ).toBe(0);
   });
 
   it('checks a target as ours ÷ baseline against its bound, and says when a side is missing', () => {
