@@ -59,11 +59,11 @@ export class Connection {
 
   /** Holds writes until uncork(), so frames written together leave in one syscall. */
   cork(): void {
-    this.socket.cork();
+    this.writer.cork();
   }
 
   uncork(): void {
-    this.socket.uncork();
+    this.writer.uncork();
   }
 
   /** Ends the connection because of `error` (a protocol violation): no more frames are read. */

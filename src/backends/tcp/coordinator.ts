@@ -59,6 +59,8 @@ export class CoordinatorBackend implements Backend {
   readonly size: number;
   readonly #s: TcpSettings;
   readonly #peers: Connection[];
+  /** #peers without rank 0's empty slot: the hot path iterates it without allocating. */
+  readonly #workers: Connection[];
   readonly #admission: Admission;
   /** Per worker rank: its contributions not yet consumed, the head belonging to the current round. */
   readonly #queues: Contribution[][];
@@ -74,6 +76,7 @@ export class CoordinatorBackend implements Backend {
     this.#s = settings;
     this.size = settings.size;
     this.#peers = peers;
+    this.#workers = peers.slice(1);
     this.#admission = admission;
     this.#queues = peers.map(() => []);
     this.#begun = peers.map(() => 0);
@@ -131,7 +134,7 @@ export class CoordinatorBackend implements Backend {
     this.#local = null;
     local?.reject(closedInFlight(local.fp.kind));
     this.#admission.close();
-    const live = this.#peers.slice(1).filter((p) => !p.ended);
+    const live = this.#workers.filter((p) => !p.ended);
     for (const peer of live) {
       peer.onFrame = () => {};
       peer.send(Tag.Shutdown);
@@ -222,12 +225,12 @@ export class CoordinatorBackend implements Backend {
 
   /** Advances rounds as far as the data at hand allows; what it writes leaves in one batch per peer. */
   #pump(): void {
-    const peers = this.#peers.slice(1);
-    for (const peer of peers) peer.cork();
+    const workers = this.#workers;
+    for (let i = 0; i < workers.length; i++) (workers[i] as Connection).cork();
     try {
       this.#pumpCorked();
     } finally {
-      for (const peer of peers) peer.uncork();
+      for (let i = 0; i < workers.length; i++) (workers[i] as Connection).uncork();
     }
   }
 
@@ -235,9 +238,7 @@ export class CoordinatorBackend implements Backend {
     for (;;) {
       if (this.#failure || this.#closing) return;
       if (this.#progress === null) {
-        const ready = (q: Contribution[], r: number): boolean =>
-          r === 0 || (q.length > 0 && !(q[0] as Contribution).discard);
-        if (!this.#local || !this.#queues.every(ready)) return;
+        if (!this.#local || !this.#everyRankBegun()) return;
         if (!this.#start()) continue;
       }
       const progress = this.#progress as RoundProgress;
@@ -246,20 +247,31 @@ export class CoordinatorBackend implements Backend {
     }
   }
 
+  #everyRankBegun(): boolean {
+    for (let r = 1; r < this.size; r++) {
+      const head = (this.#queues[r] as Contribution[])[0];
+      if (head === undefined || head.discard) return false;
+    }
+    return true;
+  }
+
   /** All Begins are in: compare, then stream (true) or abandon the round (false). */
   #start(): boolean {
     const local = this.#local as LocalCall;
     const heads = this.#queues.map((q) => q[0] as Contribution);
-    const agree = heads.every(
-      (h, r) => r === 0 || (h.action === local.action && h.words.every((w, i) => w === local.words[i])),
-    );
+    let agree = true;
+    for (let r = 1; r < this.size && agree; r++) {
+      const head = heads[r] as Contribution;
+      agree = head.action === local.action;
+      for (let w = 0; w < local.words.length && agree; w++) agree = head.words[w] === local.words[w];
+    }
     const sequence = this.#sequence;
     if (!agree) {
       const fingerprints = heads.map((h, r) => (r === 0 ? local.fp : h.fingerprint));
       const actions = heads.map((h, r) => (r === 0 ? local.action : h.action));
       const words = heads.map((h, r) => (r === 0 ? local.words : h.words));
       const frame = encodeMismatch(sequence, actions, words);
-      for (const peer of this.#peers.slice(1)) peer.send(Tag.Mismatch, frame);
+      for (const peer of this.#workers) peer.send(Tag.Mismatch, frame);
       this.#local = null;
       local.reject(mismatchError(local.fp.kind, sequence, fingerprints));
       this.#abandon();
@@ -279,8 +291,8 @@ export class CoordinatorBackend implements Backend {
 
   /** A mismatched round: drop what has arrived, drop the rest as it comes, and move on. */
   #abandon(): void {
-    for (const queue of this.#queues.slice(1)) {
-      const head = queue[0] as Contribution;
+    for (let r = 1; r < this.size; r++) {
+      const head = (this.#queues[r] as Contribution[])[0] as Contribution;
       head.discard = true;
       head.frames.length = 0;
     }
@@ -291,8 +303,8 @@ export class CoordinatorBackend implements Backend {
     const local = this.#local as LocalCall;
     const referencesCaller = (this.#progress as RoundProgress).referencesCaller;
     const go = encodeSequence(this.#sequence);
-    const peers = this.#peers.slice(1);
-    for (const peer of peers) peer.send(Tag.BarrierGo, go);
+    const peers = this.#workers;
+    for (let i = 0; i < peers.length; i++) (peers[i] as Connection).send(Tag.BarrierGo, go);
     this.#local = null;
     this.#progress = null;
     this.#advance();
@@ -306,16 +318,17 @@ export class CoordinatorBackend implements Backend {
   #advance(): void {
     this.#sequence++;
     this.#clock.reset();
-    for (const queue of this.#queues.slice(1)) {
-      const head = queue[0] as Contribution;
-      if (isComplete(head)) queue.shift();
+    for (let r = 1; r < this.size; r++) {
+      const queue = this.#queues[r] as Contribution[];
+      if (isComplete(queue[0] as Contribution)) queue.shift();
     }
     // A discarded head still receiving data stays until complete; its later data is dropped in place.
     this.#dropCompletedDiscards();
   }
 
   #dropCompletedDiscards(): void {
-    for (const queue of this.#queues.slice(1)) {
+    for (let r = 1; r < this.size; r++) {
+      const queue = this.#queues[r] as Contribution[];
       while (queue.length > 0 && (queue[0] as Contribution).discard && isComplete(queue[0] as Contribution))
         queue.shift();
     }
@@ -340,7 +353,7 @@ export class CoordinatorBackend implements Backend {
     const error = timedOut(kind, this.#sequence, missing, this.#s.timeoutMs / 1000);
     this.#failure = error;
     this.#clock.stop();
-    for (const peer of this.#peers.slice(1)) peer.send(Tag.Timeout, frame);
+    for (const peer of this.#workers) peer.send(Tag.Timeout, frame);
     this.#local = null;
     local?.reject(error);
     return true;

@@ -1,7 +1,8 @@
 /**
- * Writes frames to a socket (spec/backend-tcp.md §2). Small frames are assembled in one buffer and
- * written once (one syscall, one TCP segment with TCP_NODELAY); large ones go as header + the
- * caller's own bytes under cork/uncork, so array data is never copied on the way out.
+ * Writes frames to a socket (spec/backend-tcp.md §2, §5.1). Small frames are copied into one buffer
+ * and leave in one write (one syscall, one segment with TCP_NODELAY); large ones go as a header plus
+ * the caller's own bytes, so array data is never copied on the way out. Between cork() and uncork()
+ * frames are collected and leave together: runs of small frames merged, large parts by reference.
  *
  * The caller's bytes are referenced until the kernel has taken them: `flushed()` resolves when
  * every frame written so far has left, which is when the caller may reuse its buffers.
@@ -9,85 +10,121 @@
 import type { Socket } from 'node:net';
 import { FRAME_HEADER_BYTES } from './protocol.js';
 
-/** Frames up to this size are copied into one buffer: cheaper than a writev of small pieces. */
+/** Frames up to this size (bytes, header included) are copied: cheaper than a writev of small pieces. */
 const COALESCE_BYTES = 4096;
+
+type Frame = readonly [number, readonly Uint8Array[]];
+
+function frameBytes(parts: readonly Uint8Array[]): number {
+  let total = FRAME_HEADER_BYTES;
+  for (const part of parts) total += part.byteLength;
+  return total;
+}
 
 export class FrameWriter {
   #unflushed = 0;
   #waiters: Array<() => void> = [];
+  #batch: Frame[] | null = null;
+  #corks = 0;
   readonly #done = (): void => this.#onFlushed();
 
   constructor(private readonly socket: Socket) {}
 
-  /** Frames written whose bytes the kernel has not taken yet. */
+  /** Writes (or batches) whose bytes the kernel has not taken yet. */
   get unflushedFrames(): number {
-    return this.#unflushed;
-  }
-
-  /** Bytes queued in Node for this socket: the backpressure signal. */
-  get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.#unflushed + (this.#batch?.length ?? 0);
   }
 
   /**
-   * Writes one frame. Returns true when the caller's bytes were queued by reference (the caller must
-   * keep them unchanged until flushed()), false when they were copied.
+   * Writes one frame. Returns true when the caller's bytes are queued by reference (the caller must
+   * keep them unchanged until flushed()), false when they are copied.
    */
   write(tag: number, ...parts: Uint8Array[]): boolean {
     return this.writeFrames([[tag, parts]]);
   }
 
-  /** Writes frames back to back: one buffer and one syscall when they are small. */
-  writeFrames(frames: ReadonlyArray<readonly [number, readonly Uint8Array[]]>): boolean {
+  /** Writes frames back to back; same return value as write(), for any of them. */
+  writeFrames(frames: readonly Frame[]): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
-    let total = 0;
-    for (const [, parts] of frames) {
-      total += FRAME_HEADER_BYTES;
-      for (const part of parts) total += part.byteLength;
-    }
-    this.#unflushed++;
-    if (total <= COALESCE_BYTES) {
-      const out = Buffer.allocUnsafe(total);
-      let at = 0;
-      for (const [tag, parts] of frames) {
-        at = writeHeader(out, at, tag, parts);
-        for (const part of parts) {
-          out.set(part, at);
-          at += part.byteLength;
-        }
-      }
-      this.socket.write(out, this.#done);
-      return false;
-    }
-    // Writes complete in order, so the callback of the last piece says every frame has left.
-    const pieces: Uint8Array[] = [];
-    for (const [tag, parts] of frames) {
-      const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-      writeHeader(header, 0, tag, parts);
-      pieces.push(header);
-      for (const part of parts) if (part.byteLength > 0) pieces.push(part);
-    }
-    this.socket.cork();
-    pieces.forEach((piece, i) => this.socket.write(piece, i === pieces.length - 1 ? this.#done : undefined));
-    this.socket.uncork();
-    return true;
+    let referenced = false;
+    for (const [, parts] of frames) if (frameBytes(parts) > COALESCE_BYTES) referenced = true;
+    if (this.#batch) this.#batch.push(...frames);
+    else this.#emit(frames);
+    return referenced;
+  }
+
+  /** Collects frames until the matching uncork(); nests. */
+  cork(): void {
+    this.#corks++;
+    this.#batch ??= [];
+  }
+
+  uncork(): void {
+    if (this.#corks === 0 || --this.#corks > 0) return;
+    const batch = this.#batch as Frame[];
+    this.#batch = null;
+    if (batch.length > 0 && !this.socket.destroyed && !this.socket.writableEnded) this.#emit(batch);
   }
 
   /** Resolves when the kernel has taken every frame written so far (or the socket is gone). */
   flushed(): Promise<void> {
-    if (this.#unflushed === 0 || this.socket.destroyed) return Promise.resolve();
+    if (this.unflushedFrames === 0 || this.socket.destroyed) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
   /** Releases flushed() waiters when the socket dies with frames unflushed. */
   abandon(): void {
     this.#unflushed = 0;
+    this.#batch = null;
     for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+
+  #emit(frames: readonly Frame[]): void {
+    const pieces: Uint8Array[] = [];
+    let small: Frame[] = [];
+    const mergeSmall = (): void => {
+      if (small.length === 0) return;
+      let total = 0;
+      for (const [, parts] of small) total += frameBytes(parts);
+      const out = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (const [tag, parts] of small) {
+        at = writeHeader(out, at, tag, parts);
+        for (const part of parts) {
+          out.set(part, at);
+          at += part.byteLength;
+        }
+      }
+      pieces.push(out);
+      small = [];
+    };
+    for (const frame of frames) {
+      const [tag, parts] = frame;
+      if (frameBytes(parts) <= COALESCE_BYTES) {
+        small.push(frame);
+        continue;
+      }
+      mergeSmall();
+      const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      writeHeader(header, 0, tag, parts);
+      pieces.push(header);
+      for (const part of parts) if (part.byteLength > 0) pieces.push(part);
+    }
+    mergeSmall();
+    this.#unflushed++;
+    if (pieces.length === 1) {
+      this.socket.write(pieces[0] as Uint8Array, this.#done);
+      return;
+    }
+    // Writes complete in order, so the callback of the last piece says every frame has left.
+    this.socket.cork();
+    pieces.forEach((piece, i) => this.socket.write(piece, i === pieces.length - 1 ? this.#done : undefined));
+    this.socket.uncork();
   }
 
   #onFlushed(): void {
     if (this.#unflushed > 0) this.#unflushed--;
-    if (this.#unflushed === 0) for (const resolve of this.#waiters.splice(0)) resolve();
+    if (this.unflushedFrames === 0) for (const resolve of this.#waiters.splice(0)) resolve();
   }
 }
 

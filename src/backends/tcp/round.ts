@@ -37,6 +37,9 @@ interface RelayCursor {
   frame: number;
 }
 
+/** The relay fields of an allreduce or barrier round: shared, never written. */
+const NONE: number[] = [];
+
 export class RoundProgress {
   readonly #local: LocalCall;
   readonly #heads: Contribution[];
@@ -47,10 +50,10 @@ export class RoundProgress {
   referencesCaller = false;
   #scratch: Uint8Array | null = null;
   // Relay state (allgatherv, broadcast).
-  #sources: number[] = [];
-  #localFrames: Uint8Array[] = [];
-  #cursors: RelayCursor[] = [];
-  #copied: number[] = [];
+  #sources: number[] = NONE;
+  #localFrames: Uint8Array[] = NONE as never;
+  #cursors: RelayCursor[] = NONE as never;
+  #copied: number[] = NONE;
 
   constructor(local: LocalCall, heads: Contribution[], peers: Connection[], chunkBytes: number) {
     this.#local = local;
@@ -126,6 +129,7 @@ export class RoundProgress {
     const size = this.#heads.length;
     this.#sources =
       local.action === Action.allgatherv ? Array.from({ length: size }, (_, r) => r) : [local.root];
+    this.#localFrames = [];
     if (this.#sources[0] === 0) {
       const mine = bytesOf(local.send);
       for (let at = 0; at < mine.byteLength; at += this.#chunkBytes) {
