@@ -45,6 +45,9 @@ import { RoundProgress, type LocalCall } from './round.js';
 import { splitLocalCommunicator } from './split-local.js';
 import { closeConnections, StallClock } from './lifecycle.js';
 
+/** Data rank 0 holds for one rank beyond what it can use now, before it stops reading that rank (bytes). */
+export const HOLD_LIMIT_BYTES = 32 * 1024 * 1024;
+
 /** Which data tag a worker uses for each action's contribution. */
 const SEND_TAG: Record<number, number> = {
   [Action.allreduce]: Tag.AllreduceSend,
@@ -65,6 +68,8 @@ export class CoordinatorBackend implements Backend {
   /** Per worker rank: its contributions not yet consumed, the head belonging to the current round. */
   readonly #queues: Contribution[][];
   readonly #begun: number[];
+  /** Worker ranks whose socket is paused because rank 0 holds too much of their data. */
+  readonly #held = new Set<number>();
   #sequence = 0;
   #local: LocalCall | null = null;
   #progress: RoundProgress | null = null;
@@ -83,7 +88,8 @@ export class CoordinatorBackend implements Backend {
     this.#clock = new StallClock(settings.timeoutMs, (stalledMs, fatal) => this.#onStall(stalledMs, fatal));
     for (let r = 1; r < this.size; r++) {
       const peer = peers[r] as Connection;
-      peer.onFrame = (tag, payload) => this.#onFrame(r, tag, payload);
+      peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
+      peer.reader.sink = (tag, bytes) => this.#progress?.destinationFor(r, tag, bytes) ?? null;
       peer.onEnd = (error) => {
         if (this.#closing) return;
         this.#failGroup(r, whyEnded(error));
@@ -150,10 +156,11 @@ export class CoordinatorBackend implements Backend {
       this.#local = { ...call, words: encodeFingerprint(call.fp), resolve, reject };
       this.#clock.progress();
       this.#pump();
+      this.#release();
     });
   }
 
-  #onFrame(rank: number, tag: number, payload: Buffer): void {
+  #onFrame(rank: number, tag: number, payload: Buffer, placed: boolean): void {
     if (this.#failure || this.#closing) return;
     const queue = this.#queues[rank] as Contribution[];
     const last = queue[queue.length - 1];
@@ -211,7 +218,11 @@ export class CoordinatorBackend implements Backend {
       if (last.received + data.byteLength > last.bytes)
         throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
       last.received += data.byteLength;
-      if (!last.discard && data.byteLength > 0) last.frames.push(data);
+      // A placed payload is already in rank 0's recv (RoundProgress.destinationFor); keep only the rest.
+      if (!last.discard && !placed && data.byteLength > 0) {
+        last.frames.push(data);
+        if (last.received - last.framesStart > HOLD_LIMIT_BYTES) this.#hold(rank);
+      }
     } else if (tag === Tag.Shutdown) {
       this.#failGroup(rank, 'closed its communicator');
       return;
@@ -221,6 +232,24 @@ export class CoordinatorBackend implements Backend {
     this.#clock.progress();
     this.#dropCompletedDiscards();
     this.#pump();
+    this.#release();
+  }
+
+  /** A rank far ahead of the round (or of the slowest rank) stops being read: TCP holds the rest. */
+  #hold(rank: number): void {
+    if (this.#held.has(rank)) return;
+    this.#held.add(rank);
+    this.#peers[rank]?.socket.pause();
+  }
+
+  #release(): void {
+    for (const rank of this.#held) {
+      const head = (this.#queues[rank] as Contribution[])[0];
+      if (!head || head.received - head.framesStart <= HOLD_LIMIT_BYTES / 2) {
+        this.#held.delete(rank);
+        this.#peers[rank]?.socket.resume();
+      }
+    }
   }
 
   /** Advances rounds as far as the data at hand allows; what it writes leaves in one batch per peer. */

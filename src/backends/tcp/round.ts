@@ -5,9 +5,9 @@
  * - allreduce: chunk k is reduced once every rank's bytes of chunk k are in, strictly in rank order
  *   with the shared kernel's step (bit-identical to reduceRankOrder), into rank 0's recv; the reduced
  *   chunk goes to every worker as a view of recv (no copy).
- * - allgatherv / broadcast: a relay. Each worker receives the other ranks' blocks in rank order,
- *   forwarded frame by frame as they arrive (received frames are written on, not copied); rank 0
- *   copies them into its own recv.
+ * - allgatherv / broadcast: a relay. Workers' blocks land in rank 0's recv (straight from the socket
+ *   when the round is running); each worker receives the other ranks' blocks in rank order, as
+ *   views of that recv, as soon as they are there.
  */
 import { bytesOf, dtypeByCode, type NumericArray } from '../../communicator/dtypes.js';
 import type { Fingerprint } from '../../communicator/fingerprint.js';
@@ -33,8 +33,8 @@ export interface LocalCall {
 interface RelayCursor {
   /** Index into the relay's sources. */
   source: number;
-  /** Next frame of that source to forward. */
-  frame: number;
+  /** Bytes of that source's block already forwarded. */
+  offset: number;
 }
 
 /** The relay fields of an allreduce or barrier round: shared, never written. */
@@ -51,9 +51,7 @@ export class RoundProgress {
   #scratch: Uint8Array | null = null;
   // Relay state (allgatherv, broadcast).
   #sources: number[] = NONE;
-  #localFrames: Uint8Array[] = NONE as never;
   #cursors: RelayCursor[] = NONE as never;
-  #copied: number[] = NONE;
 
   constructor(local: LocalCall, heads: Contribution[], peers: Connection[], chunkBytes: number) {
     this.#local = local;
@@ -129,65 +127,78 @@ export class RoundProgress {
     const size = this.#heads.length;
     this.#sources =
       local.action === Action.allgatherv ? Array.from({ length: size }, (_, r) => r) : [local.root];
-    this.#localFrames = [];
-    if (this.#sources[0] === 0) {
-      const mine = bytesOf(local.send);
-      for (let at = 0; at < mine.byteLength; at += this.#chunkBytes) {
-        this.#localFrames.push(mine.subarray(at, Math.min(mine.byteLength, at + this.#chunkBytes)));
-      }
-      if (local.action === Action.allgatherv) {
-        (local.recv as Float64Array).set(local.send as Float64Array, local.displs[0]);
-      }
+    if (local.action === Action.allgatherv) {
+      (local.recv as Float64Array).set(local.send as Float64Array, local.displs[0]);
     }
-    this.#cursors = Array.from({ length: size }, () => ({ source: 0, frame: 0 }));
-    this.#copied = new Array<number>(size).fill(0);
+    this.#cursors = Array.from({ length: size }, () => ({ source: 0, offset: 0 }));
   }
 
-  #framesOf(source: number): Uint8Array[] {
-    return source === 0 ? this.#localFrames : (this.#heads[source] as Contribution).frames;
+  /** Where rank `source`'s block starts in rank 0's recv (bytes). */
+  #base(source: number): number {
+    const local = this.#local as Required<LocalCall>;
+    return local.action === Action.allgatherv
+      ? (local.displs[source] as number) * local.recv.BYTES_PER_ELEMENT
+      : 0;
   }
 
-  #completeOf(source: number): boolean {
-    return source === 0 || isComplete(this.#heads[source] as Contribution);
+  /**
+   * For a relay: the slice of rank 0's recv that the next data frame of `rank` fills, so the reader
+   * writes it there directly (spec §5.3); null when the frame is not the current block's.
+   */
+  destinationFor(rank: number, tag: number, bytes: number): Uint8Array | null {
+    const action = this.#local.action;
+    if (action !== Action.allgatherv && action !== Action.broadcast) return null;
+    if (tag !== (action === Action.allgatherv ? Tag.AllgathervSend : Tag.Broadcast)) return null;
+    const head = this.#heads[rank];
+    if (!head || head.discard || head.received + bytes > head.bytes) return null;
+    const at = this.#base(rank) + head.received;
+    return bytesOf(this.#local.recv as NumericArray).subarray(at, at + bytes);
   }
 
+  /**
+   * Relays stream out of rank 0's own recv: every worker's bytes are first landed there (frames that
+   * came before the round started are copied and released), then each destination gets the other
+   * blocks in rank order as views of recv. So the group's data is held once, in recv.
+   */
   #relay(): boolean {
     const local = this.#local as Required<LocalCall>;
     const tag = local.action === Action.allgatherv ? Tag.AllgathervRecv : Tag.Broadcast;
+    const recvBytes = bytesOf(local.recv);
     let done = true;
+    for (const source of this.#sources) {
+      if (source === 0) continue;
+      const head = this.#heads[source] as Contribution;
+      let at = this.#base(source) + head.framesStart;
+      for (const frame of head.frames) {
+        recvBytes.set(frame, at);
+        at += frame.byteLength;
+      }
+      head.framesStart = head.received;
+      head.frames.length = 0;
+      if (!isComplete(head)) done = false;
+    }
     for (let d = 1; d < this.#peers.length; d++) {
       const cursor = this.#cursors[d] as RelayCursor;
       const peer = this.#peers[d] as Connection;
       while (cursor.source < this.#sources.length) {
         const source = this.#sources[cursor.source] as number;
+        const head = this.#heads[source] as Contribution;
+        const complete = source === 0 || isComplete(head);
         if (source !== d) {
-          const frames = this.#framesOf(source);
-          while (cursor.frame < frames.length) {
-            const referenced = peer.send(tag, frames[cursor.frame++] as Uint8Array);
-            if (referenced && source === 0) this.referencesCaller = true;
+          const available = source === 0 ? local.send.byteLength : head.received;
+          const base = this.#base(source);
+          while (cursor.offset < available) {
+            const end = Math.min(available, cursor.offset + this.#chunkBytes);
+            if (peer.send(tag, recvBytes.subarray(base + cursor.offset, base + end)))
+              this.referencesCaller = true;
+            cursor.offset = end;
           }
-          if (!this.#completeOf(source)) break;
+          if (!complete) break;
         }
         cursor.source++;
-        cursor.frame = 0;
+        cursor.offset = 0;
       }
       if (cursor.source < this.#sources.length) done = false;
-    }
-    // Rank 0's own copy of what the workers sent.
-    const recvBytes = bytesOf(local.recv);
-    const e = local.recv.BYTES_PER_ELEMENT;
-    for (const source of this.#sources) {
-      if (source === 0) continue;
-      const head = this.#heads[source] as Contribution;
-      const base = local.action === Action.allgatherv ? (local.displs[source] as number) * e : 0;
-      let at = base + head.framesStart;
-      for (let f = 0; f < head.frames.length; f++) {
-        const frame = head.frames[f] as Uint8Array;
-        if (f >= (this.#copied[source] as number)) recvBytes.set(frame, at);
-        at += frame.byteLength;
-      }
-      this.#copied[source] = head.frames.length;
-      if (!isComplete(head)) done = false;
     }
     return done;
   }
