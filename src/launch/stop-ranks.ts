@@ -7,17 +7,17 @@ export const STOP_GRACE_MS = 500;
 /**
  * Ends every rank still running and resolves when all of them are reaped. Processes get SIGTERM and,
  * after graceMs, SIGKILL; threads are terminated at once (terminate() is already the hard stop, and a
- * thread that spins in JavaScript could not act on a request anyway). The rank `exitingOnItsOwn` is
- * only ended if it is still there after graceMs.
+ * thread that spins in JavaScript could not act on a request anyway). The ranks in `spared` (one that
+ * reported its failure and is exiting, or the peer such a report names) are only ended if they are
+ * still there after graceMs, so that their own exit codes and errors reach the parent.
  */
 export async function stopRanks(
   ranks: readonly RankHandle[],
   graceMs: number = STOP_GRACE_MS,
-  exitingOnItsOwn: number | null = null,
+  spared: readonly number[] = [],
 ): Promise<RankExit[]> {
   for (const rank of ranks) {
-    // A rank that just reported its failure is exiting: ending it now would lose its exit code.
-    if (!rank.running || rank.rank === exitingOnItsOwn) continue;
+    if (!rank.running || spared.includes(rank.rank)) continue;
     if (rank.kind === 'process') rank.signal('SIGTERM');
     else rank.kill();
   }

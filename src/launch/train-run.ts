@@ -12,6 +12,13 @@ import { isWorkerMessage } from './worker-messages.js';
 /** Why a run is being stopped: a worker failed, or something else (timeout, abort, onProgress threw). */
 type StopCause = { kind: 'failure' } | { kind: 'error'; error: unknown };
 
+/** The peer rank whose failure a CommError 'CollectiveFailed' reports, or null. */
+function peerNamedBy(error: SerializedError | undefined): number | null {
+  if (error?.name !== 'CommError' || error.code !== 'CollectiveFailed') return null;
+  const rank = error.details?.['rank'];
+  return typeof rank === 'number' && rank >= 0 ? rank : null;
+}
+
 /** Starts the ranks of a run, in rank order. */
 export type RankStarter = (rank: number) => RankHandle;
 
@@ -116,16 +123,20 @@ export class TrainRun {
     if (this.#cause !== null) return;
     const inner = this.#errorsByRank.get(rank);
     this.onFirstFailure(rank, inner ? `${inner.name}: ${inner.message}` : 'it exited');
-    this.#stopFor({ kind: 'failure' }, reported ? rank : null);
+    // Spare the reporter (it is exiting) and the peer whose death it reports (its own error may still
+    // be on its way): ending them now could lose the root cause.
+    const peer = peerNamedBy(inner);
+    const spared = [...(reported ? [rank] : []), ...(peer === null ? [] : [peer])];
+    this.#stopFor({ kind: 'failure' }, spared);
   }
 
-  #stopFor(cause: StopCause, exitingOnItsOwn: number | null = null): void {
+  #stopFor(cause: StopCause, spared: readonly number[] = []): void {
     if (this.#cause !== null) return;
     this.#cause = cause;
     const reason =
       cause.kind === 'failure' ? `worker rank ${this.#ownFailures[0]} failed` : 'train() is stopping';
     for (const rank of this.#ranks) rank.send({ kind: 'collective:stop', reason });
-    this.#stopping = stopRanks(this.#ranks, STOP_GRACE_MS, exitingOnItsOwn);
+    this.#stopping = stopRanks(this.#ranks, STOP_GRACE_MS, spared);
   }
 
   /**
@@ -135,10 +146,8 @@ export class TrainRun {
    */
   #rootCause(): number {
     const first = this.#ownFailures[0] as number;
-    const error = this.#errorsByRank.get(first);
-    const peer =
-      error?.name === 'CommError' && error.code === 'CollectiveFailed' ? error.details?.['rank'] : undefined;
-    return typeof peer === 'number' && peer !== first && this.#ownFailures.includes(peer) ? peer : first;
+    const peer = peerNamedBy(this.#errorsByRank.get(first));
+    return peer !== null && peer !== first && this.#ownFailures.includes(peer) ? peer : first;
   }
 
   async #workerError(): Promise<WorkerError> {

@@ -112,12 +112,11 @@ async function runWorker(): Promise<never> {
       progress: (event) =>
         void channel.send({ kind: 'collective:progress', event: { ...event } }).catch(() => {}),
     };
-    let result: unknown;
-    try {
-      result = await fn(comm, ctx);
-    } finally {
-      await comm.close();
-    }
+    // On a throw the communicator is not closed: the error is reported first and the worker exits,
+    // which ends its part of the group anyway. Closing first would tell the peers, whose reports of
+    // this rank's departure could then reach the parent before this rank's own error.
+    const result = await fn(comm, ctx);
+    await comm.close();
     return await finish(
       { kind: 'collective:result', value: config.rank === 0 ? result : undefined },
       EXIT_OK,
