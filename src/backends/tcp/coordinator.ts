@@ -48,6 +48,14 @@ import { closeConnections, StallClock } from './lifecycle.js';
 /** Data rank 0 holds for one rank beyond what it can use now, before it stops reading that rank (bytes). */
 export const HOLD_LIMIT_BYTES = 32 * 1024 * 1024;
 
+/** Frames smaller than this (bytes) may not fit the staging area; they are buffered as they come. */
+const STAGED_FRAME_MIN_BYTES = 4096;
+
+/** Staging for a contribution: its bytes plus each frame's 8-byte prefix and alignment slack. */
+function stagingBytes(contribution: number): number {
+  return contribution + 16 * Math.ceil(contribution / STAGED_FRAME_MIN_BYTES) + 64;
+}
+
 /** Which data tag a worker uses for each action's contribution. */
 const SEND_TAG: Record<number, number> = {
   [Action.allreduce]: Tag.AllreduceSend,
@@ -70,6 +78,8 @@ export class CoordinatorBackend implements Backend {
   readonly #begun: number[];
   /** Worker ranks whose socket is paused because rank 0 holds too much of their data. */
   readonly #held = new Set<number>();
+  /** Per worker rank: where its allreduce chunks land (see #destinationFor). */
+  readonly #staging: Array<Uint8Array | undefined> = [];
   #sequence = 0;
   #local: LocalCall | null = null;
   #progress: RoundProgress | null = null;
@@ -89,7 +99,7 @@ export class CoordinatorBackend implements Backend {
     for (let r = 1; r < this.size; r++) {
       const peer = peers[r] as Connection;
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
-      peer.reader.sink = (tag, bytes) => this.#progress?.destinationFor(r, tag, bytes) ?? null;
+      peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
         if (this.#closing) return;
         this.#failGroup(r, whyEnded(error));
@@ -198,6 +208,7 @@ export class CoordinatorBackend implements Backend {
         received: 0,
         frames: [],
         framesStart: 0,
+        staged: 0,
         discard: false,
       });
     } else if (tag === Tag.AllreduceSend || tag === Tag.AllgathervSend || tag === Tag.Broadcast) {
@@ -218,8 +229,10 @@ export class CoordinatorBackend implements Backend {
       if (last.received + data.byteLength > last.bytes)
         throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
       last.received += data.byteLength;
-      // A placed payload is already in rank 0's recv (RoundProgress.destinationFor); keep only the rest.
-      if (!last.discard && !placed && data.byteLength > 0) {
+      // A relay payload placed by the sink is already in rank 0's recv; everything else is kept
+      // (allreduce payloads placed in the rank's staging area included) until used.
+      const inRecv = placed && tag !== Tag.AllreduceSend;
+      if (!last.discard && !inRecv && data.byteLength > 0) {
         last.frames.push(data);
         if (last.received - last.framesStart > HOLD_LIMIT_BYTES) this.#hold(rank);
       }
@@ -233,6 +246,31 @@ export class CoordinatorBackend implements Backend {
     this.#dropCompletedDiscards();
     this.#pump();
     this.#release();
+  }
+
+  /**
+   * Where the reader puts a data frame's payload: allreduce chunks go to the rank's staging area
+   * (reused from round to round, 8-byte aligned, so chunks are reduced in place and no buffer is
+   * allocated per frame); relay chunks go straight into rank 0's recv once the round runs.
+   */
+  #destinationFor(rank: number, tag: number, bytes: number): Uint8Array | null {
+    if (tag !== Tag.AllreduceSend) return this.#progress?.destinationFor(rank, tag, bytes) ?? null;
+    const queue = this.#queues[rank] as Contribution[];
+    const last = queue[queue.length - 1];
+    if (!last || last.discard || isComplete(last) || last.action !== Action.allreduce) return null;
+    // Only the oldest pending contribution of a rank may use its staging area.
+    if (queue.length > 1 && queue.some((c) => c !== last && !c.discard)) return null;
+    const wanted = stagingBytes(last.bytes);
+    let staging = this.#staging[rank];
+    if (last.staged === 0 && last.received === 0 && (!staging || staging.byteLength < wanted)) {
+      staging = new Uint8Array(wanted);
+      this.#staging[rank] = staging;
+    }
+    if (!staging || last.staged + bytes > staging.byteLength) return null;
+    const at = last.staged;
+    // The next payload starts 8-aligned, so its data (after the 8-byte prefix) stays aligned.
+    last.staged = Math.ceil((at + bytes) / 8) * 8;
+    return staging.subarray(at, at + bytes);
   }
 
   /** A rank far ahead of the round (or of the slowest rank) stops being read: TCP holds the rest. */
