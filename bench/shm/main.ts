@@ -4,15 +4,19 @@
  * allreduce measured in the same run, printed as a table of ratios.
  *
  *   npm run bench:shm [-- --quick] [-- --ranks 2,4] [-- --no-baselines] [-- --no-simd]
+ *
+ * The ranks run the compiled library in dist/ (the npm script builds it first).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { createShmGroup, SHM_WORKER_DATA_KEY } from '../../src/backends/shm/index.js';
-import type { BenchLine, BenchRequest } from './rank.js';
+import {
+  SHM_WORKER_DATA_KEY,
+  type createShmGroup as createGroup,
+  type ShmGroupHandle,
+} from '../../src/backends/shm/index.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BASELINES = join(REPO, '..', 'shared', 'baselines');
@@ -28,20 +32,30 @@ const rankCounts = args.includes('--ranks') && ranksArg ? ranksArg.split(',').ma
 const baselines = !args.includes('--no-baselines');
 const acceleration = !args.includes('--no-simd');
 
-const TSX_API = pathToFileURL(
-  join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs'),
-).href;
-const RANK = new URL('./rank.ts', import.meta.url).href;
-/** Workers do not inherit tsx's loader in Node 20: register it, then import the TypeScript rank. */
-const BOOTSTRAP = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(RANK)}); });`;
+/** The compiled library (`npm run bench:shm` builds it first) and the plain-JS rank program. */
+const DIST_SHM = pathToFileURL(join(REPO, 'dist', 'backends', 'shm', 'index.js')).href;
+const RANK = new URL('./rank.mjs', import.meta.url);
+
+/** What rank.mjs expects in workerData. */
+interface BenchRequest {
+  [SHM_WORKER_DATA_KEY]: { group: ShmGroupHandle; rank: number };
+  sizes: number[];
+  quick: boolean;
+  acceleration: boolean;
+}
+interface BenchLine {
+  op: string;
+  bytes: number;
+  medianUs: number;
+}
 
 async function runShm(size: number): Promise<BenchLine[]> {
+  const { createShmGroup } = (await import(DIST_SHM)) as { createShmGroup: typeof createGroup };
   const group = createShmGroup({ size });
   const workers = Array.from(
     { length: size },
     (_, rank) =>
-      new Worker(BOOTSTRAP, {
-        eval: true,
+      new Worker(RANK, {
         workerData: {
           [SHM_WORKER_DATA_KEY]: { group: group.handle, rank },
           sizes: quick ? SIZES.slice(0, -1) : SIZES,

@@ -71,10 +71,14 @@ export const DTYPES: readonly DType[] = table.map(([name, ctor, float], code) =>
 }));
 
 const byCtor = new Map<unknown, DType>(DTYPES.map((d) => [d.ctor, d]));
+const byPrototype = new Map<unknown, DType>(DTYPES.map((d) => [d.ctor.prototype, d]));
 
 /** The dtype of a typed array, or undefined when the value is not a numeric typed array. */
 export function dtypeOf(value: unknown): DType | undefined {
   if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined;
+  // Fast path (every collective calls this): an array of this realm has its class's prototype.
+  const own = byPrototype.get(Object.getPrototypeOf(value));
+  if (own) return own;
   // Look up by the intrinsic constructor so arrays made in another realm (worker) still match.
   const tag = Object.prototype.toString.call(value).slice(8, -1);
   return DTYPES.find((d) => d.ctor.name === tag) ?? byCtor.get(value.constructor);

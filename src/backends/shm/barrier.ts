@@ -9,7 +9,7 @@
  */
 import { CommError } from '../../communicator/errors.js';
 import { waitAsync } from '../../communicator/wasm.js';
-import { readAbort, W } from './group.js';
+import { RANK_STRIDE_WORDS, readAbort, W } from './group.js';
 
 /** Longest single sleep: bounds how late a rank notices an abort nobody notified it of. */
 export const WAIT_SLICE_MS = 100;
@@ -22,7 +22,7 @@ const SPIN_ITERATIONS_PER_CLOCK_READ = 1024;
  * ~60 µs a wake-up from Atomics.wait costs: otherwise a rank that slept arrives late, its partner
  * runs out of spin and sleeps too, and the pair settles into paying a wake-up per barrier.
  */
-export const SPIN_BUDGET_MS = 0.5;
+export const SPIN_BUDGET_MS = 5;
 /** When ranks outnumber cores the awaited rank needs this core: spin briefly, then yield it. */
 export const OVERSUBSCRIBED_SPIN_BUDGET_MS = 0.01;
 
@@ -59,7 +59,7 @@ export class Barrier {
     const w = this.#words;
     const generation = Atomics.load(w, W.GENERATION);
     this.#epoch++;
-    Atomics.store(w, this.#arrived + this.#rank, this.#epoch);
+    Atomics.store(w, this.#arrived + this.#rank * RANK_STRIDE_WORDS, this.#epoch);
     if (Atomics.add(w, W.COUNT, 1) === this.#size - 1) {
       Atomics.store(w, W.COUNT, 0);
       Atomics.add(w, W.GENERATION, 1);
@@ -147,7 +147,7 @@ export class Barrier {
   missing(): number[] {
     const out: number[] = [];
     for (let r = 0; r < this.#size; r++) {
-      if (Atomics.load(this.#words, this.#arrived + r) < this.#epoch) out.push(r);
+      if (Atomics.load(this.#words, this.#arrived + r * RANK_STRIDE_WORDS) < this.#epoch) out.push(r);
     }
     return out;
   }

@@ -25,6 +25,8 @@ export interface Plan {
  * copy the result: two barriers, but the arithmetic is spread over every core (§4.2).
  */
 export const SPLIT_REDUCTION_MIN_BYTES = 64 * 1024;
+/** Up to this many elements a plain loop copies faster than TypedArray.set (a native call). */
+const SMALL_COPY_ELEMENTS = 16;
 /** Split boundaries fall on multiples of this many elements, so no two ranks write one cache line. */
 const SPLIT_ALIGN_ELEMENTS = 64;
 
@@ -103,11 +105,12 @@ export class AllreducePlan implements Plan {
     if (chunk === 0) m.writeFingerprint(this.#half, this.fp);
     const mine = m.slot(this.dtype, this.#half, m.rank) as Float64Array;
     const send = this.send as Float64Array;
-    if (this.#chunks === 1) mine.set(send);
-    else {
+    if (this.#chunks > 1) {
       const lo = chunk * this.#perChunk;
       mine.set(send.subarray(lo, lo + this.#length(chunk)));
-    }
+    } else if (this.#n <= SMALL_COPY_ELEMENTS) {
+      for (let i = 0; i < this.#n; i++) mine[i] = send[i] as number;
+    } else mine.set(send);
   }
 
   /** One-barrier path: recv[chunk] = slot0 ∘ slot1 ∘ … in rank order, computed by every rank. */
@@ -117,7 +120,7 @@ export class AllreducePlan implements Plan {
     const lo = chunk * this.#perChunk;
     const out = (this.#chunks === 1 ? this.recv : this.recv.subarray(lo, lo + length)) as Float64Array;
     const first = m.slot(this.dtype, this.#half, 0) as Float64Array;
-    if (length === 1) out[0] = first[0] as number;
+    if (length <= SMALL_COPY_ELEMENTS) for (let i = 0; i < length; i++) out[i] = first[i] as number;
     else out.set(first.subarray(0, length));
     for (let r = 1; r < m.size; r++) this.#reduce(out, m.slot(this.dtype, this.#half, r), 0, length);
   }

@@ -7,7 +7,6 @@
  * WebAssembly.Memory where the platform has one, so the SIMD reduction kernel works on it in place.
  */
 import { BackendError } from '../../communicator/errors.js';
-import { FINGERPRINT_WORDS } from '../../communicator/fingerprint.js';
 import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js';
 
 /** "SHM1" — tells a control region from any other SharedArrayBuffer. */
@@ -47,9 +46,9 @@ export const W = {
 
 export interface ControlLayout {
   readonly joined: number;
-  /** Per rank: how many barriers the rank has entered (its epoch); the timeout names who lags. */
+  /** Per rank, RANK_STRIDE_WORDS apart: barriers the rank has entered (its epoch); the timeout names who lags. */
   readonly arrived: number;
-  /** [half][rank][FINGERPRINT_WORDS]. */
+  /** [half][rank], RANK_STRIDE_WORDS apart: FINGERPRINT_WORDS words each. */
   readonly fingerprints: number;
   readonly reasonByte: number;
   readonly bytes: number;
@@ -57,11 +56,17 @@ export interface ControlLayout {
 
 const alignWords = (w: number): number => Math.ceil(w / WORDS_PER_CACHE_LINE) * WORDS_PER_CACHE_LINE;
 
+/**
+ * Words between consecutive ranks' ARRIVED and FP entries: one cache line each, so a rank's writes
+ * to its own entries never invalidate the line another rank is writing (no false sharing).
+ */
+export const RANK_STRIDE_WORDS = WORDS_PER_CACHE_LINE;
+
 export function controlLayout(size: number): ControlLayout {
   const joined = W.JOINED;
   const arrived = alignWords(joined + size);
-  const fingerprints = alignWords(arrived + size);
-  const reasonWord = alignWords(fingerprints + 2 * size * FINGERPRINT_WORDS);
+  const fingerprints = arrived + size * RANK_STRIDE_WORDS;
+  const reasonWord = fingerprints + 2 * size * RANK_STRIDE_WORDS;
   return { joined, arrived, fingerprints, reasonByte: reasonWord * 4, bytes: reasonWord * 4 + REASON_BYTES };
 }
 

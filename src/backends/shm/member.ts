@@ -12,7 +12,7 @@ import {
   type Fingerprint,
 } from '../../communicator/fingerprint.js';
 import { Barrier } from './barrier.js';
-import { controlLayout, W, type ControlLayout } from './group.js';
+import { controlLayout, RANK_STRIDE_WORDS, W, type ControlLayout } from './group.js';
 
 export interface MemberOptions {
   words: Int32Array;
@@ -98,13 +98,16 @@ export class GroupMember {
   }
 
   #fingerprintWord(half: number, rank: number): number {
-    return this.layout.fingerprints + (half * this.size + rank) * FINGERPRINT_WORDS;
+    return this.layout.fingerprints + (half * this.size + rank) * RANK_STRIDE_WORDS;
   }
 
   /** Protocol step "write": this rank's fingerprint, published by the barrier that follows. */
   writeFingerprint(half: number, fp: Fingerprint): void {
-    encodeFingerprint(fp, this.#mine);
-    this.words.set(this.#mine, this.#fingerprintWord(half, this.rank));
+    const mine = encodeFingerprint(fp, this.#mine);
+    const words = this.words;
+    const at = this.#fingerprintWord(half, this.rank);
+    // Six plain stores: TypedArray.set costs more than the copy at this size.
+    for (let i = 0; i < FINGERPRINT_WORDS; i++) words[at + i] = mine[i] as number;
   }
 
   /** Protocol step "check", right after the first barrier: every rank throws the same error. */
