@@ -262,7 +262,9 @@ export class CoordinatorBackend implements Backend {
     if (queue.length > 1 && queue.some((c) => c !== last && !c.discard)) return null;
     const wanted = stagingBytes(last.bytes);
     let staging = this.#staging[rank];
-    if (last.staged === 0 && last.received === 0 && (!staging || staging.byteLength < wanted)) {
+    // A large area only for a collective rank 0 has agreed to: a bogus Begin cannot make it allocate.
+    const trusted = wanted <= HOLD_LIMIT_BYTES || this.#matchesLocal(last);
+    if (trusted && last.staged === 0 && last.received === 0 && (!staging || staging.byteLength < wanted)) {
       staging = new Uint8Array(wanted);
       this.#staging[rank] = staging;
     }
@@ -271,6 +273,13 @@ export class CoordinatorBackend implements Backend {
     // The next payload starts 8-aligned, so its data (after the 8-byte prefix) stays aligned.
     last.staged = Math.ceil((at + bytes) / 8) * 8;
     return staging.subarray(at, at + bytes);
+  }
+
+  #matchesLocal(c: Contribution): boolean {
+    const local = this.#local;
+    if (!local || local.action !== c.action || c.sequence !== this.#sequence) return false;
+    for (let w = 0; w < local.words.length; w++) if (local.words[w] !== c.words[w]) return false;
+    return true;
   }
 
   /** A rank far ahead of the round (or of the slowest rank) stops being read: TCP holds the rest. */
