@@ -200,13 +200,13 @@ describe('train(): failures stop everything and leave nothing behind', () => {
   ] as const)('timeoutMs stops %s workers that %s and rejects with Timeout', async (backend, mode) => {
     const before = activeResources();
     const started = Date.now();
-    const { result, pids } = await trainCollecting(backend, 2, { mode }, { timeoutMs: 1_500 });
+    const { result, pids } = await trainCollecting(backend, 2, { mode }, { timeoutMs: 1_000 });
     const error = await expectFailure(result);
     assert.ok(error instanceof CommError, String(error));
     expect(error.code).toBe('Timeout');
-    expect(error.details).toMatchObject({ timeoutMs: 1_500, missing: [0, 1] });
+    expect(error.details).toMatchObject({ timeoutMs: 1_000, missing: [0, 1] });
     // Stopped within the 2 s reap bound after the timeout fired.
-    expect(Date.now() - started).toBeLessThan(1_500 + 2_000 + 1_000);
+    expect(Date.now() - started).toBeLessThan(1_000 + 2_000 + 1_000);
     assertAllGone(pids);
     await assertNoExtraResources(before);
   });
