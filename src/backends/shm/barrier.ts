@@ -1,15 +1,15 @@
 /**
- * The group barrier: an arrival counter and a generation counter (spec/backend-shm.md §3.2).
- *
- * A rank reads the generation, then adds itself to the counter; the last arriver resets the counter
- * and only then bumps the generation, so a rank released from barrier g that races into barrier g+1
- * adds to a counter that already belongs to g+1 (no ABA). Waiting spins briefly (a wake-up from
+ * The group barrier: an arrival counter and a generation counter (spec/backend-shm.md §3.2), packed
+ * in one word. A rank adds itself to the counter and learns the generation in the same atomic add;
+ * the last arriver resets the counter and advances the generation in one atomic add, so a rank
+ * released from barrier g that races into barrier g+1 adds to a counter that already belongs to
+ * g+1 (no ABA), and one cache line carries the whole barrier. Waiting spins briefly (a wake-up from
  * Atomics.wait costs ~60 µs, a spin iteration ~0.1 µs), then sleeps in bounded slices so an abort
  * or the deadline is seen within WAIT_SLICE_MS even if no notify arrives.
  */
 import { CommError } from '../../communicator/errors.js';
 import { waitAsync } from '../../communicator/wasm.js';
-import { RANK_STRIDE_WORDS, readAbort, W } from './group.js';
+import { COUNT_BITS, GENERATION_UNIT, RANK_STRIDE_WORDS, readAbort, W } from './group.js';
 
 /** Longest single sleep: bounds how late a rank notices an abort nobody notified it of. */
 export const WAIT_SLICE_MS = 100;
@@ -57,27 +57,28 @@ export class Barrier {
   /** Step 1: announce arrival. Returns the generation to wait past. */
   arrive(): number {
     const w = this.#words;
-    const generation = Atomics.load(w, W.GENERATION);
     this.#epoch++;
     Atomics.store(w, this.#arrived + this.#rank * RANK_STRIDE_WORDS, this.#epoch);
-    if (Atomics.add(w, W.COUNT, 1) === this.#size - 1) {
-      Atomics.store(w, W.COUNT, 0);
-      Atomics.add(w, W.GENERATION, 1);
-      if (Atomics.load(w, W.SLEEPERS) > 0) Atomics.notify(w, W.GENERATION);
+    // The value before this rank's increment holds the generation of the barrier it is in.
+    const before = Atomics.add(w, W.BARRIER, 1);
+    if ((before & (GENERATION_UNIT - 1)) === this.#size - 1) {
+      // Last to arrive: count back to 0 and generation + 1, in one atomic step.
+      Atomics.add(w, W.BARRIER, GENERATION_UNIT - this.#size);
+      if (Atomics.load(w, W.SLEEPERS) > 0) Atomics.notify(w, W.BARRIER);
     }
-    return generation;
+    return before >>> COUNT_BITS;
   }
 
   /** Step 2a: true when the barrier opened within the spin budget. */
   spin(generation: number): boolean {
     const w = this.#words;
     for (let i = FAST_SPIN_ITERATIONS; i > 0; i--) {
-      if (Atomics.load(w, W.GENERATION) !== generation) return true;
+      if (Atomics.load(w, W.BARRIER) >>> COUNT_BITS !== generation) return true;
     }
     const until = performance.now() + this.#spinMs;
     do {
       for (let i = SPIN_ITERATIONS_PER_CLOCK_READ; i > 0; i--) {
-        if (Atomics.load(w, W.GENERATION) !== generation) return true;
+        if (Atomics.load(w, W.BARRIER) >>> COUNT_BITS !== generation) return true;
       }
     } while (performance.now() < until);
     return false;
@@ -90,11 +91,13 @@ export class Barrier {
     Atomics.add(w, W.SLEEPERS, 1);
     try {
       for (;;) {
-        if (Atomics.load(w, W.GENERATION) !== generation) return;
+        const now = Atomics.load(w, W.BARRIER);
+        if (now >>> COUNT_BITS !== generation) return;
         this.throwIfAborted(operation);
         const left = deadline - performance.now();
         if (left <= 0) throw this.#timeout(operation, sequence);
-        Atomics.wait(w, W.GENERATION, generation, Math.min(left, WAIT_SLICE_MS));
+        // Another rank's arrival changes the word too: wait then returns at once and we re-check.
+        Atomics.wait(w, W.BARRIER, now, Math.min(left, WAIT_SLICE_MS));
       }
     } finally {
       Atomics.sub(w, W.SLEEPERS, 1);
@@ -108,7 +111,8 @@ export class Barrier {
     Atomics.add(w, W.SLEEPERS, 1);
     try {
       for (;;) {
-        if (Atomics.load(w, W.GENERATION) !== generation) return;
+        const now = Atomics.load(w, W.BARRIER);
+        if (now >>> COUNT_BITS !== generation) return;
         if (closed()) {
           throw new CommError(
             'InvalidCommunicator',
@@ -122,7 +126,7 @@ export class Barrier {
         this.throwIfAborted(operation);
         const left = deadline - performance.now();
         if (left <= 0) throw this.#timeout(operation, sequence);
-        const waiting = waitAsync(w, W.GENERATION, generation, Math.min(left, WAIT_SLICE_MS));
+        const waiting = waitAsync(w, W.BARRIER, now, Math.min(left, WAIT_SLICE_MS));
         if (waiting.async) await waiting.value;
       }
     } finally {

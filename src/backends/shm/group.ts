@@ -13,6 +13,10 @@ import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js'
 export const CONTROL_MAGIC = 0x53484d31;
 export const LAYOUT_VERSION = 1;
 export const MAX_RANKS = 1024;
+/** Low bits of the barrier word that count arrivals (up to MAX_RANKS - 1 before the reset). */
+export const COUNT_BITS = 11;
+/** Adding this to the barrier word advances the generation by one. */
+export const GENERATION_UNIT = 1 << COUNT_BITS;
 /** Bytes per data slot when the caller gives no dataBytes: one 2 MiB allreduce fits one chunk. */
 export const DEFAULT_SLOT_BYTES = 4 * 1024 * 1024;
 /** The default data region never exceeds this, however many ranks (virtual memory, committed lazily). */
@@ -35,12 +39,14 @@ export const W = {
   /** 0 while healthy; failedRank + 2 once aborted (1 = aborted by the launcher, rank unknown). */
   ABORT: 5,
   REASON_LENGTH: 6,
-  /** Barrier arrivals in the current generation (own cache line: every rank adds to it). */
-  COUNT: 16,
-  /** Barrier generation (own cache line: every waiting rank spins on it). */
-  GENERATION: 32,
-  /** Ranks sleeping in Atomics.wait on GENERATION; the releaser notifies only when > 0. */
-  SLEEPERS: 33,
+  /**
+   * The barrier word: arrivals in the current generation in the low COUNT_BITS, the generation in
+   * the rest, so the last arriver resets the count and advances the generation with one atomic add
+   * (§3.2). Own cache line, shared only with SLEEPERS.
+   */
+  BARRIER: 16,
+  /** Ranks sleeping in Atomics.wait on BARRIER; the releaser notifies only when > 0. */
+  SLEEPERS: 17,
   JOINED: 48,
 } as const;
 
@@ -193,7 +199,7 @@ export function abortGroup(words: Int32Array, failedRank: number, reason: string
   new Uint8Array(words.buffer, layout.reasonByte, REASON_BYTES).set(bytes);
   Atomics.store(words, W.REASON_LENGTH, bytes.length);
   Atomics.store(words, W.ABORT, code);
-  Atomics.notify(words, W.GENERATION);
+  Atomics.notify(words, W.BARRIER);
   return true;
 }
 
