@@ -12,6 +12,24 @@ import { MAX_HANDSHAKE_PAYLOAD } from './protocol.js';
 /** TCP keepalive probes start after this much idle time (ms), so a vanished peer host is noticed. */
 export const KEEPALIVE_IDLE_MS = 10_000;
 
+/** Bytes a socket reads at once into its reused buffer (`onread`). */
+export const STATIC_READ_BYTES = 64 * 1024;
+
+/**
+ * Reading into one reused buffer (net's `onread` option) instead of a fresh buffer per read: no
+ * allocation per message on the hot path. Create it before the socket, pass `options` to connect.
+ */
+export class StaticReads {
+  deliver: (chunk: Buffer) => void = () => {};
+  readonly options = {
+    buffer: Buffer.allocUnsafe(STATIC_READ_BYTES),
+    callback: (bytes: number, buffer: Uint8Array): boolean => {
+      this.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+      return true;
+    },
+  };
+}
+
 export class Connection {
   readonly reader: FrameReader;
   readonly writer: FrameWriter;
@@ -22,7 +40,11 @@ export class Connection {
   #ended = false;
   #error: Error | null = null;
 
-  constructor(readonly socket: Socket) {
+  /** `reads`: the socket reads into one reused buffer (net's `onread`) and hands chunks here. */
+  constructor(
+    readonly socket: Socket,
+    reads?: StaticReads,
+  ) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     this.reader = new FrameReader(
@@ -30,18 +52,21 @@ export class Connection {
       MAX_HANDSHAKE_PAYLOAD,
     );
     this.writer = new FrameWriter(socket);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.#ended) return;
-      try {
-        this.reader.push(chunk);
-      } catch (error) {
-        this.fail(error as Error);
-      }
-    });
+    if (reads) reads.deliver = (chunk) => this.#read(chunk, true);
+    else socket.on('data', (chunk: Buffer) => this.#read(chunk, false));
     socket.on('error', (error) => {
       this.#error ??= error;
     });
     socket.on('close', () => this.#end());
+  }
+
+  #read(chunk: Buffer, borrowed: boolean): void {
+    if (this.#ended) return;
+    try {
+      this.reader.push(chunk, borrowed);
+    } catch (error) {
+      this.fail(error as Error);
+    }
   }
 
   get ended(): boolean {

@@ -57,14 +57,23 @@ export class FrameReader {
     return this.#buffered;
   }
 
-  /** Feeds bytes; throws a ProtocolError on the first malformed frame and on every push after it. */
-  push(chunk: Buffer): void {
+  /**
+   * Feeds bytes; throws a ProtocolError on the first malformed frame and on every push after it.
+   * `borrowed`: the chunk's memory is reused by the caller after this call (a socket's static read
+   * buffer), so whatever part of it the reader still needs is copied before returning; payloads
+   * handed to onFrame are then valid only during that call.
+   */
+  push(chunk: Buffer, borrowed = false): void {
     if (this.#error) throw this.#error;
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     try {
       this.#drain();
+      const last = this.#chunks[this.#chunks.length - 1];
+      if (borrowed && last !== undefined && last.buffer === chunk.buffer) {
+        this.#chunks[this.#chunks.length - 1] = Buffer.from(last);
+      }
     } catch (error) {
       this.#state = State.Failed;
       this.#chunks.length = 0;

@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
-import { Connection } from './connection.js';
+import { Connection, StaticReads } from './connection.js';
 import { decodeChallenge, decodeReject, encodeHello, newNonce, proof, proofMatches } from './handshake.js';
 import type { TcpSettings } from './options.js';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, Tag, tagName } from './protocol.js';
@@ -32,9 +32,9 @@ function delay(ms: number): Promise<void> {
 }
 
 /** One connect attempt: the socket once connected, or the errno that refused it. */
-function attempt(host: string, port: number): Promise<Socket | NodeJS.ErrnoException> {
+function attempt(host: string, port: number, reads: StaticReads): Promise<Socket | NodeJS.ErrnoException> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    const socket = connect({ host, port, onread: reads.options });
     const onError = (error: NodeJS.ErrnoException): void => {
       socket.destroy();
       resolve(error);
@@ -47,11 +47,11 @@ function attempt(host: string, port: number): Promise<Socket | NodeJS.ErrnoExcep
   });
 }
 
-async function connectWithBackoff(s: TcpSettings): Promise<Socket> {
+async function connectWithBackoff(s: TcpSettings, reads: StaticReads): Promise<Socket> {
   const deadline = Date.now() + s.connectTimeoutMs;
   let wait = FIRST_RETRY_MS;
   for (;;) {
-    const result = await attempt(s.host, s.port);
+    const result = await attempt(s.host, s.port, reads);
     if (!(result instanceof Error)) return result;
     const left = deadline - Date.now();
     if (left <= 0) {
@@ -72,8 +72,11 @@ async function connectWithBackoff(s: TcpSettings): Promise<Socket> {
  * the Ack handler, so frames rank 0 sends right after Ack reach the adopter's handlers.
  */
 export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connection) => T): Promise<T> {
-  const socket = await connectWithBackoff(s);
-  const connection = new Connection(socket);
+  // A worker's frames are consumed as they arrive (results go straight into the caller's arrays,
+  // control frames are decoded at once), so its socket can read into one reused buffer.
+  const reads = new StaticReads();
+  const socket = await connectWithBackoff(s, reads);
+  const connection = new Connection(socket, reads);
   const nonce = newNonce();
   return new Promise<T>((resolve, reject) => {
     let authenticated = s.token === null;

@@ -92,6 +92,23 @@ describe('FrameReader: incremental decoding', () => {
     }
   });
 
+  it('chunks borrowed from one reused read buffer decode identically, split at every offset', () => {
+    for (let size = 1; size <= 40; size += 3) {
+      const out: Decoded = [];
+      const reader = new FrameReader(
+        (tag, payload) => out.push({ tag, payload: Array.from(payload) }),
+        1 << 20,
+      );
+      const shared = Buffer.alloc(size);
+      for (let at = 0; at < STREAM.length; at += size) {
+        const n = STREAM.copy(shared, 0, at, Math.min(STREAM.length, at + size));
+        reader.push(shared.subarray(0, n), true);
+        shared.fill(0xee); // the socket reuses its buffer for the next read
+      }
+      expect(out).toEqual(EXPECTED);
+    }
+  });
+
   it('byte by byte decodes identically', () => {
     expect(decodeChunks(Array.from(STREAM, (_, i) => STREAM.subarray(i, i + 1)))).toEqual(EXPECTED);
   });
