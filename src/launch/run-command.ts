@@ -5,7 +5,6 @@
  * command returns only when every rank is reaped.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
 import {
@@ -19,6 +18,7 @@ import { exitCodeOf, failed, type RankExit, type RankHandle } from './rank-handl
 import { RankOutput } from './rank-output.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
+import { LISTENING_MESSAGE_KIND, type ListeningMessage } from '../selection/init.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
 
@@ -42,6 +42,8 @@ const MS_PER_SEC = 1000;
 const LOOPBACK = '127.0.0.1';
 /** Random bytes of the per-run tcp token. */
 const RUN_TOKEN_BYTES = 16;
+/** Rank 0 of a tcp run listens on an ephemeral port and reports it (no port race). */
+const EPHEMERAL_PORT = 0;
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
   let args: RunArgs | null;
@@ -108,12 +110,19 @@ class RankSupervisor {
     this.#output.startStatus(() => this.#counts());
     try {
       const start = await this.#starter(backend);
+      let port = EPHEMERAL_PORT;
       for (let rank = 0; rank < numRanks && !this.#stopping; rank++) {
-        const handle = start(rank);
+        const handle = start(rank, port);
         this.#ranks.push(handle);
         if (handle.stdout) relays.push(this.#output.relay(rank, handle.stdout, 'stdout'));
         if (handle.stderr) relays.push(this.#output.relay(rank, handle.stderr, 'stderr'));
         void handle.exited.then((exit) => this.#onExit(handle, exit));
+        if (rank === 0 && backend === 'tcp' && numRanks > 1 && handle instanceof ProcessRank) {
+          // Rank 0 binds port 0 and tells us the port it got; only then do the others start.
+          const listening = await listeningPort(handle);
+          if (listening === null) break;
+          port = listening;
+        }
       }
       await Promise.all(this.#ranks.map((r) => r.reaped));
       await Promise.all(relays);
@@ -134,7 +143,9 @@ class RankSupervisor {
     return process.env['COLLECTIVE_TCP_COORDINATOR'] ? 'tcp' : 'shm';
   }
 
-  async #starter(backend: 'shm' | 'tcp' | 'local'): Promise<(rank: number) => ProcessRank | ThreadRank> {
+  async #starter(
+    backend: 'shm' | 'tcp' | 'local',
+  ): Promise<(rank: number, port: number) => ProcessRank | ThreadRank> {
     const { numRanks, scriptArgs } = this.#args;
     const rankEnv = (rank: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
       ...process.env,
@@ -160,22 +171,19 @@ class RankSupervisor {
     }
     const preload = siblingModule('rank-preload');
     const execArgv = [...processExecArgv([preload, this.#script]), '--import', preload.href];
-    const extra: Record<string, string> =
+    // A secret of this run, so that no other local process can join it as a rank.
+    const token = process.env['COLLECTIVE_TCP_TOKEN'] ?? randomBytes(RUN_TOKEN_BYTES).toString('hex');
+    const extra = (port: number): Record<string, string> =>
       backend === 'tcp'
-        ? {
-            COLLECTIVE_TCP_COORDINATOR: `${LOOPBACK}:${await freeLoopbackPort()}`,
-            // A secret of this run, so that no other local process can join it as a rank.
-            COLLECTIVE_TCP_TOKEN:
-              process.env['COLLECTIVE_TCP_TOKEN'] ?? randomBytes(RUN_TOKEN_BYTES).toString('hex'),
-          }
+        ? { COLLECTIVE_TCP_COORDINATOR: `${LOOPBACK}:${port}`, COLLECTIVE_TCP_TOKEN: token }
         : {};
-    return (rank) =>
+    return (rank, port) =>
       new ProcessRank({
         rank,
         entry: this.#script,
         args: scriptArgs,
         execArgv,
-        env: rankEnv(rank, extra),
+        env: rankEnv(rank, extra(port)),
         output: 'pipe',
         ownProcessGroup: true,
       });
@@ -246,17 +254,15 @@ class RankSupervisor {
 }
 
 /**
- * A port on 127.0.0.1 that was free a moment ago. Rank 0 binds it right after; another program could
- * take it in between (spec/train.md §7.3 — the selection hook that removes this window is pending).
+ * The port rank 0 reports once it listens (its init() sends a ListeningMessage over IPC), or null
+ * when rank 0 exits first — its exit is then the run's failure.
  */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+function listeningPort(rank0: ProcessRank): Promise<number | null> {
+  return new Promise((resolve) => {
+    rank0.onMessage((message) => {
+      const m = message as Partial<ListeningMessage> | null;
+      if (m?.kind === LISTENING_MESSAGE_KIND && typeof m.port === 'number') resolve(m.port);
     });
+    void rank0.exited.then(() => resolve(null));
   });
 }

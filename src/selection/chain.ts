@@ -179,6 +179,14 @@ function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddr
     }
     throw missing('tcp', items);
   }
+  if (address.port.value === 0 && world.rank!.value !== 0) {
+    throw new BackendError(
+      'IncompatibleSettings',
+      `${address.port.source} is 0 on rank ${world.rank!.value}: only rank 0 can listen on an ephemeral port; the other ranks need the port it got`,
+      { variable: address.port.source, value: 0, rank: world.rank!.value },
+      "let a launcher relay rank 0's port (collective run does), or set the same fixed port on every rank",
+    );
+  }
   reasons.push(
     address.host !== undefined
       ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`

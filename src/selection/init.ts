@@ -14,6 +14,23 @@ import { emitWarningOnce, oversubscriptionWarning } from './warnings.js';
 
 export type { BackendChoice, InitOptions } from './options.js';
 
+/**
+ * The IPC message rank 0 sends its launcher when it listens on an ephemeral port (port 0), so the
+ * launcher can hand the real port to the other ranks: no "find a free port, then bind it" window.
+ */
+export const LISTENING_MESSAGE_KIND = 'collective:listening';
+
+export interface ListeningMessage {
+  kind: typeof LISTENING_MESSAGE_KIND;
+  host: string;
+  port: number;
+}
+
+function reportListening(address: { host: string; port: number }): void {
+  const message: ListeningMessage = { kind: LISTENING_MESSAGE_KIND, ...address };
+  process.send?.(message);
+}
+
 /** What the chain reads in this thread: the options, the environment record, workerData. */
 export function selectionInputs(options: InitOptions): SelectionInputs {
   if (options === null || typeof options !== 'object') {
@@ -27,6 +44,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   for (const warning of resolution.warnings) emitWarningOnce(warning);
   const comm = await createBackend(resolution.config, {
     onWarning: (code, message) => emitWarningOnce({ code, message }),
+    onListening: reportListening,
   });
   // Every rank of a shm group lives in this process; rank 0 speaks for the group.
   const cores = availableParallelism();

@@ -23,6 +23,8 @@ export interface BackendInfo {
 /** Hooks a factory may call while the backend starts. */
 export interface StartHooks {
   onWarning(code: string, message: string): void;
+  /** tcp rank 0 listening on an ephemeral port (port 0): where it listens. */
+  onListening?(address: { host: string; port: number }): void;
 }
 
 interface Registration<C extends BackendConfig> {
@@ -89,6 +91,7 @@ const tcp: Registration<TcpConfig> = {
         timeoutSecs: config.timeoutSecs,
         connectTimeoutSecs: config.connectTimeoutSecs,
         onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
+        ...(config.port === 0 && hooks.onListening ? { onListening: hooks.onListening } : {}),
       });
     } catch (error) {
       throw tcpStartFailure(error, config);

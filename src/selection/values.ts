@@ -56,9 +56,10 @@ export function parseSize(source: string, raw: string | number): number {
 
 /** A TCP port the coordinator can listen on and the others can name: 1…65535. */
 export function parsePort(source: string, raw: string | number): number {
-  const expected = `a port number from 1 to ${MAX_PORT}`;
+  // 0 is accepted here and allowed only on rank 0 by the chain: "listen on an ephemeral port".
+  const expected = `a port number from 1 to ${MAX_PORT} (0: rank 0 picks an ephemeral port)`;
   const value = integerFrom(source, raw, expected);
-  if (value < 1 || value > MAX_PORT) throw incompatible(source, raw, expected);
+  if (value < 0 || value > MAX_PORT) throw incompatible(source, raw, expected);
   return value;
 }
 
@@ -97,6 +98,6 @@ function parsePortIn(source: string, whole: string, port: string): number {
   try {
     return parsePort(source, port);
   } catch {
-    throw incompatible(source, whole, `a port number from 1 to ${MAX_PORT} after the ':'`);
+    throw incompatible(source, whole, `a port number from 0 to ${MAX_PORT} after the ':'`);
   }
 }

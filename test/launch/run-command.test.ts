@@ -48,6 +48,30 @@ describe('collective run: exit status', () => {
   });
 });
 
+describe('collective run: the tcp port', () => {
+  it('rank 0 listens on an ephemeral port and the others get the port it reported', async () => {
+    const run = runCli(['-n', '3', '--backend', 'tcp', RANK_SCRIPT, 'coordinator']);
+    expect((await run.exited).code).toBe(0);
+    const seen = new Map(
+      run.stdout
+        .map((l) => /^\[(\d)\] coordinator=(.*)$/.exec(l))
+        .filter((m) => m !== null)
+        .map((m) => [Number(m[1]), m[2]!]),
+    );
+    expect(seen.get(0)).toBe('127.0.0.1:0');
+    const port = /^127\.0\.0\.1:(\d+)$/.exec(seen.get(1) ?? '')?.[1];
+    expect(Number(port)).toBeGreaterThan(0);
+    expect(seen.get(2)).toBe(seen.get(1));
+  });
+
+  it('a rank 0 that exits before it listens is the failure, and no other rank starts', async () => {
+    const run = runCli(['-n', '3', '--backend', 'tcp', '--json', RANK_SCRIPT, 'early-exit', '5']);
+    expect((await run.exited).code).toBe(5);
+    const exit = run.stdout.map((l) => JSON.parse(l) as { event?: string; ranks?: Array<{ rank: number }> });
+    expect(exit.find((e) => e.event === 'exit')?.ranks?.map((r) => r.rank)).toEqual([0]);
+  });
+});
+
 describe('collective run: output', () => {
   it.each(BACKENDS)('prefixes every line with [rank] and passes arguments through (%s)', async (backend) => {
     const run = runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'hello', '--lr', '0.1']);

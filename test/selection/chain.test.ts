@@ -87,6 +87,16 @@ const ROWS: Row[] = [
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ["'h:70000'"] },
   },
   {
+    name: 'port 0 (ephemeral) on rank 0',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '127.0.0.1:0' }),
+    picks: { backend: 'tcp', rank: 0, host: '127.0.0.1', port: 0 },
+  },
+  {
+    name: 'port 0 on a rank other than 0',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '127.0.0.1', COLLECTIVE_TCP_PORT: '0' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_PORT', says: ['only rank 0'] },
+  },
+  {
     name: 'timeout must be a positive number',
     env: { COLLECTIVE_TIMEOUT_SECS: '-1' },
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TIMEOUT_SECS' },
