@@ -39,7 +39,6 @@ import {
   protocolError,
   Tag,
   tagName,
-  type ActionCode,
 } from './protocol.js';
 import { RoundProgress, type LocalCall } from './round.js';
 import { splitLocalCommunicator } from './split-local.js';
@@ -449,5 +448,3 @@ export class CoordinatorBackend implements Backend {
     this.#peers[rank]?.destroy();
   }
 }
-
-export type { ActionCode };
