@@ -18,7 +18,7 @@ import { exitCodeOf, failed, type RankExit, type RankHandle } from './rank-handl
 import { RankOutput } from './rank-output.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
-import { LISTENING_MESSAGE_KIND, type ListeningMessage } from '../selection/init.js';
+import { LISTENING_MESSAGE_KIND, launcherBackend, type ListeningMessage } from '../selection/index.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
 
@@ -139,8 +139,7 @@ class RankSupervisor {
   #resolveBackend(): 'shm' | 'tcp' | 'local' {
     const { backend } = this.#args;
     if (backend !== 'auto') return backend;
-    // The launcher reads the environment the way init() will: a coordinator means processes.
-    return process.env['COLLECTIVE_TCP_COORDINATOR'] ? 'tcp' : 'shm';
+    return launcherBackend(process.env);
   }
 
   async #starter(

@@ -4,6 +4,7 @@
  */
 import { BackendError } from '../communicator/errors.js';
 import type { Communicator } from '../communicator/communicator.js';
+import { launcherBackend } from '../selection/index.js';
 import { moduleFileExists, toModuleUrl } from './module-loading.js';
 import { loadWorkerFunction } from './worker-function.js';
 
@@ -113,7 +114,7 @@ export async function planTraining(workerModule: unknown, options: unknown): Pro
   const workerFunction = await loadWorkerFunction(moduleUrl);
   let backend: TrainPlan['backend'];
   if (numWorkers === 1) backend = 'local';
-  else if (choice === 'auto') backend = env['COLLECTIVE_TCP_COORDINATOR'] ? 'tcp' : 'shm';
+  else if (choice === 'auto') backend = launcherBackend(env);
   else if (choice === 'local') {
     throw incompatible(
       `the local backend has one rank, but numWorkers is ${numWorkers}`,

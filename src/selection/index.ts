@@ -4,3 +4,5 @@ export { availableBackends, type BackendInfo } from './registry.js';
 export { describeEnvironment, type EnvironmentReport } from './describe.js';
 export type { LauncherName, NodeLayout } from './launchers.js';
 export type { Sourced } from './values.js';
+export { launcherBackend } from './launcher-choice.js';
+export { LISTENING_MESSAGE_KIND, type ListeningMessage } from './init.js';
