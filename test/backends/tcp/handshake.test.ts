@@ -149,6 +149,30 @@ describe('tcp handshake', () => {
     await expectWorking(await Promise.all([c.comm, c.join(1)]));
   });
 
+  it('rank 0 adopts an already-listening server (e.g. handed over by a parent)', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    let reported = -1;
+    const comms = await Promise.all([
+      connectTcp({
+        ...BASE,
+        rank: 0,
+        size: 2,
+        port: 0,
+        server,
+        onListening: (a) => void (reported = a.port),
+      }),
+      connectTcp({ ...BASE, rank: 1, size: 2, port }),
+    ]);
+    expect(reported).toBe(port);
+    await expectWorking(comms);
+    expect(server.listening).toBe(false);
+    const idle = createServer();
+    const e = await backendError(connectTcp({ ...BASE, rank: 0, size: 2, port: 0, server: idle }));
+    expect(e.kind).toBe('IncompatibleSettings');
+  });
+
   it('a late joiner is turned away once the group is complete', async () => {
     const c = await coordinator(2);
     const comms = await Promise.all([c.comm, c.join(1)]);
