@@ -52,6 +52,8 @@ const OP = {
 const VOID_BLOCK = 0x40;
 const I32 = 0x7f;
 const VECTOR_BYTES = 16;
+/** Below this many elements the JS loop wins: the lookup and the call into WebAssembly cost more. */
+const MIN_SIMD_ELEMENTS = 32;
 
 const SPECS: KernelSpec[] = [
   {
@@ -287,9 +289,10 @@ export function acceleratedKernels(): AcceleratedKernel[] {
       step:
         (fallback: Step): Step =>
         (acc, src, start, end) => {
+          if (end - start < MIN_SIMD_ELEMENTS) return fallback(acc, src, start, end);
           const buffer = acc.buffer;
           const kernels = buffer === src.buffer ? kernelsByBuffer.get(buffer) : undefined;
-          if (!kernels || end <= start) return fallback(acc, src, start, end);
+          if (!kernels) return fallback(acc, src, start, end);
           const at = start << spec.shift;
           (kernels[key] as Kernel)(acc.byteOffset + at, src.byteOffset + at, end - start);
         },

@@ -58,7 +58,8 @@ export class Barrier {
   arrive(): number {
     const w = this.#words;
     this.#epoch++;
-    Atomics.store(w, this.#arrived + this.#rank * RANK_STRIDE_WORDS, this.#epoch);
+    // A plain store: only a timeout reads it, as a diagnosis, and the add below orders it anyway.
+    w[this.#arrived + this.#rank * RANK_STRIDE_WORDS] = this.#epoch;
     // The value before this rank's increment holds the generation of the barrier it is in.
     const before = Atomics.add(w, W.BARRIER, 1);
     if ((before & (GENERATION_UNIT - 1)) === this.#size - 1) {

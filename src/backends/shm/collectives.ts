@@ -55,6 +55,8 @@ export class AllreducePlan implements Plan {
   readonly #perChunk: number;
   readonly #chunks: number;
   readonly #split: boolean;
+  /** The payload fits in the inline areas of the FP lines (§4.7). */
+  readonly #inline: boolean;
   readonly #reduce: ReduceStep;
   #half = 0;
 
@@ -72,6 +74,7 @@ export class AllreducePlan implements Plan {
     this.#chunks = Math.max(1, Math.ceil(this.#n / this.#perChunk));
     this.#split = m.size > 1 && Math.min(this.#n, this.#perChunk) * dtype.bytes >= SPLIT_REDUCTION_MIN_BYTES;
     this.barriers = this.#split ? 2 * this.#chunks : this.#chunks;
+    this.#inline = this.#n <= m.inlineElements(dtype);
     this.#reduce = reduceStepFor(dtype, op);
   }
 
@@ -103,7 +106,7 @@ export class AllreducePlan implements Plan {
     const m = this.m;
     this.#half = m.nextHalf();
     if (chunk === 0) m.writeFingerprint(this.#half, this.fp);
-    const mine = m.slot(this.dtype, this.#half, m.rank) as Float64Array;
+    const mine = m.source(this.dtype, this.#half, m.rank, this.#inline) as Float64Array;
     const send = this.send as Float64Array;
     if (this.#chunks > 1) {
       const lo = chunk * this.#perChunk;
@@ -119,10 +122,12 @@ export class AllreducePlan implements Plan {
     const length = this.#length(chunk);
     const lo = chunk * this.#perChunk;
     const out = (this.#chunks === 1 ? this.recv : this.recv.subarray(lo, lo + length)) as Float64Array;
-    const first = m.slot(this.dtype, this.#half, 0) as Float64Array;
+    const first = m.source(this.dtype, this.#half, 0, this.#inline) as Float64Array;
     if (length <= SMALL_COPY_ELEMENTS) for (let i = 0; i < length; i++) out[i] = first[i] as number;
     else out.set(first.subarray(0, length));
-    for (let r = 1; r < m.size; r++) this.#reduce(out, m.slot(this.dtype, this.#half, r), 0, length);
+    for (let r = 1; r < m.size; r++) {
+      this.#reduce(out, m.source(this.dtype, this.#half, r, this.#inline), 0, length);
+    }
   }
 
   /** Two-barrier path, between the barriers: this rank's element range, in place in slot 0. */
@@ -149,6 +154,7 @@ export class AllgathervPlan implements Plan {
   readonly operation: string;
   readonly barriers: number;
   readonly #perRound: number;
+  readonly #inline: boolean;
   #half = 0;
 
   constructor(
@@ -163,6 +169,7 @@ export class AllgathervPlan implements Plan {
     this.operation = fp.kind;
     this.#perRound = m.slotElements(dtype);
     const largest = counts.reduce((a, b) => Math.max(a, b), 0);
+    this.#inline = largest <= m.inlineElements(dtype);
     this.barriers = Math.max(1, Math.ceil(largest / this.#perRound));
   }
 
@@ -186,9 +193,10 @@ export class AllgathervPlan implements Plan {
     const length = this.#part(m.rank, round);
     if (length === 0) return;
     const lo = round * this.#perRound;
-    (m.slot(this.dtype, this.#half, m.rank) as Float64Array).set(
-      (this.send as Float64Array).subarray(lo, lo + length),
-    );
+    const mine = m.source(this.dtype, this.#half, m.rank, this.#inline) as Float64Array;
+    const send = this.send as Float64Array;
+    if (length <= SMALL_COPY_ELEMENTS) for (let i = 0; i < length; i++) mine[i] = send[lo + i] as number;
+    else mine.set(send.subarray(lo, lo + length));
   }
 
   #read(round: number): void {
@@ -197,8 +205,10 @@ export class AllgathervPlan implements Plan {
     for (let r = 0; r < m.size; r++) {
       const length = this.#part(r, round);
       if (length === 0) continue;
-      const slot = m.slot(this.dtype, this.#half, r) as Float64Array;
-      recv.set(slot.subarray(0, length), (this.displs[r] as number) + round * this.#perRound);
+      const from = m.source(this.dtype, this.#half, r, this.#inline) as Float64Array;
+      const at = (this.displs[r] as number) + round * this.#perRound;
+      if (length <= SMALL_COPY_ELEMENTS) for (let i = 0; i < length; i++) recv[at + i] = from[i] as number;
+      else recv.set(from.subarray(0, length), at);
     }
   }
 }
@@ -208,6 +218,7 @@ export class BroadcastPlan implements Plan {
   readonly operation: string;
   readonly barriers: number;
   readonly #perRound: number;
+  readonly #inline: boolean;
   #half = 0;
 
   constructor(
@@ -220,6 +231,7 @@ export class BroadcastPlan implements Plan {
     this.operation = fp.kind;
     this.#perRound = m.size * m.slotElements(dtype);
     this.barriers = Math.max(1, Math.ceil(buf.length / this.#perRound));
+    this.#inline = buf.length <= m.inlineElements(dtype);
   }
 
   step(k: number): void {
@@ -240,18 +252,27 @@ export class BroadcastPlan implements Plan {
     return [lo, Math.min(this.buf.length, lo + this.#perRound)];
   }
 
+  /** The root's inline area for a small payload, else the whole half. */
+  #area(): Float64Array {
+    const m = this.m;
+    return (
+      this.#inline ? m.inline(this.dtype, this.#half, this.root) : m.half(this.dtype, this.#half)
+    ) as Float64Array;
+  }
+
   #write(round: number): void {
     const [lo, hi] = this.#bounds(round);
-    if (hi > lo) {
-      (this.m.half(this.dtype, this.#half) as Float64Array).set((this.buf as Float64Array).subarray(lo, hi));
-    }
+    const area = this.#area();
+    const buf = this.buf as Float64Array;
+    if (hi - lo <= SMALL_COPY_ELEMENTS) for (let i = lo; i < hi; i++) area[i - lo] = buf[i] as number;
+    else area.set(buf.subarray(lo, hi));
   }
 
   #read(round: number): void {
     const [lo, hi] = this.#bounds(round);
-    if (hi > lo) {
-      const all = this.m.half(this.dtype, this.#half) as Float64Array;
-      (this.buf as Float64Array).set(all.subarray(0, hi - lo), lo);
-    }
+    const area = this.#area();
+    const buf = this.buf as Float64Array;
+    if (hi - lo <= SMALL_COPY_ELEMENTS) for (let i = lo; i < hi; i++) buf[i] = area[i - lo] as number;
+    else buf.set(area.subarray(0, hi - lo), lo);
   }
 }
