@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [--runners shm,mpi-vader] [--ops allreduce] [--ranks 2] [--bytes 8,2097152]`
+ * `npm run bench [-- --quick] [--runners shm,mpi-vader] [--ops allreduce] [--ranks 2] [--bytes 8,2097152]
+ *   [--library dist|src] [--out dir] [--baselines dir]`
  *
  * Runs every registered runner (our backends and the baselines) over one plan of workloads, in one
  * run, and prints a markdown report: the targets, the results table with ratios, the scaling fits.
@@ -11,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { LIBRARY_SOURCES, libraryProblem, type LibrarySource } from './harness/library.js';
 import { describeMachine, type MachineDescription } from './harness/machine.js';
 import { registeredRunners, type RunContext, type Runner } from './harness/runner.js';
 import { planWorkloads, type Operation, type Result, type Workload } from './harness/workload.js';
@@ -22,6 +24,10 @@ import { checkTargets, targetsTable } from './report/targets.js';
 import { setBaselinesDir } from './runners/baseline-process.js';
 import './runners/register.js';
 
+const LIBRARY_LABEL: Record<LibrarySource, string> = {
+  dist: 'the built package (dist/)',
+  src: 'the TypeScript sources through tsx',
+};
 const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const OPERATIONS: readonly Operation[] = ['allreduce', 'allgatherv', 'broadcast', 'barrier', 'launch'];
 
@@ -60,12 +66,19 @@ function parseOptions(argv: string[]) {
       bytes: { type: 'string' },
       out: { type: 'string' },
       baselines: { type: 'string' },
+      library: { type: 'string', default: 'dist' },
     },
   });
   const operations = list(values.ops);
   const unknownOp = operations?.find((op) => !OPERATIONS.includes(op as Operation));
   if (unknownOp)
     throw new Error(`--ops: unknown operation '${unknownOp}'; choose from ${OPERATIONS.join(', ')}`);
+  const library = values.library as LibrarySource;
+  if (!LIBRARY_SOURCES.includes(library)) {
+    throw new Error(`--library: '${values.library}'; choose dist (the built package) or src (via tsx)`);
+  }
+  const problem = libraryProblem(library);
+  if (problem) throw new Error(problem);
   const runners = list(values.runners);
   const names = registeredRunners().map((r) => r.name);
   const unknownRunner = runners?.find((r) => !names.includes(r));
@@ -79,6 +92,7 @@ function parseOptions(argv: string[]) {
     bytes: numbers('bytes', values.bytes),
     out: values.out ?? DEFAULT_OUT_DIR,
     baselines: values.baselines,
+    library,
   };
 }
 
@@ -129,6 +143,7 @@ async function runAll(
 function report(
   machine: MachineDescription,
   quick: boolean,
+  library: LibrarySource,
   runners: readonly Runner[],
   plan: readonly Workload[],
   results: readonly Result[],
@@ -140,7 +155,7 @@ function report(
   const markdown = [
     `## Benchmark${quick ? ' (--quick: smoke run, not for quoting)' : ''}`,
     '',
-    `Machine: ${machine.summary}. Medians over ${plan[0]?.batches ?? 0} batches, max over ranks; µs per operation.`,
+    `Machine: ${machine.summary}. Medians over ${plan[0]?.batches ?? 0} batches, max over ranks; µs per operation; ranks run ${LIBRARY_LABEL[library]}.`,
     '',
     '### Targets',
     '',
@@ -188,6 +203,7 @@ async function main(argv: string[]): Promise<void> {
   const problems: RunnerOutcome[] = [];
   const context: RunContext = {
     quick: options.quick,
+    library: options.library,
     log: (line) => process.stderr.write(`[bench] ${line}\n`),
     problem: (runner, message) => {
       const kind = registeredRunners().find((r) => r.name === runner)?.kind ?? 'backend';
@@ -203,6 +219,7 @@ async function main(argv: string[]): Promise<void> {
   const { markdown, summary, latencySvg, scalingSvg } = report(
     machine,
     options.quick,
+    options.library,
     runners,
     plan,
     results,
@@ -215,6 +232,7 @@ async function main(argv: string[]): Promise<void> {
   const json = {
     machine,
     quick: options.quick,
+    library: options.library,
     seconds: (performance.now() - started) / 1000,
     outcomes,
     results,

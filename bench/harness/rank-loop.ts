@@ -65,8 +65,39 @@ function stepFor(comm: Communicator, w: Workload): Step {
   }
 }
 
-/** Runs the workloads in order on this rank; result[i][b] = µs per operation of workload i in batch b. */
-export async function measureOnRank(comm: Communicator, workloads: readonly Workload[]): Promise<number[][]> {
+/** Barrier + small allreduce pairs per round of the world warm-up, between rank 0's go/stop broadcasts. */
+const WARMUP_ROUND_OPERATIONS = 50;
+const WARMUP_PROBE_ELEMENTS = 8;
+
+/**
+ * Exercises the collectives until rank 0 has seen `ms` pass. Every rank must run the same number of
+ * operations, so rank 0 decides after each round and broadcasts go (1) or stop (0).
+ */
+async function warmUpWorld(comm: Communicator, ms: number): Promise<void> {
+  const started = performance.now();
+  const probe = new Float64Array(WARMUP_PROBE_ELEMENTS).fill(1);
+  const out = new Float64Array(WARMUP_PROBE_ELEMENTS);
+  const go = new Int32Array(1);
+  do {
+    for (let i = 0; i < WARMUP_ROUND_OPERATIONS; i++) {
+      await comm.barrier();
+      await comm.allreduce(probe, 'sum', out);
+    }
+    go[0] = comm.rank === 0 && performance.now() - started < ms ? 1 : 0;
+    await comm.broadcast(go, 0);
+  } while (go[0] === 1);
+}
+
+/**
+ * Warms the world up for `worldWarmupMs`, then runs the workloads in order on this rank;
+ * result[i][b] = µs per operation of workload i in batch b.
+ */
+export async function measureOnRank(
+  comm: Communicator,
+  workloads: readonly Workload[],
+  worldWarmupMs: number,
+): Promise<number[][]> {
+  await warmUpWorld(comm, worldWarmupMs);
   const timings: number[][] = [];
   for (const w of workloads) {
     const step = stepFor(comm, w);

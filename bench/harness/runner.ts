@@ -2,6 +2,7 @@
  * A runner measures workloads one way: a backend of ours (shm, tcp) or a baseline (Open MPI, the
  * postMessage star, the raw socket). Runners are registered by name; adding a transport adds a runner.
  */
+import type { LibrarySource } from './library.js';
 import type { Operation, Result, Workload } from './workload.js';
 
 export type RunnerKind = 'backend' | 'baseline';
@@ -18,6 +19,8 @@ export interface ScalingModel {
 
 export interface RunContext {
   readonly quick: boolean;
+  /** The build the ranks run (harness/library.ts). */
+  readonly library: LibrarySource;
   /** Progress lines go here (stderr), never to the table on stdout. */
   log(line: string): void;
   /** A workload that could not be measured although the runner ran (shown under "Not measured"). */

@@ -68,6 +68,18 @@ const BATCHES_QUICK = 5;
 const LAUNCHES_FULL = 7;
 const LAUNCHES_QUICK = 2;
 
+/**
+ * Before its first workload a world exercises the collectives for this long (rank 0's clock): the
+ * first fraction of a second of fresh threads runs several times slower (code still compiling in
+ * the background on 2 busy cores), which is not what a long job sees.
+ */
+const WORLD_WARMUP_MS_FULL = 1000;
+const WORLD_WARMUP_MS_QUICK = 200;
+
+export function worldWarmupMs(quick: boolean): number {
+  return quick ? WORLD_WARMUP_MS_QUICK : WORLD_WARMUP_MS_FULL;
+}
+
 export interface PlanOptions {
   readonly quick: boolean;
   /** Restrict to these rank counts (default: 2, 4, 8; quick: 2, 4). */
@@ -126,7 +138,7 @@ export function planWorkloads(options: PlanOptions): Workload[] {
   const ladder = quick
     ? sizeLadder(QUICK_LARGEST_BYTES).filter((_, i) => i % QUICK_SIZE_STRIDE === 0)
     : sizeLadder(LARGEST_BYTES);
-  const sizes = (options.bytes ?? ladder).filter((b) => b > 0);
+  const sizes = [...new Set(options.bytes ?? ladder)].filter((b) => b > 0);
   const plan: Workload[] = [];
   for (const ranks of ranksList) {
     if (wanted('barrier')) plan.push(workload('barrier', 'float64', 0, ranks, quick));

@@ -4,7 +4,7 @@
  * joined, and returns rank 0's clock then; the clocks are epoch-based, comparable across threads and
  * processes of one machine.
  */
-import { train } from '../../src/launch/train.js';
+import { libraryModule, type LibrarySource } from '../harness/library.js';
 import { describeFailure } from '../harness/rank-report.js';
 import type { RunContext } from '../harness/runner.js';
 import { summarise } from '../harness/stats.js';
@@ -13,7 +13,10 @@ import { epochMs } from './launch-worker.js';
 
 const US_PER_MS = 1000;
 
-async function launchOnce(backend: 'shm' | 'tcp', ranks: number): Promise<number> {
+type TrainModule = typeof import('../../src/launch/train.js');
+
+async function launchOnce(library: LibrarySource, backend: 'shm' | 'tcp', ranks: number): Promise<number> {
+  const { train } = (await import(libraryModule(library, 'launch/train'))) as TrainModule;
   const calledAt = epochMs();
   const connectedAt = await train<number>(new URL('./launch-worker.ts', import.meta.url), {
     numWorkers: ranks,
@@ -31,9 +34,9 @@ export async function measureLaunch(
 ): Promise<Result | null> {
   context.log(`${runner}: train() with ${w.ranks} workers ×${w.batches}`);
   try {
-    for (let i = 0; i < w.warmup; i++) await launchOnce(backend, w.ranks);
+    for (let i = 0; i < w.warmup; i++) await launchOnce(context.library, backend, w.ranks);
     const batches: number[] = [];
-    for (let b = 0; b < w.batches; b++) batches.push(await launchOnce(backend, w.ranks));
+    for (let b = 0; b < w.batches; b++) batches.push(await launchOnce(context.library, backend, w.ranks));
     return summarise(runner, w, batches);
   } catch (error) {
     context.problem(runner, `launch not measured: ${describeFailure(error)}`);

@@ -1,6 +1,7 @@
 /** One shm rank of a benchmark world (a worker thread started by ShmRunner). */
 import { parentPort, workerData } from 'node:worker_threads';
-import { connectShm, type ShmGroupHandle } from '../../src/backends/shm/index.js';
+import type { ShmGroupHandle } from '../../src/backends/shm/index.js';
+import { libraryModule, type LibrarySource } from '../harness/library.js';
 import { describeFailure, type RankReport } from '../harness/rank-report.js';
 import { measureOnRank } from '../harness/rank-loop.js';
 import type { Workload } from '../harness/workload.js';
@@ -10,12 +11,18 @@ export interface ShmRankData {
   readonly rank: number;
   readonly workloads: readonly Workload[];
   readonly timeoutSecs: number;
+  readonly library: LibrarySource;
+  readonly worldWarmupMs: number;
 }
 
+type ShmModule = typeof import('../../src/backends/shm/index.js');
+
 async function main(data: ShmRankData): Promise<RankReport> {
+  const { connectShm } = (await import(libraryModule(data.library, 'backends/shm/index'))) as ShmModule;
   const comm = await connectShm({ group: data.group, rank: data.rank, timeoutSecs: data.timeoutSecs });
   try {
-    return { kind: 'timings', rank: data.rank, timings: await measureOnRank(comm, data.workloads) };
+    const timings = await measureOnRank(comm, data.workloads, data.worldWarmupMs);
+    return { kind: 'timings', rank: data.rank, timings };
   } finally {
     await comm.close();
   }

@@ -9,7 +9,7 @@ import { createShmGroup } from '../../src/backends/shm/index.js';
 import { RANK_TIMEOUT_SECS, resultsFromRanks } from '../harness/rank-report.js';
 import { byRanks, type RunContext, type Runner, type ScalingModel } from '../harness/runner.js';
 import { runThreadWorld } from '../harness/thread-world.js';
-import type { Operation, Result, Workload } from '../harness/workload.js';
+import { worldWarmupMs, type Operation, type Result, type Workload } from '../harness/workload.js';
 import { measureLaunch } from './launch.js';
 import type { ShmRankData } from './shm-rank.js';
 
@@ -91,6 +91,8 @@ export class ShmRunner implements Runner {
             rank,
             workloads: collectives,
             timeoutSecs: RANK_TIMEOUT_SECS,
+            library: context.library,
+            worldWarmupMs: worldWarmupMs(context.quick),
           }),
           onFailure: (rank, reason) => shm.abort(rank, reason),
         });

@@ -1,5 +1,5 @@
 /** One tcp rank of a benchmark world (a child process started by TcpRunner); configured over IPC. */
-import { connectTcp } from '../../src/backends/tcp/index.js';
+import { libraryModule, type LibrarySource } from '../harness/library.js';
 import { describeFailure, RANK_TIMEOUT_SECS, type RankReport } from '../harness/rank-report.js';
 import { measureOnRank } from '../harness/rank-loop.js';
 import type { Workload } from '../harness/workload.js';
@@ -10,7 +10,11 @@ export interface TcpRankConfig {
   /** Rank 0: 0 (ephemeral); others: rank 0's port. */
   readonly port: number;
   readonly workloads: readonly Workload[];
+  readonly library: LibrarySource;
+  readonly worldWarmupMs: number;
 }
+
+type TcpModule = typeof import('../../src/backends/tcp/index.js');
 
 const LOOPBACK = '127.0.0.1';
 /** Ranks ≥ 1 start only once rank 0 listens; this covers a loaded 2-core box starting 8 processes. */
@@ -21,6 +25,7 @@ function report(message: RankReport): void {
 }
 
 async function main(config: TcpRankConfig): Promise<void> {
+  const { connectTcp } = (await import(libraryModule(config.library, 'backends/tcp/index'))) as TcpModule;
   const comm = await connectTcp({
     rank: config.rank,
     size: config.size,
@@ -31,7 +36,11 @@ async function main(config: TcpRankConfig): Promise<void> {
     onListening: ({ port }) => report({ kind: 'listening', rank: config.rank, port }),
   });
   try {
-    report({ kind: 'timings', rank: config.rank, timings: await measureOnRank(comm, config.workloads) });
+    report({
+      kind: 'timings',
+      rank: config.rank,
+      timings: await measureOnRank(comm, config.workloads, config.worldWarmupMs),
+    });
   } finally {
     await comm.close();
   }

@@ -5,7 +5,7 @@
 import { resultsFromRanks } from '../harness/rank-report.js';
 import { byRanks, type RunContext, type Runner, type ScalingModel } from '../harness/runner.js';
 import { runProcessWorld } from '../harness/process-world.js';
-import type { Operation, Result, Workload } from '../harness/workload.js';
+import { worldWarmupMs, type Operation, type Result, type Workload } from '../harness/workload.js';
 import { measureLaunch } from './launch.js';
 import type { TcpRankConfig } from './tcp-rank.js';
 
@@ -58,7 +58,14 @@ export class TcpRunner implements Runner {
         const timings = await runProcessWorld({
           ranks,
           entry: new URL('./tcp-rank.ts', import.meta.url),
-          config: (rank, port): TcpRankConfig => ({ rank, size: ranks, port, workloads: collectives }),
+          config: (rank, port): TcpRankConfig => ({
+            rank,
+            size: ranks,
+            port,
+            workloads: collectives,
+            library: context.library,
+            worldWarmupMs: worldWarmupMs(context.quick),
+          }),
         });
         results.push(...resultsFromRanks(this.name, collectives, timings));
       }
