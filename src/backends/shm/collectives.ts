@@ -130,23 +130,39 @@ export class AllreducePlan implements Plan {
     }
   }
 
-  /** Two-barrier path, between the barriers: this rank's element range, in place in slot 0. */
+  /** This rank's element range of a chunk in the two-barrier path: [start, end). */
+  #myRange(length: number): [number, number] {
+    const size = this.m.size;
+    const per = Math.ceil(length / size / SPLIT_ALIGN_ELEMENTS) * SPLIT_ALIGN_ELEMENTS;
+    const start = Math.min(length, this.m.rank * per);
+    return [start, Math.min(length, start + per)];
+  }
+
+  /**
+   * Two-barrier path, between the barriers: this rank's element range, in place in slot 0, then
+   * straight into recv while the result is still in this core's cache.
+   */
   #reduceMyRange(chunk: number): void {
     const m = this.m;
-    const length = this.#length(chunk);
-    const per = Math.ceil(length / m.size / SPLIT_ALIGN_ELEMENTS) * SPLIT_ALIGN_ELEMENTS;
-    const start = Math.min(length, m.rank * per);
-    const end = Math.min(length, start + per);
+    const [start, end] = this.#myRange(this.#length(chunk));
     if (start === end) return;
     const acc = m.slot(this.dtype, this.#half, 0);
     for (let r = 1; r < m.size; r++) this.#reduce(acc, m.slot(this.dtype, this.#half, r), start, end);
+    (this.recv as Float64Array).set(
+      (acc as Float64Array).subarray(start, end),
+      chunk * this.#perChunk + start,
+    );
   }
 
-  /** Two-barrier path, after the second barrier: every rank copies the reduced chunk out. */
+  /** Two-barrier path, after the second barrier: copy out the ranges the other ranks reduced. */
   #copyResult(chunk: number): void {
     const length = this.#length(chunk);
+    const [start, end] = this.#myRange(length);
     const result = this.m.slot(this.dtype, this.#half, 0) as Float64Array;
-    (this.recv as Float64Array).set(result.subarray(0, length), chunk * this.#perChunk);
+    const recv = this.recv as Float64Array;
+    const lo = chunk * this.#perChunk;
+    if (start > 0) recv.set(result.subarray(0, start), lo);
+    if (end < length) recv.set(result.subarray(end, length), lo + end);
   }
 }
 
