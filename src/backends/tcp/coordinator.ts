@@ -41,7 +41,7 @@ import {
   tagName,
 } from './protocol.js';
 import { RoundProgress, type LocalCall } from './round.js';
-import { splitLocalCommunicator } from './split-local.js';
+import { createOneRankCommunicator } from '../../communicator/one-rank.js';
 import { closeConnections, StallClock } from './lifecycle.js';
 
 /** Data rank 0 holds for one rank beyond what it can use now, before it stops reading that rank (bytes). */
@@ -139,7 +139,7 @@ export class CoordinatorBackend implements Backend {
   }
 
   async splitLocal(): Promise<Communicator> {
-    return splitLocalCommunicator();
+    return createOneRankCommunicator();
   }
 
   close(): Promise<void> {

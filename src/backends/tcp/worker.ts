@@ -39,7 +39,7 @@ import {
   tagName,
   type ActionCode,
 } from './protocol.js';
-import { splitLocalCommunicator } from './split-local.js';
+import { createOneRankCommunicator } from '../../communicator/one-rank.js';
 
 /** Without a word from rank 0 for this many timeouts, a worker gives up on it (rank 0 is frozen). */
 const COORDINATOR_SILENCE_TIMEOUTS = 2;
@@ -146,7 +146,7 @@ export class WorkerBackend implements Backend {
   }
 
   async splitLocal(): Promise<Communicator> {
-    return splitLocalCommunicator();
+    return createOneRankCommunicator();
   }
 
   close(): Promise<void> {
