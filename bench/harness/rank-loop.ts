@@ -65,23 +65,29 @@ function stepFor(comm: Communicator, w: Workload): Step {
   }
 }
 
-/** Barrier + small allreduce pairs per round of the world warm-up, between rank 0's go/stop broadcasts. */
+/** Rounds of the four collectives (small) per step of the world warm-up, between rank 0's go/stop broadcasts. */
 const WARMUP_ROUND_OPERATIONS = 50;
 const WARMUP_PROBE_ELEMENTS = 8;
 
 /**
- * Exercises the collectives until rank 0 has seen `ms` pass. Every rank must run the same number of
+ * Exercises all four collectives on small buffers until rank 0 has seen `ms` pass (the JIT compiles
+ * every path before anything is timed). Every rank must run the same number of
  * operations, so rank 0 decides after each round and broadcasts go (1) or stop (0).
  */
 async function warmUpWorld(comm: Communicator, ms: number): Promise<void> {
   const started = performance.now();
   const probe = new Float64Array(WARMUP_PROBE_ELEMENTS).fill(1);
   const out = new Float64Array(WARMUP_PROBE_ELEMENTS);
+  const gathered = new Float64Array(WARMUP_PROBE_ELEMENTS * comm.size);
+  const counts = new Array<number>(comm.size).fill(WARMUP_PROBE_ELEMENTS);
+  const displs = counts.map((c, r) => c * r);
   const go = new Int32Array(1);
   do {
     for (let i = 0; i < WARMUP_ROUND_OPERATIONS; i++) {
       await comm.barrier();
       await comm.allreduce(probe, 'sum', out);
+      await comm.allgatherv(probe, { counts, displs, recv: gathered });
+      await comm.broadcast(out, 0);
     }
     go[0] = comm.rank === 0 && performance.now() - started < ms ? 1 : 0;
     await comm.broadcast(go, 0);
