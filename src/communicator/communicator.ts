@@ -308,37 +308,41 @@ export class CheckedCommunicator implements Communicator {
    * run itself returns a value (a promise of one): then that value.
    */
   #schedule<R>(operation: string, run: () => Promise<unknown> | unknown, result: R): Promise<R> {
-    const start = (): Promise<R> => {
-      try {
-        this.#checkOpen(operation);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      this.#busy = true;
-      let pending: unknown;
-      try {
-        pending = run();
-      } catch (error) {
+    // The idle path calls #start directly: no closure per call (small collectives are ~1 µs).
+    if (!this.#busy) return this.#start(operation, run, result);
+    return new Promise<R>((resolve, reject) =>
+      this.#queue.push(() => void this.#start(operation, run, result).then(resolve, reject)),
+    );
+  }
+
+  #start<R>(operation: string, run: () => Promise<unknown> | unknown, result: R): Promise<R> {
+    try {
+      this.#checkOpen(operation);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#busy = true;
+    let pending: unknown;
+    try {
+      pending = run();
+    } catch (error) {
+      this.#next();
+      return Promise.reject(error);
+    }
+    if (!(pending instanceof Promise)) {
+      this.#next();
+      return Promise.resolve((pending === undefined ? result : pending) as R);
+    }
+    return pending.then(
+      (value) => {
         this.#next();
-        return Promise.reject(error);
-      }
-      if (!(pending instanceof Promise)) {
+        return (value === undefined ? result : value) as R;
+      },
+      (error: unknown) => {
         this.#next();
-        return Promise.resolve((pending === undefined ? result : pending) as R);
-      }
-      return pending.then(
-        (value) => {
-          this.#next();
-          return (value === undefined ? result : value) as R;
-        },
-        (error: unknown) => {
-          this.#next();
-          throw error;
-        },
-      );
-    };
-    if (!this.#busy) return start();
-    return new Promise<R>((resolve, reject) => this.#queue.push(() => void start().then(resolve, reject)));
+        throw error;
+      },
+    );
   }
 
   #next(): void {

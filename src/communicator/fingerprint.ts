@@ -84,15 +84,20 @@ export function describeFingerprint(f: Fingerprint): string {
 export const FINGERPRINT_WORDS = 6;
 export const FINGERPRINT_BYTES = FINGERPRINT_WORDS * 4;
 const NONE = 0xff;
+/** Codes by name: encodeFingerprint runs on every collective, and a Map look-up beats a search. */
+const KIND_CODES = new Map<string, number>(COLLECTIVE_KINDS.map((k, i) => [k, i]));
+const DTYPE_CODES = new Map<string, number>(DTYPES.map((d, i) => [d.name, i]));
+const OP_CODES = new Map<string, number>(REDUCE_OPS.map((o, i) => [o, i]));
+const INVALID_CODES = new Map<string, number>(COMM_ERROR_CODES.map((c, i) => [c, i]));
 
 export function encodeFingerprint(
   f: Fingerprint,
   out: Int32Array = new Int32Array(FINGERPRINT_WORDS),
 ): Int32Array {
-  const kind = COLLECTIVE_KINDS.indexOf(f.kind);
-  const dtype = f.dtype === null ? NONE : DTYPES.findIndex((d) => d.name === f.dtype);
-  const op = f.op === null ? NONE : REDUCE_OPS.indexOf(f.op);
-  const invalid = f.invalid === null ? NONE : COMM_ERROR_CODES.indexOf(f.invalid);
+  const kind = KIND_CODES.get(f.kind) ?? -1;
+  const dtype = f.dtype === null ? NONE : (DTYPE_CODES.get(f.dtype) ?? -1);
+  const op = f.op === null ? NONE : (OP_CODES.get(f.op) ?? -1);
+  const invalid = f.invalid === null ? NONE : (INVALID_CODES.get(f.invalid) ?? -1);
   out[0] = kind | (dtype << 8) | (op << 16) | (invalid << 24);
   out[1] = f.root;
   out[2] = (f.count % 0x1_0000_0000) | 0;

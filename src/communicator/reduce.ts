@@ -6,7 +6,15 @@
  * store semantics (float32 rounding, integer wrap-around, Uint8Clamped clamping) at each step.
  * Because the order and the rounding points are fixed, every backend gets the same bits.
  */
-import { DTYPES, dtypeOf, type DType, type NumericArray, type ReduceOp, REDUCE_OPS } from './dtypes.js';
+import {
+  DTYPES,
+  dtypeOf,
+  type DType,
+  type NumericArray,
+  type ReduceOp,
+  REDUCE_OPS,
+  opCode,
+} from './dtypes.js';
 import { acceleratedKernels } from './simd-kernel.js';
 
 /** acc[i] = op(acc[i], src[i]) for i in [start, end). */
@@ -53,13 +61,31 @@ const steps: ReadonlyMap<string, ReduceStep> = new Map(
 const accelerated = new Map<string, ReduceStep>();
 let accelerationEnabled = true;
 
+/**
+ * The step reduceStepFor returns, by (dtype code, op code): every small collective looks its step up,
+ * and an index into an array costs far less than building a string key. Rebuilt on every change.
+ */
+const chosen: Array<ReduceStep | undefined> = [];
+
+function rebuildChosen(): void {
+  for (const dtype of DTYPES) {
+    REDUCE_OPS.forEach((op, code) => {
+      const key = `${dtype.name}:${op}`;
+      chosen[dtype.code * REDUCE_OPS.length + code] =
+        (accelerationEnabled && accelerated.get(key)) || steps.get(key);
+    });
+  }
+}
+
 export function installAcceleratedStep(dtype: DType, op: ReduceOp, step: ReduceStep): void {
   accelerated.set(`${dtype.name}:${op}`, step);
+  rebuildChosen();
 }
 
 /** The off switch for fast paths: tests run both and compare bits; users escape a platform quirk. */
 export function setAcceleration(enabled: boolean): void {
   accelerationEnabled = enabled;
+  rebuildChosen();
 }
 
 // The WebAssembly SIMD kernel, installed for every backend; it falls back to the JS loop for arrays
@@ -68,11 +94,11 @@ for (const kernel of acceleratedKernels()) {
   const plain = steps.get(`${kernel.dtype.name}:${kernel.op}`) as ReduceStep;
   installAcceleratedStep(kernel.dtype, kernel.op, kernel.step(plain));
 }
+rebuildChosen();
 
 export function reduceStepFor(dtype: DType, op: ReduceOp): ReduceStep {
-  const key = `${dtype.name}:${op}`;
-  const step = (accelerationEnabled && accelerated.get(key)) || steps.get(key);
-  if (!step) throw new TypeError(`no reduction step for ${key}`);
+  const step = chosen[dtype.code * REDUCE_OPS.length + opCode(op)];
+  if (!step) throw new TypeError(`no reduction step for ${dtype.name}:${op}`);
   return step;
 }
 
