@@ -39,6 +39,7 @@ import {
   protocolError,
   Tag,
   tagName,
+  type ActionCode,
 } from './protocol.js';
 import { RoundProgress, type LocalCall } from './round.js';
 import { createOneRankCommunicator } from '../../communicator/one-rank.js';
@@ -107,7 +108,7 @@ export class CoordinatorBackend implements Backend {
   }
 
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
-    return this.#call({ action: Action.allreduce, fp, send, recv });
+    return this.#call(Action.allreduce, fp, send, recv);
   }
 
   allgatherv(
@@ -117,15 +118,15 @@ export class CoordinatorBackend implements Backend {
     counts: readonly number[],
     displs: readonly number[],
   ): Promise<void> {
-    return this.#call({ action: Action.allgatherv, fp, send, recv, counts, displs });
+    return this.#call(Action.allgatherv, fp, send, recv, counts, displs);
   }
 
   broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> {
-    return this.#call({ action: Action.broadcast, fp, send: buf, recv: buf, root });
+    return this.#call(Action.broadcast, fp, buf, buf, undefined, undefined, root);
   }
 
   barrier(fp: Fingerprint): Promise<void> {
-    return this.#call({ action: Action.barrier, fp });
+    return this.#call(Action.barrier, fp);
   }
 
   async createSharedRegion<T extends NumericArray>(
@@ -134,7 +135,7 @@ export class CoordinatorBackend implements Backend {
     count: number,
   ): Promise<SharedRegion<T>> {
     // Ranks share no memory: agree that every rank asked for the same region, then each holds its own.
-    await this.#call({ action: Action.barrier, fp });
+    await this.#call(Action.barrier, fp);
     return new HeapRegion(allocate<T>('createSharedRegion', dtype, count));
   }
 
@@ -158,11 +159,32 @@ export class CoordinatorBackend implements Backend {
     return this.#closing;
   }
 
-  #call(call: Omit<LocalCall, 'resolve' | 'reject' | 'words'>): Promise<void> {
-    if (this.#closing) return Promise.reject(closedInFlight(call.fp.kind));
-    if (this.#failure) return Promise.reject(alreadyFailed(call.fp.kind, this.#failure));
+  #call(
+    action: ActionCode,
+    fp: Fingerprint,
+    send?: NumericArray,
+    recv?: NumericArray,
+    counts?: readonly number[],
+    displs?: readonly number[],
+    root?: number,
+  ): Promise<void> {
+    if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
+    if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
     return new Promise<void>((resolve, reject) => {
-      this.#local = { ...call, words: encodeFingerprint(call.fp), resolve, reject };
+      // Every field written, in one order: one object shape for all calls (a spread of optional
+      // fields cost ~2 µs per small collective).
+      this.#local = {
+        action,
+        fp,
+        words: encodeFingerprint(fp),
+        send,
+        recv,
+        counts,
+        displs,
+        root,
+        resolve,
+        reject,
+      };
       this.#clock.progress();
       this.#pump();
       this.#release();

@@ -24,7 +24,8 @@ function frameBytes(parts: readonly Uint8Array[]): number {
 export class FrameWriter {
   #unflushed = 0;
   #waiters: Array<() => void> = [];
-  #batch: Frame[] | null = null;
+  /** Frames collected between cork() and uncork(); one array reused, so corking allocates nothing. */
+  readonly #batch: Frame[] = [];
   #corks = 0;
   readonly #done = (): void => this.#onFlushed();
 
@@ -32,7 +33,7 @@ export class FrameWriter {
 
   /** Writes (or batches) whose bytes the kernel has not taken yet. */
   get unflushedFrames(): number {
-    return this.#unflushed + (this.#batch?.length ?? 0);
+    return this.#unflushed + this.#batch.length;
   }
 
   /**
@@ -40,7 +41,11 @@ export class FrameWriter {
    * keep them unchanged until flushed()), false when they are copied.
    */
   write(tag: number, ...parts: Uint8Array[]): boolean {
-    return this.writeFrames([[tag, parts]]);
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    const frame: Frame = [tag, parts];
+    if (this.#corks > 0) this.#batch.push(frame);
+    else this.#emitOne(frame);
+    return frameBytes(parts) > COALESCE_BYTES;
   }
 
   /** Writes frames back to back; same return value as write(), for any of them. */
@@ -48,7 +53,7 @@ export class FrameWriter {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
     let referenced = false;
     for (const [, parts] of frames) if (frameBytes(parts) > COALESCE_BYTES) referenced = true;
-    if (this.#batch) this.#batch.push(...frames);
+    if (this.#corks > 0) for (const frame of frames) this.#batch.push(frame);
     else this.#emit(frames);
     return referenced;
   }
@@ -56,14 +61,16 @@ export class FrameWriter {
   /** Collects frames until the matching uncork(); nests. */
   cork(): void {
     this.#corks++;
-    this.#batch ??= [];
   }
 
   uncork(): void {
     if (this.#corks === 0 || --this.#corks > 0) return;
-    const batch = this.#batch as Frame[];
-    this.#batch = null;
-    if (batch.length > 0 && !this.socket.destroyed && !this.socket.writableEnded) this.#emit(batch);
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    if (!this.socket.destroyed && !this.socket.writableEnded) {
+      this.#emit(batch);
+    }
+    batch.length = 0;
   }
 
   /** Resolves when the kernel has taken every frame written so far (or the socket is gone). */
@@ -75,11 +82,36 @@ export class FrameWriter {
   /** Releases flushed() waiters when the socket dies with frames unflushed. */
   abandon(): void {
     this.#unflushed = 0;
-    this.#batch = null;
+    this.#batch.length = 0;
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
 
+  /** The common case, one frame: a small one is copied into one buffer without collecting pieces. */
+  #emitOne(frame: Frame): void {
+    const [tag, parts] = frame;
+    const total = frameBytes(parts);
+    if (total > COALESCE_BYTES) {
+      this.#emitMany([frame]);
+      return;
+    }
+    const out = Buffer.allocUnsafe(total);
+    let at = writeHeader(out, 0, tag, parts);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as Uint8Array;
+      out.set(part, at);
+      at += part.byteLength;
+    }
+    this.#unflushed++;
+    this.socket.write(out, this.#done);
+  }
+
   #emit(frames: readonly Frame[]): void {
+    if (frames.length === 1) this.#emitOne(frames[0] as Frame);
+    else this.#emitMany(frames);
+  }
+
+  /** Runs of small frames merged into one buffer, large parts by reference, all in one corked writev. */
+  #emitMany(frames: readonly Frame[]): void {
     const pieces: Uint8Array[] = [];
     let small: Frame[] = [];
     const mergeSmall = (): void => {

@@ -96,10 +96,7 @@ export class WorkerBackend implements Backend {
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
     // AllreduceSend repeats the op and dtype codes (fingerprint word 0, bytes 2 and 1) in every chunk.
     const words = encodeFingerprint(fp);
-    const word0 = words[0] as number;
-    const prefix = new Uint8Array(ALLREDUCE_PREFIX_BYTES);
-    prefix[0] = (word0 >>> 16) & 0xff;
-    prefix[1] = (word0 >>> 8) & 0xff;
+    const prefix = allreducePrefix(words[0] as number);
     return this.#call(Action.allreduce, fp, bytesOf(send), [bytesOf(recv)], Tag.AllreduceSend, prefix, words);
   }
 
@@ -184,7 +181,9 @@ export class WorkerBackend implements Backend {
         sequence,
         action,
         fp,
-        segments: segments.filter((s) => s.byteLength > 0),
+        segments: segments.every((s) => s.byteLength > 0)
+          ? segments
+          : segments.filter((s) => s.byteLength > 0),
         segment: 0,
         offset: 0,
         resolve,
@@ -328,3 +327,18 @@ export class WorkerBackend implements Backend {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** AllreduceSend prefixes by op and dtype: made once, never written after, so frames may share them. */
+const PREFIXES = new Map<number, Uint8Array>();
+
+function allreducePrefix(word0: number): Uint8Array {
+  const key = (word0 >>> 8) & 0xffff;
+  let prefix = PREFIXES.get(key);
+  if (!prefix) {
+    prefix = new Uint8Array(ALLREDUCE_PREFIX_BYTES);
+    prefix[0] = (word0 >>> 16) & 0xff;
+    prefix[1] = (word0 >>> 8) & 0xff;
+    PREFIXES.set(key, prefix);
+  }
+  return prefix;
+}
