@@ -10,7 +10,7 @@ import { resolveSelection, type SelectionInputs } from './chain.js';
 import type { InitOptions } from './options.js';
 import { createBackend } from './registry.js';
 import { incompatible } from './values.js';
-import { emitWarningOnce, oversubscriptionWarning } from './warnings.js';
+import { emitWarningOnce, oversubscriptionWarning, WARNING_TYPE } from './warnings.js';
 
 export type { BackendChoice, InitOptions } from './options.js';
 
@@ -43,7 +43,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   const resolution = resolveSelection(selectionInputs(options));
   for (const warning of resolution.warnings) emitWarningOnce(warning);
   const comm = await createBackend(resolution.config, {
-    onWarning: (code, message) => emitWarningOnce({ code, message }),
+    // Start-up and slow-rank warnings describe events (they carry a sequence number): emitted each time.
+    onWarning: (code, message) => process.emitWarning(message, { type: WARNING_TYPE, code }),
     onListening: reportListening,
   });
   // Every rank of a shm group lives in this process; rank 0 speaks for the group.

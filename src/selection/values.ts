@@ -63,11 +63,15 @@ export function parsePort(source: string, raw: string | number): number {
   return value;
 }
 
-/** A duration in seconds: a finite number > 0 (fractions allowed). */
+/** The longest a Node.js timer can wait (2^31 - 1 ms); a longer one fires after 1 ms instead. */
+export const MAX_TIMER_SECS = 2_147_483;
+
+/** A duration in seconds: a finite number > 0 (fractions allowed), at most MAX_TIMER_SECS. */
 export function parseSeconds(source: string, raw: string | number): number {
-  const expected = 'a number of seconds > 0';
+  const expected = `a number of seconds > 0 and at most ${MAX_TIMER_SECS} (24.8 days, the longest timer Node.js keeps)`;
   const value = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw incompatible(source, raw, expected);
+  if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMER_SECS)
+    throw incompatible(source, raw, expected);
   return value;
 }
 

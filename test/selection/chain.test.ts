@@ -97,6 +97,15 @@ const ROWS: Row[] = [
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_PORT', says: ['only rank 0'] },
   },
   {
+    name: 'a timeout longer than a Node.js timer can wait',
+    env: { COLLECTIVE_CONNECT_TIMEOUT_SECS: '1e9' },
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
+      says: ['at most 2147483'],
+    },
+  },
+  {
     name: 'timeout must be a positive number',
     env: { COLLECTIVE_TIMEOUT_SECS: '-1' },
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TIMEOUT_SECS' },
