@@ -138,6 +138,17 @@ function sharedMemory(bytes: number): WasmMemory | null {
   }
 }
 
+/**
+ * The control region's buffer. A plain SharedArrayBuffer starts wherever malloc puts it (16 bytes
+ * past a cache line boundary, measured on Linux x64), so every 64-byte rank line of §2.1 would
+ * straddle two cache lines and share one with its neighbour rank. A WebAssembly.Memory is
+ * page-aligned, so the lines of the layout are the processor's lines.
+ */
+function controlBuffer(bytes: number): SharedArrayBuffer {
+  const memory = sharedMemory(bytes);
+  return memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(bytes);
+}
+
 export function createShmGroup(options: ShmGroupOptions): ShmGroup {
   if (options === null || typeof options !== 'object') {
     throw invalid('options must be an object { size, dataBytes? }', options, 'pass { size: N }');
@@ -149,7 +160,7 @@ export function createShmGroup(options: ShmGroupOptions): ShmGroup {
   const slotBytes = slotBytesFor(size, options.dataBytes);
   const dataBytes = 2 * size * slotBytes;
   const layout = controlLayout(size);
-  const control = new SharedArrayBuffer(layout.bytes);
+  const control = controlBuffer(layout.bytes);
   const words = new Int32Array(control);
   words[W.MAGIC] = CONTROL_MAGIC;
   words[W.VERSION] = LAYOUT_VERSION;
