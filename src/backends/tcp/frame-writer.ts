@@ -44,7 +44,7 @@ export class FrameWriter {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
     const frame: Frame = [tag, parts];
     if (this.#corks > 0) this.#batch.push(frame);
-    else this.#emitOne(frame);
+    else this.#emit([frame]);
     return frameBytes(parts) > COALESCE_BYTES;
   }
 
@@ -86,28 +86,35 @@ export class FrameWriter {
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
 
-  /** The common case, one frame: a small one is copied into one buffer without collecting pieces. */
-  #emitOne(frame: Frame): void {
-    const [tag, parts] = frame;
-    const total = frameBytes(parts);
-    if (total > COALESCE_BYTES) {
-      this.#emitMany([frame]);
-      return;
+  /** Small frames are copied into one buffer (one write); any large one sends the batch by pieces. */
+  #emit(frames: readonly Frame[]): void {
+    let total = 0;
+    for (let f = 0; f < frames.length; f++) {
+      const bytes = frameBytes((frames[f] as Frame)[1]);
+      if (bytes > COALESCE_BYTES) {
+        this.#emitMany(frames);
+        return;
+      }
+      total += bytes;
     }
+    this.#emitCopied(frames, total);
+  }
+
+  /** Small frames only (a Begin with its data, a result with its Go): one buffer, one write. */
+  #emitCopied(frames: readonly Frame[], total: number): void {
     const out = Buffer.allocUnsafe(total);
-    let at = writeHeader(out, 0, tag, parts);
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i] as Uint8Array;
-      out.set(part, at);
-      at += part.byteLength;
+    let at = 0;
+    for (let f = 0; f < frames.length; f++) {
+      const [tag, parts] = frames[f] as Frame;
+      at = writeHeader(out, at, tag, parts);
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i] as Uint8Array;
+        out.set(part, at);
+        at += part.byteLength;
+      }
     }
     this.#unflushed++;
     this.socket.write(out, this.#done);
-  }
-
-  #emit(frames: readonly Frame[]): void {
-    if (frames.length === 1) this.#emitOne(frames[0] as Frame);
-    else this.#emitMany(frames);
   }
 
   /** Runs of small frames merged into one buffer, large parts by reference, all in one corked writev. */
