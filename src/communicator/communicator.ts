@@ -17,6 +17,7 @@ import {
   checkRecv,
   checkRegionRequest,
   checkRoot,
+  packedDispls,
   type Layout,
 } from './validate.js';
 
@@ -182,9 +183,14 @@ export class CheckedCommunicator implements Communicator {
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    // Counts unknown: exchange them first, then gather (two collectives, one call).
-    return this.#exchangeCounts(operation, dtype, send.length).then((counts) =>
-      this.#gatherWithLayout(operation, operation, dtype, send, packedLayout(counts), options.recv),
+    // Counts unknown: exchange them, then gather — two collectives in one scheduled call (spec §6.1).
+    return this.#schedule(
+      operation,
+      async () => {
+        const counts = await this.#countsNow(operation, dtype, send.length);
+        return this.#gatherNow(operation, operation, dtype, send, packedLayout(counts), options.recv);
+      },
+      undefined as unknown as T,
     );
   }
 
@@ -222,13 +228,18 @@ export class CheckedCommunicator implements Communicator {
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    const counts = await this.#exchangeCounts(operation, null, bytes.length);
-    const layout = packedLayout(counts);
-    const all = await this.#gatherWithLayout(operation, 'allgather', dtypeOfBytes, bytes, layout, undefined);
-    return layout.counts.map((c, r) => {
-      const at = layout.displs[r] as number;
-      return decodeObject<V>(all.subarray(at, at + c));
-    });
+    return this.#schedule(
+      operation,
+      async () => {
+        const layout = packedLayout(await this.#countsNow(operation, null, bytes.length));
+        const all = await this.#gatherNow(operation, operation, dtypeOfBytes, bytes, layout, undefined);
+        return layout.counts.map((c, r) => {
+          const at = layout.displs[r] as number;
+          return decodeObject<V>(all.subarray(at, at + c));
+        });
+      },
+      undefined as unknown as V[],
+    );
   }
 
   async bcast<V>(value: V, root = 0): Promise<V> {
@@ -241,13 +252,25 @@ export class CheckedCommunicator implements Communicator {
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    const length = new Float64Array([bytes?.length ?? 0]);
-    const lengthFp = fingerprint(operation, { root });
-    await this.#schedule(operation, () => this.#backend.broadcast(lengthFp, length, root), undefined);
-    const buf = bytes ?? allocate<Uint8Array>(operation, dtypeOfBytes, length[0] as number);
-    const dataFp = fingerprint(operation, { dtype: 'uint8', count: buf.length, root });
-    await this.#schedule(operation, () => this.#backend.broadcast(dataFp, buf, root), undefined);
-    return this.rank === root ? value : decodeObject<V>(buf);
+    // The length, then the bytes — two collectives in one scheduled call (spec §6.1).
+    return this.#schedule(
+      operation,
+      async () => {
+        const length = new Float64Array([bytes?.length ?? 0]);
+        await this.#backend.broadcast(fingerprint(operation, { root }), length, root);
+        let buf: Uint8Array;
+        try {
+          buf = bytes ?? allocate<Uint8Array>(operation, dtypeOfBytes, length[0] as number);
+        } catch (error) {
+          return this.#abandonNow(operation, error);
+        }
+        const dataFp = fingerprint(operation, { dtype: 'uint8', count: buf.length, root });
+        await this.#backend.broadcast(dataFp, buf, root);
+        // Boxed: a bcast of `undefined` is a value, not "no result" to the scheduler.
+        return { value: this.rank === root ? value : decodeObject<V>(buf) };
+      },
+      undefined,
+    ).then((box) => (box as unknown as { value: V }).value);
   }
 
   createSharedRegion<T extends NumericArray>(
@@ -356,26 +379,62 @@ export class CheckedCommunicator implements Communicator {
    * so this rank still takes part with an `invalid` fingerprint; every rank then raises (spec §6.2).
    */
   #rejectEverywhere<R>(operation: string, error: unknown): Promise<R> {
-    const code = error instanceof CommError ? error.code : null;
-    if (this.size === 1 || this.#closed || code === null || !PRECONDITION_CODES.has(code)) {
-      return Promise.reject(error);
-    }
-    const fp = fingerprint(kindOf(operation), { invalid: error instanceof CommError ? error.code : null });
-    return this.#schedule(operation, () => this.#backend.barrier(fp), undefined).then(
-      () => Promise.reject(error),
-      () => Promise.reject(error),
-    );
+    if (!this.#mustTellOthers(error)) return Promise.reject(error);
+    return this.#schedule(operation, () => this.#abandonNow(operation, error), undefined as R);
   }
 
-  #exchangeCounts(operation: string, dtype: DType | null, count: number): Promise<number[]> {
+  #mustTellOthers(error: unknown): boolean {
+    const code = error instanceof CommError ? error.code : null;
+    return this.size > 1 && !this.#closed && code !== null && PRECONDITION_CODES.has(code);
+  }
+
+  /** Inside a scheduled call: take part in the round with an invalid fingerprint, then raise our own error. */
+  async #abandonNow(operation: string, error: unknown): Promise<never> {
+    if (this.#mustTellOthers(error)) {
+      const fp = fingerprint(kindOf(operation), { invalid: (error as CommError).code });
+      try {
+        await this.#backend.barrier(fp);
+      } catch {
+        // The others' error names this rank; this rank raises its own, more precise one.
+      }
+    }
+    throw error;
+  }
+
+  /** Inside a scheduled call: every rank's element count. */
+  async #countsNow(operation: string, dtype: DType | null, count: number): Promise<number[]> {
     const mine = new Float64Array([count]);
     const all = new Float64Array(this.size);
     const ones = new Array<number>(this.size).fill(1);
     const iota = ones.map((_, r) => r);
     const fp = fingerprint(kindOf(operation), { dtype: dtype?.name ?? null });
-    return this.#schedule(operation, () => this.#backend.allgatherv(fp, mine, all, ones, iota), all).then(
-      (c) => Array.from(c),
+    await this.#backend.allgatherv(fp, mine, all, ones, iota);
+    return Array.from(all);
+  }
+
+  /** Inside a scheduled call: gather into recv (checked against the now-known layout) or a new array. */
+  async #gatherNow<T extends NumericArray>(
+    operation: string,
+    kind: CollectiveKind,
+    dtype: DType,
+    send: T,
+    layout: Layout,
+    recv: T | undefined,
+  ): Promise<T> {
+    let out: T;
+    try {
+      out = gatherTarget(operation, dtype, layout, recv);
+    } catch (error) {
+      return this.#abandonNow(operation, error);
+    }
+    await this.#backend.allgatherv(
+      layoutFingerprint(kind, dtype, layout),
+      send,
+      out,
+      layout.counts,
+      layout.displs,
     );
+    return out;
   }
 
   #gatherWithLayout<T extends NumericArray>(
@@ -388,26 +447,39 @@ export class CheckedCommunicator implements Communicator {
   ): Promise<T> {
     let out: T;
     try {
-      if (recv !== undefined) {
-        const recvDtype = checkBuffer(operation, 'recv', recv);
-        if (recvDtype !== dtype || recv.length < layout.extent)
-          checkRecv(operation, dtype, recv, layout.extent);
-      }
-      out = recv ?? allocate<T>(operation, dtype, layout.extent);
+      out = gatherTarget(operation, dtype, layout, recv);
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    const fp = fingerprint(kind, {
-      dtype: dtype.name,
-      count: layout.counts.reduce((a, b) => a + b, 0),
-      digest: digestInts(layout.counts) ^ digestInts(layout.displs),
-    });
+    const fp = layoutFingerprint(kind, dtype, layout);
     return this.#schedule(
       operation,
       () => this.#backend.allgatherv(fp, send, out, layout.counts, layout.displs),
       out,
     );
   }
+}
+
+/** The caller's recv when it fits the layout, else a new array of the layout's extent. */
+function gatherTarget<T extends NumericArray>(
+  operation: string,
+  dtype: DType,
+  layout: Layout,
+  recv: T | undefined,
+): T {
+  if (recv === undefined) return allocate<T>(operation, dtype, layout.extent);
+  const recvDtype = checkBuffer(operation, 'recv', recv);
+  if (recvDtype !== dtype || recv.length < layout.extent) checkRecv(operation, dtype, recv, layout.extent);
+  return recv;
+}
+
+function layoutFingerprint(kind: CollectiveKind, dtype: DType, layout: Layout): Fingerprint {
+  return fingerprint(kind, {
+    dtype: dtype.name,
+    count: layout.counts.reduce((a, b) => a + b, 0),
+    // Counts and displs hashed in sequence: swapping them between ranks changes the digest.
+    digest: digestInts(layout.displs, digestInts(layout.counts)),
+  });
 }
 
 const dtypeOfBytes = checkBuffer('allgather', 'bytes', new Uint8Array(0));
@@ -417,13 +489,12 @@ function kindOf(operation: string): CollectiveKind {
 }
 
 function packedLayout(counts: number[]): Layout {
-  const displs: number[] = [];
-  let at = 0;
-  for (const c of counts) {
-    displs.push(at);
-    at += c;
-  }
-  return { counts, displs, extent: at };
+  const displs = packedDispls(counts);
+  return {
+    counts,
+    displs,
+    extent: counts.length === 0 ? 0 : displs[counts.length - 1]! + counts[counts.length - 1]!,
+  };
 }
 
 function encodeWith(operation: string, value: unknown): Uint8Array {

@@ -60,9 +60,14 @@ export function fingerprintsEqual(a: Fingerprint, b: Fingerprint): boolean {
   );
 }
 
-/** FNV-1a over 32-bit integers: cheap, stable, enough to tell two count layouts apart. */
-export function digestInts(values: ArrayLike<number>): number {
-  let h = 0x811c9dc5;
+const FNV_OFFSET_BASIS = 0x811c9dc5;
+
+/**
+ * FNV-1a over 32-bit integers: cheap, stable, enough to tell two layouts apart. `seed` continues
+ * another digest, so several arrays chain in order (XOR-ing separate digests would be symmetric).
+ */
+export function digestInts(values: ArrayLike<number>, seed = FNV_OFFSET_BASIS): number {
+  let h = seed;
   for (let i = 0; i < values.length; i++) {
     h = Math.imul(h ^ ((values[i] as number) >>> 0), 0x01000193);
   }

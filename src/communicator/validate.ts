@@ -85,25 +85,42 @@ function checkIntArray(operation: string, name: string, value: unknown, size: nu
       { argument: name },
     );
   }
-  const list = Array.from(value as ArrayLike<number>);
-  if (list.length !== size) {
+  // One copy (the caller may change its array while the collective runs), checked as it is made: a
+  // plain loop, because every allgatherv with counts runs this.
+  const source = value as ArrayLike<unknown>;
+  if (source.length !== size) {
     throw new CommError(
       'InvalidArgument',
       operation,
-      `${name} has ${list.length} entries but the communicator has ${size} ranks; pass one entry per rank.`,
-      { argument: name, expected: size, received: list.length },
+      `${name} has ${source.length} entries but the communicator has ${size} ranks; pass one entry per rank.`,
+      { argument: name, expected: size, received: source.length },
     );
   }
-  const bad = list.findIndex((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0);
-  if (bad >= 0) {
-    throw new CommError(
-      'InvalidArgument',
-      operation,
-      `${name}[${bad}] is ${String(list[bad])}; every entry must be a non-negative integer.`,
-      { argument: name, index: bad, received: String(list[bad]) },
-    );
+  const list = new Array<number>(size);
+  for (let i = 0; i < size; i++) {
+    const x = source[i];
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) {
+      throw new CommError(
+        'InvalidArgument',
+        operation,
+        `${name}[${i}] is ${String(x)}; every entry must be a non-negative integer.`,
+        { argument: name, index: i, received: String(x) },
+      );
+    }
+    list[i] = x;
   }
   return list;
+}
+
+/** Blocks packed in rank order: displs[r] = counts[0] + … + counts[r-1]. */
+export function packedDispls(counts: readonly number[]): number[] {
+  const displs: number[] = [];
+  let at = 0;
+  for (const c of counts) {
+    displs.push(at);
+    at += c;
+  }
+  return displs;
 }
 
 export interface Layout {
@@ -133,34 +150,50 @@ export function checkLayout(
   }
   let displs: number[];
   if (displsArg === undefined) {
-    displs = [];
-    let at = 0;
-    for (const c of counts) {
-      displs.push(at);
-      at += c;
-    }
+    displs = packedDispls(counts);
   } else {
     displs = checkIntArray(operation, 'displs', displsArg, size);
-    const spans = counts
-      .map((c, r) => ({ r, start: displs[r] as number, end: (displs[r] as number) + c }))
-      .filter((s) => s.end > s.start)
-      .sort((a, b) => a.start - b.start);
-    for (let i = 1; i < spans.length; i++) {
-      const prev = spans[i - 1]!;
-      const cur = spans[i]!;
-      if (cur.start < prev.end) {
-        throw new CommError(
-          'InvalidArgument',
-          operation,
-          `the blocks of rank ${prev.r} [${prev.start}, ${prev.end}) and rank ${cur.r} [${cur.start}, ${cur.end}) overlap in recv; displs must place blocks apart.`,
-          { ranks: [prev.r, cur.r] },
-        );
-      }
-    }
+    if (!apartInRankOrder(counts, displs)) checkApart(operation, counts, displs);
   }
   let extent = 0;
   for (let r = 0; r < size; r++) extent = Math.max(extent, (displs[r] as number) + (counts[r] as number));
   return { counts, displs, extent };
+}
+
+/**
+ * The common layout, checked without allocating: non-empty blocks placed in rank order, none
+ * overlapping the one before. False does not mean overlap, only that checkApart must sort.
+ */
+function apartInRankOrder(counts: readonly number[], displs: readonly number[]): boolean {
+  let end = 0;
+  for (let r = 0; r < counts.length; r++) {
+    const count = counts[r] as number;
+    if (count === 0) continue;
+    const start = displs[r] as number;
+    if (start < end) return false;
+    end = start + count;
+  }
+  return true;
+}
+
+/** Throws when two non-empty blocks overlap in recv, naming both ranks. */
+function checkApart(operation: string, counts: readonly number[], displs: readonly number[]): void {
+  const spans = counts
+    .map((c, r) => ({ r, start: displs[r] as number, end: (displs[r] as number) + c }))
+    .filter((s) => s.end > s.start)
+    .sort((a, b) => a.start - b.start);
+  for (let i = 1; i < spans.length; i++) {
+    const prev = spans[i - 1]!;
+    const cur = spans[i]!;
+    if (cur.start < prev.end) {
+      throw new CommError(
+        'InvalidArgument',
+        operation,
+        `the blocks of rank ${prev.r} [${prev.start}, ${prev.end}) and rank ${cur.r} [${cur.start}, ${cur.end}) overlap in recv; displs must place blocks apart.`,
+        { ranks: [prev.r, cur.r] },
+      );
+    }
+  }
 }
 
 export function checkRegionRequest(operation: string, ctor: unknown, count: unknown): DType {

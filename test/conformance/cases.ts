@@ -553,7 +553,53 @@ add({
   },
 });
 
+add({
+  name: 'CollectiveMismatch: allgatherv layouts that differ only by swapping counts and displs',
+  minSize: 2,
+  async run(comm) {
+    // Rank 1 sees the two blocks swapped; every rank sends nothing, so every rank's own entry is valid.
+    const counts = new Array<number>(comm.size).fill(0);
+    const displs = new Array<number>(comm.size).fill(0);
+    if (comm.rank === 1) {
+      counts[0] = 2;
+      displs[1] = 2;
+    } else {
+      counts[1] = 2;
+      displs[0] = 2;
+    }
+    const recv = new Float64Array(4).fill(-1);
+    await expectCommError(
+      comm.allgatherv(new Float64Array(0), { counts, displs, recv }),
+      'CollectiveMismatch',
+      'swapped layout',
+    );
+    assert.deepEqual(Array.from(recv), [-1, -1, -1, -1], 'no data delivered on a mismatch');
+    const got = await comm.allreduce(new Float64Array([1]));
+    assert.equal(got[0], comm.size);
+  },
+});
+
 // ---- errors: the communicator breaks (fresh worlds) ------------------------------------------
+add({
+  name: 'close() while a collective is in flight rejects it',
+  minSize: 2,
+  fresh: {},
+  async run(comm) {
+    await comm.barrier();
+    if (comm.rank !== 0) return; // the others never join the barrier below
+    const pending = comm.barrier().then(
+      () => assert.fail('the barrier in flight resolved after close()'),
+      (error: Error & { code?: string }) => error,
+    );
+    // Observed at once: close() rejects it synchronously, before this rank awaits it.
+    const queued = expectCommError(comm.allreduce(new Float64Array(1)), 'InvalidCommunicator', 'queued');
+    await comm.close();
+    const e = await pending;
+    assert.equal(e.name, 'CommError');
+    assert.ok(['InvalidCommunicator', 'CollectiveFailed'].includes(e.code ?? ''), `code ${e.code}`);
+    await queued;
+  },
+});
 add({
   name: 'InvalidCommunicator: every call after close() rejects; close() is idempotent',
   fresh: {},
@@ -601,12 +647,13 @@ add({
     await comm.barrier();
     if (comm.rank !== 0) return; // the others stay alive with an open communicator, and never call
     const e = await expectCommError(comm.barrier(), 'Timeout', 'barrier nobody joins');
-    assert.match(e.message, /1/);
-    const details = (e as unknown as { details: { missing?: number[] } }).details;
+    const details = (e as unknown as { details: { missing: number[]; timeoutSecs?: number } }).details;
+    assert.equal(details.timeoutSecs, 1);
     assert.deepEqual(
       details.missing,
       Array.from({ length: comm.size - 1 }, (_, r) => r + 1),
     );
+    assert.match(e.message, new RegExp(`ranks? ${details.missing.join(', ')}`));
   },
 });
 
