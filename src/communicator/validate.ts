@@ -112,6 +112,17 @@ function checkIntArray(operation: string, name: string, value: unknown, size: nu
   return list;
 }
 
+/** Blocks packed in rank order: displs[r] = counts[0] + … + counts[r-1]. */
+export function packedDispls(counts: readonly number[]): number[] {
+  const displs: number[] = [];
+  let at = 0;
+  for (const c of counts) {
+    displs.push(at);
+    at += c;
+  }
+  return displs;
+}
+
 export interface Layout {
   counts: number[];
   displs: number[];
@@ -139,12 +150,7 @@ export function checkLayout(
   }
   let displs: number[];
   if (displsArg === undefined) {
-    displs = [];
-    let at = 0;
-    for (const c of counts) {
-      displs.push(at);
-      at += c;
-    }
+    displs = packedDispls(counts);
   } else {
     displs = checkIntArray(operation, 'displs', displsArg, size);
     if (!apartInRankOrder(counts, displs)) checkApart(operation, counts, displs);
