@@ -25,6 +25,12 @@ const SPIN_ITERATIONS_PER_CLOCK_READ = 1024;
 export const SPIN_BUDGET_MS = 5;
 /** When ranks outnumber cores the awaited rank needs this core: spin briefly, then yield it. */
 export const OVERSUBSCRIBED_SPIN_BUDGET_MS = 0.01;
+/**
+ * How long a worker thread sleeps synchronously (Atomics.wait: the cheapest wake-up) before it
+ * waits asynchronously instead: a collective that has not completed by then returns a pending
+ * promise, and the thread's own code runs again (§3.3).
+ */
+export const BLOCK_BUDGET_MS = 50;
 
 export interface BarrierOptions {
   rank: number;
@@ -85,20 +91,27 @@ export class Barrier {
     return false;
   }
 
-  /** Step 2b (worker threads): sleep until the barrier opens; throws on abort or timeout. */
-  block(generation: number, operation: string, sequence: number): void {
+  /**
+   * Step 2b (worker threads): sleep until the barrier opens, for at most BLOCK_BUDGET_MS; throws on
+   * abort or timeout. False when the budget ran out: the caller then waits asynchronously, so its
+   * own thread can run (and, say, close the communicator with the collective in flight).
+   */
+  block(generation: number, operation: string, sequence: number): boolean {
     const w = this.#words;
-    const deadline = performance.now() + this.#timeoutMs;
+    const start = performance.now();
+    const deadline = start + this.#timeoutMs;
+    const until = Math.min(deadline, start + BLOCK_BUDGET_MS);
     Atomics.add(w, W.SLEEPERS, 1);
     try {
       for (;;) {
         const now = Atomics.load(w, W.BARRIER);
-        if (now >>> COUNT_BITS !== generation) return;
+        if (now >>> COUNT_BITS !== generation) return true;
         this.throwIfAborted(operation);
-        const left = deadline - performance.now();
-        if (left <= 0) throw this.#timeout(operation, sequence);
+        const t = performance.now();
+        if (t >= deadline) throw this.#timeout(operation, sequence);
+        if (t >= until) return false;
         // Another rank's arrival changes the word too: wait then returns at once and we re-check.
-        Atomics.wait(w, W.BARRIER, now, Math.min(left, WAIT_SLICE_MS));
+        Atomics.wait(w, W.BARRIER, now, Math.min(until - t, WAIT_SLICE_MS));
       }
     } finally {
       Atomics.sub(w, W.SLEEPERS, 1);

@@ -143,10 +143,7 @@ class ShmBackend implements Backend {
       if (k === plan.barriers) return;
       const generation = barrier.arrive();
       if (barrier.spin(generation)) continue;
-      if (m.canBlock) {
-        this.#guard(() => barrier.block(generation, plan.operation, m.sequence));
-        continue;
-      }
+      if (m.canBlock && this.#guard(() => barrier.block(generation, plan.operation, m.sequence))) continue;
       const next = k + 1;
       return barrier
         .wait(generation, plan.operation, m.sequence, () => this.#closed)
@@ -155,9 +152,9 @@ class ShmBackend implements Backend {
     }
   }
 
-  #guard(wait: () => void): void {
+  #guard(wait: () => boolean): boolean {
     try {
-      wait();
+      return wait();
     } catch (error) {
       this.#giveUp(error);
     }
