@@ -653,7 +653,7 @@ add({
       details.missing,
       Array.from({ length: comm.size - 1 }, (_, r) => r + 1),
     );
-    assert.match(e.message, new RegExp(`ranks? ${details.missing.join(', ')}`));
+    assert.match(e.message, new RegExp(`ranks? ${details.missing.join(',\\s?')}`), 'the message names them');
   },
 });
 

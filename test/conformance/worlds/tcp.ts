@@ -128,6 +128,7 @@ async function startWorld(size: number, options: WorldOptions = {}): Promise<Wor
 
 export const tcpWorlds: WorldFactory = {
   backend: 'tcp',
-  sizes: [1, 2, 4, 8],
+  // 3 and 5: odd sizes and a prime catch off-by-one and power-of-two assumptions (STYLE.md).
+  sizes: [1, 2, 3, 4, 5, 8],
   start: startWorld,
 };
