@@ -30,7 +30,7 @@ export function isComplete(c: Contribution): boolean {
 
 /**
  * Elements [from, to) (byte offsets) of a contribution as a typed array of `dtype`: a view when the
- * bytes lie in one frame at an aligned offset, else copied into `scratch()` (asked for only then). Frames before `from` are
+ * bytes lie in one frame at an aligned offset, else copied into `scratch`. Frames before `from` are
  * released: the reduction walks each contribution once, front to back.
  */
 export function elementsOf(
@@ -38,7 +38,7 @@ export function elementsOf(
   from: number,
   to: number,
   dtype: DType,
-  scratch: () => Uint8Array,
+  scratch: Uint8Array,
 ): NumericArray {
   while (c.frames.length > 0 && c.framesStart + (c.frames[0] as Uint8Array).byteLength <= from) {
     c.framesStart += (c.frames.shift() as Uint8Array).byteLength;
@@ -50,7 +50,6 @@ export function elementsOf(
     const offset = first.byteOffset + at;
     if (offset % dtype.bytes === 0) return new dtype.ctor(first.buffer, offset, n);
   }
-  const copy = scratch();
   let filled = 0;
   let frameStart = c.framesStart;
   for (const frame of c.frames) {
@@ -58,10 +57,10 @@ export function elementsOf(
     const begin = Math.max(from, frameStart) - frameStart;
     const end = Math.min(to, frameStart + frame.byteLength) - frameStart;
     if (end > begin) {
-      copy.set(frame.subarray(begin, end), filled);
+      scratch.set(frame.subarray(begin, end), filled);
       filled += end - begin;
     }
     frameStart += frame.byteLength;
   }
-  return new dtype.ctor(copy.buffer, copy.byteOffset, n);
+  return new dtype.ctor(scratch.buffer, scratch.byteOffset, n);
 }
