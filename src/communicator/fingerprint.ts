@@ -7,7 +7,14 @@ import { DTYPES, REDUCE_OPS, type DTypeName, type ReduceOp } from './dtypes.js';
 import { CommError, COMM_ERROR_CODES, type CommErrorCode } from './errors.js';
 
 export type CollectiveKind =
-  'allreduce' | 'allgatherv' | 'broadcast' | 'barrier' | 'allgather' | 'bcast' | 'createSharedRegion';
+  | 'allreduce'
+  | 'allgatherv'
+  | 'broadcast'
+  | 'barrier'
+  | 'allgather'
+  | 'bcast'
+  | 'createSharedRegion'
+  | 'fence';
 
 export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'allreduce',
@@ -17,6 +24,8 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'allgather',
   'bcast',
   'createSharedRegion',
+  // Appended: the codes above are stable. A shared region's fence (shm), told apart from barrier().
+  'fence',
 ];
 
 export interface Fingerprint {
@@ -77,7 +86,7 @@ export function digestInts(values: ArrayLike<number>, seed = FNV_OFFSET_BASIS): 
 export function describeFingerprint(f: Fingerprint): string {
   const parts: string[] = [];
   if (f.dtype) parts.push(`dtype=${f.dtype}`);
-  if (f.kind !== 'barrier') parts.push(`count=${f.count}`);
+  if (f.kind !== 'barrier' && f.kind !== 'fence') parts.push(`count=${f.count}`);
   if (f.op) parts.push(`op=${f.op}`);
   if (f.root >= 0) parts.push(`root=${f.root}`);
   if (f.digest) parts.push(`layout=${f.digest.toString(16)}`);

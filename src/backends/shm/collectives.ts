@@ -48,6 +48,24 @@ export class BarrierPlan implements Plan {
   }
 }
 
+/**
+ * createSharedRegion's agreement barrier. It numbers the region when it starts, so regions are
+ * numbered in the order the member runs collectives on every rank, whichever communicator asked.
+ */
+export class RegionAgreementPlan extends BarrierPlan {
+  sequence = 0;
+  constructor(
+    private readonly member: GroupMember,
+    fp: Fingerprint,
+  ) {
+    super(member, fp);
+  }
+  override step(k: number): void {
+    if (k === 0) this.sequence = ++this.member.regionSequence;
+    super.step(k);
+  }
+}
+
 export class AllreducePlan implements Plan {
   readonly operation: string;
   readonly barriers: number;

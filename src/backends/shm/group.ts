@@ -6,6 +6,7 @@
  * fast rank never overwrites a slot a slow rank still reads (§3.1). The data region is a shared
  * WebAssembly.Memory where the platform has one, so the SIMD reduction kernel works on it in place.
  */
+import { randomFillSync } from 'node:crypto';
 import { BackendError } from '../../communicator/errors.js';
 import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js';
 
@@ -27,6 +28,14 @@ export const SLOT_ALIGN_BYTES = 64;
 export const MAX_SLOT_BYTES = 1024 * 1024 * 1024;
 export const REASON_BYTES = 1024;
 const WASM_PAGE_BYTES = 65536;
+/**
+ * How long a reader waits for an abort's reason once the abort word is reserved (-1). The writer
+ * needs a few instructions, but its thread can be terminated between the reservation and the final
+ * store: past this the abort is reported with the rank and reason unknown instead of spinning forever.
+ */
+export const ABORT_REASON_WAIT_MS = 50;
+/** What readAbort reports when the aborting thread never finished writing its reason. */
+export const UNKNOWN_ABORT_REASON = 'reason unknown: the aborting thread stopped before recording it';
 const WORDS_PER_CACHE_LINE = 16;
 
 /** Word indices of the control region (Int32Array), §2.1. */
@@ -35,10 +44,12 @@ export const W = {
   VERSION: 1,
   SIZE: 2,
   SLOT_BYTES: 3,
+  /** Low 32 bits of the group's random id (with GROUP_ID_HIGH: names the region channel, §6). */
   GROUP_ID: 4,
   /** 0 while healthy; failedRank + 2 once aborted (1 = aborted by the launcher, rank unknown). */
   ABORT: 5,
   REASON_LENGTH: 6,
+  GROUP_ID_HIGH: 7,
   /**
    * The barrier word: arrivals in the current generation in the low COUNT_BITS, the generation in
    * the rest, so the last arriver resets the count and advances the generation with one atomic add
@@ -166,7 +177,10 @@ export function createShmGroup(options: ShmGroupOptions): ShmGroup {
   words[W.VERSION] = LAYOUT_VERSION;
   words[W.SIZE] = size;
   words[W.SLOT_BYTES] = slotBytes;
-  words[W.GROUP_ID] = (Math.random() * 0x7fffffff) | 0;
+  // 64 random bits: groups of one process share the BroadcastChannel namespace (§6).
+  const id = randomFillSync(new Int32Array(2));
+  words[W.GROUP_ID] = id[0] as number;
+  words[W.GROUP_ID_HIGH] = id[1] as number;
   const memory = sharedMemory(dataBytes);
   const data = memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(dataBytes);
   const handle: ShmGroupHandle = {
@@ -182,6 +196,12 @@ export function createShmGroup(options: ShmGroupOptions): ShmGroup {
     size,
     abort: (failedRank, reason) => abortGroup(words, failedRank, reason),
   };
+}
+
+/** The name of the group's region channel: unique per group (64 random bits), §6. */
+export function regionChannelName(words: Int32Array): string {
+  const hex = (w: number): string => ((w >>> 0) + 0x1_0000_0000).toString(16).slice(1);
+  return `collective-shm-${hex(words[W.GROUP_ID_HIGH] as number)}${hex(words[W.GROUP_ID] as number)}`;
 }
 
 export function isShmGroupHandle(value: unknown): value is ShmGroupHandle {
@@ -224,8 +244,13 @@ export interface AbortState {
 export function readAbort(words: Int32Array): AbortState | null {
   let code = Atomics.load(words, W.ABORT);
   if (code === 0) return null;
-  // -1: the winner is still writing its reason (a few instructions); wait for it.
-  while (code === -1) code = Atomics.load(words, W.ABORT);
+  // -1: the winner is still writing its reason (a few instructions); wait for it, but not forever.
+  if (code === -1) {
+    const until = performance.now() + ABORT_REASON_WAIT_MS;
+    do code = Atomics.load(words, W.ABORT);
+    while (code === -1 && performance.now() < until);
+    if (code === -1) return { rank: -1, reason: UNKNOWN_ABORT_REASON };
+  }
   const layout = controlLayout(words[W.SIZE] as number);
   const length = Atomics.load(words, W.REASON_LENGTH);
   const copy = new Uint8Array(length);

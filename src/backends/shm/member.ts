@@ -21,6 +21,13 @@ import { controlLayout, RANK_STRIDE_WORDS, W, type ControlLayout } from './group
  */
 export const INLINE_BYTES = (RANK_STRIDE_WORDS - FINGERPRINT_WORDS) * 4;
 
+/** A collective that waits in the member's queue; `owner` is the communicator's backend that called it. */
+export interface QueuedCollective {
+  readonly owner: object;
+  start(): void;
+  fail(error: unknown): void;
+}
+
 export interface MemberOptions {
   words: Int32Array;
   data: SharedArrayBuffer;
@@ -43,8 +50,15 @@ export class GroupMember {
   readonly barrier: Barrier;
   /** Data rounds completed by every rank so far; round parity picks the half (§3.1). */
   round = 0;
-  /** Collectives started, for error messages (equal on every rank). */
-  sequence = 0;
+  /**
+   * The 0-based number of the collective in progress: how many this member started before it
+   * (spec/communicator.md §1; equal on every rank). -1 before the first.
+   */
+  sequence = -1;
+  /** A collective of this member is in flight: of any communicator sharing it, or a region fence. */
+  busy = false;
+  /** Collectives waiting for the one in flight, in call order (§3.4): one barrier sequence per rank. */
+  readonly queue: QueuedCollective[] = [];
   /** createSharedRegion calls, to match the leader's announcement (equal on every rank). */
   regionSequence = 0;
   readonly #slotViews: Array<NumericArray | undefined> = [];

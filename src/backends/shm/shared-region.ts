@@ -17,6 +17,12 @@ export class RegionChannel {
   readonly #channel: BroadcastChannel;
   readonly #arrived = new Map<number, Announcement>();
   readonly #waiting = new Map<number, (a: Announcement) => void>();
+  /**
+   * The highest region sequence this rank has asked for. Sequences only grow, so an announcement at
+   * or below it that finds no waiter is one this rank gave up on (timeout, abort): it is dropped
+   * instead of kept for the channel's lifetime.
+   */
+  #asked = 0;
 
   constructor(name: string) {
     this.#channel = new BroadcastChannel(name);
@@ -28,7 +34,9 @@ export class RegionChannel {
       if (waiter) {
         this.#waiting.delete(announcement.sequence);
         waiter(announcement);
-      } else this.#arrived.set(announcement.sequence, announcement);
+      } else if (announcement.sequence > this.#asked) {
+        this.#arrived.set(announcement.sequence, announcement);
+      }
     };
   }
 
@@ -38,6 +46,7 @@ export class RegionChannel {
 
   /** Waits for the leader's announcement, failing on abort or after timeoutSecs. */
   receive(sequence: number, barrier: Barrier, timeoutSecs: number): Promise<Announcement> {
+    this.#asked = Math.max(this.#asked, sequence);
     const ready = this.#arrived.get(sequence);
     if (ready) {
       this.#arrived.delete(sequence);
@@ -68,6 +77,11 @@ export class RegionChannel {
         resolve(a);
       });
     });
+  }
+
+  /** Announcements kept for a later receive (tests: none is kept for a region given up on). */
+  get kept(): number {
+    return this.#arrived.size;
   }
 
   close(): void {

@@ -18,13 +18,24 @@ import { BackendError, CommError } from '../../communicator/errors.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
 import { OVERSUBSCRIBED_SPIN_BUDGET_MS, SPIN_BUDGET_MS } from './barrier.js';
-import { AllgathervPlan, AllreducePlan, BarrierPlan, BroadcastPlan, type Plan } from './collectives.js';
+import {
+  AllgathervPlan,
+  AllreducePlan,
+  BarrierPlan,
+  BroadcastPlan,
+  RegionAgreementPlan,
+  type Plan,
+} from './collectives.js';
 import {
   abortGroup,
   CONTROL_MAGIC,
+  controlLayout,
   isShmGroupHandle,
   LAYOUT_VERSION,
+  MAX_RANKS,
   readAbort,
+  regionChannelName,
+  SLOT_ALIGN_BYTES,
   W,
   type ShmGroupHandle,
 } from './group.js';
@@ -84,9 +95,10 @@ class ShmBackend implements Backend {
     dtype: DType,
     count: number,
   ): Promise<SharedRegion<T>> {
-    await this.#run(new BarrierPlan(this.#m, fp));
     const m = this.#m;
-    const sequence = ++m.regionSequence;
+    const agreement = new RegionAgreementPlan(m, fp);
+    await this.#run(agreement);
+    const sequence = agreement.sequence;
     let buffer: SharedArrayBuffer | Error;
     if (this.isLeader) {
       buffer = allocateRegion(dtype, count);
@@ -105,7 +117,8 @@ class ShmBackend implements Backend {
         { count, dtype: dtype.name },
       );
     }
-    const fence = (): Promise<void> | void => this.#run(new BarrierPlan(m, fingerprint('barrier'), 'fence'));
+    // A fingerprint of its own: a fence on one rank against a barrier() on another is a mismatch.
+    const fence = (): Promise<void> | void => this.#run(new BarrierPlan(m, FENCE_FINGERPRINT));
     return new ShmRegion(new dtype.ctor(buffer, 0, count) as T, this.isLeader, fence);
   }
 
@@ -117,22 +130,79 @@ class ShmBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Its collectives still queued behind another communicator's never arrived anywhere: reject them.
+    const queue = this.#m.queue;
+    const mine = queue.filter((q) => q.owner === this);
+    if (mine.length > 0) queue.splice(0, queue.length, ...queue.filter((q) => q.owner !== this));
+    for (const q of mine) q.fail(this.#closedError('close'));
     if (this.#isSplit) return;
     // Closing the communicator leaves the group: the others must not wait for this rank (§5.2).
     abortGroup(this.#m.words, this.rank, `rank ${this.rank} closed its communicator`);
     this.#joined.regions.close();
   }
 
+  /**
+   * Runs `plan` now, or after the member's collective in flight (§3.4). The front end orders one
+   * communicator's calls; this orders those of every communicator sharing the member (splitLocal)
+   * and region fences, so a rank never adds a second arrival to a barrier its peers have not reached.
+   */
   #run(plan: Plan): Promise<void> | void {
     const m = this.#m;
-    m.sequence++;
-    if (this.#closed) {
-      throw new CommError('InvalidCommunicator', plan.operation, 'the communicator is closed.', {
-        rank: this.rank,
+    if (!m.busy) return this.#start(plan);
+    return new Promise<void>((resolve, reject) => {
+      m.queue.push({
+        owner: this,
+        start: () => {
+          try {
+            const pending = this.#start(plan);
+            if (pending) pending.then(resolve, reject);
+            else resolve();
+          } catch (error) {
+            reject(error);
+          }
+        },
+        fail: reject,
       });
-    }
+    });
+  }
+
+  #start(plan: Plan): Promise<void> | void {
+    const m = this.#m;
+    if (this.#closed) throw this.#closedError(plan.operation);
     m.barrier.throwIfAborted(plan.operation);
-    return this.#resume(plan, 0);
+    m.sequence++;
+    m.busy = true;
+    let pending: Promise<void> | void;
+    try {
+      pending = this.#resume(plan, 0);
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
+    if (!pending) {
+      this.#release();
+      return;
+    }
+    return pending.then(
+      () => this.#release(),
+      (error: unknown) => {
+        this.#release();
+        throw error;
+      },
+    );
+  }
+
+  /** The collective in flight finished: start the next queued one, if any. */
+  #release(): void {
+    const m = this.#m;
+    m.busy = false;
+    m.queue.shift()?.start();
+  }
+
+  #closedError(operation: string): CommError {
+    return new CommError('InvalidCommunicator', operation, 'the communicator is closed.', {
+      rank: this.rank,
+    });
   }
 
   #resume(plan: Plan, from: number): Promise<void> | void {
@@ -160,15 +230,27 @@ class ShmBackend implements Backend {
     }
   }
 
-  /** A rank that stops waiting has left the barrier half-counted: the group cannot continue. */
+  /**
+   * A rank that stops waiting has left the barrier half-counted: its peers' barrier would open
+   * without it and every later round would pair the wrong arrivals, so the group cannot continue.
+   */
   #giveUp(error: unknown): never {
     if (error instanceof CommError && error.code === 'Timeout') {
       const missing = (error.details['missing'] as number[]).join(', ');
       abortGroup(this.#m.words, this.rank, `rank ${this.rank} timed out waiting for ranks ${missing}`);
+    } else if (error instanceof CommError && error.code === 'InvalidCommunicator') {
+      // A communicator (a splitLocal one too) was closed while its collective waited (§5.2).
+      abortGroup(
+        this.#m.words,
+        this.rank,
+        `rank ${this.rank} closed a communicator during ${error.operation}`,
+      );
     }
     throw error;
   }
 }
+
+const FENCE_FINGERPRINT = fingerprint('fence');
 
 const DTYPE_BY_NAME = new Map(DTYPES.map((d) => [d.name, d]));
 
@@ -189,6 +271,39 @@ function incompatible(message: string, context: Record<string, unknown>, suggest
   return new BackendError('IncompatibleSettings', `connectShm: ${message}`, context, suggestion);
 }
 
+/**
+ * The handle is structured-cloned data: its buffers must be as large as the layout for its size
+ * says (§2), or a collective would fail with a RangeError mid-way instead of here, naming why.
+ */
+function checkRegionSizes(group: ShmGroupHandle, words: Int32Array): void {
+  const size = group.size;
+  const controlBytes = controlLayout(size).bytes;
+  if (group.control.byteLength < controlBytes) {
+    throw incompatible(
+      `the control region is ${group.control.byteLength} B, but a group of size ${size} needs ${controlBytes} B`,
+      { controlBytes: group.control.byteLength, expected: controlBytes, size },
+      'pass the handle createShmGroup returned, unmodified',
+    );
+  }
+  const slotBytes = words[W.SLOT_BYTES] as number;
+  if (!(slotBytes > 0) || slotBytes % SLOT_ALIGN_BYTES !== 0) {
+    throw incompatible(
+      `the slot size is ${slotBytes} B; it must be a positive multiple of ${SLOT_ALIGN_BYTES} B`,
+      { slotBytes },
+      'pass the handle createShmGroup returned, unmodified',
+    );
+  }
+  const dataBytes = 2 * size * slotBytes;
+  const data = group.memory ? group.memory.buffer.byteLength : group.data.byteLength;
+  if (data < dataBytes) {
+    throw incompatible(
+      `the data region is ${data} B, but 2 halves × ${size} slots × ${slotBytes} B need ${dataBytes} B`,
+      { dataBytes: data, expected: dataBytes, size, slotBytes },
+      'pass the handle createShmGroup returned, unmodified',
+    );
+  }
+}
+
 /** Joins rank `rank` to the group; the communicator is ready at once (the first collective syncs). */
 export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
   const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
@@ -199,8 +314,10 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
       'pass createShmGroup({ size }).handle (a launcher puts it in workerData[SHM_WORKER_DATA_KEY].group)',
     );
   }
-  const words = new Int32Array(group.control);
+  // Whole words only: an Int32Array over a ragged buffer would throw a RangeError here.
+  const words = new Int32Array(group.control, 0, Math.floor(group.control.byteLength / 4));
   if (
+    !(group.size >= 1 && group.size <= MAX_RANKS) ||
     words[W.MAGIC] !== CONTROL_MAGIC ||
     words[W.VERSION] !== LAYOUT_VERSION ||
     words[W.SIZE] !== group.size
@@ -212,6 +329,7 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     );
   }
   const size = group.size;
+  checkRegionSizes(group, words);
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= size) {
     throw incompatible(
       `rank must be an integer in [0, ${size - 1}] for a group of size ${size}, got ${String(rank)}`,
@@ -253,6 +371,6 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     spinBudgetMs: oversubscribed ? OVERSUBSCRIBED_SPIN_BUDGET_MS : SPIN_BUDGET_MS,
     canBlock: !isMainThread,
   });
-  const regions = new RegionChannel(`collective-shm-${words[W.GROUP_ID]}`);
+  const regions = new RegionChannel(regionChannelName(words));
   return new CheckedCommunicator(new ShmBackend({ member, regions }, false));
 }
