@@ -57,7 +57,7 @@ export class GroupMember {
   sequence = -1;
   /** A collective of this member is in flight: of any communicator sharing it, or a region fence. */
   busy = false;
-  /** Collectives waiting for the one in flight, in call order (§3.4): one barrier sequence per rank. */
+  /** Collectives waiting for the one in flight, in call order (§3.5): one barrier sequence per rank. */
   readonly queue: QueuedCollective[] = [];
   /** createSharedRegion calls, to match the leader's announcement (equal on every rank). */
   regionSequence = 0;

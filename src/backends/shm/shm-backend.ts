@@ -142,7 +142,7 @@ class ShmBackend implements Backend {
   }
 
   /**
-   * Runs `plan` now, or after the member's collective in flight (§3.4). The front end orders one
+   * Runs `plan` now, or after the member's collective in flight (§3.5). The front end orders one
    * communicator's calls; this orders those of every communicator sharing the member (splitLocal)
    * and region fences, so a rank never adds a second arrival to a barrier its peers have not reached.
    */
@@ -196,7 +196,7 @@ class ShmBackend implements Backend {
   #release(): void {
     const m = this.#m;
     m.busy = false;
-    m.queue.shift()?.start();
+    if (m.queue.length > 0) m.queue.shift()!.start();
   }
 
   #closedError(operation: string): CommError {
