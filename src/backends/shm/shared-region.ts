@@ -18,11 +18,11 @@ export class RegionChannel {
   readonly #arrived = new Map<number, Announcement>();
   readonly #waiting = new Map<number, (a: Announcement) => void>();
   /**
-   * The highest region sequence this rank has asked for. Sequences only grow, so an announcement at
-   * or below it that finds no waiter is one this rank gave up on (timeout, abort): it is dropped
-   * instead of kept for the channel's lifetime.
+   * Regions this rank gave up waiting for (timeout, abort) before their announcement came: when it
+   * comes it is dropped instead of kept for the channel's lifetime. (Not a "highest sequence asked"
+   * floor: a split communicator's region can be received before the parent's earlier one.)
    */
-  #asked = 0;
+  readonly #abandoned = new Set<number>();
 
   constructor(name: string) {
     this.#channel = new BroadcastChannel(name);
@@ -34,7 +34,7 @@ export class RegionChannel {
       if (waiter) {
         this.#waiting.delete(announcement.sequence);
         waiter(announcement);
-      } else if (announcement.sequence > this.#asked) {
+      } else if (!this.#abandoned.delete(announcement.sequence)) {
         this.#arrived.set(announcement.sequence, announcement);
       }
     };
@@ -46,7 +46,6 @@ export class RegionChannel {
 
   /** Waits for the leader's announcement, failing on abort or after timeoutSecs. */
   receive(sequence: number, barrier: Barrier, timeoutSecs: number): Promise<Announcement> {
-    this.#asked = Math.max(this.#asked, sequence);
     const ready = this.#arrived.get(sequence);
     if (ready) {
       this.#arrived.delete(sequence);
@@ -69,6 +68,7 @@ export class RegionChannel {
         } catch (error) {
           clearInterval(poll);
           this.#waiting.delete(sequence);
+          this.#abandoned.add(sequence);
           reject(error);
         }
       }, WAIT_SLICE_MS);

@@ -68,6 +68,22 @@ describe('shm: one order for every collective of a rank', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('regions created at once by a communicator and its splitLocal() one pair up in call order', async () => {
+    const [a, b] = await pair();
+    const [la, lb] = await Promise.all([a.splitLocal(), b.splitLocal()]);
+    const [ints, floats, peerInts, peerFloats] = await Promise.all([
+      a.createSharedRegion(Int32Array, 4),
+      la.createSharedRegion(Float64Array, 2),
+      b.createSharedRegion(Int32Array, 4),
+      lb.createSharedRegion(Float64Array, 2),
+    ]);
+    ints.data[3] = 7;
+    floats.data[1] = 0.5;
+    expect(peerInts.data[3]).toBe(7);
+    expect(peerFloats.data[1]).toBe(0.5);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('closing a splitLocal() communicator while its collective waits fails the group for the peer', async () => {
     const [a, b] = await pair();
     const [la] = await Promise.all([a.splitLocal(), b.splitLocal()]);
