@@ -51,9 +51,25 @@ export const HOLD_LIMIT_BYTES = 32 * 1024 * 1024;
 /** Frames smaller than this (bytes) may not fit the staging area; they are buffered as they come. */
 const STAGED_FRAME_MIN_BYTES = 4096;
 
+/** Staging per staged frame (bytes): its 8-byte AllreduceSend prefix plus up to 7 bytes of 8-alignment, rounded up. */
+const STAGING_PER_FRAME_BYTES = 16;
+/** Staging slack per contribution (bytes), for the last frame's prefix and alignment. */
+const STAGING_SLACK_BYTES = 64;
+
 /** Staging for a contribution: its bytes plus each frame's 8-byte prefix and alignment slack. */
 function stagingBytes(contribution: number): number {
-  return contribution + 16 * Math.ceil(contribution / STAGED_FRAME_MIN_BYTES) + 64;
+  return (
+    contribution +
+    STAGING_PER_FRAME_BYTES * Math.ceil(contribution / STAGED_FRAME_MIN_BYTES) +
+    STAGING_SLACK_BYTES
+  );
+}
+
+/** Two fingerprints, as the int32 words of encodeFingerprint, are equal. */
+function sameWords(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let w = 0; w < a.length; w++) if (a[w] !== b[w]) return false;
+  return true;
 }
 
 /** Which data tag a worker uses for each action's contribution. */
@@ -83,6 +99,13 @@ export class CoordinatorBackend implements Backend {
   #sequence = 0;
   #local: LocalCall | null = null;
   #progress: RoundProgress | null = null;
+  /**
+   * Rank 0's finished call whose result is still leaving as views of the caller's buffers: it
+   * resolves once the kernel has taken them; the stall clock, a peer failure and close() reject it.
+   */
+  #flushing: LocalCall | null = null;
+  /** Bytes queued in the peers' sockets at the last stall tick while #flushing (progress detector). */
+  #queuedAtLastTick = -1;
   #failure: CommError | null = null;
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
@@ -146,10 +169,15 @@ export class CoordinatorBackend implements Backend {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#clock.stop();
-    const local = this.#local;
+    const local = this.#local ?? this.#flushing;
     this.#local = null;
+    this.#flushing = null;
     local?.reject(closedInFlight(local.fp.kind));
     this.#admission.close();
+    this.#stopPlacing();
+    // A paused socket would never read the peer's FIN: close would wait out CLOSE_GRACE_MS.
+    for (const rank of this.#held) this.#peers[rank]?.socket.resume();
+    this.#held.clear();
     const live = this.#workers.filter((p) => !p.ended);
     for (const peer of live) {
       peer.onFrame = () => {};
@@ -250,6 +278,8 @@ export class CoordinatorBackend implements Backend {
       if (last.received + data.byteLength > last.bytes)
         throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
       last.received += data.byteLength;
+      // Discarded data is dropped on arrival: nothing of it is held.
+      if (last.discard) last.framesStart = last.received;
       // A relay payload placed by the sink is already in rank 0's recv; everything else is kept
       // (allreduce payloads placed in the rank's staging area included) until used.
       const inRecv = placed && tag !== Tag.AllreduceSend;
@@ -298,9 +328,12 @@ export class CoordinatorBackend implements Backend {
 
   #matchesLocal(c: Contribution): boolean {
     const local = this.#local;
-    if (!local || local.action !== c.action || c.sequence !== this.#sequence) return false;
-    for (let w = 0; w < local.words.length; w++) if (local.words[w] !== c.words[w]) return false;
-    return true;
+    return (
+      local !== null &&
+      local.action === c.action &&
+      c.sequence === this.#sequence &&
+      sameWords(local.words, c.words)
+    );
   }
 
   /** A rank far ahead of the round (or of the slowest rank) stops being read: TCP holds the rest. */
@@ -313,7 +346,7 @@ export class CoordinatorBackend implements Backend {
   #release(): void {
     for (const rank of this.#held) {
       const head = (this.#queues[rank] as Contribution[])[0];
-      if (!head || head.received - head.framesStart <= HOLD_LIMIT_BYTES / 2) {
+      if (!head || head.discard || head.received - head.framesStart <= HOLD_LIMIT_BYTES / 2) {
         this.#held.delete(rank);
         this.#peers[rank]?.socket.resume();
       }
@@ -359,8 +392,7 @@ export class CoordinatorBackend implements Backend {
     let agree = true;
     for (let r = 1; r < this.size && agree; r++) {
       const head = heads[r] as Contribution;
-      agree = head.action === local.action;
-      for (let w = 0; w < local.words.length && agree; w++) agree = head.words[w] === local.words[w];
+      agree = head.action === local.action && sameWords(head.words, local.words);
     }
     const sequence = this.#sequence;
     if (!agree) {
@@ -392,6 +424,8 @@ export class CoordinatorBackend implements Backend {
       const head = (this.#queues[r] as Contribution[])[0] as Contribution;
       head.discard = true;
       head.frames.length = 0;
+      // Nothing is held for it any more: #release may resume a rank paused for this head.
+      head.framesStart = head.received;
     }
     this.#advance();
   }
@@ -406,9 +440,58 @@ export class CoordinatorBackend implements Backend {
     this.#progress = null;
     this.#advance();
     // Rank 0's result may still be on its way out (views of the caller's buffers): resolve once the
-    // kernel has taken every byte, so the caller may reuse its arrays.
-    if (!referencesCaller || peers.every((p) => p.writer.unflushedFrames === 0)) local.resolve();
-    else void Promise.all(peers.map((p) => p.writer.flushed())).then(() => local.resolve());
+    // kernel has taken every byte, so the caller may reuse its arrays. Until then the call is
+    // #flushing: the stall clock, a peer failure and close() can still reject it.
+    if (!referencesCaller || peers.every((p) => p.writer.unflushedFrames === 0)) {
+      local.resolve();
+      return;
+    }
+    this.#flushing = local;
+    this.#queuedAtLastTick = -1;
+    void Promise.all(peers.map((p) => p.writer.flushed())).then(() => {
+      if (this.#flushing !== local) return;
+      this.#flushing = null;
+      local.resolve();
+    });
+  }
+
+  /** Frames arriving after the current call was rejected must not land in the caller's buffers. */
+  #stopPlacing(): void {
+    for (const peer of this.#workers) peer.reader.detachSink();
+  }
+
+  /** While #flushing: true when the kernel took bytes since the last tick (a slow reader is still a reader). */
+  #flushMoved(): boolean {
+    let queued = 0;
+    for (const peer of this.#workers) queued += peer.socket.writableLength;
+    const moved = queued !== this.#queuedAtLastTick;
+    this.#queuedAtLastTick = queued;
+    return moved;
+  }
+
+  /** The stall handler while rank 0's result is still leaving: the ranks not taking it are the late ones. */
+  #onFlushStall(flushing: LocalCall, stalledMs: number, fatal: boolean): boolean {
+    if (this.#flushMoved()) {
+      this.#clock.progress();
+      return false;
+    }
+    const sequence = this.#sequence - 1;
+    const slow = this.#peers.flatMap((p, r) => (r > 0 && p.writer.unflushedFrames > 0 ? [r] : []));
+    if (!fatal) {
+      this.#s.warn(
+        `tcp rank 0: collective #${sequence} (${flushing.fp.kind}): rank 0's result is not being read by ${slow.length === 1 ? 'rank' : 'ranks'} ${slow.join(',')} after ${(stalledMs / 1000).toFixed(1)} s`,
+      );
+      return true;
+    }
+    const error = timedOut(flushing.fp.kind, sequence, slow, this.#s.timeoutMs / 1000);
+    this.#failure = error;
+    this.#clock.stop();
+    this.#stopPlacing();
+    const frame = encodeSilentRanks(sequence, stalledMs, slow);
+    for (const peer of this.#workers) peer.send(Tag.Timeout, frame);
+    this.#flushing = null;
+    flushing.reject(error);
+    return true;
   }
 
   /** Heads of the finished round leave the queues; a discarded head leaves once all its data came. */
@@ -433,11 +516,15 @@ export class CoordinatorBackend implements Backend {
 
   #onStall(stalledMs: number, fatal: boolean): boolean {
     if (this.#failure || this.#closing) return false;
+    if (this.#flushing) return this.#onFlushStall(this.#flushing, stalledMs, fatal);
     const local = this.#local;
     const heads = this.#queues.map((q) => q.find((c) => c.sequence === this.#sequence && !c.discard));
     const started = local !== null || heads.some((h) => h !== undefined);
     if (!started && this.#progress === null) return false;
-    let missing = heads.flatMap((h, r) => ((r === 0 ? local === null : !h || !isComplete(h)) ? [r] : []));
+    // A rank rank 0 stopped reading (#held) has arrived: its data waits in TCP for rank 0 to catch up.
+    let missing = heads.flatMap((h, r) =>
+      (r === 0 ? local === null : !this.#held.has(r) && (!h || !isComplete(h))) ? [r] : [],
+    );
     if (missing.length === 0)
       missing = this.#peers.flatMap((p, r) => (r > 0 && p.writer.unflushedFrames > 0 ? [r] : []));
     const kind = local?.fp.kind ?? heads.find((h) => h)?.fingerprint.kind ?? 'collective';
@@ -450,6 +537,7 @@ export class CoordinatorBackend implements Backend {
     const error = timedOut(kind, this.#sequence, missing, this.#s.timeoutMs / 1000);
     this.#failure = error;
     this.#clock.stop();
+    this.#stopPlacing();
     for (const peer of this.#workers) peer.send(Tag.Timeout, frame);
     this.#local = null;
     local?.reject(error);
@@ -459,13 +547,16 @@ export class CoordinatorBackend implements Backend {
   /** A worker is gone or broke the protocol: every rank learns it now (Abort), and later calls fail. */
   #failGroup(rank: number, why: string): void {
     if (this.#failure || this.#closing) return;
-    const kind = this.#local?.fp.kind ?? 'collective';
+    const kind = (this.#local ?? this.#flushing)?.fp.kind ?? 'collective';
     this.#failure = peerFailed(kind, rank, why);
     this.#clock.stop();
+    this.#stopPlacing();
     const abort = encodeAbort(rank, why);
     this.#peers.forEach((peer, r) => r > 0 && r !== rank && peer.send(Tag.Abort, abort));
-    const local = this.#local;
+    // The flushing call is rejected before the destroy below releases its flushed() waiters.
+    const local = this.#local ?? this.#flushing;
     this.#local = null;
+    this.#flushing = null;
     local?.reject(this.#failure);
     this.#peers[rank]?.destroy();
   }

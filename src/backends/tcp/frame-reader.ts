@@ -40,6 +40,8 @@ export class FrameReader {
   #error: ProtocolError | null = null;
   #destination: Buffer | null = null;
   #filled = 0;
+  /** The rest of the frame being placed is dropped: its destination's owner gave up on it. */
+  #dropping = false;
   sink: PayloadSink | null = null;
 
   /**
@@ -51,6 +53,16 @@ export class FrameReader {
     public onFrame: FrameHandler,
     public maxPayload: number,
   ) {}
+
+  /**
+   * No more payloads go to a destination: the sink is removed and the rest of a frame already being
+   * placed is read and dropped (the call that owned the destination was rejected; its caller may
+   * reuse the buffer). That frame is then delivered as an empty placed payload.
+   */
+  detachSink(): void {
+    this.sink = null;
+    if (this.#state === State.PayloadIntoSink) this.#dropping = true;
+  }
 
   /** Bytes held for a frame not yet complete: bounded by maxPayload + the header. */
   get bufferedBytes(): number {
@@ -122,13 +134,15 @@ export class FrameReader {
           const piece = this.#consume(
             Math.min((this.#chunks[0] as Buffer).length, this.#payloadBytes - this.#filled),
           );
-          destination.set(piece, this.#filled);
+          if (!this.#dropping) destination.set(piece, this.#filled);
           this.#filled += piece.length;
         }
         if (this.#filled < this.#payloadBytes) return;
         this.#destination = null;
         this.#state = State.Header;
-        this.onFrame(this.#tag, destination, true);
+        const dropped = this.#dropping;
+        this.#dropping = false;
+        this.onFrame(this.#tag, dropped ? EMPTY : destination, true);
         if (this.#error) return;
       } else {
         return;

@@ -97,8 +97,14 @@ export const RejectReason = {
 } as const;
 export type RejectReasonCode = (typeof RejectReason)[keyof typeof RejectReason];
 
+/** A Reject's message is cut to this many UTF-16 code units (at most 3 UTF-8 bytes each). */
+export const REJECT_MESSAGE_MAX_UNITS = 200;
+
 export function encodeReject(reason: RejectReasonCode, message: string): Buffer {
-  return Buffer.concat([Buffer.from([reason]), Buffer.from(message.slice(0, 200), 'utf8')]);
+  return Buffer.concat([
+    Buffer.from([reason]),
+    Buffer.from(message.slice(0, REJECT_MESSAGE_MAX_UNITS), 'utf8'),
+  ]);
 }
 
 export function decodeReject(payload: Buffer): { reason: number; message: string } {

@@ -174,9 +174,12 @@ export function decodeSilentRanks(payload: Buffer): { sequence: number; stalledM
   return { sequence: payload.readUInt32BE(0), stalledMs: payload.readUInt32BE(4), ranks };
 }
 
+/** An Abort's reason is cut to this many UTF-16 code units (at most 3 UTF-8 bytes each). */
+export const ABORT_REASON_MAX_UNITS = 1000;
+
 /** Abort: u32 failed rank, UTF-8 reason. Reject: u8 reason code, UTF-8 message. */
 export function encodeAbort(rank: number, reason: string): Buffer {
-  const text = Buffer.from(reason.slice(0, 1000), 'utf8');
+  const text = Buffer.from(reason.slice(0, ABORT_REASON_MAX_UNITS), 'utf8');
   const out = Buffer.allocUnsafe(4 + text.length);
   out.writeUInt32BE(rank >>> 0, 0);
   text.copy(out, 4);

@@ -115,8 +115,9 @@ export class RoundProgress {
         step(out, elementsOf(this.#heads[r] as Contribution, this.#reduced, end, dtype, this.#scratch), 0, n);
       }
       const bytes = bytesOf(out);
+      // A large chunk is queued as a view of recv: the round must not resolve before it has left.
       for (let r = 1; r < this.#peers.length; r++)
-        (this.#peers[r] as Connection).send(Tag.AllreduceRecv, bytes);
+        if ((this.#peers[r] as Connection).send(Tag.AllreduceRecv, bytes)) this.referencesCaller = true;
       this.#reduced = end;
     }
     return true;

@@ -58,6 +58,8 @@ interface PendingCall {
   segments: Uint8Array[];
   segment: number;
   offset: number;
+  /** Written into the caller's recv when Go confirms the fingerprints agreed (allgatherv's own block). */
+  ownBlock: { recv: NumericArray; send: NumericArray; at: number } | null;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -107,7 +109,6 @@ export class WorkerBackend implements Backend {
     counts: readonly number[],
     displs: readonly number[],
   ): Promise<void> {
-    (recv as Float64Array).set(send as Float64Array, displs[this.rank]);
     const recvBytes = bytesOf(recv);
     const e = recv.BYTES_PER_ELEMENT;
     const segments = counts.flatMap((count, r) =>
@@ -115,7 +116,18 @@ export class WorkerBackend implements Backend {
         ? []
         : [recvBytes.subarray((displs[r] as number) * e, ((displs[r] as number) + count) * e)],
     );
-    return this.#call(Action.allgatherv, fp, bytesOf(send), segments, Tag.AllgathervSend);
+    // The own block is placed on Go: on a mismatch the caller's recv stays untouched.
+    const own = { recv, send, at: displs[this.rank] as number };
+    return this.#call(
+      Action.allgatherv,
+      fp,
+      bytesOf(send),
+      segments,
+      Tag.AllgathervSend,
+      undefined,
+      undefined,
+      own,
+    );
   }
 
   broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> {
@@ -152,6 +164,7 @@ export class WorkerBackend implements Backend {
     const pending = this.#pending;
     this.#pending = null;
     pending?.reject(closedInFlight(pending.fp.kind));
+    this.#connection.reader.detachSink();
     this.#connection.onFrame = () => {};
     this.#connection.send(Tag.Shutdown);
     this.#closing = closeConnections([this.#connection]);
@@ -166,6 +179,7 @@ export class WorkerBackend implements Backend {
     dataTag: number,
     prefix?: Uint8Array,
     words: Int32Array = encodeFingerprint(fp),
+    ownBlock: PendingCall['ownBlock'] = null,
   ): Promise<void> {
     if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
     if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
@@ -186,6 +200,7 @@ export class WorkerBackend implements Backend {
           : segments.filter((s) => s.byteLength > 0),
         segment: 0,
         offset: 0,
+        ownBlock,
         resolve,
         reject,
       };
@@ -234,6 +249,8 @@ export class WorkerBackend implements Backend {
         if (pending.segment < pending.segments.length)
           throw protocolError('BAD_PAYLOAD', `Go before all data of collective #${sequence} arrived`);
         this.#pending = null;
+        const own = pending.ownBlock;
+        if (own) (own.recv as Float64Array).set(own.send as Float64Array, own.at);
         pending.resolve();
         return;
       }
@@ -320,6 +337,7 @@ export class WorkerBackend implements Backend {
     if (this.#failure) return;
     this.#failure = error;
     this.#clock.stop();
+    this.#connection.reader.detachSink();
     const pending = this.#pending;
     this.#pending = null;
     pending?.reject(error);

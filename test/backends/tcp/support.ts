@@ -108,6 +108,9 @@ export class RawPeer {
   }
 }
 
+/** The fixture's 'receive-broadcast' size: far more than loopback socket buffers hold (bytes). */
+export const CHILD_BROADCAST_BYTES = 64 * 1024 * 1024;
+
 const FIXTURE = fileURLToPath(new URL('./fixtures/rank.ts', import.meta.url));
 
 /** A rank in its own process, without an IPC channel: it must exit on its own. Lines of stdout are JSON. */
