@@ -98,7 +98,7 @@ describe('tcp: rank 0 resolves only when its result has left', () => {
     let warned: () => void = () => {};
     const warning = new Promise<void>((resolve) => (warned = resolve));
     const rank0 = await rankOneStopsReading(
-      30,
+      2,
       (message) => /not being read by rank 1/.test(message) && warned(),
     );
     const call = errorOf(rank0.broadcast(new Uint8Array(CHILD_BROADCAST_BYTES).fill(1), 0));
