@@ -119,5 +119,8 @@ export async function measureOnRank(
     step.check();
     timings.push(batches);
   }
+  // Close only once every rank is done: a rank that closes while rank 0 still drains its last large
+  // send would fail rank 0's collective (tcp), as a rank leaving a group does.
+  await comm.barrier();
   return timings;
 }

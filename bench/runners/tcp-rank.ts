@@ -48,8 +48,9 @@ async function main(config: TcpRankConfig): Promise<void> {
 
 process.once('message', (message: { kind: string; config: TcpRankConfig }) => {
   main(message.config)
-    .catch((error: unknown) =>
-      report({ kind: 'error', rank: message.config.rank, message: describeFailure(error) }),
-    )
+    .catch((error: unknown) => {
+      process.stderr.write(`[tcp rank ${message.config.rank}] ${describeFailure(error)}\n`);
+      report({ kind: 'error', rank: message.config.rank, message: describeFailure(error) });
+    })
     .finally(() => process.disconnect?.());
 });
