@@ -17,7 +17,23 @@ export interface ShmRankData {
 
 type ShmModule = typeof import('../../src/backends/shm/index.js');
 
+/**
+ * Keeps this thread's event loop alive while it waits: a shm collective that waits longer than its
+ * synchronous budget continues on Atomics.waitAsync, which does not hold the loop open, so the thread
+ * would exit with code 0 mid-collective (seen at 4 ranks on 2 cores).
+ */
+const KEEPALIVE_MS = 1 << 30;
+
 async function main(data: ShmRankData): Promise<RankReport> {
+  const keepalive = setInterval(() => {}, KEEPALIVE_MS);
+  try {
+    return await measure(data);
+  } finally {
+    clearInterval(keepalive);
+  }
+}
+
+async function measure(data: ShmRankData): Promise<RankReport> {
   const { connectShm } = (await import(libraryModule(data.library, 'backends/shm/index'))) as ShmModule;
   const comm = await connectShm({ group: data.group, rank: data.rank, timeoutSecs: data.timeoutSecs });
   try {
