@@ -72,6 +72,9 @@ function sameWords(a: Int32Array, b: Int32Array): boolean {
   return true;
 }
 
+/** Why a worker that sent Shutdown is named in CollectiveFailed. */
+const DEPARTED = 'closed its communicator';
+
 /** Which data tag a worker uses for each action's contribution. */
 const SEND_TAG: Record<number, number> = {
   [Action.allreduce]: Tag.AllreduceSend,
@@ -107,6 +110,11 @@ export class CoordinatorBackend implements Backend {
   /** Bytes queued in the peers' sockets at the last stall tick while #flushing (progress detector). */
   #queuedAtLastTick = -1;
   #failure: CommError | null = null;
+  /**
+   * Workers that closed in an orderly way while #flushing, after every frame to them had left: the
+   * flushing call still completes for the others; the group fails once it has (spec §7.1).
+   */
+  readonly #departed: number[] = [];
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
 
@@ -124,7 +132,7 @@ export class CoordinatorBackend implements Backend {
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
       peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
-        if (this.#closing) return;
+        if (this.#closing || this.#departed.includes(r)) return;
         this.#failGroup(r, whyEnded(error));
       };
     }
@@ -288,7 +296,7 @@ export class CoordinatorBackend implements Backend {
         if (last.received - last.framesStart > HOLD_LIMIT_BYTES) this.#hold(rank);
       }
     } else if (tag === Tag.Shutdown) {
-      this.#failGroup(rank, 'closed its communicator');
+      this.#onShutdown(rank);
       return;
     } else {
       throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} is not sent by a worker after the handshake`);
@@ -452,7 +460,25 @@ export class CoordinatorBackend implements Backend {
       if (this.#flushing !== local) return;
       this.#flushing = null;
       local.resolve();
+      // A worker that left meanwhile fails the later collectives, as a Shutdown between calls does.
+      const departed = this.#departed[0];
+      if (departed !== undefined) this.#failGroup(departed, DEPARTED);
     });
+  }
+
+  /**
+   * A worker closed. Its departure fails the call in flight only if that call still needs something
+   * from it or still has frames for it; a call only draining its result to other ranks completes.
+   */
+  #onShutdown(rank: number): void {
+    const done = this.#flushing !== null && this.#peers[rank]?.writer.unflushedFrames === 0;
+    if (!done || this.#failure || this.#closing) {
+      this.#failGroup(rank, DEPARTED);
+      return;
+    }
+    this.#departed.push(rank);
+    // Nothing more is read from it; its socket ends when it closes (not a failure of its own).
+    (this.#peers[rank] as Connection).onFrame = () => {};
   }
 
   /** Frames arriving after the current call was rejected must not land in the caller's buffers. */
