@@ -118,10 +118,15 @@ export class Barrier {
     }
   }
 
-  /** Step 2b (main thread, must not block): the same loop with Atomics.waitAsync. */
+  /**
+   * Step 2b (main thread, must not block): the same loop with Atomics.waitAsync. A pending waitAsync
+   * does not keep a Node.js event loop alive, so a worker thread whose only work is this collective
+   * would exit with code 0 mid-wait: a ref'd timer holds the loop open until the wait settles.
+   */
   async wait(generation: number, operation: string, sequence: number, closed: () => boolean): Promise<void> {
     const w = this.#words;
     const deadline = performance.now() + this.#timeoutMs;
+    const keepAlive = setInterval(() => {}, WAIT_SLICE_MS);
     Atomics.add(w, W.SLEEPERS, 1);
     try {
       for (;;) {
@@ -145,6 +150,7 @@ export class Barrier {
       }
     } finally {
       Atomics.sub(w, W.SLEEPERS, 1);
+      clearInterval(keepAlive);
     }
   }
 

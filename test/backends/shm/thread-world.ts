@@ -19,7 +19,11 @@ const HOST = new URL('./rank-host.ts', import.meta.url).href;
 const TSX_API = pathToFileURL(
   join(dirname(createRequire(import.meta.url).resolve('tsx/esm/api')), 'index.mjs'),
 ).href;
-const BOOTSTRAP = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(HOST)}); });`;
+/** A worker entry (eval: true) that runs the TypeScript module at `url`. */
+export function bootstrapFor(url: string): string {
+  return `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`;
+}
+const BOOTSTRAP = bootstrapFor(HOST);
 
 export interface ThreadWorldOptions {
   size: number;
