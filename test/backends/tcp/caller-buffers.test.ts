@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { CLOSE_GRACE_MS } from '../../../src/backends/tcp/lifecycle.js';
-import { CHILD_BROADCAST_BYTES, closeAll, formGroup, RankChild, startRankZero } from './support.js';
+import { CHILD_BROADCAST_BYTES, closeAll, errorOf, formGroup, RankChild, startRankZero } from './support.js';
 
 let open: Communicator[] = [];
 const children: RankChild[] = [];
@@ -23,15 +23,6 @@ afterEach(async () => {
 async function group(size: number, options: Parameters<typeof formGroup>[1] = {}): Promise<Communicator[]> {
   open = await formGroup(size, options);
   return open;
-}
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
-  return promise.then(
-    () => expect.fail('expected an error'),
-    (e: unknown) => e as Error,
-  );
 }
 
 /** Large enough that rank 0 holds back the sender's data (over HOLD_LIMIT_BYTES, 32 MiB). */

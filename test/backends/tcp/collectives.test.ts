@@ -10,7 +10,7 @@ import type { Communicator } from '../../../src/communicator/communicator.js';
 import { reduceRankOrder } from '../../../src/communicator/reduce.js';
 import { sameBits } from '../../support/reference.js';
 import { input } from '../../conformance/inputs.js';
-import { closeAll, formGroup } from './support.js';
+import { closeAll, errorOf, formGroup } from './support.js';
 
 let open: Communicator[] = [];
 afterEach(async () => {
@@ -21,15 +21,6 @@ afterEach(async () => {
 async function group(size: number, options: Parameters<typeof formGroup>[1] = {}): Promise<Communicator[]> {
   open = await formGroup(size, options);
   return open;
-}
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
-  return promise.then(
-    () => expect.fail('expected an error'),
-    (e: unknown) => e as Error,
-  );
 }
 
 describe('tcp streaming with tiny chunks', () => {

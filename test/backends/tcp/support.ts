@@ -157,3 +157,15 @@ export class RankChild {
     }
   }
 }
+
+/** The error a promise rejects with; fails the test when it resolves. */
+export async function errorOf(
+  promise: Promise<unknown>,
+): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+  return promise.then(
+    () => {
+      throw new Error('expected an error, but the call succeeded');
+    },
+    (e: unknown) => e as Error,
+  );
+}
