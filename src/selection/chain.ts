@@ -154,6 +154,7 @@ function shm(context: Context): ShmConfig {
     group: membership.group,
     rank: membership.rank.value,
     timeoutSecs: context.timeouts.timeoutSecs,
+    stallWarningSecs: context.timeouts.stallWarningSecs,
   };
 }
 

@@ -29,8 +29,16 @@ export interface InitOptions {
    * variable: opting out of authentication should be visible in the program, not in a shell profile.
    */
   allowInsecure?: boolean;
-  /** Overrides COLLECTIVE_TIMEOUT_SECS (default 60). */
+  /**
+   * Overrides COLLECTIVE_TIMEOUT_SECS (default 1800): the fatal timeout — a collective that makes no
+   * progress this long rejects with Timeout on every waiting rank.
+   */
   timeoutSecs?: number;
+  /**
+   * Overrides COLLECTIVE_STALL_WARNING_SECS (default 60): after this long without progress every waiting
+   * rank warns (CollectiveWarning COLLECTIVE_STALL), and again at each further interval; 0 disables it.
+   */
+  stallWarningSecs?: number;
   /** Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30). */
   connectTimeoutSecs?: number;
   /**

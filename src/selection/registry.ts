@@ -48,6 +48,14 @@ async function load<M>(name: string, importModule: () => Promise<M>): Promise<M>
   }
 }
 
+/**
+ * Both backends take `stallWarningSecs` (spec/selection.md §3). Spread from a typed object so this
+ * compiles against backend option types that do not declare it yet (each backend's branch adds it).
+ */
+function stallWarning(config: { stallWarningSecs: number }): { stallWarningSecs: number } {
+  return { stallWarningSecs: config.stallWarningSecs };
+}
+
 const local: Registration<LocalConfig> = {
   name: 'local',
   description: 'one rank in this process; identity semantics',
@@ -69,7 +77,12 @@ const shm: Registration<ShmConfig> = {
     const { connectShm } = await load('shm', () => import('../backends/shm/index.js'));
     // The handle came from workerData or the caller unchecked; connectShm validates it.
     const group = config.group as ShmGroupHandle;
-    return connectShm({ group, rank: config.rank, timeoutSecs: config.timeoutSecs });
+    return connectShm({
+      group,
+      rank: config.rank,
+      timeoutSecs: config.timeoutSecs,
+      ...stallWarning(config),
+    });
   },
 };
 
@@ -89,6 +102,7 @@ const tcp: Registration<TcpConfig> = {
         ...(config.token !== undefined ? { token: config.token } : {}),
         ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
         timeoutSecs: config.timeoutSecs,
+        ...stallWarning(config),
         connectTimeoutSecs: config.connectTimeoutSecs,
         onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
         ...(config.port === 0 && hooks.onListening ? { onListening: hooks.onListening } : {}),

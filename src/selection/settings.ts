@@ -6,7 +6,12 @@
  */
 import { BackendError } from '../communicator/errors.js';
 import { BACKEND_CHOICES, type BackendChoice, type InitOptions } from './options.js';
-import { DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TCP_PORT, DEFAULT_TIMEOUT_SECS } from './config.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_SECS,
+  DEFAULT_STALL_WARNING_SECS,
+  DEFAULT_TCP_PORT,
+  DEFAULT_TIMEOUT_SECS,
+} from './config.js';
 import type { LaunchFacts } from './launchers.js';
 import { BACKEND_NAMES } from './registry.js';
 import {
@@ -15,6 +20,7 @@ import {
   parsePort,
   parseRank,
   parseSeconds,
+  parseSecondsOrOff,
   parseSize,
   parseText,
   type EnvRecord,
@@ -30,6 +36,7 @@ export const VARIABLES = {
   bindAddr: 'COLLECTIVE_TCP_BIND_ADDR',
   token: 'COLLECTIVE_TCP_TOKEN',
   timeoutSecs: 'COLLECTIVE_TIMEOUT_SECS',
+  stallWarningSecs: 'COLLECTIVE_STALL_WARNING_SECS',
   connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
 } as const;
 
@@ -52,37 +59,53 @@ export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced
 
 export interface Timeouts {
   readonly timeoutSecs: number;
+  readonly stallWarningSecs: number;
   readonly connectTimeoutSecs: number;
 }
 
+/** Each timeout with where it came from, for `collective doctor`. */
+export type SourcedTimeouts = { readonly [K in keyof Timeouts]: Sourced<number> };
+
 function seconds(
   option: number | undefined,
-  name: string,
+  name: keyof Timeouts,
   env: EnvRecord,
-  variable: string,
   fallback: number,
-) {
-  if (option !== undefined) return parseSeconds(`options.${name}`, option);
+  parse: (source: string, raw: string | number) => number = parseSeconds,
+): Sourced<number> {
+  if (option !== undefined) return { value: parse(`options.${name}`, option), source: `options.${name}` };
+  const variable = VARIABLES[name];
   const text = env[variable];
-  return text === undefined ? fallback : parseSeconds(variable, text);
+  return text === undefined
+    ? { value: fallback, source: `default ${variable}` }
+    : { value: parse(variable, text), source: variable };
 }
 
-export function readTimeouts(options: InitOptions, env: EnvRecord): Timeouts {
+export function readTimeoutSources(options: InitOptions, env: EnvRecord): SourcedTimeouts {
   return {
-    timeoutSecs: seconds(
-      options.timeoutSecs,
-      'timeoutSecs',
+    timeoutSecs: seconds(options.timeoutSecs, 'timeoutSecs', env, DEFAULT_TIMEOUT_SECS),
+    stallWarningSecs: seconds(
+      options.stallWarningSecs,
+      'stallWarningSecs',
       env,
-      VARIABLES.timeoutSecs,
-      DEFAULT_TIMEOUT_SECS,
+      DEFAULT_STALL_WARNING_SECS,
+      parseSecondsOrOff,
     ),
     connectTimeoutSecs: seconds(
       options.connectTimeoutSecs,
       'connectTimeoutSecs',
       env,
-      VARIABLES.connectTimeoutSecs,
       DEFAULT_CONNECT_TIMEOUT_SECS,
     ),
+  };
+}
+
+export function readTimeouts(options: InitOptions, env: EnvRecord): Timeouts {
+  const sourced = readTimeoutSources(options, env);
+  return {
+    timeoutSecs: sourced.timeoutSecs.value,
+    stallWarningSecs: sourced.stallWarningSecs.value,
+    connectTimeoutSecs: sourced.connectTimeoutSecs.value,
   };
 }
 

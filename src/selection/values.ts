@@ -75,6 +75,15 @@ export function parseSeconds(source: string, raw: string | number): number {
   return value;
 }
 
+/** A duration in seconds where 0 means "never" (a warning that is switched off). */
+export function parseSecondsOrOff(source: string, raw: string | number): number {
+  const expected = `a number of seconds ≥ 0 (0 disables) and at most ${MAX_TIMER_SECS}`;
+  const value = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > MAX_TIMER_SECS)
+    throw incompatible(source, raw, expected);
+  return value;
+}
+
 /** A non-empty string (host names, bind addresses, tokens). */
 export function parseText(source: string, raw: string): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw incompatible(source, raw, 'a non-empty string');

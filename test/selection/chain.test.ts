@@ -111,6 +111,53 @@ const ROWS: Row[] = [
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TIMEOUT_SECS' },
   },
   {
+    name: 'defaults: a fatal timeout of 1800 s and a stall warning after 60 s',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1' }),
+    picks: { backend: 'tcp', timeoutSecs: 1800, stallWarningSecs: 60 },
+  },
+  {
+    name: 'COLLECTIVE_STALL_WARNING_SECS sets the stall warning; 0 disables it',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_STALL_WARNING_SECS: '0' }),
+    picks: { backend: 'tcp', stallWarningSecs: 0 },
+  },
+  {
+    name: 'options.stallWarningSecs overrides the variable',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_STALL_WARNING_SECS: '5' }),
+    options: { stallWarningSecs: 2.5 },
+    picks: { backend: 'tcp', stallWarningSecs: 2.5 },
+  },
+  {
+    name: 'the stall warning reaches the shm config',
+    env: { COLLECTIVE_STALL_WARNING_SECS: '7' },
+    workerData: inShmGroup(1),
+    isMainThread: false,
+    picks: { backend: 'shm', rank: 1, stallWarningSecs: 7 },
+  },
+  {
+    name: 'a negative stall warning',
+    env: { COLLECTIVE_STALL_WARNING_SECS: '-1' },
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_STALL_WARNING_SECS',
+      says: ["'-1'", '0 disables'],
+    },
+  },
+  {
+    name: 'a stall warning that is not a number',
+    env: { COLLECTIVE_STALL_WARNING_SECS: 'soon' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_STALL_WARNING_SECS', says: ["'soon'"] },
+  },
+  {
+    name: 'a stall warning longer than a Node.js timer can wait',
+    options: { stallWarningSecs: 1e9 },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.stallWarningSecs', says: ['at most 2147483'] },
+  },
+  {
+    name: 'an empty stall warning variable',
+    env: { COLLECTIVE_STALL_WARNING_SECS: ' ' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_STALL_WARNING_SECS' },
+  },
+  {
     name: 'hand-set tcp with a coordinator',
     env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TIMEOUT_SECS: '2.5' }),
     picks: { backend: 'tcp', rank: 1, size: 2, host: '10.0.0.1', port: 29500, timeoutSecs: 2.5 },
@@ -293,7 +340,7 @@ const ROWS: Row[] = [
     name: 'a thread in a shm group → shm',
     workerData: inShmGroup(2),
     isMainThread: false,
-    picks: { backend: 'shm', rank: 2, timeoutSecs: 60 },
+    picks: { backend: 'shm', rank: 2, timeoutSecs: 1800, stallWarningSecs: 60 },
   },
   {
     name: 'a shm group passed as options',

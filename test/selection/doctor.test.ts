@@ -85,6 +85,26 @@ describe('collective doctor', () => {
     );
   });
 
+  it('shows the fatal timeout and the stall warning with their sources', async () => {
+    const json = await collective(['doctor', '--json'], { COLLECTIVE_STALL_WARNING_SECS: '0' });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout).timeouts).toEqual({
+      timeoutSecs: { value: 1800, source: 'default COLLECTIVE_TIMEOUT_SECS' },
+      stallWarningSecs: { value: 0, source: 'COLLECTIVE_STALL_WARNING_SECS' },
+      connectTimeoutSecs: { value: 30, source: 'default COLLECTIVE_CONNECT_TIMEOUT_SECS' },
+    });
+    const text = await collective(['doctor'], { COLLECTIVE_TIMEOUT_SECS: '120' });
+    expect(text.stdout).toContain('timeout:      120 s  (from COLLECTIVE_TIMEOUT_SECS)');
+    expect(text.stdout).toContain(
+      'stall warning: 60 s, repeated  (from default COLLECTIVE_STALL_WARNING_SECS)',
+    );
+    const off = await collective(['doctor'], { COLLECTIVE_STALL_WARNING_SECS: '0' });
+    expect(off.stdout).toContain('stall warning: off  (from COLLECTIVE_STALL_WARNING_SECS)');
+    const bad = await collective(['doctor', '--json'], { COLLECTIVE_STALL_WARNING_SECS: '-5' });
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).error.context.variable).toBe('COLLECTIVE_STALL_WARNING_SECS');
+  });
+
   it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {
     const flag = await collective(['doctor', '--jsn'], {});
     expect(flag.code).toBe(2);
