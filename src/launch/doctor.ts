@@ -42,6 +42,7 @@ export function formatReport(report: EnvironmentReport): string {
     `node layout:  ${sourced(report.nodeLayout)}`,
     `coordinator:  ${report.coordinator ? `${report.coordinator.host}:${report.coordinator.port}  (${report.coordinator.source})` : '(none)'}`,
     `shm group:    ${report.shmGroupRank ? sourced(report.shmGroupRank) : '(not in one)'}`,
+    `job id:       ${report.jobId ? sourced(report.jobId) : '(none)'}`,
     ...timeoutLines(report.timeouts),
     '',
     'launcher variables:',

@@ -47,6 +47,13 @@ export interface TcpConfig {
   /** Seconds without progress before a stall warning (repeated at that interval); 0: never. */
   readonly stallWarningSecs: number;
   readonly connectTimeoutSecs: number;
+  /**
+   * This job's identity, carried in the handshake so that a rank of another job is refused
+   * (spec/selection.md §4.1); absent when nothing names one (then selection warns).
+   */
+  readonly jobId?: string;
+  /** Where jobId came from: `options.jobId`, `COLLECTIVE_JOB_ID` or a launcher variable. */
+  readonly jobIdSource?: string;
   /** Node layout as the launcher reported it; a single-node tcp world warns about nothing else. */
   readonly layout: NodeLayout;
 }

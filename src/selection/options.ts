@@ -39,6 +39,11 @@ export interface InitOptions {
    * rank warns (CollectiveWarning COLLECTIVE_STALL), and again at each further interval; 0 disables it.
    */
   stallWarningSecs?: number;
+  /**
+   * Overrides COLLECTIVE_JOB_ID and the launcher's job identity: the same on every rank of one job and
+   * different for every job, so that a rank of another job on the same host and port is refused.
+   */
+  jobId?: string;
   /** Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30). */
   connectTimeoutSecs?: number;
   /**

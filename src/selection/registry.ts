@@ -56,6 +56,11 @@ function stallWarning(config: { stallWarningSecs: number }): { stallWarningSecs:
   return { stallWarningSecs: config.stallWarningSecs };
 }
 
+/** tcp carries the job identity in its handshake (spec/selection.md §4.1); typed spread as above. */
+function jobIdentity(config: TcpConfig): { jobId?: string } {
+  return config.jobId !== undefined ? { jobId: config.jobId } : {};
+}
+
 const local: Registration<LocalConfig> = {
   name: 'local',
   description: 'one rank in this process; identity semantics',
@@ -103,6 +108,7 @@ const tcp: Registration<TcpConfig> = {
         ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
         timeoutSecs: config.timeoutSecs,
         ...stallWarning(config),
+        ...jobIdentity(config),
         connectTimeoutSecs: config.connectTimeoutSecs,
         onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
         ...(config.port === 0 && hooks.onListening ? { onListening: hooks.onListening } : {}),

@@ -12,7 +12,7 @@ import {
   DEFAULT_TCP_PORT,
   DEFAULT_TIMEOUT_SECS,
 } from './config.js';
-import type { LaunchFacts } from './launchers.js';
+import { parseJobId, type LaunchFacts } from './launchers.js';
 import { BACKEND_NAMES } from './registry.js';
 import {
   incompatible,
@@ -38,6 +38,7 @@ export const VARIABLES = {
   timeoutSecs: 'COLLECTIVE_TIMEOUT_SECS',
   stallWarningSecs: 'COLLECTIVE_STALL_WARNING_SECS',
   connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
+  jobId: 'COLLECTIVE_JOB_ID',
 } as const;
 
 export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced<BackendChoice> {
@@ -233,4 +234,22 @@ export function readTcpExtras(
     ...(token !== undefined ? { token } : {}),
     ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
   };
+}
+
+/**
+ * This job's identity (spec/selection.md §4.1): options.jobId → COLLECTIVE_JOB_ID (hand launches, and
+ * our own launchers, which set it for every rank) → the launcher's own; undefined when none names one.
+ */
+export function readJobId(
+  options: InitOptions,
+  env: EnvRecord,
+  launch: LaunchFacts | undefined,
+): Sourced<string> | undefined {
+  if (options.jobId !== undefined) {
+    if (typeof options.jobId !== 'string') throw incompatible('options.jobId', options.jobId, 'a string');
+    return { value: parseJobId('options.jobId', options.jobId), source: 'options.jobId' };
+  }
+  const text = env[VARIABLES.jobId];
+  if (text !== undefined) return { value: parseJobId(VARIABLES.jobId, text), source: VARIABLES.jobId };
+  return launch?.jobId;
 }

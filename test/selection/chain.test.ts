@@ -17,6 +17,8 @@ interface Row {
   workerData?: unknown;
   isMainThread?: boolean;
   picks?: Record<string, unknown>;
+  /** Config fields that must be absent. */
+  lacks?: string[];
   /** The error kind, the variable it names (context.variable or a missing entry) and message fragments. */
   fails?: { kind: BackendErrorKind; variable?: string; says?: string[] };
 }
@@ -343,6 +345,95 @@ const ROWS: Row[] = [
     picks: { backend: 'shm', rank: 2, timeoutSecs: 1800, stallWarningSecs: 60 },
   },
   {
+    name: 'job identity: Open MPI (PMIx namespace)',
+    env: { ...openMpi(1, 2, 2), PMIX_NAMESPACE: '1099366401', OMPI_MCA_ess_base_jobid: '1099366401' },
+    picks: { backend: 'tcp', jobId: '1099366401', jobIdSource: 'PMIX_NAMESPACE' },
+  },
+  {
+    name: 'job identity: Open MPI without PMIx',
+    env: { ...openMpi(1, 2, 2), OMPI_MCA_ess_base_jobid: '77' },
+    picks: { backend: 'tcp', jobId: '77', jobIdSource: 'OMPI_MCA_ess_base_jobid' },
+  },
+  {
+    name: 'job identity: Slurm job and step',
+    env: {
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '2',
+      SLURM_NNODES: '1',
+      SLURM_JOB_ID: '4242',
+      SLURM_STEP_ID: '3',
+    },
+    picks: { backend: 'tcp', jobId: '4242.3', jobIdSource: 'SLURM_JOB_ID.SLURM_STEP_ID' },
+  },
+  {
+    name: 'job identity: torchrun run id',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'h', TORCHELASTIC_RUN_ID: 'f3a9' },
+    picks: { backend: 'tcp', jobId: 'f3a9', jobIdSource: 'TORCHELASTIC_RUN_ID' },
+  },
+  {
+    name: "job identity: torchrun's default run id 'none' identifies nothing",
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'h', TORCHELASTIC_RUN_ID: 'none' },
+    picks: { backend: 'tcp' },
+    lacks: ['jobId'],
+  },
+  {
+    name: 'job identity: a PMI-1 process manager that exports PMI_KVSNAME',
+    env: { PMI_RANK: '1', PMI_SIZE: '2', MPI_LOCALNRANKS: '2', PMI_KVSNAME: 'kvs_812_0' },
+    picks: { backend: 'tcp', jobId: 'kvs_812_0', jobIdSource: 'PMI_KVSNAME' },
+  },
+  {
+    name: "job identity: Hydra inside a Slurm allocation does not borrow the allocation's id",
+    env: {
+      PMI_RANK: '1',
+      PMI_SIZE: '2',
+      MPI_LOCALNRANKS: '2',
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '1',
+      SLURM_JOB_ID: '9',
+    },
+    picks: { backend: 'tcp', rank: 1 },
+    lacks: ['jobId'],
+  },
+  {
+    name: "job identity: mpirun inside a Slurm batch script takes mpirun's",
+    env: {
+      ...openMpi(1, 2, 2),
+      PMIX_NAMESPACE: 'ns',
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '1',
+      SLURM_JOB_ID: '9',
+      SLURM_STEP_ID: 'batch',
+    },
+    picks: { backend: 'tcp', jobId: 'ns', jobIdSource: 'PMIX_NAMESPACE' },
+  },
+  {
+    name: "job identity: COLLECTIVE_JOB_ID wins over the launcher's",
+    env: { ...openMpi(1, 2, 2), PMIX_NAMESPACE: 'ns', COLLECTIVE_JOB_ID: 'mine' },
+    picks: { backend: 'tcp', jobId: 'mine', jobIdSource: 'COLLECTIVE_JOB_ID' },
+  },
+  {
+    name: 'job identity: options.jobId wins over COLLECTIVE_JOB_ID',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'env' }),
+    options: { jobId: 'opt' },
+    picks: { backend: 'tcp', jobId: 'opt', jobIdSource: 'options.jobId' },
+  },
+  {
+    name: 'job identity: none for a hand launch without COLLECTIVE_JOB_ID',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    picks: { backend: 'tcp' },
+    lacks: ['jobId', 'jobIdSource'],
+  },
+  {
+    name: 'job identity: an empty COLLECTIVE_JOB_ID',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: '  ' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID' },
+  },
+  {
+    name: 'job identity: a COLLECTIVE_JOB_ID longer than the handshake carries',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'x'.repeat(257) }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID', says: ['at most 256'] },
+  },
+  {
     name: 'a shm group passed as options',
     options: { backend: 'shm', group, rank: 1 },
     picks: { backend: 'shm', rank: 1 },
@@ -394,7 +485,9 @@ function variablesNamed(error: BackendError): unknown[] {
 describe('selection table', () => {
   it.each(ROWS.map((row) => [row.name, row] as const))('%s', (_name, row) => {
     if (row.picks) {
-      expect(run(row).config).toMatchObject(row.picks);
+      const { config } = run(row);
+      expect(config).toMatchObject(row.picks);
+      for (const field of row.lacks ?? []) expect(config).not.toHaveProperty(field);
       return;
     }
     const fails = row.fails!;
@@ -424,10 +517,23 @@ describe('why and warnings', () => {
   });
 
   it('warns about tcp between threads of one process, and only then', () => {
-    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' });
+    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'j' });
     expect(run({ name: '', env, isMainThread: false }).warnings.map((w) => w.code)).toEqual([
       'COLLECTIVE_TCP_BETWEEN_THREADS',
     ]);
     expect(run({ name: '', env, isMainThread: true }).warnings).toEqual([]);
+  });
+
+  it('warns when a multi-rank tcp world has no job identity, naming what to set', () => {
+    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '127.0.0.1' });
+    const [warning, ...rest] = run({ name: '', env }).warnings;
+    expect(rest).toEqual([]);
+    expect(warning!.code).toBe('COLLECTIVE_NO_JOB_ID');
+    expect(warning!.message).toContain('two jobs on one node with the same port could join each other');
+    expect(warning!.message).toContain('COLLECTIVE_JOB_ID');
+    expect(run({ name: '', env: { ...env, COLLECTIVE_JOB_ID: 'run-1' } }).warnings).toEqual([]);
+    expect(run({ name: '', env: { ...openMpi(0, 2, 2), PMIX_NAMESPACE: 'ns' } }).warnings).toEqual([]);
+    // One rank: nobody can join it by mistake.
+    expect(run({ name: '', env: hand(0, 1, { COLLECTIVE_BACKEND: 'tcp' }) }).warnings).toEqual([]);
   });
 });

@@ -105,6 +105,27 @@ describe('collective doctor', () => {
     expect(JSON.parse(bad.stdout).error.context.variable).toBe('COLLECTIVE_STALL_WARNING_SECS');
   });
 
+  it('shows the job identity, or warns that there is none (text and --json)', async () => {
+    const mpirun = { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_SIZE: '2' };
+    const named = await collective(['doctor', '--json'], { ...mpirun, PMIX_NAMESPACE: '1099366401' });
+    expect(named.code, named.stderr).toBe(0);
+    const report = JSON.parse(named.stdout);
+    expect(report.jobId).toEqual({ value: '1099366401', source: 'PMIX_NAMESPACE' });
+    expect(report.warnings).toEqual([]);
+    const text = await collective(['doctor'], { ...mpirun, COLLECTIVE_JOB_ID: 'train-42' });
+    expect(text.stdout).toContain('job id:       train-42  (from COLLECTIVE_JOB_ID)');
+    const anonymous = await collective(['doctor', '--json'], mpirun);
+    expect(anonymous.code, anonymous.stderr).toBe(0);
+    const bare = JSON.parse(anonymous.stdout);
+    expect(bare.jobId).toBeNull();
+    expect(bare.warnings.map((w: { code: string }) => w.code)).toEqual(['COLLECTIVE_NO_JOB_ID']);
+    const human = await collective(['doctor'], mpirun);
+    expect(human.stdout).toContain('job id:       (none)');
+    expect(human.stdout).toMatch(
+      /warning COLLECTIVE_NO_JOB_ID: .*same port could join each other.*COLLECTIVE_JOB_ID/,
+    );
+  });
+
   it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {
     const flag = await collective(['doctor', '--jsn'], {});
     expect(flag.code).toBe(2);
