@@ -6,6 +6,7 @@
  * inherits the batch step's SLURM_PROCID=0 on every rank, so the innermost launcher (MPI) must win.
  */
 import { BackendError } from '../communicator/errors.js';
+import { parseHostOnly } from './addresses.js';
 import {
   incompatible,
   parsePort,
@@ -162,7 +163,7 @@ function layoutOf(env: EnvRecord, row: LauncherRow, size: number): Sourced<NodeL
 function coordinatorOf(env: EnvRecord, row: LauncherRow): LaunchFacts['coordinator'] {
   const vars = row.coordinatorVars;
   if (vars === undefined || env[vars.host] === undefined) return undefined;
-  const host = { value: parseText(vars.host, env[vars.host]!), source: vars.host };
+  const host = { value: parseHostOnly(vars.host, env[vars.host]!, vars.port), source: vars.host };
   if (env[vars.port] === undefined) return { host };
   return { host, port: { value: parsePort(vars.port, env[vars.port]!), source: vars.port } };
 }

@@ -6,6 +6,7 @@ import type { Communicator } from '../communicator/communicator.js';
 import { BackendError } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
+import { ensureResolvable } from './coordinator-lookup.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -98,6 +99,8 @@ const tcp: Registration<TcpConfig> = {
   async create(config, hooks) {
     const { connectTcp } = await load('tcp', () => import('../backends/tcp/index.js'));
     try {
+      // Rank 0 binds (a bad name fails its listen at once); the others would retry a bad name.
+      if (config.rank !== 0) await ensureResolvable(config.host, config.connectTimeoutSecs);
       return await connectTcp({
         rank: config.rank,
         size: config.size,

@@ -12,11 +12,11 @@ import {
   DEFAULT_TCP_PORT,
   DEFAULT_TIMEOUT_SECS,
 } from './config.js';
+import { parseCoordinator, parseHostOnly } from './addresses.js';
 import { parseJobId, type LaunchFacts } from './launchers.js';
 import { BACKEND_NAMES } from './registry.js';
 import {
   incompatible,
-  parseCoordinator,
   parsePort,
   parseRank,
   parseSeconds,
@@ -219,13 +219,19 @@ export function readTcpExtras(
   options: InitOptions,
   env: EnvRecord,
 ): { bindAddr?: string; token?: string; allowInsecure?: boolean } {
-  const pick = (option: string | undefined, name: 'bindAddr' | 'token'): string | undefined => {
-    if (option !== undefined) return parseText(`options.${name}`, option);
+  const pick = (
+    option: string | undefined,
+    name: 'bindAddr' | 'token',
+    parse: (source: string, raw: string) => string,
+  ): string | undefined => {
+    if (option !== undefined) return parse(`options.${name}`, option);
     const text = env[VARIABLES[name]];
-    return text === undefined ? undefined : parseText(VARIABLES[name], text);
+    return text === undefined ? undefined : parse(VARIABLES[name], text);
   };
-  const bindAddr = pick(options.bindAddr, 'bindAddr');
-  const token = pick(options.token, 'token');
+  const bindAddr = pick(options.bindAddr, 'bindAddr', (source, raw) =>
+    parseHostOnly(source, raw, source.startsWith('options.') ? 'options.port' : VARIABLES.port),
+  );
+  const token = pick(options.token, 'token', parseText);
   if (options.allowInsecure !== undefined && typeof options.allowInsecure !== 'boolean') {
     throw incompatible('options.allowInsecure', options.allowInsecure, 'true or false');
   }

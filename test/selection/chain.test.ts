@@ -175,6 +175,96 @@ const ROWS: Row[] = [
     picks: { backend: 'tcp', host: '::1', port: 4000 },
   },
   {
+    name: 'an unbracketed IPv6 address with a port is ambiguous: bracket it',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::1:33523' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ["'::1:33523'", '[::1]:33523'],
+    },
+  },
+  {
+    name: 'an IPv6 address whose last group reads as a port: both readings offered',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::1:8080' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['[::1]:8080', '[::1:8080]'],
+    },
+  },
+  {
+    name: 'an ambiguous IPv6 coordinator in the options names the option',
+    env: hand(1, 2),
+    options: { coordinator: 'fe80::1:29501' },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.coordinator', says: ['[fe80::1]:29501'] },
+  },
+  {
+    name: 'a bracketed IPv6 address with a port',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[::1]:33523' }),
+    picks: { backend: 'tcp', host: '::1', port: 33523 },
+  },
+  {
+    name: 'a bare IPv6 address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::1' }),
+    picks: { backend: 'tcp', host: '::1', port: 29500 },
+  },
+  {
+    name: 'a bare IPv4-mapped IPv6 address and one with a zone',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::ffff:10.0.0.1' }),
+    options: { port: 4000 },
+    picks: { backend: 'tcp', host: '::ffff:10.0.0.1', port: 4000 },
+  },
+  {
+    name: 'an IPv6 address with a zone',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[fe80::1%eth0]:4000' }),
+    picks: { backend: 'tcp', host: 'fe80::1%eth0', port: 4000 },
+  },
+  {
+    name: 'several colons that are no IPv6 address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'node1:4000:5' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ["'node1:4000:5'"] },
+  },
+  {
+    name: 'a host name with a space',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'node 1' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ["'node 1'"] },
+  },
+  {
+    name: 'an empty bracket',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[]:4000' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR' },
+  },
+  {
+    name: 'a bracketed address that is no IPv6 address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[node1]:4000' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ['node1:4000'] },
+  },
+  {
+    name: 'a bind address with a port: the port has its own variable',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TCP_BIND_ADDR: '0.0.0.0:4000' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_BIND_ADDR',
+      says: ['COLLECTIVE_TCP_PORT'],
+    },
+  },
+  {
+    name: 'a bracketed IPv6 bind address',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TCP_BIND_ADDR: '[::]' }),
+    options: { allowInsecure: true },
+    picks: { backend: 'tcp', bindAddr: '::' },
+  },
+  {
+    name: 'MASTER_ADDR with a port: the port goes in MASTER_PORT',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '10.1.1.1:1234' },
+    fails: { kind: 'IncompatibleSettings', variable: 'MASTER_ADDR', says: ['MASTER_PORT'] },
+  },
+  {
+    name: 'a bare IPv6 MASTER_ADDR',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'fd00::2', MASTER_PORT: '1234' },
+    picks: { backend: 'tcp', host: 'fd00::2', port: 1234 },
+  },
+  {
     name: 'two ports that disagree',
     env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'h:4000', COLLECTIVE_TCP_PORT: '4001' }),
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_PORT', says: ['4000', '4001'] },

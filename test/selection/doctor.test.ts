@@ -126,6 +126,21 @@ describe('collective doctor', () => {
     );
   });
 
+  it('reports an ambiguous IPv6 coordinator as the error init() would raise', async () => {
+    const ran = await collective(['doctor', '--json'], {
+      COLLECTIVE_RANK: '1',
+      COLLECTIVE_SIZE: '2',
+      COLLECTIVE_TCP_COORDINATOR: '::1:33523',
+    });
+    expect(ran.code).toBe(1);
+    const report = JSON.parse(ran.stdout);
+    expect(report.selection).toBeNull();
+    expect(report.coordinator).toBeNull();
+    expect(report.error.kind).toBe('IncompatibleSettings');
+    expect(report.error.context.variable).toBe('COLLECTIVE_TCP_COORDINATOR');
+    expect(report.error.suggestion).toContain('[::1]:33523');
+  });
+
   it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {
     const flag = await collective(['doctor', '--jsn'], {});
     expect(flag.code).toBe(2);
