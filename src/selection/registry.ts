@@ -7,6 +7,7 @@ import { BackendError } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { ensureResolvable } from './coordinator-lookup.js';
+import { joinAgain, rememberEphemeralPort, withEarlierPort } from './reinit.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -96,26 +97,37 @@ const tcp: Registration<TcpConfig> = {
   name: 'tcp',
   description: 'processes on one or many machines; rank 0 coordinates a star of TCP connections',
   availability: () => ({ available: true }),
-  async create(config, hooks) {
+  async create(selected, hooks) {
     const { connectTcp } = await load('tcp', () => import('../backends/tcp/index.js'));
+    // A re-init listens on the port rank 0 got the first time: the launcher relayed that one (§5.4).
+    const config = withEarlierPort(selected);
     try {
       // Rank 0 binds (a bad name fails its listen at once); the others would retry a bad name.
       if (config.rank !== 0) await ensureResolvable(config.host, config.connectTimeoutSecs);
-      return await connectTcp({
-        rank: config.rank,
-        size: config.size,
-        host: config.host,
-        port: config.port,
-        ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
-        ...(config.token !== undefined ? { token: config.token } : {}),
-        ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
-        timeoutSecs: config.timeoutSecs,
-        ...stallWarning(config),
-        ...jobIdentity(config),
-        connectTimeoutSecs: config.connectTimeoutSecs,
-        onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
-        ...(config.port === 0 && hooks.onListening ? { onListening: hooks.onListening } : {}),
-      });
+      return await joinAgain(config, () =>
+        connectTcp({
+          rank: config.rank,
+          size: config.size,
+          host: config.host,
+          port: config.port,
+          ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
+          ...(config.token !== undefined ? { token: config.token } : {}),
+          ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
+          timeoutSecs: config.timeoutSecs,
+          ...stallWarning(config),
+          ...jobIdentity(config),
+          connectTimeoutSecs: config.connectTimeoutSecs,
+          onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
+          ...(config.port === 0
+            ? {
+                onListening: (address: { host: string; port: number }) => {
+                  rememberEphemeralPort(config, address.port);
+                  hooks.onListening?.(address);
+                },
+              }
+            : {}),
+        }),
+      );
     } catch (error) {
       throw tcpStartFailure(error, config);
     }
