@@ -7,7 +7,13 @@ import { BackendError } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { ensureResolvable } from './coordinator-lookup.js';
-import { joinAgain, rememberEphemeralPort, withEarlierPort } from './reinit.js';
+import {
+  checkShmFirstJoin,
+  joinAgain,
+  rememberEphemeralPort,
+  rememberShmJoin,
+  withEarlierPort,
+} from './reinit.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -84,12 +90,15 @@ const shm: Registration<ShmConfig> = {
     const { connectShm } = await load('shm', () => import('../backends/shm/index.js'));
     // The handle came from workerData or the caller unchecked; connectShm validates it.
     const group = config.group as ShmGroupHandle;
-    return connectShm({
+    checkShmFirstJoin(group, config.rank);
+    const comm = await connectShm({
       group,
       rank: config.rank,
       timeoutSecs: config.timeoutSecs,
       ...stallWarning(config),
     });
+    rememberShmJoin(group);
+    return comm;
   },
 };
 

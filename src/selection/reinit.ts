@@ -70,3 +70,24 @@ export async function joinAgain<T>(config: TcpConfig, connect: () => Promise<T>)
     }
   }
 }
+
+/**
+ * Per thread (module state is per thread): the shm group handles this thread has joined. A shm group
+ * is joined once per thread — its counters and slots belong to that one generation — so init() after
+ * close() on the same handle is refused before connectShm with advice that is true (§5.4).
+ */
+const joinedShmGroups = new WeakSet<object>();
+
+export function checkShmFirstJoin(group: object, rank: number): void {
+  if (!joinedShmGroups.has(group)) return;
+  throw new BackendError(
+    'InitializationFailed',
+    `rank ${rank} already joined its shm group and closed it: a thread joins its shm group once, so init() after close() cannot join it again`,
+    { backend: 'shm', rank },
+    'keep one communicator open for the whole rank program and close it at the end, or run with --backend tcp (COLLECTIVE_BACKEND=tcp), where init() after close() joins the same group again',
+  );
+}
+
+export function rememberShmJoin(group: object): void {
+  joinedShmGroups.add(group);
+}

@@ -29,4 +29,18 @@ describe('re-init under collective run', () => {
       );
     }
   });
+
+  it('on shm, init() after close() fails at once on every rank, saying what works instead', async () => {
+    const run = runCli(['-n', String(RANKS), '--backend', 'shm', REINIT_RANK, '2']);
+    const { code } = await run.exited;
+    expect(code, run.stderr.join('\n')).toBe(0);
+    expect(run.stdout.filter((line) => line.includes('round 0 ')).length).toBe(RANKS);
+    const failed = run.stdout.filter((line) => line.includes('round 1 '));
+    expect(failed.map((line) => /round 1 rank (\d+)/.exec(line)?.[1]).sort()).toEqual(['0', '1', '2']);
+    for (const line of failed) {
+      expect(line).toContain('failed InitializationFailed');
+      expect(line).toContain('joins its shm group once');
+      expect(line).toContain('--backend tcp');
+    }
+  });
 });
