@@ -18,6 +18,16 @@ function sourced(value: { value: unknown; source: string } | null): string {
   return value === null ? '(unknown)' : `${String(value.value)}  (from ${value.source})`;
 }
 
+function timeoutLines(timeouts: EnvironmentReport['timeouts']): string[] {
+  if (timeouts === null) return ['timeout:      (unreadable, see the error below)'];
+  const stall = timeouts.stallWarningSecs;
+  return [
+    `timeout:      ${timeouts.timeoutSecs.value} s  (from ${timeouts.timeoutSecs.source})`,
+    `stall warning: ${stall.value === 0 ? 'off' : `${stall.value} s, repeated`}  (from ${stall.source})`,
+    `connect:      ${timeouts.connectTimeoutSecs.value} s  (from ${timeouts.connectTimeoutSecs.source})`,
+  ];
+}
+
 function table(entries: Readonly<Record<string, string>>): string[] {
   const names = Object.keys(entries);
   if (names.length === 0) return ['  (none set)'];
@@ -32,6 +42,8 @@ export function formatReport(report: EnvironmentReport): string {
     `node layout:  ${sourced(report.nodeLayout)}`,
     `coordinator:  ${report.coordinator ? `${report.coordinator.host}:${report.coordinator.port}  (${report.coordinator.source})` : '(none)'}`,
     `shm group:    ${report.shmGroupRank ? sourced(report.shmGroupRank) : '(not in one)'}`,
+    `job id:       ${report.jobId ? sourced(report.jobId) : '(none)'}`,
+    ...timeoutLines(report.timeouts),
     '',
     'launcher variables:',
     ...table(report.launcherVariables),

@@ -18,6 +18,7 @@ import type { BackendChoice, InitOptions } from './options.js';
 import { availabilityOf } from './registry.js';
 import {
   readBackendChoice,
+  readJobId,
   readNamedAddress,
   readTcpExtras,
   readTimeouts,
@@ -154,6 +155,7 @@ function shm(context: Context): ShmConfig {
     group: membership.group,
     rank: membership.rank.value,
     timeoutSecs: context.timeouts.timeoutSecs,
+    stallWarningSecs: context.timeouts.stallWarningSecs,
   };
 }
 
@@ -187,6 +189,7 @@ function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddr
       "let a launcher relay rank 0's port (collective run does), or set the same fixed port on every rank",
     );
   }
+  const jobId = readJobId(options, env, launch);
   reasons.push(
     address.host !== undefined
       ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`
@@ -199,6 +202,7 @@ function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddr
     host: host!.value,
     port: address.port.value,
     ...readTcpExtras(options, env),
+    ...(jobId ? { jobId: jobId.value, jobIdSource: jobId.source } : {}),
     ...context.timeouts,
     layout: launch?.layout.value ?? (world.size!.value === 1 ? 'single-node' : 'unknown'),
   };
@@ -246,14 +250,27 @@ function missingCoordinator(size: Sourced<number>, launch: LaunchFacts | undefin
 }
 
 function warningsFor(config: BackendConfig, inputs: SelectionInputs): SelectionWarning[] {
-  if (config.backend === 'tcp' && !inputs.isMainThread) {
-    return [
-      {
-        code: 'COLLECTIVE_TCP_BETWEEN_THREADS',
-        message:
-          'tcp selected in a worker thread: ranks that are threads of one process are faster over shm (collective run --backend shm)',
-      },
-    ];
+  if (config.backend !== 'tcp') return [];
+  const warnings: SelectionWarning[] = [];
+  if (!inputs.isMainThread) {
+    warnings.push({
+      code: 'COLLECTIVE_TCP_BETWEEN_THREADS',
+      message:
+        'tcp selected in a worker thread: ranks that are threads of one process are faster over shm (collective run --backend shm)',
+    });
   }
-  return [];
+  if (config.size > 1 && config.jobId === undefined) warnings.push(noJobIdWarning(config));
+  return warnings;
+}
+
+/** A multi-rank tcp world that nothing names: a rank of another job could be admitted to it. */
+export function noJobIdWarning(config: TcpConfig): SelectionWarning {
+  return {
+    code: 'COLLECTIVE_NO_JOB_ID',
+    message:
+      `no job identity for this ${config.size}-rank tcp job at ${config.host}:${config.port}: ` +
+      "two jobs on one node with the same port could join each other and compute with each other's data. " +
+      `Set ${VARIABLES.jobId} to the same value on every rank of this job and a different value for every other job (e.g. ${VARIABLES.jobId}=train-42), ` +
+      'or launch with collective run, mpirun, srun or torchrun --rdzv-id, which name the job themselves',
+  };
 }

@@ -6,7 +6,13 @@
 import type { NodeLayout } from './launchers.js';
 
 export const DEFAULT_TCP_PORT = 29500;
-export const DEFAULT_TIMEOUT_SECS = 60;
+/**
+ * The fatal timeout: how long a collective may make no progress before every waiting rank gets Timeout.
+ * Long on purpose (torch.distributed uses 30 min): it counts a peer's compute time between collectives.
+ */
+export const DEFAULT_TIMEOUT_SECS = 1800;
+/** After this long without progress every waiting rank warns, and again at each further interval. */
+export const DEFAULT_STALL_WARNING_SECS = 60;
 /** Long enough for rank 0 to start on a loaded machine, short enough that a wrong address fails soon. */
 export const DEFAULT_CONNECT_TIMEOUT_SECS = 30;
 /** The coordinator address when every rank runs on this one node and none is named. */
@@ -22,6 +28,8 @@ export interface ShmConfig {
   readonly group: object;
   readonly rank: number;
   readonly timeoutSecs: number;
+  /** Seconds without progress before a stall warning (repeated at that interval); 0: never. */
+  readonly stallWarningSecs: number;
 }
 
 export interface TcpConfig {
@@ -36,7 +44,16 @@ export interface TcpConfig {
   readonly token?: string;
   readonly allowInsecure?: boolean;
   readonly timeoutSecs: number;
+  /** Seconds without progress before a stall warning (repeated at that interval); 0: never. */
+  readonly stallWarningSecs: number;
   readonly connectTimeoutSecs: number;
+  /**
+   * This job's identity, carried in the handshake so that a rank of another job is refused
+   * (spec/selection.md §4.1); absent when nothing names one (then selection warns).
+   */
+  readonly jobId?: string;
+  /** Where jobId came from: `options.jobId`, `COLLECTIVE_JOB_ID` or a launcher variable. */
+  readonly jobIdSource?: string;
   /** Node layout as the launcher reported it; a single-node tcp world warns about nothing else. */
   readonly layout: NodeLayout;
 }

@@ -17,7 +17,13 @@ import {
 } from './launchers.js';
 import type { InitOptions } from './options.js';
 import { availableBackends, type BackendInfo } from './registry.js';
-import { readNamedAddress, readWorldShape } from './settings.js';
+import {
+  readJobId,
+  readNamedAddress,
+  readTimeoutSources,
+  readWorldShape,
+  type SourcedTimeouts,
+} from './settings.js';
 import { readShmMembership } from './shm-group.js';
 import type { Sourced } from './values.js';
 
@@ -36,6 +42,13 @@ export interface EnvironmentReport {
   readonly nodeLayout: Sourced<NodeLayout>;
   /** The coordinator init() would use: named, or derived for a single-node launch. */
   readonly coordinator: { readonly host: string; readonly port: number; readonly source: string } | null;
+  /**
+   * This job's identity (spec/selection.md §4.1) and its source; null when nothing names one, and then a
+   * multi-rank tcp world carries the COLLECTIVE_NO_JOB_ID warning.
+   */
+  readonly jobId: Sourced<string> | null;
+  /** The fatal timeout, the stall warning (0: off) and the connect timeout, each with its source. */
+  readonly timeouts: SourcedTimeouts | null;
   /** This thread's rank in a shm group, when it is in one. */
   readonly shmGroupRank: Sourced<number> | null;
   /** What init() would pick, or null when it would raise `error`. */
@@ -74,6 +87,8 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
   const launch: LaunchFacts | undefined = attempt(() => readLaunch(inputs.env), errors);
   const world = attempt(() => readWorldShape(options, inputs.env, launch), errors);
   const address = attempt(() => readNamedAddress(options, inputs.env, launch), errors);
+  const jobId = attempt(() => readJobId(options, inputs.env, launch), errors);
+  const timeouts = attempt(() => readTimeoutSources(options, inputs.env), errors);
   const membership = attempt(() => readShmMembership(options, inputs.workerData), errors);
   const resolution = attempt(() => resolveSelection(inputs), errors);
   const config = resolution?.config;
@@ -100,6 +115,8 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
       source: launch ? 'unreadable' : 'no launcher says',
     },
     coordinator,
+    jobId: jobId ?? null,
+    timeouts: timeouts ?? null,
     shmGroupRank: membership?.rank ?? null,
     selection: resolution ? { backend: resolution.config.backend, reasons: resolution.reasons } : null,
     error: error?.toJSON() ?? null,

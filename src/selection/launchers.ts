@@ -2,11 +2,20 @@
  * The launchers we live under (spec/selection.md §4): Open MPI, MPICH/Intel MPI (PMI), torchrun-style
  * and Slurm. Each is a row of a table — which variables say "I started you", where rank and size are,
  * how to tell whether every rank is on one node — and one function turns the first matching row into
- * typed facts. The order of the table is the precedence: an mpirun inside a Slurm batch script
+ * typed facts — including the job identity that keeps two jobs on one node apart (§4.1). The order of the table is the precedence: an mpirun inside a Slurm batch script
  * inherits the batch step's SLURM_PROCID=0 on every rank, so the innermost launcher (MPI) must win.
  */
 import { BackendError } from '../communicator/errors.js';
-import { parsePort, parseRank, parseSize, parseText, type EnvRecord, type Sourced } from './values.js';
+import { parseHostOnly } from './addresses.js';
+import {
+  incompatible,
+  parsePort,
+  parseRank,
+  parseSize,
+  parseText,
+  type EnvRecord,
+  type Sourced,
+} from './values.js';
 
 export type LauncherName = 'open-mpi' | 'mpich' | 'torchrun' | 'slurm';
 
@@ -31,6 +40,13 @@ interface LauncherRow {
   readonly informational: readonly string[];
   /** How a user names the coordinator under this launcher. */
   readonly coordinatorHowTo: string;
+  /**
+   * Where the launcher names this job, the same on every rank and different for every launch:
+   * alternatives in order, the first whose variables are all set wins; several names are joined by '.'.
+   */
+  readonly jobIdVars: readonly (readonly string[])[];
+  /** Values a launcher uses when nobody chose an id (shared by every such launch): no identity. */
+  readonly placeholderJobIds?: readonly string[];
 }
 
 const LAUNCHERS: readonly LauncherRow[] = [
@@ -43,6 +59,8 @@ const LAUNCHERS: readonly LauncherRow[] = [
     localSizeVar: 'OMPI_COMM_WORLD_LOCAL_SIZE',
     informational: ['OMPI_COMM_WORLD_LOCAL_RANK'],
     coordinatorHowTo: 'mpirun -x COLLECTIVE_TCP_COORDINATOR=<host of rank 0> -n 4 node app.js',
+    // PMIx (Open MPI ≥ 2) names the job's namespace; older runtimes only the ess job id.
+    jobIdVars: [['PMIX_NAMESPACE'], ['OMPI_MCA_ess_base_jobid']],
   },
   {
     name: 'mpich',
@@ -53,6 +71,9 @@ const LAUNCHERS: readonly LauncherRow[] = [
     localSizeVar: 'MPI_LOCALNRANKS',
     informational: ['MPI_LOCALRANKID'],
     coordinatorHowTo: 'mpiexec -genv COLLECTIVE_TCP_COORDINATOR <host of rank 0> -n 4 node app.js',
+    // Hydra (MPICH's mpiexec) exports no job identity: its KVS name travels only over the PMI socket.
+    // Some other PMI-1 process managers (e.g. ParaStation) export it as PMI_KVSNAME.
+    jobIdVars: [['PMI_KVSNAME']],
   },
   {
     name: 'torchrun',
@@ -65,6 +86,9 @@ const LAUNCHERS: readonly LauncherRow[] = [
     coordinatorVars: { host: 'MASTER_ADDR', port: 'MASTER_PORT' },
     informational: ['LOCAL_RANK', 'TORCHELASTIC_USE_AGENT_STORE'],
     coordinatorHowTo: 'export MASTER_ADDR=<host of rank 0> (or COLLECTIVE_TCP_COORDINATOR) on every node',
+    jobIdVars: [['TORCHELASTIC_RUN_ID']],
+    // torchrun's --rdzv-id defaults to 'none' (only --standalone draws a fresh one).
+    placeholderJobIds: ['none'],
   },
   {
     name: 'slurm',
@@ -78,6 +102,8 @@ const LAUNCHERS: readonly LauncherRow[] = [
     informational: ['SLURM_LAUNCH_NODE_IPADDR', 'SLURM_JOB_NODELIST', 'SLURM_LOCALID'],
     coordinatorHowTo:
       'export COLLECTIVE_TCP_COORDINATOR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1) in the batch script, before srun',
+    // Several sruns of one allocation share the job id; the step id tells them apart.
+    jobIdVars: [['SLURM_JOB_ID', 'SLURM_STEP_ID'], ['SLURM_JOB_ID']],
   },
 ];
 
@@ -93,6 +119,8 @@ export interface LaunchFacts {
   /** True under real torchrun, whose agent already listens on MASTER_PORT. */
   readonly masterPortTaken: boolean;
   readonly coordinatorHowTo: string;
+  /** The launcher's name for this job (§4.1), when it gives one. */
+  readonly jobId?: Sourced<string>;
   /** Every variable of this launcher that is set, for `collective doctor`. */
   readonly variables: Readonly<Record<string, string>>;
 }
@@ -135,9 +163,32 @@ function layoutOf(env: EnvRecord, row: LauncherRow, size: number): Sourced<NodeL
 function coordinatorOf(env: EnvRecord, row: LauncherRow): LaunchFacts['coordinator'] {
   const vars = row.coordinatorVars;
   if (vars === undefined || env[vars.host] === undefined) return undefined;
-  const host = { value: parseText(vars.host, env[vars.host]!), source: vars.host };
+  const host = { value: parseHostOnly(vars.host, env[vars.host]!, vars.port), source: vars.host };
   if (env[vars.port] === undefined) return { host };
   return { host, port: { value: parsePort(vars.port, env[vars.port]!), source: vars.port } };
+}
+
+/** The longest job identity accepted (characters); it travels in the tcp handshake. */
+export const MAX_JOB_ID_LENGTH = 256;
+
+/** A job identity: non-empty text of at most MAX_JOB_ID_LENGTH characters. */
+export function parseJobId(source: string, raw: string): string {
+  const text = parseText(source, raw);
+  if (text.length > MAX_JOB_ID_LENGTH) {
+    throw incompatible(source, raw, `a non-empty string of at most ${MAX_JOB_ID_LENGTH} characters`);
+  }
+  return text;
+}
+
+function jobIdOf(env: EnvRecord, row: LauncherRow): Sourced<string> | undefined {
+  for (const names of row.jobIdVars) {
+    if (!names.every((name) => env[name] !== undefined && env[name]!.trim() !== '')) continue;
+    const source = names.join('.');
+    const value = parseJobId(source, names.map((name) => env[name]!.trim()).join('.'));
+    if (row.placeholderJobIds?.includes(value)) return undefined;
+    return { value, source };
+  }
+  return undefined;
 }
 
 /**
@@ -151,9 +202,11 @@ export function readLaunch(env: EnvRecord): LaunchFacts | undefined {
   const rank = parseRank(row.rankVar, required(env, row, row.rankVar));
   const names = [row.rankVar, row.sizeVar, row.localSizeVar, row.nodeCountVar, ...row.informational];
   if (row.coordinatorVars) names.push(row.coordinatorVars.host, row.coordinatorVars.port);
+  names.push(...new Set(row.jobIdVars.flat()));
   const variables: Record<string, string> = {};
   for (const name of names) if (name !== undefined && env[name] !== undefined) variables[name] = env[name]!;
   const coordinator = coordinatorOf(env, row);
+  const jobId = jobIdOf(env, row);
   return {
     launcher: row.name,
     isMpi: row.isMpi,
@@ -163,6 +216,7 @@ export function readLaunch(env: EnvRecord): LaunchFacts | undefined {
     ...(coordinator ? { coordinator } : {}),
     masterPortTaken: row.name === 'torchrun' && env['TORCHELASTIC_USE_AGENT_STORE'] === 'True',
     coordinatorHowTo: row.coordinatorHowTo,
+    ...(jobId ? { jobId } : {}),
     variables,
   };
 }

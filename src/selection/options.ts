@@ -29,8 +29,21 @@ export interface InitOptions {
    * variable: opting out of authentication should be visible in the program, not in a shell profile.
    */
   allowInsecure?: boolean;
-  /** Overrides COLLECTIVE_TIMEOUT_SECS (default 60). */
+  /**
+   * Overrides COLLECTIVE_TIMEOUT_SECS (default 1800): the fatal timeout — a collective that makes no
+   * progress this long rejects with Timeout on every waiting rank.
+   */
   timeoutSecs?: number;
+  /**
+   * Overrides COLLECTIVE_STALL_WARNING_SECS (default 60): after this long without progress every waiting
+   * rank warns (CollectiveWarning COLLECTIVE_STALL), and again at each further interval; 0 disables it.
+   */
+  stallWarningSecs?: number;
+  /**
+   * Overrides COLLECTIVE_JOB_ID and the launcher's job identity: the same on every rank of one job and
+   * different for every job, so that a rank of another job on the same host and port is refused.
+   */
+  jobId?: string;
   /** Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30). */
   connectTimeoutSecs?: number;
   /**

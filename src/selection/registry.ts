@@ -6,6 +6,14 @@ import type { Communicator } from '../communicator/communicator.js';
 import { BackendError } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
+import { ensureResolvable } from './coordinator-lookup.js';
+import {
+  checkShmFirstJoin,
+  joinAgain,
+  rememberEphemeralPort,
+  rememberShmJoin,
+  withEarlierPort,
+} from './reinit.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -48,6 +56,19 @@ async function load<M>(name: string, importModule: () => Promise<M>): Promise<M>
   }
 }
 
+/**
+ * Both backends take `stallWarningSecs` (spec/selection.md §3). Spread from a typed object so this
+ * compiles against backend option types that do not declare it yet (each backend's branch adds it).
+ */
+function stallWarning(config: { stallWarningSecs: number }): { stallWarningSecs: number } {
+  return { stallWarningSecs: config.stallWarningSecs };
+}
+
+/** tcp carries the job identity in its handshake (spec/selection.md §4.1); typed spread as above. */
+function jobIdentity(config: TcpConfig): { jobId?: string } {
+  return config.jobId !== undefined ? { jobId: config.jobId } : {};
+}
+
 const local: Registration<LocalConfig> = {
   name: 'local',
   description: 'one rank in this process; identity semantics',
@@ -69,7 +90,15 @@ const shm: Registration<ShmConfig> = {
     const { connectShm } = await load('shm', () => import('../backends/shm/index.js'));
     // The handle came from workerData or the caller unchecked; connectShm validates it.
     const group = config.group as ShmGroupHandle;
-    return connectShm({ group, rank: config.rank, timeoutSecs: config.timeoutSecs });
+    checkShmFirstJoin(group, config.rank);
+    const comm = await connectShm({
+      group,
+      rank: config.rank,
+      timeoutSecs: config.timeoutSecs,
+      ...stallWarning(config),
+    });
+    rememberShmJoin(group);
+    return comm;
   },
 };
 
@@ -77,22 +106,37 @@ const tcp: Registration<TcpConfig> = {
   name: 'tcp',
   description: 'processes on one or many machines; rank 0 coordinates a star of TCP connections',
   availability: () => ({ available: true }),
-  async create(config, hooks) {
+  async create(selected, hooks) {
     const { connectTcp } = await load('tcp', () => import('../backends/tcp/index.js'));
+    // A re-init listens on the port rank 0 got the first time: the launcher relayed that one (§5.4).
+    const config = withEarlierPort(selected);
     try {
-      return await connectTcp({
-        rank: config.rank,
-        size: config.size,
-        host: config.host,
-        port: config.port,
-        ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
-        ...(config.token !== undefined ? { token: config.token } : {}),
-        ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
-        timeoutSecs: config.timeoutSecs,
-        connectTimeoutSecs: config.connectTimeoutSecs,
-        onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
-        ...(config.port === 0 && hooks.onListening ? { onListening: hooks.onListening } : {}),
-      });
+      // Rank 0 binds (a bad name fails its listen at once); the others would retry a bad name.
+      if (config.rank !== 0) await ensureResolvable(config.host, config.connectTimeoutSecs);
+      return await joinAgain(config, () =>
+        connectTcp({
+          rank: config.rank,
+          size: config.size,
+          host: config.host,
+          port: config.port,
+          ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
+          ...(config.token !== undefined ? { token: config.token } : {}),
+          ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
+          timeoutSecs: config.timeoutSecs,
+          ...stallWarning(config),
+          ...jobIdentity(config),
+          connectTimeoutSecs: config.connectTimeoutSecs,
+          onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
+          ...(config.port === 0
+            ? {
+                onListening: (address: { host: string; port: number }) => {
+                  rememberEphemeralPort(config, address.port);
+                  hooks.onListening?.(address);
+                },
+              }
+            : {}),
+        }),
+      );
     } catch (error) {
       throw tcpStartFailure(error, config);
     }

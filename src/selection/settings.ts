@@ -6,15 +6,21 @@
  */
 import { BackendError } from '../communicator/errors.js';
 import { BACKEND_CHOICES, type BackendChoice, type InitOptions } from './options.js';
-import { DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TCP_PORT, DEFAULT_TIMEOUT_SECS } from './config.js';
-import type { LaunchFacts } from './launchers.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_SECS,
+  DEFAULT_STALL_WARNING_SECS,
+  DEFAULT_TCP_PORT,
+  DEFAULT_TIMEOUT_SECS,
+} from './config.js';
+import { parseCoordinator, parseHostOnly } from './addresses.js';
+import { parseJobId, type LaunchFacts } from './launchers.js';
 import { BACKEND_NAMES } from './registry.js';
 import {
   incompatible,
-  parseCoordinator,
   parsePort,
   parseRank,
   parseSeconds,
+  parseSecondsOrOff,
   parseSize,
   parseText,
   type EnvRecord,
@@ -30,7 +36,9 @@ export const VARIABLES = {
   bindAddr: 'COLLECTIVE_TCP_BIND_ADDR',
   token: 'COLLECTIVE_TCP_TOKEN',
   timeoutSecs: 'COLLECTIVE_TIMEOUT_SECS',
+  stallWarningSecs: 'COLLECTIVE_STALL_WARNING_SECS',
   connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
+  jobId: 'COLLECTIVE_JOB_ID',
 } as const;
 
 export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced<BackendChoice> {
@@ -52,37 +60,53 @@ export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced
 
 export interface Timeouts {
   readonly timeoutSecs: number;
+  readonly stallWarningSecs: number;
   readonly connectTimeoutSecs: number;
 }
 
+/** Each timeout with where it came from, for `collective doctor`. */
+export type SourcedTimeouts = { readonly [K in keyof Timeouts]: Sourced<number> };
+
 function seconds(
   option: number | undefined,
-  name: string,
+  name: keyof Timeouts,
   env: EnvRecord,
-  variable: string,
   fallback: number,
-) {
-  if (option !== undefined) return parseSeconds(`options.${name}`, option);
+  parse: (source: string, raw: string | number) => number = parseSeconds,
+): Sourced<number> {
+  if (option !== undefined) return { value: parse(`options.${name}`, option), source: `options.${name}` };
+  const variable = VARIABLES[name];
   const text = env[variable];
-  return text === undefined ? fallback : parseSeconds(variable, text);
+  return text === undefined
+    ? { value: fallback, source: `default ${variable}` }
+    : { value: parse(variable, text), source: variable };
 }
 
-export function readTimeouts(options: InitOptions, env: EnvRecord): Timeouts {
+export function readTimeoutSources(options: InitOptions, env: EnvRecord): SourcedTimeouts {
   return {
-    timeoutSecs: seconds(
-      options.timeoutSecs,
-      'timeoutSecs',
+    timeoutSecs: seconds(options.timeoutSecs, 'timeoutSecs', env, DEFAULT_TIMEOUT_SECS),
+    stallWarningSecs: seconds(
+      options.stallWarningSecs,
+      'stallWarningSecs',
       env,
-      VARIABLES.timeoutSecs,
-      DEFAULT_TIMEOUT_SECS,
+      DEFAULT_STALL_WARNING_SECS,
+      parseSecondsOrOff,
     ),
     connectTimeoutSecs: seconds(
       options.connectTimeoutSecs,
       'connectTimeoutSecs',
       env,
-      VARIABLES.connectTimeoutSecs,
       DEFAULT_CONNECT_TIMEOUT_SECS,
     ),
+  };
+}
+
+export function readTimeouts(options: InitOptions, env: EnvRecord): Timeouts {
+  const sourced = readTimeoutSources(options, env);
+  return {
+    timeoutSecs: sourced.timeoutSecs.value,
+    stallWarningSecs: sourced.stallWarningSecs.value,
+    connectTimeoutSecs: sourced.connectTimeoutSecs.value,
   };
 }
 
@@ -195,13 +219,19 @@ export function readTcpExtras(
   options: InitOptions,
   env: EnvRecord,
 ): { bindAddr?: string; token?: string; allowInsecure?: boolean } {
-  const pick = (option: string | undefined, name: 'bindAddr' | 'token'): string | undefined => {
-    if (option !== undefined) return parseText(`options.${name}`, option);
+  const pick = (
+    option: string | undefined,
+    name: 'bindAddr' | 'token',
+    parse: (source: string, raw: string) => string,
+  ): string | undefined => {
+    if (option !== undefined) return parse(`options.${name}`, option);
     const text = env[VARIABLES[name]];
-    return text === undefined ? undefined : parseText(VARIABLES[name], text);
+    return text === undefined ? undefined : parse(VARIABLES[name], text);
   };
-  const bindAddr = pick(options.bindAddr, 'bindAddr');
-  const token = pick(options.token, 'token');
+  const bindAddr = pick(options.bindAddr, 'bindAddr', (source, raw) =>
+    parseHostOnly(source, raw, source.startsWith('options.') ? 'options.port' : VARIABLES.port),
+  );
+  const token = pick(options.token, 'token', parseText);
   if (options.allowInsecure !== undefined && typeof options.allowInsecure !== 'boolean') {
     throw incompatible('options.allowInsecure', options.allowInsecure, 'true or false');
   }
@@ -210,4 +240,22 @@ export function readTcpExtras(
     ...(token !== undefined ? { token } : {}),
     ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
   };
+}
+
+/**
+ * This job's identity (spec/selection.md §4.1): options.jobId → COLLECTIVE_JOB_ID (hand launches, and
+ * our own launchers, which set it for every rank) → the launcher's own; undefined when none names one.
+ */
+export function readJobId(
+  options: InitOptions,
+  env: EnvRecord,
+  launch: LaunchFacts | undefined,
+): Sourced<string> | undefined {
+  if (options.jobId !== undefined) {
+    if (typeof options.jobId !== 'string') throw incompatible('options.jobId', options.jobId, 'a string');
+    return { value: parseJobId('options.jobId', options.jobId), source: 'options.jobId' };
+  }
+  const text = env[VARIABLES.jobId];
+  if (text !== undefined) return { value: parseJobId(VARIABLES.jobId, text), source: VARIABLES.jobId };
+  return launch?.jobId;
 }

@@ -3,6 +3,7 @@
  * errno and what to do (spec/selection.md §6). Errors the backend already typed pass through.
  */
 import { BackendError, CollectiveError } from '../communicator/errors.js';
+import { DNS_RETRY_SECS, LOOKUP_ERRNOS } from './coordinator-lookup.js';
 
 const ADVICE: Readonly<Record<string, string>> = {
   ECONNREFUSED:
@@ -11,7 +12,13 @@ const ADVICE: Readonly<Record<string, string>> = {
     'another program (often a second job on this node) already uses this port: set COLLECTIVE_TCP_PORT to a free port, the same on every rank',
   EADDRNOTAVAIL:
     'this machine has no such address: run rank 0 on the coordinator host, or set COLLECTIVE_TCP_BIND_ADDR=0.0.0.0',
-  ENOTFOUND: 'the host name does not resolve: use an IP address or a name every node can resolve',
+  ENOTFOUND:
+    'the host name does not resolve: check the spelling in COLLECTIVE_TCP_COORDINATOR, or use an IP address or a name every node can resolve',
+  EAI_AGAIN: `the host name does not resolve (the resolver did not answer for ${DNS_RETRY_SECS} s): check DNS on this node, or use an IP address in COLLECTIVE_TCP_COORDINATOR`,
+  EAI_FAIL:
+    'the host name does not resolve (the resolver failed): check DNS on this node, or use an IP address in COLLECTIVE_TCP_COORDINATOR',
+  ENODATA:
+    'the host name does not resolve to an address: use an IP address or a name with an A/AAAA record in COLLECTIVE_TCP_COORDINATOR',
   EACCES: 'the port needs privileges: pick a COLLECTIVE_TCP_PORT above 1023',
   ETIMEDOUT:
     'no answer before the connect timeout: check the firewall and the address, or raise COLLECTIVE_CONNECT_TIMEOUT_SECS',
@@ -47,14 +54,14 @@ export function tcpStartFailure(
   const advice = errno !== undefined ? ADVICE[errno] : undefined;
   if (typed && advice === undefined) return error;
   const address = `${config.host}:${config.port}`;
-  const what =
-    config.rank === 0
-      ? `rank 0 could not listen on ${address}`
-      : `could not reach the coordinator at ${address}`;
+  const lookupFailed = errno !== undefined && LOOKUP_ERRNOS.has(errno);
+  const what = lookupFailed
+    ? `the coordinator host '${config.host}' does not resolve (${errno}${errno === 'EAI_AGAIN' ? `, retried ${DNS_RETRY_SECS} s` : ''})`
+    : `${config.rank === 0 ? `rank 0 could not listen on ${address}` : `could not reach the coordinator at ${address}`} (${errno ?? 'no errno'}, connect timeout ${config.connectTimeoutSecs} s)`;
   const detail = typed ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
   const failure = new BackendError(
     'InitializationFailed',
-    `${what} (${errno ?? 'no errno'}, connect timeout ${config.connectTimeoutSecs} s)${detail}`,
+    `${what}${detail}`,
     {
       ...(typed ? error.context : {}),
       address,

@@ -75,33 +75,17 @@ export function parseSeconds(source: string, raw: string | number): number {
   return value;
 }
 
+/** A duration in seconds where 0 means "never" (a warning that is switched off). */
+export function parseSecondsOrOff(source: string, raw: string | number): number {
+  const expected = `a number of seconds ≥ 0 (0 disables) and at most ${MAX_TIMER_SECS}`;
+  const value = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > MAX_TIMER_SECS)
+    throw incompatible(source, raw, expected);
+  return value;
+}
+
 /** A non-empty string (host names, bind addresses, tokens). */
 export function parseText(source: string, raw: string): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw incompatible(source, raw, 'a non-empty string');
   return raw.trim();
-}
-
-/** A coordinator address: `host`, `host:port`, `[ipv6]`, `[ipv6]:port`, or a bare IPv6 address. */
-export function parseCoordinator(source: string, raw: string): { host: string; port: number | undefined } {
-  const text = parseText(source, raw);
-  const expected = "'host' or 'host:port' (IPv6 as '[addr]:port')";
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
-  if (bracketed) {
-    const port = bracketed[2];
-    return { host: bracketed[1]!, port: port === undefined ? undefined : parsePortIn(source, text, port) };
-  }
-  const colons = text.split(':').length - 1;
-  if (colons === 0) return { host: text, port: undefined };
-  if (colons > 1) return { host: text, port: undefined }; // a bare IPv6 address carries no port
-  const [host, port] = text.split(':') as [string, string];
-  if (host === '') throw incompatible(source, raw, expected);
-  return { host, port: parsePortIn(source, text, port) };
-}
-
-function parsePortIn(source: string, whole: string, port: string): number {
-  try {
-    return parsePort(source, port);
-  } catch {
-    throw incompatible(source, whole, `a port number from 0 to ${MAX_PORT} after the ':'`);
-  }
 }

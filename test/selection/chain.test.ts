@@ -17,6 +17,8 @@ interface Row {
   workerData?: unknown;
   isMainThread?: boolean;
   picks?: Record<string, unknown>;
+  /** Config fields that must be absent. */
+  lacks?: string[];
   /** The error kind, the variable it names (context.variable or a missing entry) and message fragments. */
   fails?: { kind: BackendErrorKind; variable?: string; says?: string[] };
 }
@@ -111,6 +113,53 @@ const ROWS: Row[] = [
     fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TIMEOUT_SECS' },
   },
   {
+    name: 'defaults: a fatal timeout of 1800 s and a stall warning after 60 s',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1' }),
+    picks: { backend: 'tcp', timeoutSecs: 1800, stallWarningSecs: 60 },
+  },
+  {
+    name: 'COLLECTIVE_STALL_WARNING_SECS sets the stall warning; 0 disables it',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_STALL_WARNING_SECS: '0' }),
+    picks: { backend: 'tcp', stallWarningSecs: 0 },
+  },
+  {
+    name: 'options.stallWarningSecs overrides the variable',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_STALL_WARNING_SECS: '5' }),
+    options: { stallWarningSecs: 2.5 },
+    picks: { backend: 'tcp', stallWarningSecs: 2.5 },
+  },
+  {
+    name: 'the stall warning reaches the shm config',
+    env: { COLLECTIVE_STALL_WARNING_SECS: '7' },
+    workerData: inShmGroup(1),
+    isMainThread: false,
+    picks: { backend: 'shm', rank: 1, stallWarningSecs: 7 },
+  },
+  {
+    name: 'a negative stall warning',
+    env: { COLLECTIVE_STALL_WARNING_SECS: '-1' },
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_STALL_WARNING_SECS',
+      says: ["'-1'", '0 disables'],
+    },
+  },
+  {
+    name: 'a stall warning that is not a number',
+    env: { COLLECTIVE_STALL_WARNING_SECS: 'soon' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_STALL_WARNING_SECS', says: ["'soon'"] },
+  },
+  {
+    name: 'a stall warning longer than a Node.js timer can wait',
+    options: { stallWarningSecs: 1e9 },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.stallWarningSecs', says: ['at most 2147483'] },
+  },
+  {
+    name: 'an empty stall warning variable',
+    env: { COLLECTIVE_STALL_WARNING_SECS: ' ' },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_STALL_WARNING_SECS' },
+  },
+  {
     name: 'hand-set tcp with a coordinator',
     env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TIMEOUT_SECS: '2.5' }),
     picks: { backend: 'tcp', rank: 1, size: 2, host: '10.0.0.1', port: 29500, timeoutSecs: 2.5 },
@@ -124,6 +173,96 @@ const ROWS: Row[] = [
     name: 'IPv6 coordinator',
     env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '[::1]:4000' }),
     picks: { backend: 'tcp', host: '::1', port: 4000 },
+  },
+  {
+    name: 'an unbracketed IPv6 address with a port is ambiguous: bracket it',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::1:33523' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ["'::1:33523'", '[::1]:33523'],
+    },
+  },
+  {
+    name: 'an IPv6 address whose last group reads as a port: both readings offered',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::1:8080' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['[::1]:8080', '[::1:8080]'],
+    },
+  },
+  {
+    name: 'an ambiguous IPv6 coordinator in the options names the option',
+    env: hand(1, 2),
+    options: { coordinator: 'fe80::1:29501' },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.coordinator', says: ['[fe80::1]:29501'] },
+  },
+  {
+    name: 'a bracketed IPv6 address with a port',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[::1]:33523' }),
+    picks: { backend: 'tcp', host: '::1', port: 33523 },
+  },
+  {
+    name: 'a bare IPv6 address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::1' }),
+    picks: { backend: 'tcp', host: '::1', port: 29500 },
+  },
+  {
+    name: 'a bare IPv4-mapped IPv6 address and one with a zone',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '::ffff:10.0.0.1' }),
+    options: { port: 4000 },
+    picks: { backend: 'tcp', host: '::ffff:10.0.0.1', port: 4000 },
+  },
+  {
+    name: 'an IPv6 address with a zone',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[fe80::1%eth0]:4000' }),
+    picks: { backend: 'tcp', host: 'fe80::1%eth0', port: 4000 },
+  },
+  {
+    name: 'several colons that are no IPv6 address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'node1:4000:5' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ["'node1:4000:5'"] },
+  },
+  {
+    name: 'a host name with a space',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'node 1' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ["'node 1'"] },
+  },
+  {
+    name: 'an empty bracket',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[]:4000' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR' },
+  },
+  {
+    name: 'a bracketed address that is no IPv6 address',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: '[node1]:4000' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_TCP_COORDINATOR', says: ['node1:4000'] },
+  },
+  {
+    name: 'a bind address with a port: the port has its own variable',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TCP_BIND_ADDR: '0.0.0.0:4000' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_BIND_ADDR',
+      says: ['COLLECTIVE_TCP_PORT'],
+    },
+  },
+  {
+    name: 'a bracketed IPv6 bind address',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '10.0.0.1', COLLECTIVE_TCP_BIND_ADDR: '[::]' }),
+    options: { allowInsecure: true },
+    picks: { backend: 'tcp', bindAddr: '::' },
+  },
+  {
+    name: 'MASTER_ADDR with a port: the port goes in MASTER_PORT',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '10.1.1.1:1234' },
+    fails: { kind: 'IncompatibleSettings', variable: 'MASTER_ADDR', says: ['MASTER_PORT'] },
+  },
+  {
+    name: 'a bare IPv6 MASTER_ADDR',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'fd00::2', MASTER_PORT: '1234' },
+    picks: { backend: 'tcp', host: 'fd00::2', port: 1234 },
   },
   {
     name: 'two ports that disagree',
@@ -293,7 +432,96 @@ const ROWS: Row[] = [
     name: 'a thread in a shm group → shm',
     workerData: inShmGroup(2),
     isMainThread: false,
-    picks: { backend: 'shm', rank: 2, timeoutSecs: 60 },
+    picks: { backend: 'shm', rank: 2, timeoutSecs: 1800, stallWarningSecs: 60 },
+  },
+  {
+    name: 'job identity: Open MPI (PMIx namespace)',
+    env: { ...openMpi(1, 2, 2), PMIX_NAMESPACE: '1099366401', OMPI_MCA_ess_base_jobid: '1099366401' },
+    picks: { backend: 'tcp', jobId: '1099366401', jobIdSource: 'PMIX_NAMESPACE' },
+  },
+  {
+    name: 'job identity: Open MPI without PMIx',
+    env: { ...openMpi(1, 2, 2), OMPI_MCA_ess_base_jobid: '77' },
+    picks: { backend: 'tcp', jobId: '77', jobIdSource: 'OMPI_MCA_ess_base_jobid' },
+  },
+  {
+    name: 'job identity: Slurm job and step',
+    env: {
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '2',
+      SLURM_NNODES: '1',
+      SLURM_JOB_ID: '4242',
+      SLURM_STEP_ID: '3',
+    },
+    picks: { backend: 'tcp', jobId: '4242.3', jobIdSource: 'SLURM_JOB_ID.SLURM_STEP_ID' },
+  },
+  {
+    name: 'job identity: torchrun run id',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'h', TORCHELASTIC_RUN_ID: 'f3a9' },
+    picks: { backend: 'tcp', jobId: 'f3a9', jobIdSource: 'TORCHELASTIC_RUN_ID' },
+  },
+  {
+    name: "job identity: torchrun's default run id 'none' identifies nothing",
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'h', TORCHELASTIC_RUN_ID: 'none' },
+    picks: { backend: 'tcp' },
+    lacks: ['jobId'],
+  },
+  {
+    name: 'job identity: a PMI-1 process manager that exports PMI_KVSNAME',
+    env: { PMI_RANK: '1', PMI_SIZE: '2', MPI_LOCALNRANKS: '2', PMI_KVSNAME: 'kvs_812_0' },
+    picks: { backend: 'tcp', jobId: 'kvs_812_0', jobIdSource: 'PMI_KVSNAME' },
+  },
+  {
+    name: "job identity: Hydra inside a Slurm allocation does not borrow the allocation's id",
+    env: {
+      PMI_RANK: '1',
+      PMI_SIZE: '2',
+      MPI_LOCALNRANKS: '2',
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '1',
+      SLURM_JOB_ID: '9',
+    },
+    picks: { backend: 'tcp', rank: 1 },
+    lacks: ['jobId'],
+  },
+  {
+    name: "job identity: mpirun inside a Slurm batch script takes mpirun's",
+    env: {
+      ...openMpi(1, 2, 2),
+      PMIX_NAMESPACE: 'ns',
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '1',
+      SLURM_JOB_ID: '9',
+      SLURM_STEP_ID: 'batch',
+    },
+    picks: { backend: 'tcp', jobId: 'ns', jobIdSource: 'PMIX_NAMESPACE' },
+  },
+  {
+    name: "job identity: COLLECTIVE_JOB_ID wins over the launcher's",
+    env: { ...openMpi(1, 2, 2), PMIX_NAMESPACE: 'ns', COLLECTIVE_JOB_ID: 'mine' },
+    picks: { backend: 'tcp', jobId: 'mine', jobIdSource: 'COLLECTIVE_JOB_ID' },
+  },
+  {
+    name: 'job identity: options.jobId wins over COLLECTIVE_JOB_ID',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'env' }),
+    options: { jobId: 'opt' },
+    picks: { backend: 'tcp', jobId: 'opt', jobIdSource: 'options.jobId' },
+  },
+  {
+    name: 'job identity: none for a hand launch without COLLECTIVE_JOB_ID',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    picks: { backend: 'tcp' },
+    lacks: ['jobId', 'jobIdSource'],
+  },
+  {
+    name: 'job identity: an empty COLLECTIVE_JOB_ID',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: '  ' }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID' },
+  },
+  {
+    name: 'job identity: a COLLECTIVE_JOB_ID longer than the handshake carries',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'x'.repeat(257) }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID', says: ['at most 256'] },
   },
   {
     name: 'a shm group passed as options',
@@ -347,7 +575,9 @@ function variablesNamed(error: BackendError): unknown[] {
 describe('selection table', () => {
   it.each(ROWS.map((row) => [row.name, row] as const))('%s', (_name, row) => {
     if (row.picks) {
-      expect(run(row).config).toMatchObject(row.picks);
+      const { config } = run(row);
+      expect(config).toMatchObject(row.picks);
+      for (const field of row.lacks ?? []) expect(config).not.toHaveProperty(field);
       return;
     }
     const fails = row.fails!;
@@ -377,10 +607,23 @@ describe('why and warnings', () => {
   });
 
   it('warns about tcp between threads of one process, and only then', () => {
-    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' });
+    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'j' });
     expect(run({ name: '', env, isMainThread: false }).warnings.map((w) => w.code)).toEqual([
       'COLLECTIVE_TCP_BETWEEN_THREADS',
     ]);
     expect(run({ name: '', env, isMainThread: true }).warnings).toEqual([]);
+  });
+
+  it('warns when a multi-rank tcp world has no job identity, naming what to set', () => {
+    const env = hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: '127.0.0.1' });
+    const [warning, ...rest] = run({ name: '', env }).warnings;
+    expect(rest).toEqual([]);
+    expect(warning!.code).toBe('COLLECTIVE_NO_JOB_ID');
+    expect(warning!.message).toContain('two jobs on one node with the same port could join each other');
+    expect(warning!.message).toContain('COLLECTIVE_JOB_ID');
+    expect(run({ name: '', env: { ...env, COLLECTIVE_JOB_ID: 'run-1' } }).warnings).toEqual([]);
+    expect(run({ name: '', env: { ...openMpi(0, 2, 2), PMIX_NAMESPACE: 'ns' } }).warnings).toEqual([]);
+    // One rank: nobody can join it by mistake.
+    expect(run({ name: '', env: hand(0, 1, { COLLECTIVE_BACKEND: 'tcp' }) }).warnings).toEqual([]);
   });
 });

@@ -85,6 +85,62 @@ describe('collective doctor', () => {
     );
   });
 
+  it('shows the fatal timeout and the stall warning with their sources', async () => {
+    const json = await collective(['doctor', '--json'], { COLLECTIVE_STALL_WARNING_SECS: '0' });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout).timeouts).toEqual({
+      timeoutSecs: { value: 1800, source: 'default COLLECTIVE_TIMEOUT_SECS' },
+      stallWarningSecs: { value: 0, source: 'COLLECTIVE_STALL_WARNING_SECS' },
+      connectTimeoutSecs: { value: 30, source: 'default COLLECTIVE_CONNECT_TIMEOUT_SECS' },
+    });
+    const text = await collective(['doctor'], { COLLECTIVE_TIMEOUT_SECS: '120' });
+    expect(text.stdout).toContain('timeout:      120 s  (from COLLECTIVE_TIMEOUT_SECS)');
+    expect(text.stdout).toContain(
+      'stall warning: 60 s, repeated  (from default COLLECTIVE_STALL_WARNING_SECS)',
+    );
+    const off = await collective(['doctor'], { COLLECTIVE_STALL_WARNING_SECS: '0' });
+    expect(off.stdout).toContain('stall warning: off  (from COLLECTIVE_STALL_WARNING_SECS)');
+    const bad = await collective(['doctor', '--json'], { COLLECTIVE_STALL_WARNING_SECS: '-5' });
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).error.context.variable).toBe('COLLECTIVE_STALL_WARNING_SECS');
+  });
+
+  it('shows the job identity, or warns that there is none (text and --json)', async () => {
+    const mpirun = { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_SIZE: '2' };
+    const named = await collective(['doctor', '--json'], { ...mpirun, PMIX_NAMESPACE: '1099366401' });
+    expect(named.code, named.stderr).toBe(0);
+    const report = JSON.parse(named.stdout);
+    expect(report.jobId).toEqual({ value: '1099366401', source: 'PMIX_NAMESPACE' });
+    expect(report.warnings).toEqual([]);
+    const text = await collective(['doctor'], { ...mpirun, COLLECTIVE_JOB_ID: 'train-42' });
+    expect(text.stdout).toContain('job id:       train-42  (from COLLECTIVE_JOB_ID)');
+    const anonymous = await collective(['doctor', '--json'], mpirun);
+    expect(anonymous.code, anonymous.stderr).toBe(0);
+    const bare = JSON.parse(anonymous.stdout);
+    expect(bare.jobId).toBeNull();
+    expect(bare.warnings.map((w: { code: string }) => w.code)).toEqual(['COLLECTIVE_NO_JOB_ID']);
+    const human = await collective(['doctor'], mpirun);
+    expect(human.stdout).toContain('job id:       (none)');
+    expect(human.stdout).toMatch(
+      /warning COLLECTIVE_NO_JOB_ID: .*same port could join each other.*COLLECTIVE_JOB_ID/,
+    );
+  });
+
+  it('reports an ambiguous IPv6 coordinator as the error init() would raise', async () => {
+    const ran = await collective(['doctor', '--json'], {
+      COLLECTIVE_RANK: '1',
+      COLLECTIVE_SIZE: '2',
+      COLLECTIVE_TCP_COORDINATOR: '::1:33523',
+    });
+    expect(ran.code).toBe(1);
+    const report = JSON.parse(ran.stdout);
+    expect(report.selection).toBeNull();
+    expect(report.coordinator).toBeNull();
+    expect(report.error.kind).toBe('IncompatibleSettings');
+    expect(report.error.context.variable).toBe('COLLECTIVE_TCP_COORDINATOR');
+    expect(report.error.suggestion).toContain('[::1]:33523');
+  });
+
   it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {
     const flag = await collective(['doctor', '--jsn'], {});
     expect(flag.code).toBe(2);

@@ -91,6 +91,27 @@ describe('init', () => {
     expect(error.suggestion).toContain('COLLECTIVE_TCP_COORDINATOR');
   });
 
+  it('a coordinator name that does not resolve fails at once, not after the connect timeout', async () => {
+    const started = Date.now();
+    const error = await rejection(
+      init({
+        env: {},
+        backend: 'tcp',
+        rank: 1,
+        size: 2,
+        // RFC 6761: .invalid never resolves.
+        coordinator: 'no-such-host.invalid:29511',
+        connectTimeoutSecs: 120,
+      }),
+    );
+    expect(error.kind).toBe('InitializationFailed');
+    expect(error.context).toMatchObject({ address: 'no-such-host.invalid:29511' });
+    expect(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL']).toContain(error.context['errno']);
+    expect(error.suggestion).toContain('does not resolve');
+    // Generous: the lookup answers in well under a second; EAI_AGAIN is retried for a stated 5 s.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
   it('a coordinator port taken by another job → InitializationFailed telling to set COLLECTIVE_TCP_PORT', async () => {
     const other = await listening();
     held.push(other);

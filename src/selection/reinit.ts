@@ -1,0 +1,93 @@
+/**
+ * Re-initialisation in one process (spec/selection.md §5.4): a program that closes its communicator
+ * and calls init() again must find the same group. Under a launcher that relays rank 0's ephemeral
+ * port (collective run starts rank 0 with port 0 and hands the port it got to the others, once), the
+ * others dial that same port again — so rank 0 listens again on the port it got the first time, and a
+ * rank ≥ 1 that reaches rank 0's previous, still-open group (refused as complete, or closed during the
+ * handshake) keeps trying until the connect timeout, as it would for a rank 0 that is not listening yet.
+ */
+import { BackendError } from '../communicator/errors.js';
+import type { TcpConfig } from './config.js';
+
+/** First pause before dialling again after rank 0's previous group refused us; doubles up to the max. */
+const FIRST_REJOIN_PAUSE_MS = 50;
+const MAX_REJOIN_PAUSE_MS = 1_000;
+const MS_PER_SEC = 1000;
+
+/** Per process: the port rank 0 got when it listened on port 0, by listen address. */
+const ephemeralPorts = new Map<string, number>();
+/** Per process: coordinators (host:port) this process has formed a group with. */
+const joinedBefore = new Set<string>();
+
+const listenKey = (config: TcpConfig): string => config.bindAddr ?? config.host;
+const coordinatorKey = (config: TcpConfig): string => `${config.host}:${config.port}`;
+
+/** Rank 0 with port 0 listens again on the port it got the first time in this process. */
+export function withEarlierPort(config: TcpConfig): TcpConfig {
+  if (config.rank !== 0 || config.port !== 0) return config;
+  const port = ephemeralPorts.get(listenKey(config));
+  return port === undefined ? config : { ...config, port };
+}
+
+export function rememberEphemeralPort(config: TcpConfig, port: number): void {
+  if (config.rank === 0 && config.port === 0) ephemeralPorts.set(listenKey(config), port);
+}
+
+/**
+ * What reaching rank 0's previous group looks like: it refuses the join as complete, or it closes
+ * while our handshake is in flight. Every other refusal (token, size, version, job) is final.
+ */
+function metPreviousGroup(error: unknown): boolean {
+  if (!(error instanceof BackendError) || error.kind !== 'InitializationFailed') return false;
+  const reason = error.context['reason'];
+  if (typeof reason === 'string') return reason.includes('already complete');
+  return error.message.includes('closed the connection during the handshake');
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Joins through `connect`. On a re-init (this process formed a group at this coordinator before),
+ * meeting rank 0's previous group (metPreviousGroup) is retried until the connect timeout:
+ * that group is about to close, and rank 0 then listens again on the same port.
+ */
+export async function joinAgain<T>(config: TcpConfig, connect: () => Promise<T>): Promise<T> {
+  const key = coordinatorKey(config);
+  const deadline = Date.now() + config.connectTimeoutSecs * MS_PER_SEC;
+  let wait = FIRST_REJOIN_PAUSE_MS;
+  for (;;) {
+    try {
+      const result = await connect();
+      if (config.rank !== 0) joinedBefore.add(key);
+      return result;
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (config.rank === 0 || !joinedBefore.has(key) || !metPreviousGroup(error) || left <= 0) throw error;
+      await pause(Math.min(wait, left));
+      wait = Math.min(wait * 2, MAX_REJOIN_PAUSE_MS);
+    }
+  }
+}
+
+/**
+ * Per thread (module state is per thread): the shm group handles this thread has joined. A shm group
+ * is joined once per thread — its counters and slots belong to that one generation — so init() after
+ * close() on the same handle is refused before connectShm with advice that is true (§5.4).
+ */
+const joinedShmGroups = new WeakSet<object>();
+
+export function checkShmFirstJoin(group: object, rank: number): void {
+  if (!joinedShmGroups.has(group)) return;
+  throw new BackendError(
+    'InitializationFailed',
+    `rank ${rank} already joined its shm group and closed it: a thread joins its shm group once, so init() after close() cannot join it again`,
+    { backend: 'shm', rank },
+    'keep one communicator open for the whole rank program and close it at the end, or run with --backend tcp (COLLECTIVE_BACKEND=tcp), where init() after close() joins the same group again',
+  );
+}
+
+export function rememberShmJoin(group: object): void {
+  joinedShmGroups.add(group);
+}
