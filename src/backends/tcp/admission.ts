@@ -110,6 +110,8 @@ export class Admission {
       socket.destroy();
       return;
     }
+    // After formation, a late connection is only turned away: it must not keep rank 0's process alive.
+    if (this.#formed) socket.unref();
     const connection = new Connection(socket);
     this.#pending.add(connection);
     const where = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
@@ -195,6 +197,8 @@ export class Admission {
   #complete(): void {
     this.#formed = true;
     if (this.#deadline) clearTimeout(this.#deadline);
+    // Formed, the listening socket only turns late joiners away: it must not keep the process alive.
+    this.#server?.unref();
     const members = this.#members as Connection[];
     for (const member of members.slice(1)) {
       member.reader.maxPayload = MAX_FRAME_PAYLOAD;

@@ -129,6 +129,8 @@ export class CoordinatorBackend implements Backend {
     this.#clock = new StallClock(settings.timeoutMs, (stalledMs, fatal) => this.#onStall(stalledMs, fatal));
     for (let r = 1; r < this.size; r++) {
       const peer = peers[r] as Connection;
+      // Idle, the connections do not keep the process alive (spec §6.1): ref'd while a call is in flight.
+      peer.socket.unref();
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
       peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
@@ -190,6 +192,8 @@ export class CoordinatorBackend implements Backend {
     for (const peer of live) {
       peer.onFrame = () => {};
       peer.send(Tag.Shutdown);
+      // Until the Shutdown has left and the socket is closed, `await close()` keeps the process alive.
+      peer.socket.ref();
     }
     this.#closing = closeConnections(live);
     return this.#closing;
@@ -206,6 +210,7 @@ export class CoordinatorBackend implements Backend {
   ): Promise<void> {
     if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
     if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
+    this.#refWorkers(true);
     return new Promise<void>((resolve, reject) => {
       // Every field written, in one order: one object shape for all calls (a spread of optional
       // fields cost ~2 µs per small collective).
@@ -218,13 +223,28 @@ export class CoordinatorBackend implements Backend {
         counts,
         displs,
         root,
-        resolve,
-        reject,
+        resolve: () => {
+          this.#refWorkers(false);
+          resolve();
+        },
+        reject: (error) => {
+          this.#refWorkers(false);
+          reject(error);
+        },
       };
       this.#clock.progress();
       this.#pump();
       this.#release();
     });
+  }
+
+  /** A call in flight (until it settles, its flush included) keeps the process alive; an idle communicator does not. */
+  #refWorkers(on: boolean): void {
+    if (this.#closing) return;
+    for (const peer of this.#workers) {
+      if (on) peer.socket.ref();
+      else peer.socket.unref();
+    }
   }
 
   #onFrame(rank: number, tag: number, payload: Buffer, placed: boolean): void {

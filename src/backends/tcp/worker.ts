@@ -82,6 +82,8 @@ export class WorkerBackend implements Backend {
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
+    // Idle, the connection does not keep the process alive (spec §6.1): ref'd only while a call is pending.
+    connection.socket.unref();
     this.#clock = new StallClock(settings.timeoutMs * COORDINATOR_SILENCE_TIMEOUTS, (ms, fatal) =>
       this.#onSilence(ms, fatal),
     );
@@ -167,6 +169,8 @@ export class WorkerBackend implements Backend {
     this.#connection.reader.detachSink();
     this.#connection.onFrame = () => {};
     this.#connection.send(Tag.Shutdown);
+    // Until the Shutdown has left and the socket is closed, `await close()` keeps the process alive.
+    this.#connection.socket.ref();
     this.#closing = closeConnections([this.#connection]);
     return this.#closing;
   }
@@ -190,6 +194,8 @@ export class WorkerBackend implements Backend {
       fingerprint: words,
       contributionBytes: data.byteLength,
     });
+    const socket = this.#connection.socket;
+    socket.ref();
     return new Promise<void>((resolve, reject) => {
       this.#pending = {
         sequence,
@@ -201,8 +207,14 @@ export class WorkerBackend implements Backend {
         segment: 0,
         offset: 0,
         ownBlock,
-        resolve,
-        reject,
+        resolve: () => {
+          socket.unref();
+          resolve();
+        },
+        reject: (error) => {
+          socket.unref();
+          reject(error);
+        },
       };
       this.#clock.reset();
       const c = this.#connection;
