@@ -20,21 +20,33 @@ export interface TcpOptions {
   token?: string;
   /** Explicit opt-out: listen on a non-loopback address without a token. */
   allowInsecure?: boolean;
-  /** Collective progress timeout (Timeout); a warning at a tenth of it. */
+  /** The fatal timeout: no progress in a collective for this long → Timeout on every waiting rank. */
   timeoutSecs: number;
+  /**
+   * The stall warning: after this long without progress every waiting rank warns, naming the ranks
+   * not arrived, and again every stallWarningSecs while still stalled. 0 disables. Default 60.
+   */
+  stallWarningSecs?: number;
   /** Ranks ≥ 1: retry connecting with backoff until this; rank 0: wait this long for all ranks. */
   connectTimeoutSecs: number;
   /** Rank 0: adopt an already-listening server (e.g. passed by a parent via an IPC handle). */
   server?: Server;
   /** Rank 0: called once listening, before peers join. */
   onListening?: (address: { host: string; port: number }) => void;
-  /** Slow-rank warnings and rejected connections; default process.emitWarning with a code. */
+  /**
+   * Stall warnings and rejected connections. Default: process.emitWarning, stall warnings with
+   * type 'CollectiveWarning' and code 'COLLECTIVE_STALL', the others with code 'COLLECTIVE_TCP'.
+   */
   onWarning?: (message: string) => void;
   /** Bytes per data frame (a multiple of 8, at most 4 MiB). Tests lower it to walk the streaming path. */
   chunkBytes?: number;
 }
 
 export const WARNING_CODE = 'COLLECTIVE_TCP';
+export const STALL_WARNING_TYPE = 'CollectiveWarning';
+export const STALL_WARNING_CODE = 'COLLECTIVE_STALL';
+/** The stall warning's default interval (s); selection passes its own (COLLECTIVE_STALL_WARNING_SECS). */
+export const DEFAULT_STALL_WARNING_SECS = 60;
 
 export interface TcpSettings {
   rank: number;
@@ -44,11 +56,14 @@ export interface TcpSettings {
   bindAddr: string;
   token: string | null;
   timeoutMs: number;
+  /** 0: no stall warnings. */
+  stallWarningMs: number;
   connectTimeoutMs: number;
   chunkBytes: number;
   server: Server | null;
   onListening: (address: { host: string; port: number }) => void;
   warn: (message: string) => void;
+  warnStall: (message: string) => void;
 }
 
 const MS_PER_SEC = 1000;
@@ -109,6 +124,19 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
       );
     }
   }
+  const stallWarningSecs = options.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
+  if (
+    typeof stallWarningSecs !== 'number' ||
+    !(stallWarningSecs >= 0) ||
+    !Number.isFinite(stallWarningSecs)
+  ) {
+    throw incompatible(
+      'stallWarningSecs',
+      `stallWarningSecs must be a number of seconds ≥ 0 (0 disables the warning), got ${stallWarningSecs}`,
+      stallWarningSecs,
+      `pass e.g. ${DEFAULT_STALL_WARNING_SECS}, or 0 for no stall warnings`,
+    );
+  }
   if (typeof options.host !== 'string' || options.host === '') {
     throw incompatible(
       'host',
@@ -159,6 +187,10 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
   }
   const warn =
     options.onWarning ?? ((message: string): void => process.emitWarning(message, { code: WARNING_CODE }));
+  const warnStall =
+    options.onWarning ??
+    ((message: string): void =>
+      process.emitWarning(message, { type: STALL_WARNING_TYPE, code: STALL_WARNING_CODE }));
   return {
     rank,
     size,
@@ -167,10 +199,12 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
     bindAddr,
     token,
     timeoutMs: options.timeoutSecs * MS_PER_SEC,
+    stallWarningMs: stallWarningSecs * MS_PER_SEC,
     connectTimeoutMs: options.connectTimeoutSecs * MS_PER_SEC,
     chunkBytes,
     server: options.server ?? null,
     onListening: options.onListening ?? ((): void => {}),
     warn,
+    warnStall,
   };
 }

@@ -202,7 +202,10 @@ describe('control payloads round-trip', () => {
       sequence: 5,
       stalledMs: 1234,
       ranks: [1, 3],
+      detail: '',
     });
+    const detail = 'rank 1 sent 1.5 MiB of 64.0 MiB, then nothing for 2.0 s ✝';
+    expect(decodeSilentRanks(encodeSilentRanks(5, 7, [1], detail)).detail).toBe(detail);
     expect(decodeAbort(encodeAbort(2, 'died ✝'))).toEqual({ rank: 2, reason: 'died ✝' });
     const nonce = newNonce();
     expect(decodeHello(encodeHello({ version: 1, hasToken: true, rank: 3, size: 4, nonce }))).toEqual({
@@ -221,6 +224,9 @@ describe('control payloads round-trip', () => {
     expect(codeOf(() => decodeBegin(badAction))).toBe('BAD_PAYLOAD');
     expect(codeOf(() => decodeMismatch(Buffer.from([0, 0, 0, 0, 0, 0, 0, 5])))).toBe('BAD_PAYLOAD');
     expect(codeOf(() => decodeSilentRanks(Buffer.alloc(11)))).toBe('BAD_PAYLOAD');
+    expect(codeOf(() => decodeSilentRanks(encodeSilentRanks(1, 1, [1, 2]).subarray(0, 16)))).toBe(
+      'BAD_PAYLOAD',
+    );
     expect(codeOf(() => decodeAbort(Buffer.alloc(3)))).toBe('BAD_PAYLOAD');
     expect(codeOf(() => decodeHello(Buffer.alloc(10)))).toBe('BAD_PAYLOAD');
   });
