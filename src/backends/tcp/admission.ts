@@ -65,7 +65,7 @@ export class Admission {
               `tcp: rank 0 cannot listen on ${s.bindAddr}:${s.port} (${error.code ?? error.message})`,
               { address: s.bindAddr, port: s.port, errno: error.code },
               error.code === 'EADDRINUSE'
-                ? 'pass port 0 for an ephemeral port, or free the port'
+                ? `port ${s.port} is taken (by another job's rank 0?): give each job its own COLLECTIVE_TCP_PORT (MASTER_PORT), or port 0 for an ephemeral one`
                 : 'check bindAddr: it must be an address of this machine',
             ),
           ),
@@ -138,6 +138,7 @@ export class Admission {
         const problem = checkHello(hello, {
           size: this.#settings.size,
           hasToken: this.#settings.token !== null,
+          jobId: this.#settings.jobId,
         });
         if (problem) return reject(problem.reason, problem.message);
         if (this.#settings.token === null) return this.#register(connection, hello, reject);

@@ -5,6 +5,7 @@
 import type { Server } from 'node:net';
 import { isIP } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
+import { MAX_JOB_ID_BYTES } from './handshake.js';
 import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
 
 export interface TcpOptions {
@@ -18,6 +19,12 @@ export interface TcpOptions {
   bindAddr?: string;
   /** HMAC-SHA256 challenge–response when set; the token never crosses the wire. */
   token?: string;
+  /**
+   * The launcher's job identity (PMIX_NAMESPACE, SLURM_JOB_ID.SLURM_STEP_ID, TORCHELASTIC_RUN_ID,
+   * COLLECTIVE_JOB_ID, …), at most 128 UTF-8 bytes. Sent in the handshake even without a token:
+   * rank 0 refuses a rank whose job id differs from its own (absent on one side only included).
+   */
+  jobId?: string;
   /** Explicit opt-out: listen on a non-loopback address without a token. */
   allowInsecure?: boolean;
   /** The fatal timeout: no progress in a collective for this long → Timeout on every waiting rank. */
@@ -55,6 +62,7 @@ export interface TcpSettings {
   port: number;
   bindAddr: string;
   token: string | null;
+  jobId: string | null;
   timeoutMs: number;
   /** 0: no stall warnings. */
   stallWarningMs: number;
@@ -171,6 +179,15 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
       'set COLLECTIVE_TCP_TOKEN (or options.token) on every rank, or pass allowInsecure: true to opt out explicitly',
     );
   }
+  const jobId = options.jobId === undefined || options.jobId === '' ? null : options.jobId;
+  if (jobId !== null && (typeof jobId !== 'string' || Buffer.byteLength(jobId, 'utf8') > MAX_JOB_ID_BYTES)) {
+    throw incompatible(
+      'jobId',
+      `jobId must be a string of at most ${MAX_JOB_ID_BYTES} UTF-8 bytes`,
+      jobId,
+      'set COLLECTIVE_JOB_ID to a short name for this job',
+    );
+  }
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (
     !Number.isInteger(chunkBytes) ||
@@ -198,6 +215,7 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
     port,
     bindAddr,
     token,
+    jobId,
     timeoutMs: options.timeoutSecs * MS_PER_SEC,
     stallWarningMs: stallWarningSecs * MS_PER_SEC,
     connectTimeoutMs: options.connectTimeoutSecs * MS_PER_SEC,

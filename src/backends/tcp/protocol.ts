@@ -54,8 +54,8 @@ export const DEFAULT_CHUNK_BYTES = 256 * 1024;
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** The largest frame payload after the handshake: a chunk plus its op/dtype prefix, or a Mismatch of a big group. */
 export const MAX_FRAME_PAYLOAD = MAX_CHUNK_BYTES + 64;
-/** Before a peer is authenticated it may send only small frames (handshake messages). */
-export const MAX_HANDSHAKE_PAYLOAD = 256;
+/** Before a peer is authenticated it may send only small frames (handshake messages, a Reject's text). */
+export const MAX_HANDSHAKE_PAYLOAD = 1024;
 /** Groups larger than this would make a Mismatch frame exceed MAX_FRAME_PAYLOAD. */
 export const MAX_GROUP_SIZE = Math.floor((MAX_FRAME_PAYLOAD - 8) / (1 + FINGERPRINT_BYTES));
 
