@@ -41,10 +41,15 @@ export interface TcpOptions {
   /** Rank 0: called once listening, before peers join. */
   onListening?: (address: { host: string; port: number }) => void;
   /**
-   * Stall warnings and rejected connections. Default: process.emitWarning, stall warnings with
-   * type 'CollectiveWarning' and code 'COLLECTIVE_STALL', the others with code 'COLLECTIVE_TCP'.
+   * Rejected connections and other backend warnings — and stall warnings when onStallWarning is not
+   * given. Default: process.emitWarning(message, { code: 'COLLECTIVE_TCP' }).
    */
   onWarning?: (message: string) => void;
+  /**
+   * Stall warnings (spec §7.2). Default: onWarning if given, else process.emitWarning(message,
+   * { type: 'CollectiveWarning', code: 'COLLECTIVE_STALL' }).
+   */
+  onStallWarning?: (message: string) => void;
   /** Bytes per data frame (a multiple of 8, at most 4 MiB). Tests lower it to walk the streaming path. */
   chunkBytes?: number;
 }
@@ -205,6 +210,7 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
   const warn =
     options.onWarning ?? ((message: string): void => process.emitWarning(message, { code: WARNING_CODE }));
   const warnStall =
+    options.onStallWarning ??
     options.onWarning ??
     ((message: string): void =>
       process.emitWarning(message, { type: STALL_WARNING_TYPE, code: STALL_WARNING_CODE }));

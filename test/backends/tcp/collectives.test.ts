@@ -133,6 +133,20 @@ describe('tcp: stalls', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('onStallWarning takes the stall warnings; onWarning then gets none of them', async () => {
+    const stalls: string[] = [];
+    const others: string[] = [];
+    const comms = await group(2, {
+      timeoutSecs: 1,
+      stallWarningSecs: 0.2,
+      onWarning: (message) => others.push(message),
+      onStallWarning: (message) => stalls.push(message),
+    });
+    expect((await errorOf(comms[0]!.barrier())).code).toBe('Timeout');
+    expect(stalls.join('\n')).toMatch(/waiting \d+\.\d s for rank 1 \(not arrived\)/);
+    expect(others).toEqual([]);
+  });
+
   it('the default warning does not come at a tenth of the timeout', async () => {
     const warnings: string[] = [];
     const comms = await group(2, { timeoutSecs: 0.5, onWarning: (message) => warnings.push(message) });
