@@ -217,3 +217,18 @@ export function deserializeError(s: SerializedError): Error {
   if (s.stack) error.stack = s.stack;
   return error;
 }
+
+/**
+ * The stall warning's text, the same on every backend (issue 11 item 11): a collective has waited
+ * `waitedMs` for `missing` without progress; the fatal timeout is still `timeoutSecs` away from its start.
+ */
+export function stallWarningMessage(
+  sequence: number,
+  kind: string,
+  missing: readonly number[],
+  waitedMs: number,
+  timeoutSecs: number,
+): string {
+  const who = missing.length === 1 ? `rank ${missing[0]}` : `ranks ${missing.join(', ')}`;
+  return `collective #${sequence} (${kind}): waiting ${(waitedMs / 1000).toFixed(1)} s for ${who} (not arrived); still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`;
+}

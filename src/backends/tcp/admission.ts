@@ -65,7 +65,7 @@ export class Admission {
               `tcp: rank 0 cannot listen on ${s.bindAddr}:${s.port} (${error.code ?? error.message})`,
               { address: s.bindAddr, port: s.port, errno: error.code },
               error.code === 'EADDRINUSE'
-                ? 'pass port 0 for an ephemeral port, or free the port'
+                ? `port ${s.port} is taken (by another job's rank 0?): give each job its own COLLECTIVE_TCP_PORT (MASTER_PORT), or port 0 for an ephemeral one`
                 : 'check bindAddr: it must be an address of this machine',
             ),
           ),
@@ -110,6 +110,8 @@ export class Admission {
       socket.destroy();
       return;
     }
+    // After formation, a late connection is only turned away: it must not keep rank 0's process alive.
+    if (this.#formed) socket.unref();
     const connection = new Connection(socket);
     this.#pending.add(connection);
     const where = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
@@ -136,6 +138,7 @@ export class Admission {
         const problem = checkHello(hello, {
           size: this.#settings.size,
           hasToken: this.#settings.token !== null,
+          jobId: this.#settings.jobId,
         });
         if (problem) return reject(problem.reason, problem.message);
         if (this.#settings.token === null) return this.#register(connection, hello, reject);
@@ -195,6 +198,8 @@ export class Admission {
   #complete(): void {
     this.#formed = true;
     if (this.#deadline) clearTimeout(this.#deadline);
+    // Formed, the listening socket only turns late joiners away: it must not keep the process alive.
+    this.#server?.unref();
     const members = this.#members as Connection[];
     for (const member of members.slice(1)) {
       member.reader.maxPayload = MAX_FRAME_PAYLOAD;

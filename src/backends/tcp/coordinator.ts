@@ -7,7 +7,7 @@
  */
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import type { DType, NumericArray } from '../../communicator/dtypes.js';
-import { CommError } from '../../communicator/errors.js';
+import { CommError, stallWarningMessage } from '../../communicator/errors.js';
 import {
   decodeFingerprint,
   encodeFingerprint,
@@ -22,8 +22,9 @@ import { isComplete, type Contribution } from './contribution.js';
 import {
   alreadyFailed,
   closedInFlight,
+  formatBytes,
+  formatSecs,
   peerFailed,
-  slowRankWarning,
   timedOut,
   whyEnded,
 } from './failures.js';
@@ -117,6 +118,8 @@ export class CoordinatorBackend implements Backend {
   readonly #departed: number[] = [];
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
+  /** Per worker rank: when rank 0 last read a frame of it (performance.now() ms), for stall reports. */
+  readonly #lastHeard: number[];
 
   constructor(settings: TcpSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
@@ -126,14 +129,20 @@ export class CoordinatorBackend implements Backend {
     this.#admission = admission;
     this.#queues = peers.map(() => []);
     this.#begun = peers.map(() => 0);
-    this.#clock = new StallClock(settings.timeoutMs, (stalledMs, fatal) => this.#onStall(stalledMs, fatal));
+    this.#lastHeard = peers.map(() => performance.now());
+    this.#clock = new StallClock(settings.timeoutMs, settings.stallWarningMs, (stalledMs, fatal) =>
+      this.#onStall(stalledMs, fatal),
+    );
     for (let r = 1; r < this.size; r++) {
       const peer = peers[r] as Connection;
+      // Idle, the connections do not keep the process alive (spec §6.1): ref'd while a call is in flight.
+      peer.socket.unref();
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
       peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
         if (this.#closing || this.#departed.includes(r)) return;
-        this.#failGroup(r, whyEnded(error));
+        const during = this.#partialSend(r);
+        this.#failGroup(r, during === '' ? whyEnded(error) : `${whyEnded(error)} ${during}`);
       };
     }
   }
@@ -190,6 +199,8 @@ export class CoordinatorBackend implements Backend {
     for (const peer of live) {
       peer.onFrame = () => {};
       peer.send(Tag.Shutdown);
+      // Until the Shutdown has left and the socket is closed, `await close()` keeps the process alive.
+      peer.socket.ref();
     }
     this.#closing = closeConnections(live);
     return this.#closing;
@@ -206,6 +217,7 @@ export class CoordinatorBackend implements Backend {
   ): Promise<void> {
     if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
     if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
+    this.#refWorkers(true);
     return new Promise<void>((resolve, reject) => {
       // Every field written, in one order: one object shape for all calls (a spread of optional
       // fields cost ~2 µs per small collective).
@@ -218,8 +230,14 @@ export class CoordinatorBackend implements Backend {
         counts,
         displs,
         root,
-        resolve,
-        reject,
+        resolve: () => {
+          this.#refWorkers(false);
+          resolve();
+        },
+        reject: (error) => {
+          this.#refWorkers(false);
+          reject(error);
+        },
       };
       this.#clock.progress();
       this.#pump();
@@ -227,8 +245,18 @@ export class CoordinatorBackend implements Backend {
     });
   }
 
+  /** A call in flight (until it settles, its flush included) keeps the process alive; an idle communicator does not. */
+  #refWorkers(on: boolean): void {
+    if (this.#closing) return;
+    for (const peer of this.#workers) {
+      if (on) peer.socket.ref();
+      else peer.socket.unref();
+    }
+  }
+
   #onFrame(rank: number, tag: number, payload: Buffer, placed: boolean): void {
     if (this.#failure || this.#closing) return;
+    this.#lastHeard[rank] = performance.now();
     const queue = this.#queues[rank] as Contribution[];
     const last = queue[queue.length - 1];
     if (tag === Tag.Begin || tag === Tag.BarrierReady) {
@@ -503,17 +531,24 @@ export class CoordinatorBackend implements Backend {
     }
     const sequence = this.#sequence - 1;
     const slow = this.#peers.flatMap((p, r) => (r > 0 && p.writer.unflushedFrames > 0 ? [r] : []));
+    const detail = slow
+      .map(
+        (r) =>
+          `rank ${r} is not reading rank 0's result (${formatBytes(this.#peers[r]?.socket.writableLength ?? 0)} still queued for it, nothing taken for ${formatSecs(stalledMs)})`,
+      )
+      .join('; ');
     if (!fatal) {
-      this.#s.warn(
-        `tcp rank 0: collective #${sequence} (${flushing.fp.kind}): rank 0's result is not being read by ${slow.length === 1 ? 'rank' : 'ranks'} ${slow.join(',')} after ${(stalledMs / 1000).toFixed(1)} s`,
+      const timeoutSecs = this.#s.timeoutMs / 1000;
+      this.#s.warnStall(
+        `tcp rank 0: ${stallWarningMessage(sequence, flushing.fp.kind, slow, stalledMs, timeoutSecs)}; ${detail}`,
       );
       return true;
     }
-    const error = timedOut(flushing.fp.kind, sequence, slow, this.#s.timeoutMs / 1000);
+    const error = timedOut(flushing.fp.kind, sequence, slow, this.#s.timeoutMs / 1000, detail);
     this.#failure = error;
     this.#clock.stop();
     this.#stopPlacing();
-    const frame = encodeSilentRanks(sequence, stalledMs, slow);
+    const frame = encodeSilentRanks(sequence, stalledMs, slow, detail);
     for (const peer of this.#workers) peer.send(Tag.Timeout, frame);
     this.#flushing = null;
     flushing.reject(error);
@@ -554,13 +589,19 @@ export class CoordinatorBackend implements Backend {
     if (missing.length === 0)
       missing = this.#peers.flatMap((p, r) => (r > 0 && p.writer.unflushedFrames > 0 ? [r] : []));
     const kind = local?.fp.kind ?? heads.find((h) => h)?.fingerprint.kind ?? 'collective';
-    const frame = encodeSilentRanks(this.#sequence, stalledMs, missing);
+    const now = performance.now();
+    const detail = missing.map((r) => this.#lastSeen(r, heads[r], now)).join('; ');
+    const frame = encodeSilentRanks(this.#sequence, stalledMs, missing, detail);
+    const timeoutSecs = this.#s.timeoutMs / 1000;
     if (!fatal) {
-      this.#s.warn(`tcp rank 0: ${slowRankWarning(this.#sequence, kind, missing, stalledMs)}`);
+      this.#s.warnStall(
+        `tcp rank 0: ${stallWarningMessage(this.#sequence, kind, missing, stalledMs, timeoutSecs)}; ${detail}`,
+      );
+      // Every waiting worker warns too (spec §7.2): the ones whose Begin rank 0 holds.
       heads.forEach((h, r) => h && this.#peers[r]?.send(Tag.Warning, frame));
       return true;
     }
-    const error = timedOut(kind, this.#sequence, missing, this.#s.timeoutMs / 1000);
+    const error = timedOut(kind, this.#sequence, missing, timeoutSecs, detail);
     this.#failure = error;
     this.#clock.stop();
     this.#stopPlacing();
@@ -568,6 +609,23 @@ export class CoordinatorBackend implements Backend {
     this.#local = null;
     local?.reject(error);
     return true;
+  }
+
+  /** What rank 0 last saw rank `r` do in the current round, for stall warnings and Timeout (spec §7.2). */
+  #lastSeen(r: number, head: Contribution | undefined, now: number): string {
+    if (r === 0) return 'rank 0 has not called it';
+    const quiet = formatSecs(now - (this.#lastHeard[r] as number));
+    if (!head) return `rank ${r} never arrived (nothing from it for ${quiet})`;
+    if (isComplete(head))
+      return `rank ${r} is not reading its result (${formatBytes(this.#peers[r]?.socket.writableLength ?? 0)} queued for it, nothing taken for ${quiet})`;
+    return `rank ${r} sent ${formatBytes(head.received)} of ${formatBytes(head.bytes)}, then nothing for ${quiet}`;
+  }
+
+  /** ", after sending X of Y of collective #s": a rank that left mid-send, for its CollectiveFailed. */
+  #partialSend(r: number): string {
+    const head = (this.#queues[r] as Contribution[]).find((c) => c.sequence === this.#sequence);
+    if (!head || isComplete(head) || head.discard) return '';
+    return `after sending ${formatBytes(head.received)} of ${formatBytes(head.bytes)} of collective #${head.sequence}`;
   }
 
   /** A worker is gone or broke the protocol: every rank learns it now (Abort), and later calls fail. */

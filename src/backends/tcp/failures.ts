@@ -22,29 +22,38 @@ export function peerFailed(operation: string, rank: number, why: string): CommEr
   );
 }
 
+/** `detail`: what each silent rank was last seen doing (spec §7.2); "never arrived" when absent. */
 export function timedOut(
   operation: string,
   sequence: number,
   missing: readonly number[],
   seconds: number,
+  detail = '',
 ): CommError {
   const who = missing.length === 1 ? `rank ${missing[0]}` : `ranks ${missing.join(',')}`;
+  const what = detail === '' ? `${who} never arrived` : detail;
   return new CommError(
     'Timeout',
     operation,
-    `collective #${sequence} made no progress for ${seconds} s: ${who} never arrived. Look at what ${who} ${missing.length === 1 ? 'is' : 'are'} doing, or raise COLLECTIVE_TIMEOUT_SECS if the work between collectives is long.`,
-    { sequence, missing: [...missing], timeoutSecs: seconds },
+    `collective #${sequence} made no progress for ${seconds} s: ${what}. Look at what ${who} ${missing.length === 1 ? 'is' : 'are'} doing, or raise COLLECTIVE_TIMEOUT_SECS if the work between collectives is long.`,
+    { sequence, missing: [...missing], timeoutSecs: seconds, ...(detail === '' ? {} : { lastSeen: detail }) },
   );
 }
 
-export function slowRankWarning(
-  sequence: number,
-  kind: string,
-  missing: readonly number[],
-  stalledMs: number,
-): string {
-  const who = missing.length === 1 ? `rank ${missing[0]} has` : `ranks ${missing.join(',')} have`;
-  return `collective #${sequence} (${kind}): ${who} not arrived after ${(stalledMs / 1000).toFixed(1)} s`;
+const KIB = 1024;
+const MIB = 1024 * 1024;
+const GIB = 1024 * 1024 * 1024;
+
+/** Bytes for people: "512 B", "1.5 KiB", "64.0 MiB". */
+export function formatBytes(bytes: number): string {
+  if (bytes < KIB) return `${bytes} B`;
+  if (bytes < MIB) return `${(bytes / KIB).toFixed(1)} KiB`;
+  if (bytes < GIB) return `${(bytes / MIB).toFixed(1)} MiB`;
+  return `${(bytes / GIB).toFixed(1)} GiB`;
+}
+
+export function formatSecs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Later calls on a communicator whose group failed reject with the first failure, restated. */

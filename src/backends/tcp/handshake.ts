@@ -3,8 +3,8 @@
  * configured — an HMAC-SHA256 challenge–response in both directions, so the token never crosses the
  * wire and a worker also knows it reached a coordinator that holds the token.
  *
- *   worker → Handshake(version, flags, rank, size, worker nonce)
- *   rank 0 → Reject(reason, text)                                   (bad version/size/rank/token mode)
+ *   worker → Handshake(version, flags, rank, size, worker nonce, job id)
+ *   rank 0 → Reject(reason, text)                          (bad version/job/size/rank/token mode)
  *          | Challenge(coordinator nonce, HMAC(token, "coordinator" ‖ worker nonce ‖ rank ‖ size))
  *   worker → Auth(HMAC(token, "worker" ‖ coordinator nonce ‖ rank ‖ size))
  *   rank 0 → Reject(BadToken | DuplicateRank | …) | Ack (sent when the whole group has joined)
@@ -14,7 +14,10 @@ import { protocolError, PROTOCOL_VERSION } from './protocol.js';
 
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;
-export const HANDSHAKE_PAYLOAD_BYTES = 2 + 1 + 4 + 4 + NONCE_BYTES;
+/** Version 1's whole Handshake; version 2 appends u8 job id length L and L bytes of UTF-8 job id. */
+export const HANDSHAKE_FIXED_BYTES = 2 + 1 + 4 + 4 + NONCE_BYTES;
+/** The longest job id (UTF-8 bytes) a Handshake carries. */
+export const MAX_JOB_ID_BYTES = 128;
 const FLAG_TOKEN = 0x01;
 
 export interface HandshakeHello {
@@ -23,6 +26,8 @@ export interface HandshakeHello {
   rank: number;
   size: number;
   nonce: Buffer;
+  /** The launcher's job identity (spec §3.2); null when the rank has none. */
+  jobId: string | null;
 }
 
 export function newNonce(): Buffer {
@@ -30,28 +35,42 @@ export function newNonce(): Buffer {
 }
 
 export function encodeHello(hello: HandshakeHello): Buffer {
-  const out = Buffer.alloc(HANDSHAKE_PAYLOAD_BYTES);
+  const job = Buffer.from(hello.jobId ?? '', 'utf8');
+  if (job.length > MAX_JOB_ID_BYTES) throw new RangeError(`job id of ${job.length} bytes`);
+  const out = Buffer.alloc(HANDSHAKE_FIXED_BYTES + 1 + job.length);
   out.writeUInt16BE(hello.version, 0);
   out.writeUInt8(hello.hasToken ? FLAG_TOKEN : 0, 2);
   out.writeUInt32BE(hello.rank >>> 0, 3);
   out.writeUInt32BE(hello.size >>> 0, 7);
   hello.nonce.copy(out, 11);
+  out.writeUInt8(job.length, HANDSHAKE_FIXED_BYTES);
+  job.copy(out, HANDSHAKE_FIXED_BYTES + 1);
   return out;
 }
 
+/**
+ * A Handshake of another version decodes as far as its fixed part (version 1's layout), so rank 0
+ * can answer it with BadVersion instead of dropping the connection.
+ */
 export function decodeHello(payload: Buffer): HandshakeHello {
-  if (payload.length !== HANDSHAKE_PAYLOAD_BYTES) {
-    throw protocolError(
-      'BAD_PAYLOAD',
-      `Handshake payload is ${payload.length} bytes, expected ${HANDSHAKE_PAYLOAD_BYTES}`,
-    );
+  const bad = (): Error =>
+    protocolError('BAD_PAYLOAD', `Handshake payload of ${payload.length} bytes is malformed`);
+  if (payload.length < HANDSHAKE_FIXED_BYTES) throw bad();
+  const version = payload.readUInt16BE(0);
+  let jobId: string | null = null;
+  if (version === PROTOCOL_VERSION) {
+    if (payload.length < HANDSHAKE_FIXED_BYTES + 1) throw bad();
+    const length = payload.readUInt8(HANDSHAKE_FIXED_BYTES);
+    if (length > MAX_JOB_ID_BYTES || payload.length !== HANDSHAKE_FIXED_BYTES + 1 + length) throw bad();
+    jobId = length === 0 ? null : payload.toString('utf8', HANDSHAKE_FIXED_BYTES + 1);
   }
   return {
-    version: payload.readUInt16BE(0),
+    version,
     hasToken: (payload.readUInt8(2) & FLAG_TOKEN) !== 0,
     rank: payload.readUInt32BE(3),
     size: payload.readUInt32BE(7),
-    nonce: Buffer.from(payload.subarray(11)),
+    nonce: Buffer.from(payload.subarray(11, HANDSHAKE_FIXED_BYTES)),
+    jobId,
   };
 }
 
@@ -94,11 +113,15 @@ export const RejectReason = {
   GroupComplete: 7,
   GroupNotFormed: 8,
   Malformed: 9,
+  JobMismatch: 10,
 } as const;
 export type RejectReasonCode = (typeof RejectReason)[keyof typeof RejectReason];
 
-/** A Reject's message is cut to this many UTF-16 code units (at most 3 UTF-8 bytes each). */
-export const REJECT_MESSAGE_MAX_UNITS = 200;
+/**
+ * A Reject's message is cut to this many UTF-16 code units (at most 3 UTF-8 bytes each), so a Reject
+ * fits the handshake frame limit (MAX_HANDSHAKE_PAYLOAD) with room for two job ids.
+ */
+export const REJECT_MESSAGE_MAX_UNITS = 340;
 
 export function encodeReject(reason: RejectReasonCode, message: string): Buffer {
   return Buffer.concat([
@@ -112,15 +135,31 @@ export function decodeReject(payload: Buffer): { reason: number; message: string
   return { reason: payload.readUInt8(0), message: payload.toString('utf8', 1) };
 }
 
+function jobName(jobId: string | null): string {
+  return jobId === null ? 'no job id' : `job "${jobId}"`;
+}
+
+/** What rank 0 answers a rank of another job (or of none, when rank 0 has one: a mismatch too). */
+export function jobMismatchMessage(rank: number, theirs: string | null, ours: string | null): string {
+  return `rank ${rank} of ${jobName(theirs)} reached rank 0 of ${jobName(ours)}: two jobs share one coordinator address. Give each job its own COLLECTIVE_TCP_PORT, or set the same COLLECTIVE_JOB_ID on every rank of one job`;
+}
+
 /** What rank 0 checks in a Handshake before any authentication; null when acceptable. */
 export function checkHello(
   hello: HandshakeHello,
-  expected: { size: number; hasToken: boolean },
+  expected: { size: number; hasToken: boolean; jobId: string | null },
 ): { reason: RejectReasonCode; message: string } | null {
   if (hello.version !== PROTOCOL_VERSION) {
     return {
       reason: RejectReason.BadVersion,
       message: `protocol version ${hello.version}, rank 0 speaks ${PROTOCOL_VERSION}: run the same collective version on every rank`,
+    };
+  }
+  // Before size and rank: a rank of another job is the cause, whatever else differs.
+  if (hello.jobId !== expected.jobId) {
+    return {
+      reason: RejectReason.JobMismatch,
+      message: jobMismatchMessage(hello.rank, hello.jobId, expected.jobId),
     };
   }
   if (hello.size !== expected.size) {

@@ -6,7 +6,15 @@
 import { connect, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
 import { Connection, StaticReads } from './connection.js';
-import { decodeChallenge, decodeReject, encodeHello, newNonce, proof, proofMatches } from './handshake.js';
+import {
+  decodeChallenge,
+  decodeReject,
+  encodeHello,
+  newNonce,
+  proof,
+  proofMatches,
+  RejectReason,
+} from './handshake.js';
 import type { TcpSettings } from './options.js';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, Tag, tagName } from './protocol.js';
 
@@ -109,7 +117,17 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
       );
     connection.onFrame = (tag, payload) => {
       if (tag === Tag.Reject) {
-        const { message } = decodeReject(payload);
+        const { reason, message } = decodeReject(payload);
+        if (reason === RejectReason.JobMismatch) {
+          return fail(
+            initFailed(
+              s,
+              `rank 0 at ${s.host}:${s.port} belongs to another job: ${message}`,
+              { reason: message, jobId: s.jobId },
+              'give each job its own COLLECTIVE_TCP_PORT, or set the same COLLECTIVE_JOB_ID on every rank of one job',
+            ),
+          );
+        }
         return fail(
           initFailed(
             s,
@@ -158,6 +176,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
         rank: s.rank,
         size: s.size,
         nonce,
+        jobId: s.jobId,
       }),
     );
   });

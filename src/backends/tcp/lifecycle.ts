@@ -4,40 +4,42 @@
  */
 import type { Connection } from './connection.js';
 
-/** The stall check runs this many times per timeout: a Timeout fires at most 5% late. */
+/** The stall check runs this many times per timeout (or warning interval, if shorter): at most 5% late. */
 export const TICKS_PER_TIMEOUT = 20;
-/** A slow-rank warning fires after this fraction of the timeout without progress. */
-export const WARNING_FRACTION = 0.1;
 /** close() waits this long for peers to see our Shutdown and close their side (ms), then cuts. */
 export const CLOSE_GRACE_MS = 1000;
 
 /**
- * Measures how long the current collective has gone without progress; calls onStall(ms, false) once
- * after a tenth of the timeout (the warning) and onStall(ms, true) at the timeout.
+ * Measures how long the current collective has gone without progress (spec §7.2): calls
+ * onStall(ms, false) every `warningMs` of stall (the stall warning; 0 = never) and onStall(ms, true)
+ * at `timeoutMs` (the fatal timeout). onStall returns false when no collective is in flight.
  */
 export class StallClock {
   #lastProgress = performance.now();
-  #warned = false;
+  /** Stall (ms since the last progress) at which the next warning is due. */
+  #nextWarningMs: number;
   #timer: NodeJS.Timeout | null;
 
   constructor(
     private readonly timeoutMs: number,
-    /** Returns false when no collective is in flight (nothing to warn about). */
+    private readonly warningMs: number,
     private readonly onStall: (stalledMs: number, fatal: boolean) => boolean,
   ) {
-    this.#timer = setInterval(() => this.#tick(), Math.max(1, timeoutMs / TICKS_PER_TIMEOUT));
+    this.#nextWarningMs = warningMs > 0 ? warningMs : Infinity;
+    const period = Math.min(timeoutMs, this.#nextWarningMs) / TICKS_PER_TIMEOUT;
+    this.#timer = setInterval(() => this.#tick(), Math.max(1, period));
     this.#timer.unref();
   }
 
-  /** Something moved: a Begin, data, or the local call. */
+  /** Something moved: a Begin, data, or the local call. The warning schedule starts over. */
   progress(): void {
     this.#lastProgress = performance.now();
+    this.#nextWarningMs = this.warningMs > 0 ? this.warningMs : Infinity;
   }
 
-  /** A new collective begins: its own warning, its own clock. */
+  /** A new collective begins: its own clock, its own warnings. */
   reset(): void {
-    this.#lastProgress = performance.now();
-    this.#warned = false;
+    this.progress();
   }
 
   stop(): void {
@@ -48,8 +50,9 @@ export class StallClock {
   #tick(): void {
     const stalled = performance.now() - this.#lastProgress;
     if (stalled >= this.timeoutMs) this.onStall(stalled, true);
-    else if (!this.#warned && stalled >= this.timeoutMs * WARNING_FRACTION) {
-      this.#warned = this.onStall(stalled, false);
+    else if (stalled >= this.#nextWarningMs && this.onStall(stalled, false)) {
+      // Repeats every warningMs while still stalled.
+      this.#nextWarningMs += this.warningMs;
     }
   }
 }

@@ -5,6 +5,7 @@
 import type { Server } from 'node:net';
 import { isIP } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
+import { MAX_JOB_ID_BYTES } from './handshake.js';
 import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
 
 export interface TcpOptions {
@@ -18,23 +19,46 @@ export interface TcpOptions {
   bindAddr?: string;
   /** HMAC-SHA256 challenge–response when set; the token never crosses the wire. */
   token?: string;
+  /**
+   * The launcher's job identity (PMIX_NAMESPACE, SLURM_JOB_ID.SLURM_STEP_ID, TORCHELASTIC_RUN_ID,
+   * COLLECTIVE_JOB_ID, …), at most 128 UTF-8 bytes. Sent in the handshake even without a token:
+   * rank 0 refuses a rank whose job id differs from its own (absent on one side only included).
+   */
+  jobId?: string;
   /** Explicit opt-out: listen on a non-loopback address without a token. */
   allowInsecure?: boolean;
-  /** Collective progress timeout (Timeout); a warning at a tenth of it. */
+  /** The fatal timeout: no progress in a collective for this long → Timeout on every waiting rank. */
   timeoutSecs: number;
+  /**
+   * The stall warning: after this long without progress every waiting rank warns, naming the ranks
+   * not arrived, and again every stallWarningSecs while still stalled. 0 disables. Default 60.
+   */
+  stallWarningSecs?: number;
   /** Ranks ≥ 1: retry connecting with backoff until this; rank 0: wait this long for all ranks. */
   connectTimeoutSecs: number;
   /** Rank 0: adopt an already-listening server (e.g. passed by a parent via an IPC handle). */
   server?: Server;
   /** Rank 0: called once listening, before peers join. */
   onListening?: (address: { host: string; port: number }) => void;
-  /** Slow-rank warnings and rejected connections; default process.emitWarning with a code. */
+  /**
+   * Rejected connections and other backend warnings — and stall warnings when onStallWarning is not
+   * given. Default: process.emitWarning(message, { code: 'COLLECTIVE_TCP' }).
+   */
   onWarning?: (message: string) => void;
+  /**
+   * Stall warnings (spec §7.2). Default: onWarning if given, else process.emitWarning(message,
+   * { type: 'CollectiveWarning', code: 'COLLECTIVE_STALL' }).
+   */
+  onStallWarning?: (message: string) => void;
   /** Bytes per data frame (a multiple of 8, at most 4 MiB). Tests lower it to walk the streaming path. */
   chunkBytes?: number;
 }
 
 export const WARNING_CODE = 'COLLECTIVE_TCP';
+export const STALL_WARNING_TYPE = 'CollectiveWarning';
+export const STALL_WARNING_CODE = 'COLLECTIVE_STALL';
+/** The stall warning's default interval (s); selection passes its own (COLLECTIVE_STALL_WARNING_SECS). */
+export const DEFAULT_STALL_WARNING_SECS = 60;
 
 export interface TcpSettings {
   rank: number;
@@ -43,12 +67,16 @@ export interface TcpSettings {
   port: number;
   bindAddr: string;
   token: string | null;
+  jobId: string | null;
   timeoutMs: number;
+  /** 0: no stall warnings. */
+  stallWarningMs: number;
   connectTimeoutMs: number;
   chunkBytes: number;
   server: Server | null;
   onListening: (address: { host: string; port: number }) => void;
   warn: (message: string) => void;
+  warnStall: (message: string) => void;
 }
 
 const MS_PER_SEC = 1000;
@@ -109,6 +137,19 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
       );
     }
   }
+  const stallWarningSecs = options.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
+  if (
+    typeof stallWarningSecs !== 'number' ||
+    !(stallWarningSecs >= 0) ||
+    !Number.isFinite(stallWarningSecs)
+  ) {
+    throw incompatible(
+      'stallWarningSecs',
+      `stallWarningSecs must be a number of seconds ≥ 0 (0 disables the warning), got ${stallWarningSecs}`,
+      stallWarningSecs,
+      `pass e.g. ${DEFAULT_STALL_WARNING_SECS}, or 0 for no stall warnings`,
+    );
+  }
   if (typeof options.host !== 'string' || options.host === '') {
     throw incompatible(
       'host',
@@ -143,6 +184,15 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
       'set COLLECTIVE_TCP_TOKEN (or options.token) on every rank, or pass allowInsecure: true to opt out explicitly',
     );
   }
+  const jobId = options.jobId === undefined || options.jobId === '' ? null : options.jobId;
+  if (jobId !== null && (typeof jobId !== 'string' || Buffer.byteLength(jobId, 'utf8') > MAX_JOB_ID_BYTES)) {
+    throw incompatible(
+      'jobId',
+      `jobId must be a string of at most ${MAX_JOB_ID_BYTES} UTF-8 bytes`,
+      jobId,
+      'set COLLECTIVE_JOB_ID to a short name for this job',
+    );
+  }
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (
     !Number.isInteger(chunkBytes) ||
@@ -159,6 +209,11 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
   }
   const warn =
     options.onWarning ?? ((message: string): void => process.emitWarning(message, { code: WARNING_CODE }));
+  const warnStall =
+    options.onStallWarning ??
+    options.onWarning ??
+    ((message: string): void =>
+      process.emitWarning(message, { type: STALL_WARNING_TYPE, code: STALL_WARNING_CODE }));
   return {
     rank,
     size,
@@ -166,11 +221,14 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
     port,
     bindAddr,
     token,
+    jobId,
     timeoutMs: options.timeoutSecs * MS_PER_SEC,
+    stallWarningMs: stallWarningSecs * MS_PER_SEC,
     connectTimeoutMs: options.connectTimeoutSecs * MS_PER_SEC,
     chunkBytes,
     server: options.server ?? null,
     onListening: options.onListening ?? ((): void => {}),
     warn,
+    warnStall,
   };
 }

@@ -7,7 +7,8 @@
  */
 import { FINGERPRINT_BYTES, FINGERPRINT_WORDS } from '../../communicator/fingerprint.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: Handshake carries the job id (§3), Timeout and Warning what the silent ranks last did (§2.2). */
+export const PROTOCOL_VERSION = 2;
 
 /** u32 length + u8 tag. */
 export const FRAME_HEADER_BYTES = 5;
@@ -53,8 +54,8 @@ export const DEFAULT_CHUNK_BYTES = 256 * 1024;
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** The largest frame payload after the handshake: a chunk plus its op/dtype prefix, or a Mismatch of a big group. */
 export const MAX_FRAME_PAYLOAD = MAX_CHUNK_BYTES + 64;
-/** Before a peer is authenticated it may send only small frames (handshake messages). */
-export const MAX_HANDSHAKE_PAYLOAD = 256;
+/** Before a peer is authenticated it may send only small frames (handshake messages, a Reject's text). */
+export const MAX_HANDSHAKE_PAYLOAD = 1024;
 /** Groups larger than this would make a Mismatch frame exceed MAX_FRAME_PAYLOAD. */
 export const MAX_GROUP_SIZE = Math.floor((MAX_FRAME_PAYLOAD - 8) / (1 + FINGERPRINT_BYTES));
 
@@ -155,23 +156,47 @@ export function decodeMismatch(payload: Buffer): { sequence: number; fingerprint
   return { sequence: payload.readUInt32BE(0), fingerprints };
 }
 
-/** Timeout and Warning: u32 sequence, u32 stall milliseconds, u32 count M, M × u32 silent rank. */
-export function encodeSilentRanks(sequence: number, stalledMs: number, ranks: readonly number[]): Buffer {
-  const out = Buffer.allocUnsafe(12 + 4 * ranks.length);
+/** A Timeout's or Warning's account of the silent ranks is cut to this many UTF-16 code units. */
+export const SILENCE_DETAIL_MAX_UNITS = 1000;
+
+/**
+ * Timeout and Warning: u32 sequence, u32 stall milliseconds, u32 count M, M × u32 silent rank, then
+ * UTF-8 text: what rank 0 last saw each silent rank do (may be empty; version 2).
+ */
+export function encodeSilentRanks(
+  sequence: number,
+  stalledMs: number,
+  ranks: readonly number[],
+  detail = '',
+): Buffer {
+  const text = Buffer.from(detail.slice(0, SILENCE_DETAIL_MAX_UNITS), 'utf8');
+  const out = Buffer.allocUnsafe(12 + 4 * ranks.length + text.length);
   out.writeUInt32BE(sequence >>> 0, 0);
   out.writeUInt32BE(Math.min(Math.round(stalledMs), 0xffff_ffff), 4);
   out.writeUInt32BE(ranks.length, 8);
   ranks.forEach((r, i) => out.writeUInt32BE(r, 12 + 4 * i));
+  text.copy(out, 12 + 4 * ranks.length);
   return out;
 }
 
-export function decodeSilentRanks(payload: Buffer): { sequence: number; stalledMs: number; ranks: number[] } {
-  if (payload.length < 12 || payload.length !== 12 + 4 * payload.readUInt32BE(8)) {
+export function decodeSilentRanks(payload: Buffer): {
+  sequence: number;
+  stalledMs: number;
+  ranks: number[];
+  detail: string;
+} {
+  if (payload.length < 12 || payload.length < 12 + 4 * payload.readUInt32BE(8)) {
     throw protocolError('BAD_PAYLOAD', `silent-ranks payload of ${payload.length} bytes is malformed`);
   }
+  const end = 12 + 4 * payload.readUInt32BE(8);
   const ranks: number[] = [];
-  for (let at = 12; at < payload.length; at += 4) ranks.push(payload.readUInt32BE(at));
-  return { sequence: payload.readUInt32BE(0), stalledMs: payload.readUInt32BE(4), ranks };
+  for (let at = 12; at < end; at += 4) ranks.push(payload.readUInt32BE(at));
+  return {
+    sequence: payload.readUInt32BE(0),
+    stalledMs: payload.readUInt32BE(4),
+    ranks,
+    detail: payload.toString('utf8', end),
+  };
 }
 
 /** An Abort's reason is cut to this many UTF-16 code units (at most 3 UTF-8 bytes each). */

@@ -6,7 +6,7 @@
  */
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import { bytesOf, type DType, type NumericArray } from '../../communicator/dtypes.js';
-import type { CommError } from '../../communicator/errors.js';
+import { stallWarningMessage, type CommError } from '../../communicator/errors.js';
 import {
   decodeFingerprint,
   encodeFingerprint,
@@ -16,14 +16,7 @@ import {
 import { HeapRegion } from '../../communicator/heap-region.js';
 import { allocate } from '../../communicator/validate.js';
 import type { Connection } from './connection.js';
-import {
-  alreadyFailed,
-  closedInFlight,
-  peerFailed,
-  slowRankWarning,
-  timedOut,
-  whyEnded,
-} from './failures.js';
+import { alreadyFailed, closedInFlight, formatSecs, peerFailed, timedOut, whyEnded } from './failures.js';
 import { closeConnections, StallClock } from './lifecycle.js';
 import type { TcpSettings } from './options.js';
 import {
@@ -41,8 +34,12 @@ import {
 } from './protocol.js';
 import { createOneRankCommunicator } from '../../communicator/one-rank.js';
 
-/** Without a word from rank 0 for this many timeouts, a worker gives up on it (rank 0 is frozen). */
-const COORDINATOR_SILENCE_TIMEOUTS = 2;
+/**
+ * Without a word from rank 0 for this many timeouts, a worker gives up on it (rank 0 is frozen); it
+ * warns of rank 0's silence after this many stall-warning intervals. Twice, so that rank 0's own
+ * Warning and Timeout frames (sent at one interval) always come first while rank 0 is alive.
+ */
+const COORDINATOR_SILENCE_FACTOR = 2;
 
 const RECV_TAG: Record<number, number> = {
   [Action.allreduce]: Tag.AllreduceRecv,
@@ -82,8 +79,12 @@ export class WorkerBackend implements Backend {
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
-    this.#clock = new StallClock(settings.timeoutMs * COORDINATOR_SILENCE_TIMEOUTS, (ms, fatal) =>
-      this.#onSilence(ms, fatal),
+    // Idle, the connection does not keep the process alive (spec §6.1): ref'd only while a call is pending.
+    connection.socket.unref();
+    this.#clock = new StallClock(
+      settings.timeoutMs * COORDINATOR_SILENCE_FACTOR,
+      settings.stallWarningMs * COORDINATOR_SILENCE_FACTOR,
+      (ms, fatal) => this.#onSilence(ms, fatal),
     );
     connection.onFrame = (tag, payload, placed) => this.#onFrame(tag, payload, placed);
     connection.reader.sink = (tag, bytes) => this.#destinationFor(tag, bytes);
@@ -167,6 +168,8 @@ export class WorkerBackend implements Backend {
     this.#connection.reader.detachSink();
     this.#connection.onFrame = () => {};
     this.#connection.send(Tag.Shutdown);
+    // Until the Shutdown has left and the socket is closed, `await close()` keeps the process alive.
+    this.#connection.socket.ref();
     this.#closing = closeConnections([this.#connection]);
     return this.#closing;
   }
@@ -190,6 +193,8 @@ export class WorkerBackend implements Backend {
       fingerprint: words,
       contributionBytes: data.byteLength,
     });
+    const socket = this.#connection.socket;
+    socket.ref();
     return new Promise<void>((resolve, reject) => {
       this.#pending = {
         sequence,
@@ -201,8 +206,14 @@ export class WorkerBackend implements Backend {
         segment: 0,
         offset: 0,
         ownBlock,
-        resolve,
-        reject,
+        resolve: () => {
+          socket.unref();
+          resolve();
+        },
+        reject: (error) => {
+          socket.unref();
+          reject(error);
+        },
       };
       this.#clock.reset();
       const c = this.#connection;
@@ -273,15 +284,16 @@ export class WorkerBackend implements Backend {
         return;
       }
       case Tag.Warning: {
-        const { sequence, stalledMs, ranks } = decodeSilentRanks(payload);
-        this.#s.warn(
-          `tcp rank ${this.rank}: ${slowRankWarning(sequence, pending?.fp.kind ?? 'collective', ranks, stalledMs)}`,
-        );
+        const { sequence, stalledMs, ranks, detail } = decodeSilentRanks(payload);
+        const kind = pending?.fp.kind ?? 'collective';
+        const message = stallWarningMessage(sequence, kind, ranks, stalledMs, this.#s.timeoutMs / 1000);
+        this.#s.warnStall(`tcp rank ${this.rank}: ${message}${detail === '' ? '' : `; ${detail}`}`);
         return;
       }
       case Tag.Timeout: {
-        const { sequence, ranks } = decodeSilentRanks(payload);
-        this.#fail(timedOut(pending?.fp.kind ?? 'collective', sequence, ranks, this.#s.timeoutMs / 1000));
+        const { sequence, ranks, detail } = decodeSilentRanks(payload);
+        const seconds = this.#s.timeoutMs / 1000;
+        this.#fail(timedOut(pending?.fp.kind ?? 'collective', sequence, ranks, seconds, detail));
         return;
       }
       case Tag.Abort: {
@@ -328,8 +340,14 @@ export class WorkerBackend implements Backend {
   #onSilence(stalledMs: number, fatal: boolean): boolean {
     if (!this.#pending || this.#failure || this.#closing) return false;
     // Rank 0 normally decides timeouts for everyone; this fires only when rank 0 itself went silent.
-    if (fatal)
-      this.#fail(timedOut(this.#pending.fp.kind, this.#pending.sequence, [0], (stalledMs / 1000) | 0));
+    const { fp, sequence } = this.#pending;
+    const detail = `rank 0 (the coordinator) sent nothing for ${formatSecs(stalledMs)}`;
+    if (fatal) {
+      this.#fail(timedOut(fp.kind, sequence, [0], (stalledMs / 1000) | 0, detail));
+      return true;
+    }
+    const message = stallWarningMessage(sequence, fp.kind, [0], stalledMs, this.#s.timeoutMs / 1000);
+    this.#s.warnStall(`tcp rank ${this.rank}: ${message}; ${detail}`);
     return true;
   }
 

@@ -42,6 +42,7 @@ async function rankZeroLate(
   const warning = new Promise<void>((resolve) => (warned = resolve));
   const comms = await group(2, {
     timeoutSecs: 1,
+    stallWarningSecs: 0.1,
     onWarning: (message) => {
       warnings.push(message);
       if (message.startsWith('tcp rank 0:')) warned();
@@ -57,7 +58,11 @@ async function rankOneStopsReading(
   timeoutSecs: number,
   onWarning: (message: string) => void = () => {},
 ): Promise<Communicator> {
-  const { port, comm } = await startRankZero(2, { timeoutSecs, onWarning });
+  const { port, comm } = await startRankZero(2, {
+    timeoutSecs,
+    stallWarningSecs: timeoutSecs / 10,
+    onWarning,
+  });
   const child = new RankChild({ rank: 1, size: 2, port, scenario: 'receive-broadcast' });
   children.push(child);
   const rank0 = await comm;
@@ -90,7 +95,7 @@ describe('tcp: rank 0 resolves only when its result has left', () => {
     const warning = new Promise<void>((resolve) => (warned = resolve));
     const rank0 = await rankOneStopsReading(
       2,
-      (message) => /not being read by rank 1/.test(message) && warned(),
+      (message) => /rank 1 is not reading rank 0's result/.test(message) && warned(),
     );
     const call = errorOf(rank0.broadcast(new Uint8Array(CHILD_BROADCAST_BYTES).fill(1), 0));
     await warning;
@@ -140,7 +145,9 @@ describe('tcp: no data delivered on failure', () => {
 describe('tcp: a rank held back by rank 0', () => {
   it('the warning names rank 0 only, not the rank it stopped reading', async () => {
     const { comms, warnings, call1 } = await rankZeroLate(HELD_ELEMENTS);
-    expect(warnings.find((w) => w.startsWith('tcp rank 0:'))).toMatch(/rank 0 has not arrived/);
+    expect(warnings.find((w) => w.startsWith('tcp rank 0:'))).toMatch(
+      /for rank 0 \(not arrived\); .*; rank 0 has not called it$/,
+    );
     await comms[0]!.allreduce(new Float64Array(HELD_ELEMENTS));
     await call1;
   });

@@ -6,7 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFingerprint, fingerprint } from '../../../src/communicator/fingerprint.js';
 import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
-import { decodeHello, encodeHello, newNonce } from '../../../src/backends/tcp/handshake.js';
+import {
+  decodeHello,
+  encodeHello,
+  HANDSHAKE_FIXED_BYTES,
+  newNonce,
+} from '../../../src/backends/tcp/handshake.js';
 import {
   Action,
   decodeAbort,
@@ -18,6 +23,7 @@ import {
   encodeMismatch,
   encodeSilentRanks,
   FRAME_HEADER_BYTES,
+  PROTOCOL_VERSION,
   ProtocolError,
   Tag,
 } from '../../../src/backends/tcp/protocol.js';
@@ -202,16 +208,25 @@ describe('control payloads round-trip', () => {
       sequence: 5,
       stalledMs: 1234,
       ranks: [1, 3],
+      detail: '',
     });
+    const detail = 'rank 1 sent 1.5 MiB of 64.0 MiB, then nothing for 2.0 s ✝';
+    expect(decodeSilentRanks(encodeSilentRanks(5, 7, [1], detail)).detail).toBe(detail);
     expect(decodeAbort(encodeAbort(2, 'died ✝'))).toEqual({ rank: 2, reason: 'died ✝' });
     const nonce = newNonce();
-    expect(decodeHello(encodeHello({ version: 1, hasToken: true, rank: 3, size: 4, nonce }))).toEqual({
-      version: 1,
+    const hello = {
+      version: PROTOCOL_VERSION,
       hasToken: true,
       rank: 3,
       size: 4,
       nonce,
-    });
+      jobId: 'slurm 42.0 ✝',
+    };
+    expect(decodeHello(encodeHello(hello))).toEqual(hello);
+    expect(decodeHello(encodeHello({ ...hello, jobId: null })).jobId).toBeNull();
+    // Another version's Handshake decodes as far as its fixed part, so rank 0 can answer BadVersion.
+    const v1 = encodeHello({ ...hello, version: 1 }).subarray(0, HANDSHAKE_FIXED_BYTES);
+    expect(decodeHello(v1)).toMatchObject({ version: 1, rank: 3, size: 4, jobId: null });
   });
 
   it('decoders reject payloads of the wrong shape with BAD_PAYLOAD', () => {
@@ -221,7 +236,19 @@ describe('control payloads round-trip', () => {
     expect(codeOf(() => decodeBegin(badAction))).toBe('BAD_PAYLOAD');
     expect(codeOf(() => decodeMismatch(Buffer.from([0, 0, 0, 0, 0, 0, 0, 5])))).toBe('BAD_PAYLOAD');
     expect(codeOf(() => decodeSilentRanks(Buffer.alloc(11)))).toBe('BAD_PAYLOAD');
+    expect(codeOf(() => decodeSilentRanks(encodeSilentRanks(1, 1, [1, 2]).subarray(0, 16)))).toBe(
+      'BAD_PAYLOAD',
+    );
     expect(codeOf(() => decodeAbort(Buffer.alloc(3)))).toBe('BAD_PAYLOAD');
     expect(codeOf(() => decodeHello(Buffer.alloc(10)))).toBe('BAD_PAYLOAD');
+    const current = encodeHello({
+      version: PROTOCOL_VERSION,
+      hasToken: false,
+      rank: 1,
+      size: 2,
+      nonce: newNonce(),
+      jobId: 'a',
+    });
+    expect(codeOf(() => decodeHello(current.subarray(0, current.length - 1)))).toBe('BAD_PAYLOAD');
   });
 });

@@ -137,7 +137,14 @@ describe('tcp handshake', () => {
     peer.write(
       frame(
         Tag.Handshake,
-        encodeHello({ version: PROTOCOL_VERSION, hasToken: true, rank: 1, size: 2, nonce: newNonce() }),
+        encodeHello({
+          version: PROTOCOL_VERSION,
+          hasToken: true,
+          rank: 1,
+          size: 2,
+          nonce: newNonce(),
+          jobId: null,
+        }),
       ),
     );
     const challenge = await peer.next(Tag.Challenge);

@@ -94,7 +94,10 @@ export class RawPeer {
 
   hello(rank: number, size: number, version = PROTOCOL_VERSION): void {
     this.write(
-      frame(Tag.Handshake, encodeHello({ version, hasToken: false, rank, size, nonce: newNonce() })),
+      frame(
+        Tag.Handshake,
+        encodeHello({ version, hasToken: false, rank, size, nonce: newNonce(), jobId: null }),
+      ),
     );
   }
 
