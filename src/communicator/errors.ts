@@ -218,6 +218,10 @@ export function deserializeError(s: SerializedError): Error {
   return error;
 }
 
+/** How every backend emits a stall warning: process.emitWarning(message, { type, code }). */
+export const STALL_WARNING_TYPE = 'CollectiveWarning';
+export const STALL_WARNING_CODE = 'COLLECTIVE_STALL';
+
 /**
  * The stall warning's text, the same on every backend (issue 11 item 11): a collective has waited
  * `waitedMs` for `missing` without progress; the fatal timeout is still `timeoutSecs` away from its start.

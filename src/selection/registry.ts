@@ -3,7 +3,7 @@
  * and a factory. A backend's module is imported only inside its factory, i.e. only when selected.
  */
 import type { Communicator } from '../communicator/communicator.js';
-import { BackendError } from '../communicator/errors.js';
+import { BackendError, STALL_WARNING_CODE } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { ensureResolvable } from './coordinator-lookup.js';
@@ -64,11 +64,6 @@ function stallWarning(config: { stallWarningSecs: number }): { stallWarningSecs:
   return { stallWarningSecs: config.stallWarningSecs };
 }
 
-/** tcp carries the job identity in its handshake (spec/selection.md §4.1); typed spread as above. */
-function jobIdentity(config: TcpConfig): { jobId?: string } {
-  return config.jobId !== undefined ? { jobId: config.jobId } : {};
-}
-
 const local: Registration<LocalConfig> = {
   name: 'local',
   description: 'one rank in this process; identity semantics',
@@ -123,10 +118,11 @@ const tcp: Registration<TcpConfig> = {
           ...(config.token !== undefined ? { token: config.token } : {}),
           ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
           timeoutSecs: config.timeoutSecs,
-          ...stallWarning(config),
-          ...jobIdentity(config),
+          stallWarningSecs: config.stallWarningSecs,
+          ...(config.jobId !== undefined ? { jobId: config.jobId } : {}),
           connectTimeoutSecs: config.connectTimeoutSecs,
           onWarning: (message) => hooks.onWarning('COLLECTIVE_TCP', message),
+          onStallWarning: (message) => hooks.onWarning(STALL_WARNING_CODE, message),
           ...(config.port === 0
             ? {
                 onListening: (address: { host: string; port: number }) => {
