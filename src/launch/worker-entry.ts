@@ -8,6 +8,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { SHM_WORKER_DATA_KEY } from '../selection/shm-group.js';
 import { serializeError } from '../communicator/errors.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
+import { makeStdioBlocking } from './blocking-stdio.js';
 import { openCommunicator } from './worker-communicator.js';
 import { loadWorkerFunction } from './worker-function.js';
 import type { TrainContext } from './train-options.js';
@@ -45,6 +46,8 @@ function threadChannel(): ParentChannel {
 }
 
 function processChannel(): ParentChannel {
+  // The worker ends with process.exit(): without this, output still queued for a pipe would be lost.
+  makeStdioBlocking();
   process.on('disconnect', () => process.exit(EXIT_PARENT_GONE));
   return {
     send: (message) => {
