@@ -65,7 +65,14 @@ export async function train<R = unknown, A = unknown>(
   const execArgv = processExecArgv(modules);
   run.onListening = (host, port) => run.broadcast({ kind: 'collective:coordinator', host, port }, 0);
   return (await run.run((rank) => {
-    const handle = new ProcessRank({ rank, entry, execArgv, env: plan.env, output: 'inherit' });
+    const handle = new ProcessRank({
+      rank,
+      entry,
+      execArgv,
+      env: plan.env,
+      output: 'inherit',
+      ownProcessGroup: true,
+    });
     handle.send({ kind: 'collective:start', config: config(rank) });
     return handle;
   })) as R;

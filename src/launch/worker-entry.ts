@@ -9,6 +9,7 @@ import { SHM_WORKER_DATA_KEY } from '../selection/shm-group.js';
 import { serializeError } from '../communicator/errors.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { makeStdioBlocking } from './blocking-stdio.js';
+import { exitWithLauncher } from './process-group.js';
 import { openCommunicator } from './worker-communicator.js';
 import { loadWorkerFunction } from './worker-function.js';
 import type { TrainContext } from './train-options.js';
@@ -20,10 +21,9 @@ import {
   type WorkerMessage,
 } from './worker-messages.js';
 
-/** Exit codes of a worker: its function returned, threw, or its parent vanished. */
+/** Exit codes of a worker: its function returned or threw (a vanished parent: EXIT_LAUNCHER_GONE). */
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
-const EXIT_PARENT_GONE = 70;
 
 interface ParentChannel {
   /**
@@ -48,7 +48,7 @@ function threadChannel(): ParentChannel {
 function processChannel(): ParentChannel {
   // The worker ends with process.exit(): without this, output still queued for a pipe would be lost.
   makeStdioBlocking();
-  process.on('disconnect', () => process.exit(EXIT_PARENT_GONE));
+  exitWithLauncher();
   return {
     send: (message) => {
       if (!process.connected) return Promise.resolve();
