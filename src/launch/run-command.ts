@@ -35,6 +35,12 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
 const ENDING_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
 /** How long ranks may take to act on a forwarded ending signal (checkpoint, flush) before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5_000;
+/**
+ * How often the launcher checks that its parent still runs (spec/train.md §7.9). A parent that dies
+ * without passing on a signal (npx on SIGTERM, a SIGKILLed shell) reparents the launcher; within this
+ * interval the launcher sees its parent pid change and stops its ranks as on SIGTERM.
+ */
+export const PARENT_POLL_MS = 1_000;
 /** The exit status after --timeout, as timeout(1) has it. */
 export const TIMEOUT_EXIT_CODE = 124;
 const USAGE_EXIT_CODE = 2;
@@ -107,6 +113,7 @@ class RankSupervisor {
     }
     const timer =
       timeoutSecs === null ? null : setTimeout(() => this.#timeout(timeoutSecs), timeoutSecs * MS_PER_SEC);
+    const parentWatch = this.#args.parentWatch ? this.#watchParent() : null;
     this.#output.startStatus(() => this.#counts());
     try {
       const start = await this.#starter(backend);
@@ -130,6 +137,7 @@ class RankSupervisor {
       await this.#stopping;
     } finally {
       if (timer) clearTimeout(timer);
+      if (parentWatch) clearInterval(parentWatch);
       for (const [signal, listener] of forward) process.off(signal, listener);
       this.#output.stopStatus();
     }
@@ -209,6 +217,22 @@ class RankSupervisor {
     for (const rank of this.#ranks) rank.signal(signal);
     // Ranks get the signal first; whoever ignores it is ended after the grace period.
     if (ENDING_SIGNALS.has(signal)) this.#stopping ??= this.#killAfter(SIGNAL_GRACE_MS);
+  }
+
+  /**
+   * Polls the parent pid: no signal or channel tells a process that its parent died, and stdin may be
+   * /dev/null. A change (to init or a subreaper) means the parent is gone; a launcher started by init
+   * never sees one.
+   */
+  #watchParent(): NodeJS.Timeout {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      this.#output.note(`the launcher's parent (pid ${parent}) is gone; stopping every rank as on SIGTERM`);
+      this.#forward('SIGTERM');
+    }, PARENT_POLL_MS);
+    return watch;
   }
 
   #killAfter(ms: number): Promise<void> {

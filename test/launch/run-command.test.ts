@@ -114,7 +114,8 @@ describe('collective run: output', () => {
     const run = runCli(['--help']);
     expect((await run.exited).code).toBe(0);
     const help = run.stdout.join('\n');
-    for (const flag of ['-n', '--backend', '--timeout', '--no-prefix', '--json', 'SIGUSR1', 'Exit status']) {
+    const flags = ['-n', '--backend', '--timeout', '--no-prefix', '--json', '--no-parent-watch'];
+    for (const flag of [...flags, 'SIGUSR1', 'Exit status']) {
       expect(help).toContain(flag);
     }
   });
