@@ -4,7 +4,7 @@
  * signals are forwarded, the first failing rank decides the exit status and stops the others, and the
  * command returns only when every rank is reaped.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
 import {
@@ -21,6 +21,7 @@ import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
 import { LISTENING_MESSAGE_KIND, launcherBackend, type ListeningMessage } from '../selection/index.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
+import { JOB_ID_VARIABLE } from './train-options.js';
 
 /** The signals forwarded to every rank (Slurm sends USR1/USR2 ahead of preemption). */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
@@ -154,8 +155,11 @@ class RankSupervisor {
     backend: 'shm' | 'tcp' | 'local',
   ): Promise<(rank: number, port: number) => ProcessRank | ThreadRank> {
     const { numRanks, scriptArgs } = this.#args;
+    // One job identity per launch, shared by its ranks, so a rank of another job on this node is refused.
+    const jobId = process.env[JOB_ID_VARIABLE] ?? randomUUID();
     const rankEnv = (rank: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
       ...process.env,
+      [JOB_ID_VARIABLE]: jobId,
       COLLECTIVE_BACKEND: backend,
       COLLECTIVE_RANK: String(rank),
       COLLECTIVE_SIZE: String(numRanks),

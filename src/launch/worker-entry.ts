@@ -103,8 +103,6 @@ async function runWorker(): Promise<never> {
     const fn = await loadWorkerFunction(new URL(config.moduleUrl));
     const shm = data[SHM_WORKER_DATA_KEY] as { group?: ShmGroupHandle } | undefined;
     const comm = await openCommunicator(config, {
-      reportListening: (host, port) =>
-        void channel.send({ kind: 'collective:listening', host, port }).catch(() => {}),
       coordinator: () => coordinator.promise,
       shmGroup: shm?.group ?? null,
     });
