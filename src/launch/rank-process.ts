@@ -2,6 +2,20 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { RankExit, RankHandle } from './rank-handle.js';
+import { signalProcessGroup } from './process-group.js';
+
+/**
+ * Signals that go to a rank's whole process group: those that end it, as a terminal's Ctrl-C reaches
+ * every process of the foreground group. SIGUSR1/SIGUSR2 (a checkpoint request) go to the rank only:
+ * they would end a helper that does not expect them.
+ */
+const GROUP_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set([
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGKILL',
+]);
 
 export interface ProcessRankOptions {
   rank: number;
@@ -13,8 +27,10 @@ export interface ProcessRankOptions {
   /** 'inherit' passes the child's output straight through; 'pipe' exposes it as stdout/stderr. */
   output: 'inherit' | 'pipe';
   /**
-   * Run in a process group of its own, so that a signal to the launcher's group (Ctrl-C on a terminal)
-   * reaches the rank once, forwarded by the launcher, not twice.
+   * Run as the leader of a process group of its own (spec/train.md §7.6): a signal to the launcher's
+   * group (Ctrl-C on a terminal) reaches the rank once, forwarded by the launcher, not twice; ending
+   * signals go to the whole group, and what is left of the group when the rank exits is killed, so
+   * the rank's own child processes do not outlive it.
    */
   ownProcessGroup?: boolean;
 }
@@ -27,19 +43,21 @@ export class ProcessRank implements RankHandle {
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   readonly #child: ChildProcess;
+  readonly #ownGroup: boolean;
   #running = true;
   /** Signals this launcher sent while the process ran: an exit by one of them is not the rank's own doing. */
   readonly #sent = new Set<NodeJS.Signals>();
 
   constructor(options: ProcessRankOptions) {
     this.rank = options.rank;
+    this.#ownGroup = options.ownProcessGroup ?? false;
     this.#child = fork(options.entry, [...(options.args ?? [])], {
       execArgv: [...options.execArgv],
       env: options.env,
       // Structured clone over IPC: results and progress events may hold typed arrays and Maps.
       serialization: 'advanced',
       stdio: ['ignore', options.output, options.output, 'ipc'],
-      detached: options.ownProcessGroup ?? false,
+      detached: this.#ownGroup,
     });
     this.stdout = this.#child.stdout;
     this.stderr = this.#child.stderr;
@@ -47,8 +65,12 @@ export class ProcessRank implements RankHandle {
     let reaped: (exit: RankExit) => void = () => {};
     this.exited = new Promise((resolve) => (exited = resolve));
     this.reaped = new Promise((resolve) => (reaped = resolve));
+    const pid = this.#child.pid;
     this.#child.once('exit', (exitCode, signal) => {
       this.#running = false;
+      // The rank is gone; its helpers would be orphans (and one holding its stdout would keep 'close'
+      // from ever coming).
+      if (this.#ownGroup && pid !== undefined) signalProcessGroup(pid, 'SIGKILL');
       exited({ exitCode, signal, byLauncher: signal !== null && this.#sent.has(signal) });
     });
     // 'close' comes after 'exit' once stdio and the IPC channel are closed: then nothing is left.
@@ -86,6 +108,10 @@ export class ProcessRank implements RankHandle {
   signal(signal: NodeJS.Signals): void {
     if (!this.#running) return;
     this.#sent.add(signal);
+    const pid = this.#child.pid;
+    if (this.#ownGroup && pid !== undefined && GROUP_SIGNALS.has(signal)) {
+      if (signalProcessGroup(pid, signal)) return;
+    }
     this.#child.kill(signal);
   }
 

@@ -5,7 +5,7 @@ export const RUN_BACKENDS = ['auto', 'shm', 'tcp', 'local'] as const;
 export type RunBackend = (typeof RUN_BACKENDS)[number];
 
 export const RUN_HELP = `usage: collective run -n N [--backend auto|shm|tcp|local] [--timeout SECONDS]
-                      [--no-prefix] [--json] SCRIPT [ARGS…]
+                      [--no-prefix] [--json] [--no-parent-watch] SCRIPT [ARGS…]
 
 Runs SCRIPT (a .js or .ts file) as N ranks that call init() themselves, like mpirun or torchrun.
 
@@ -19,6 +19,8 @@ options:
   --no-prefix          print the ranks' lines as they are, without the [rank] prefix
   --json               print one JSON object per line: {"rank","stream","line"} for output,
                        {"event":"exit",…} at the end; no status line
+  --no-parent-watch    keep running when this launcher's parent exits (e.g. under nohup);
+                       by default the ranks are stopped as on SIGTERM within 1 s of it
   -h, --help           show this help
 
 Each rank sees COLLECTIVE_BACKEND, COLLECTIVE_RANK and COLLECTIVE_SIZE (and, for tcp,
@@ -42,6 +44,8 @@ export interface RunArgs {
   timeoutSecs: number | null;
   prefix: boolean;
   json: boolean;
+  /** Stop the ranks when this launcher's parent goes away (default). */
+  parentWatch: boolean;
   script: string;
   scriptArgs: string[];
 }
@@ -78,6 +82,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs | null {
       timeout: { type: 'string' },
       'no-prefix': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      'no-parent-watch': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -111,6 +116,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs | null {
     timeoutSecs,
     prefix: !values['no-prefix'],
     json: values.json,
+    parentWatch: !values['no-parent-watch'],
     script,
     scriptArgs,
   };

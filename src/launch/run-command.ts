@@ -4,7 +4,7 @@
  * signals are forwarded, the first failing rank decides the exit status and stops the others, and the
  * command returns only when every rank is reaped.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
 import {
@@ -21,6 +21,7 @@ import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
 import { LISTENING_MESSAGE_KIND, launcherBackend, type ListeningMessage } from '../selection/index.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
+import { JOB_ID_VARIABLE } from './train-options.js';
 
 /** The signals forwarded to every rank (Slurm sends USR1/USR2 ahead of preemption). */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
@@ -35,6 +36,12 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
 const ENDING_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
 /** How long ranks may take to act on a forwarded ending signal (checkpoint, flush) before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5_000;
+/**
+ * How often the launcher checks that its parent still runs (spec/train.md §7.9). A parent that dies
+ * without passing on a signal (npx on SIGTERM, a SIGKILLed shell) reparents the launcher; within this
+ * interval the launcher sees its parent pid change and stops its ranks as on SIGTERM.
+ */
+export const PARENT_POLL_MS = 1_000;
 /** The exit status after --timeout, as timeout(1) has it. */
 export const TIMEOUT_EXIT_CODE = 124;
 const USAGE_EXIT_CODE = 2;
@@ -107,6 +114,7 @@ class RankSupervisor {
     }
     const timer =
       timeoutSecs === null ? null : setTimeout(() => this.#timeout(timeoutSecs), timeoutSecs * MS_PER_SEC);
+    const parentWatch = this.#args.parentWatch ? this.#watchParent() : null;
     this.#output.startStatus(() => this.#counts());
     try {
       const start = await this.#starter(backend);
@@ -130,6 +138,7 @@ class RankSupervisor {
       await this.#stopping;
     } finally {
       if (timer) clearTimeout(timer);
+      if (parentWatch) clearInterval(parentWatch);
       for (const [signal, listener] of forward) process.off(signal, listener);
       this.#output.stopStatus();
     }
@@ -146,8 +155,11 @@ class RankSupervisor {
     backend: 'shm' | 'tcp' | 'local',
   ): Promise<(rank: number, port: number) => ProcessRank | ThreadRank> {
     const { numRanks, scriptArgs } = this.#args;
+    // One job identity per launch, shared by its ranks, so a rank of another job on this node is refused.
+    const jobId = process.env[JOB_ID_VARIABLE] ?? randomUUID();
     const rankEnv = (rank: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
       ...process.env,
+      [JOB_ID_VARIABLE]: jobId,
       COLLECTIVE_BACKEND: backend,
       COLLECTIVE_RANK: String(rank),
       COLLECTIVE_SIZE: String(numRanks),
@@ -209,6 +221,22 @@ class RankSupervisor {
     for (const rank of this.#ranks) rank.signal(signal);
     // Ranks get the signal first; whoever ignores it is ended after the grace period.
     if (ENDING_SIGNALS.has(signal)) this.#stopping ??= this.#killAfter(SIGNAL_GRACE_MS);
+  }
+
+  /**
+   * Polls the parent pid: no signal or channel tells a process that its parent died, and stdin may be
+   * /dev/null. A change (to init or a subreaper) means the parent is gone; a launcher started by init
+   * never sees one.
+   */
+  #watchParent(): NodeJS.Timeout {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      this.#output.note(`the launcher's parent (pid ${parent}) is gone; stopping every rank as on SIGTERM`);
+      this.#forward('SIGTERM');
+    }, PARENT_POLL_MS);
+    return watch;
   }
 
   #killAfter(ms: number): Promise<void> {

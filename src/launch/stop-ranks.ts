@@ -6,8 +6,10 @@ export const STOP_GRACE_MS = 500;
 
 /**
  * Ends every rank still running and resolves when all of them are reaped. Processes get SIGTERM and,
- * after graceMs, SIGKILL; threads are terminated at once (terminate() is already the hard stop, and a
- * thread that spins in JavaScript could not act on a request anyway). The ranks in `spared` (one that
+ * after graceMs, SIGKILL. Threads get the grace period too before terminate(): a thread's stdout is
+ * relayed by its own event loop in chunks the parent acknowledges, so a thread terminated at once would
+ * lose what it wrote last (issue 11 item 7). The caller has already asked them to stop (train's stop
+ * message, the shm group's abort, which fails their collectives). The ranks in `spared` (one that
  * reported its failure and is exiting, or the peer such a report names) are only ended if they are
  * still there after graceMs, so that their own exit codes and errors reach the parent.
  */
@@ -19,7 +21,6 @@ export async function stopRanks(
   for (const rank of ranks) {
     if (!rank.running || spared.includes(rank.rank)) continue;
     if (rank.kind === 'process') rank.signal('SIGTERM');
-    else rank.kill();
   }
   const hardStop = setTimeout(() => {
     for (const rank of ranks) rank.kill();

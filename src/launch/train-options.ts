@@ -2,11 +2,16 @@
  * train()'s options, checked before anything starts (spec/train.md §3): every mistake is a
  * BackendError 'IncompatibleSettings' that names the option and what to pass instead.
  */
+import { randomUUID } from 'node:crypto';
 import { BackendError } from '../communicator/errors.js';
 import type { Communicator } from '../communicator/communicator.js';
 import { launcherBackend } from '../selection/index.js';
+import { readTimeouts } from '../selection/settings.js';
 import { moduleFileExists, toModuleUrl } from './module-loading.js';
 import { loadWorkerFunction } from './worker-function.js';
+
+/** The job identity every rank of one run shares (read by init(); spec/selection.md). */
+export const JOB_ID_VARIABLE = 'COLLECTIVE_JOB_ID';
 
 export type TrainBackendChoice = 'auto' | 'shm' | 'tcp' | 'local';
 export const TRAIN_BACKENDS: readonly TrainBackendChoice[] = ['auto', 'shm', 'tcp', 'local'];
@@ -110,6 +115,11 @@ export async function planTraining(workerModule: unknown, options: unknown): Pro
   const env: NodeJS.ProcessEnv = { ...process.env, ...o.env };
   // `undefined` removes a variable (a thread's env would otherwise hold the string 'undefined').
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
+  // The workers' init() reads COLLECTIVE_TIMEOUT_SECS (and the other settings of WORKER_SETTING_VARIABLES)
+  // from this environment; a malformed value is refused here, before anything starts.
+  readTimeouts({}, env);
+  // Every run is a job of its own (spec/train.md §4.2b): a rank of another run on this node is refused.
+  env[JOB_ID_VARIABLE] ??= randomUUID();
   const moduleUrl = resolveWorkerModule(workerModule);
   const workerFunction = await loadWorkerFunction(moduleUrl);
   let backend: TrainPlan['backend'];

@@ -19,9 +19,6 @@ export type { ProgressEvent, TrainContext, TrainOptions, WorkerFunction } from '
 /** The size of the per-run tcp token (random bytes, sent to the workers over IPC, never in the environment). */
 const RUN_TOKEN_BYTES = 16;
 
-/** A collective that makes no progress for this long fails with Timeout inside the workers. */
-export const TRAIN_COLLECTIVE_TIMEOUT_SECS = 60;
-
 export async function train<R = unknown, A = unknown>(
   workerModule: string | URL,
   options: TrainOptions<A> = {},
@@ -38,7 +35,6 @@ export async function train<R = unknown, A = unknown>(
     backend: plan.backend as WorkerConfig['backend'],
     moduleUrl: plan.moduleUrl.href,
     args: plan.args,
-    timeoutSecs: TRAIN_COLLECTIVE_TIMEOUT_SECS,
     token,
   });
 
@@ -65,7 +61,14 @@ export async function train<R = unknown, A = unknown>(
   const execArgv = processExecArgv(modules);
   run.onListening = (host, port) => run.broadcast({ kind: 'collective:coordinator', host, port }, 0);
   return (await run.run((rank) => {
-    const handle = new ProcessRank({ rank, entry, execArgv, env: plan.env, output: 'inherit' });
+    const handle = new ProcessRank({
+      rank,
+      entry,
+      execArgv,
+      env: plan.env,
+      output: 'inherit',
+      ownProcessGroup: true,
+    });
     handle.send({ kind: 'collective:start', config: config(rank) });
     return handle;
   })) as R;

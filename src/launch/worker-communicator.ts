@@ -1,7 +1,8 @@
 /**
- * The communicator of one train() worker. shm joins the group the parent created (through init(),
- * which owns group membership); tcp connects directly, rank 0 on an ephemeral port that it reports to
- * the parent, so that no two runs can race for a port.
+ * The communicator of one train() worker, opened through init() like any rank's, so that a worker gets
+ * the same settings init() would give it (spec/train.md §4.2a). shm joins the group the parent created;
+ * tcp rank 0 listens on an ephemeral port that init() reports to the parent, so no two runs can race
+ * for a port, and the others connect once the parent relays it.
  */
 import type { Communicator } from '../communicator/communicator.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
@@ -13,44 +14,51 @@ export const TRAIN_CONNECT_TIMEOUT_SECS = 30;
 /** The host rank 0's coordinator listens on: train() keeps every tcp rank on this machine. */
 export const TRAIN_TCP_HOST = '127.0.0.1';
 
+/**
+ * The variables a worker's init() reads from its environment (the worker's own, i.e. the caller's
+ * process.env with options.env on top): choices about the communicator, not facts about the launch.
+ * Rank, size, backend and the coordinator come from the run itself; a COLLECTIVE_RANK in the caller's
+ * environment must not contradict them, so only these pass.
+ */
+export const WORKER_SETTING_VARIABLES = [
+  'COLLECTIVE_TIMEOUT_SECS',
+  'COLLECTIVE_STALL_WARNING_SECS',
+  'COLLECTIVE_JOB_ID',
+] as const;
+
 export interface WorkerLinks {
-  /** tcp rank 0: tell the parent where the coordinator listens. */
-  reportListening(host: string, port: number): void;
   /** tcp ranks ≥ 1: where rank 0 listens, once the parent knows. */
   coordinator(): Promise<{ host: string; port: number }>;
   /** The shm group handle, from workerData. */
   shmGroup: ShmGroupHandle | null;
 }
 
+/** The worker's settings out of its environment. */
+export function workerSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const name of WORKER_SETTING_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined) settings[name] = value;
+  }
+  return settings;
+}
+
 export async function openCommunicator(config: WorkerConfig, links: WorkerLinks): Promise<Communicator> {
+  const env = workerSettings(process.env);
   if (config.backend === 'shm') {
     if (!links.shmGroup) throw new Error('shm worker started without its group handle');
-    // env: {} — the group and rank say everything; the parent's COLLECTIVE_* variables must not.
-    return init({
-      backend: 'shm',
-      group: links.shmGroup,
-      rank: config.rank,
-      timeoutSecs: config.timeoutSecs,
-      env: {},
-    });
+    return init({ backend: 'shm', group: links.shmGroup, rank: config.rank, env });
   }
-  // Loaded only here: an shm worker never loads the tcp backend.
-  const { connectTcp } = await import('../backends/tcp/index.js');
   const common = {
+    backend: 'tcp',
     rank: config.rank,
     size: config.size,
-    timeoutSecs: config.timeoutSecs,
     connectTimeoutSecs: TRAIN_CONNECT_TIMEOUT_SECS,
     token: config.token,
-  };
-  if (config.rank === 0) {
-    return connectTcp({
-      ...common,
-      host: TRAIN_TCP_HOST,
-      port: 0,
-      onListening: ({ host, port }) => links.reportListening(host, port),
-    });
-  }
+    env,
+  } as const;
+  // Rank 0 on port 0: init() sends the parent { kind: 'collective:listening', host, port } over IPC.
+  if (config.rank === 0) return init({ ...common, coordinator: TRAIN_TCP_HOST, port: 0 });
   const { host, port } = await links.coordinator();
-  return connectTcp({ ...common, host, port });
+  return init({ ...common, coordinator: host, port });
 }

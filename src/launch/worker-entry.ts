@@ -8,6 +8,8 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { SHM_WORKER_DATA_KEY } from '../selection/shm-group.js';
 import { serializeError } from '../communicator/errors.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
+import { makeStdioBlocking } from './blocking-stdio.js';
+import { exitWithLauncher } from './process-group.js';
 import { openCommunicator } from './worker-communicator.js';
 import { loadWorkerFunction } from './worker-function.js';
 import type { TrainContext } from './train-options.js';
@@ -19,10 +21,9 @@ import {
   type WorkerMessage,
 } from './worker-messages.js';
 
-/** Exit codes of a worker: its function returned, threw, or its parent vanished. */
+/** Exit codes of a worker: its function returned or threw (a vanished parent: EXIT_LAUNCHER_GONE). */
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
-const EXIT_PARENT_GONE = 70;
 
 interface ParentChannel {
   /**
@@ -45,7 +46,9 @@ function threadChannel(): ParentChannel {
 }
 
 function processChannel(): ParentChannel {
-  process.on('disconnect', () => process.exit(EXIT_PARENT_GONE));
+  // The worker ends with process.exit(): without this, output still queued for a pipe would be lost.
+  makeStdioBlocking();
+  exitWithLauncher();
   return {
     send: (message) => {
       if (!process.connected) return Promise.resolve();
@@ -100,8 +103,6 @@ async function runWorker(): Promise<never> {
     const fn = await loadWorkerFunction(new URL(config.moduleUrl));
     const shm = data[SHM_WORKER_DATA_KEY] as { group?: ShmGroupHandle } | undefined;
     const comm = await openCommunicator(config, {
-      reportListening: (host, port) =>
-        void channel.send({ kind: 'collective:listening', host, port }).catch(() => {}),
       coordinator: () => coordinator.promise,
       shmGroup: shm?.group ?? null,
     });

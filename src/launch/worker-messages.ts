@@ -14,8 +14,6 @@ export interface WorkerConfig {
   backend: TrainBackend;
   moduleUrl: string;
   args: unknown;
-  /** The communicator's timeout for one collective without progress. */
-  timeoutSecs: number;
   /** tcp: a secret of this run that every rank presents to rank 0, so no other local process can join. */
   token: string;
 }

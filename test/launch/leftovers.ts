@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
 
 export type ResourceCounts = Map<string, number>;
 
@@ -55,4 +55,15 @@ function isZombie(pid: number): boolean {
 export function assertAllGone(pids: readonly number[]): void {
   const alive = pids.filter((pid) => pid !== process.pid && isAlive(pid));
   assert.deepEqual(alive, [], `worker processes still alive: ${alive.join(', ')}`);
+}
+
+/** How often waitUntilGone looks again. */
+const GONE_POLL_MS = 50;
+
+/**
+ * Resolves once none of `pids` runs. Processes that are not our children give no event when they end,
+ * so this polls; it waits for a condition, bounded by the test's timeout, not for a length of time.
+ */
+export async function waitUntilGone(pids: readonly number[]): Promise<void> {
+  while (pids.some((pid) => pid !== process.pid && isAlive(pid))) await delay(GONE_POLL_MS);
 }

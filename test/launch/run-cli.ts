@@ -17,10 +17,16 @@ export interface CliRun {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliRun {
+/** detached: the launcher leads a process group of its own, which a test may signal as a terminal would. */
+export function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { detached?: boolean } = {},
+): CliRun {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   const stdout: string[] = [];
   const stderr: string[] = [];

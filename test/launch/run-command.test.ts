@@ -72,6 +72,36 @@ describe('collective run: the tcp port', () => {
   });
 });
 
+describe('collective run: the job identity', () => {
+  const jobsOf = (lines: readonly string[]): string[] =>
+    lines.map((l) => /job=(.*)$/.exec(l)?.[1]).filter((j): j is string => j !== undefined);
+
+  it.each(BACKENDS)(
+    'the ranks of one launch share a fresh COLLECTIVE_JOB_ID; two launches differ (%s)',
+    async (backend) => {
+      const runs = [0, 1].map(() => runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'job-id']));
+      const [first, second] = await Promise.all(
+        runs.map(async (run) => {
+          expect((await run.exited).code).toBe(0);
+          return jobsOf(run.stdout);
+        }),
+      );
+      expect(first).toHaveLength(2);
+      expect(first![0]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(first![1]).toBe(first![0]);
+      expect(second![0]).not.toBe(first![0]);
+    },
+  );
+
+  it('keeps a COLLECTIVE_JOB_ID the caller set', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', RANK_SCRIPT, 'job-id'], {
+      COLLECTIVE_JOB_ID: 'nightly-42',
+    });
+    expect((await run.exited).code).toBe(0);
+    expect(jobsOf(run.stdout)).toEqual(['nightly-42', 'nightly-42']);
+  });
+});
+
 describe('collective run: output', () => {
   it.each(BACKENDS)('prefixes every line with [rank] and passes arguments through (%s)', async (backend) => {
     const run = runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'hello', '--lr', '0.1']);
@@ -114,7 +144,8 @@ describe('collective run: output', () => {
     const run = runCli(['--help']);
     expect((await run.exited).code).toBe(0);
     const help = run.stdout.join('\n');
-    for (const flag of ['-n', '--backend', '--timeout', '--no-prefix', '--json', 'SIGUSR1', 'Exit status']) {
+    const flags = ['-n', '--backend', '--timeout', '--no-prefix', '--json', '--no-parent-watch'];
+    for (const flag of [...flags, 'SIGUSR1', 'Exit status']) {
       expect(help).toContain(flag);
     }
   });

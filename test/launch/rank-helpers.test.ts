@@ -1,0 +1,78 @@
+/**
+ * A rank's own child processes do not outlive it (issue 11 item 6): every process rank leads a process
+ * group, stopping a rank stops its group, a rank whose launcher vanished takes its group down, and
+ * what is left of a group when its rank ends is killed. Each rank starts `sleep 300`; every exit path
+ * must leave none of them running.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { train } from '../../src/launch/train.js';
+import { waitUntilGone } from './leftovers.js';
+import { RANK_SCRIPT, runCli } from './run-cli.js';
+
+const WORKER = new URL('./fixtures/worker.ts', import.meta.url);
+const TRAIN_PARENT = fileURLToPath(new URL('./fixtures/train-parent.ts', import.meta.url));
+
+function helperPids(lines: readonly string[]): number[] {
+  return lines.map((line) => Number(/helper pid=(\d+)/.exec(line)?.[1]));
+}
+
+describe('collective run: a rank takes its child processes with it', () => {
+  it('when a rank fails: the failed rank and the stopped ones', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', RANK_SCRIPT, 'helper', '1']);
+    const helpers = helperPids(await run.waitForLines(/helper pid=/, 2));
+    expect((await run.exited).code).toBe(3);
+    await waitUntilGone(helpers);
+  });
+
+  it('when the launcher is SIGKILLed', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', RANK_SCRIPT, 'helper', '-1']);
+    const helpers = helperPids(await run.waitForLines(/helper pid=/, 2));
+    run.child.kill('SIGKILL');
+    await waitUntilGone(helpers);
+  });
+
+  it('on SIGINT to the launcher process group (Ctrl-C)', async () => {
+    const run = runCli(['-n', '2', '--backend', 'tcp', RANK_SCRIPT, 'helper', '-1'], {}, { detached: true });
+    const helpers = helperPids(await run.waitForLines(/helper pid=/, 2));
+    process.kill(-(run.child.pid as number), 'SIGINT');
+    expect((await run.exited).code).toBe(128 + 2);
+    await waitUntilGone(helpers);
+  });
+});
+
+describe('train(): a process worker takes its child processes with it', () => {
+  it('when a worker fails', async () => {
+    const helpers: number[] = [];
+    const result = train(WORKER, {
+      numWorkers: 2,
+      backend: 'tcp',
+      args: { mode: 'helper', failRank: 1 },
+      onProgress: (event) => {
+        if (event['kind'] === 'helper') helpers.push(event['pid'] as number);
+      },
+    });
+    await expect(result).rejects.toMatchObject({ name: 'WorkerError', rank: 1 });
+    expect(helpers).toHaveLength(2);
+    await waitUntilGone(helpers);
+  });
+
+  it('when the parent is SIGKILLed', async () => {
+    const parent = spawn(process.execPath, ['--import', 'tsx', TRAIN_PARENT, 'helper'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const helpers: number[] = [];
+    let partial = '';
+    await new Promise<void>((resolve) => {
+      parent.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop() ?? '';
+        helpers.push(...helperPids(lines.filter((l) => l.startsWith('helper pid='))));
+        if (helpers.length === 2) resolve();
+      });
+    });
+    parent.kill('SIGKILL');
+    await waitUntilGone(helpers);
+  });
+});
