@@ -65,6 +65,9 @@ export interface Communicator {
 /**
  * What a backend implements. Arguments are validated and recv is allocated by the front end; the
  * front end also guarantees that at most one operation is in flight per communicator, in call order.
+ * A fingerprint describes the call for comparison; a backend moves each buffer by its own element
+ * type (dtypeOf(buffer)), never by fp.dtype — the front end's metadata exchanges (counts, lengths)
+ * pass Float64Arrays whatever the user's dtype (spec §6.1).
  * Every collective must compare fingerprints across ranks at its first synchronisation and raise
  * `mismatchError` on every rank when they differ, before any data is delivered (spec §6).
  * A method may complete synchronously (return undefined) — the fast path of shared memory.
@@ -187,7 +190,7 @@ export class CheckedCommunicator implements Communicator {
     return this.#schedule(
       operation,
       async () => {
-        const counts = await this.#countsNow(operation, dtype, send.length);
+        const counts = await this.#countsNow(operation, send.length);
         return this.#gatherNow(operation, operation, dtype, send, packedLayout(counts), options.recv);
       },
       undefined as unknown as T,
@@ -231,7 +234,7 @@ export class CheckedCommunicator implements Communicator {
     return this.#schedule(
       operation,
       async () => {
-        const layout = packedLayout(await this.#countsNow(operation, null, bytes.length));
+        const layout = packedLayout(await this.#countsNow(operation, bytes.length));
         const all = await this.#gatherNow(operation, operation, dtypeOfBytes, bytes, layout, undefined);
         return layout.counts.map((c, r) => {
           const at = layout.displs[r] as number;
@@ -401,14 +404,17 @@ export class CheckedCommunicator implements Communicator {
     throw error;
   }
 
-  /** Inside a scheduled call: every rank's element count. */
-  async #countsNow(operation: string, dtype: DType | null, count: number): Promise<number[]> {
+  /**
+   * Inside a scheduled call: every rank's element count. Metadata travels as float64 (exact to
+   * 2^53) whatever the user's dtype, and its fingerprint names no dtype: the fingerprint of a call
+   * always describes the buffers it moves (spec §6.1). A dtype disagreement is caught by the gather.
+   */
+  async #countsNow(operation: string, count: number): Promise<number[]> {
     const mine = new Float64Array([count]);
     const all = new Float64Array(this.size);
     const ones = new Array<number>(this.size).fill(1);
     const iota = ones.map((_, r) => r);
-    const fp = fingerprint(kindOf(operation), { dtype: dtype?.name ?? null });
-    await this.#backend.allgatherv(fp, mine, all, ones, iota);
+    await this.#backend.allgatherv(fingerprint(kindOf(operation)), mine, all, ones, iota);
     return Array.from(all);
   }
 
