@@ -4,8 +4,10 @@
  * values the object family cannot carry. Registered in all-cases.ts.
  */
 import assert from 'node:assert/strict';
+import type { Communicator } from '../../src/communicator/communicator.js';
 import { DTYPES, type DType, type DTypeName, type NumericArray } from '../../src/communicator/dtypes.js';
-import { assertBits, type ConformanceCase } from './cases.js';
+import type { CommErrorCode } from '../../src/communicator/errors.js';
+import { assertBits, expectCommError, type ConformanceCase } from './cases.js';
 import { input } from './inputs.js';
 
 const cases: ConformanceCase[] = [];
@@ -100,6 +102,168 @@ add({
       const got = await comm.bcast(comm.rank === 0 ? 'z'.repeat(length) : null);
       assert.equal(got?.length, length);
     }
+  },
+});
+
+// ---- bookkeeping advances identically: bad on one rank, then good (item 13) -----------------
+/**
+ * One operation's "bad on one rank" call and its good repeat. `bad(comm, isBad)` makes the call with
+ * arguments that fail a precondition on the bad rank only (valid elsewhere); every rank must get
+ * `code`. `good(comm)` then repeats the operation validly and checks its result: it hangs or fails
+ * if any rank's bookkeeping (sequence, round, region number, queue) moved differently.
+ */
+interface BadThenGood {
+  operation: string;
+  code: CommErrorCode;
+  bad(comm: Communicator, isBad: boolean, badRank: number): Promise<unknown>;
+  good(comm: Communicator): Promise<void>;
+}
+
+const sum = (size: number): number => (size * (size + 1)) / 2;
+
+async function goodRegion(comm: Communicator): Promise<void> {
+  const region = await comm.createSharedRegion(Int32Array, 16);
+  if (region.isLeader) region.data.fill(7);
+  await region.fence();
+  assert.ok(
+    region.data.every((x) => x === 7),
+    'every rank reads the leader’s writes',
+  );
+  await region.fence();
+  await region.close();
+}
+
+const BAD_THEN_GOOD: BadThenGood[] = [
+  {
+    operation: 'allreduce (bad op)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad) => comm.allreduce(new Float64Array(2), isBad ? ('avg' as never) : 'sum'),
+    async good(comm) {
+      const got = await comm.allreduce(new Float64Array([comm.rank + 1]));
+      assert.equal(got[0], sum(comm.size));
+    },
+  },
+  {
+    operation: 'allgatherv with counts (counts of the wrong length)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad) =>
+      comm.allgatherv(new Float64Array(1), {
+        counts: new Array<number>(comm.size + (isBad ? 1 : 0)).fill(1),
+      }),
+    async good(comm) {
+      const counts = Array.from({ length: comm.size }, (_, r) => r + 1);
+      const got = await comm.allgatherv(new Float64Array(comm.rank + 1).fill(comm.rank), { counts });
+      assert.equal(got.length, sum(comm.size));
+      assert.equal(got[got.length - 1], comm.size - 1);
+    },
+  },
+  {
+    operation: 'allgatherv without counts (recv of another dtype)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad) =>
+      comm.allgatherv(new Float64Array(1), {
+        recv: (isBad ? new Int32Array(comm.size) : undefined) as never,
+      }),
+    good: goodAutoGather,
+  },
+  {
+    operation: 'allgatherv without counts (recv too short, found after the counts exchange)',
+    code: 'InvalidBufferSize',
+    bad: (comm, isBad) =>
+      comm.allgatherv(new Float64Array(2), { recv: new Float64Array(isBad ? 1 : 2 * comm.size) }),
+    good: goodAutoGather,
+  },
+  {
+    operation: 'broadcast (root out of range)',
+    code: 'InvalidRoot',
+    bad: (comm, isBad) => comm.broadcast(new Float64Array(3), isBad ? comm.size : 0),
+    async good(comm) {
+      const buf = new Float64Array(3).fill(comm.rank === 0 ? 9 : 0);
+      await comm.broadcast(buf);
+      assert.deepEqual(Array.from(buf), [9, 9, 9]);
+    },
+  },
+  {
+    operation: 'allgather (a value that cannot travel)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad) => comm.allgather(isBad ? Symbol('no') : comm.rank),
+    async good(comm) {
+      assert.deepEqual(
+        await comm.allgather(comm.rank),
+        Array.from({ length: comm.size }, (_, r) => r),
+      );
+    },
+  },
+  {
+    operation: 'bcast (root out of range)',
+    code: 'InvalidRoot',
+    bad: (comm, isBad) => comm.bcast('x', isBad ? -1 : 0),
+    good: goodBcast,
+  },
+  {
+    operation: 'bcast (a value that cannot travel, on the root)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad, badRank) => comm.bcast(isBad ? Symbol('no') : 'ok', badRank),
+    good: goodBcast,
+  },
+  {
+    operation: 'createSharedRegion (negative count)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad) => comm.createSharedRegion(Int32Array, isBad ? -1 : 16),
+    async good(comm) {
+      await goodRegion(comm);
+      await goodRegion(comm);
+      const local = await comm.splitLocal();
+      await goodRegion(local);
+    },
+  },
+  {
+    operation: 'createSharedRegion (not a typed array constructor)',
+    code: 'InvalidArgument',
+    bad: (comm, isBad) => comm.createSharedRegion((isBad ? Array : Int32Array) as never, 16),
+    good: goodRegion,
+  },
+];
+
+async function goodAutoGather(comm: Communicator): Promise<void> {
+  const got = await comm.allgatherv(new Uint8Array(comm.rank + 1).fill(comm.rank + 1));
+  assert.equal(got.length, sum(comm.size));
+  assert.equal(got[got.length - 1], comm.size);
+}
+
+async function goodBcast(comm: Communicator): Promise<void> {
+  for (const root of [0, comm.size - 1]) {
+    assert.deepEqual(await comm.bcast(comm.rank === root ? { root } : null, root), { root });
+  }
+}
+
+for (const op of BAD_THEN_GOOD) {
+  add({
+    name: `bad on one rank, then good: ${op.operation}`,
+    minSize: 2,
+    async run(comm) {
+      // The bad rank is the last, then the first (the shm leader): each then repeats the good call.
+      for (const badRank of [comm.size - 1, 0]) {
+        await expectCommError(
+          op.bad(comm, comm.rank === badRank, badRank),
+          op.code,
+          `${op.operation}, bad on rank ${badRank}`,
+        );
+        await op.good(comm);
+      }
+    },
+  });
+}
+add({
+  name: 'rejected on every rank, then good: createSharedRegion counts that disagree',
+  minSize: 2,
+  async run(comm) {
+    await expectCommError(
+      comm.createSharedRegion(Int32Array, comm.rank === 0 ? 8 : 16),
+      'CollectiveMismatch',
+      'region counts',
+    );
+    await goodRegion(comm);
   },
 });
 
