@@ -11,6 +11,7 @@ import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from '
 import { decodeObject, encodeObject } from './objects.js';
 import {
   allocate,
+  checkApartOrSame,
   checkBuffer,
   checkLayout,
   checkOp,
@@ -141,13 +142,24 @@ export class CheckedCommunicator implements Communicator {
       this.#checkOpen(operation);
       const dtype = checkBuffer(operation, 'send', send);
       checkOp(operation, op);
-      if (recv !== undefined) checkRecv(operation, dtype, recv, send.length);
+      if (recv !== undefined) {
+        checkRecv(operation, dtype, recv, send.length);
+        checkApartOrSame(operation, send, recv);
+      }
       out = recv ?? allocate<T>(operation, dtype, send.length);
       fp = fingerprint(operation, { dtype: dtype.name, count: send.length, op });
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    return this.#schedule(operation, () => this.#backend.allreduce(fp, send, out, op), out);
+    const n = send.length;
+    return this.#schedule(
+      operation,
+      () =>
+        send.length === n && out.length === n
+          ? this.#backend.allreduce(fp, send, out, op)
+          : this.#abandonNow(operation, changedError(operation, { send, recv: out })),
+      out,
+    );
   }
 
   allgatherv<T extends NumericArray>(send: T, options: AllgathervOptions<T> = {}): Promise<T> {
@@ -171,7 +183,10 @@ export class CheckedCommunicator implements Communicator {
             'displs without counts: pass counts too, or omit both to pack blocks in rank order.',
           );
         }
-        if (options.recv !== undefined) checkBuffer(operation, 'recv', options.recv);
+        if (options.recv !== undefined) {
+          checkBuffer(operation, 'recv', options.recv);
+          checkApartOrSame(operation, send, options.recv);
+        }
       } else {
         const layout = checkLayout(
           operation,
@@ -187,9 +202,11 @@ export class CheckedCommunicator implements Communicator {
       return this.#rejectEverywhere(operation, error);
     }
     // Counts unknown: exchange them, then gather — two collectives in one scheduled call (spec §6.1).
+    const n = send.length;
     return this.#schedule(
       operation,
       async () => {
+        if (send.length !== n) return this.#abandonNow(operation, changedError(operation, { send }));
         const counts = await this.#countsNow(operation, send.length);
         return this.#gatherNow(operation, operation, dtype, send, packedLayout(counts), options.recv);
       },
@@ -208,7 +225,15 @@ export class CheckedCommunicator implements Communicator {
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    return this.#schedule(operation, () => this.#backend.broadcast(fp, buf, root), buf);
+    const n = buf.length;
+    return this.#schedule(
+      operation,
+      () =>
+        buf.length === n
+          ? this.#backend.broadcast(fp, buf, root)
+          : this.#abandonNow(operation, changedError(operation, { buf })),
+      buf,
+    );
   }
 
   barrier(): Promise<void> {
@@ -429,7 +454,7 @@ export class CheckedCommunicator implements Communicator {
   ): Promise<T> {
     let out: T;
     try {
-      out = gatherTarget(operation, dtype, layout, recv);
+      out = gatherTarget(operation, dtype, send, layout, recv);
     } catch (error) {
       return this.#abandonNow(operation, error);
     }
@@ -453,14 +478,19 @@ export class CheckedCommunicator implements Communicator {
   ): Promise<T> {
     let out: T;
     try {
-      out = gatherTarget(operation, dtype, layout, recv);
+      out = gatherTarget(operation, dtype, send, layout, recv);
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
     const fp = layoutFingerprint(kind, dtype, layout);
+    const n = send.length;
+    const extent = out.length;
     return this.#schedule(
       operation,
-      () => this.#backend.allgatherv(fp, send, out, layout.counts, layout.displs),
+      () =>
+        send.length === n && out.length === extent
+          ? this.#backend.allgatherv(fp, send, out, layout.counts, layout.displs)
+          : this.#abandonNow(operation, changedError(operation, { send, recv: out })),
       out,
     );
   }
@@ -470,13 +500,35 @@ export class CheckedCommunicator implements Communicator {
 function gatherTarget<T extends NumericArray>(
   operation: string,
   dtype: DType,
+  send: T,
   layout: Layout,
   recv: T | undefined,
 ): T {
   if (recv === undefined) return allocate<T>(operation, dtype, layout.extent);
   const recvDtype = checkBuffer(operation, 'recv', recv);
   if (recvDtype !== dtype || recv.length < layout.extent) checkRecv(operation, dtype, recv, layout.extent);
+  checkApartOrSame(operation, send, recv);
   return recv;
+}
+
+/**
+ * A buffer changed between the call and the start of its queued collective (the caller did not
+ * await): detached, or its resizable buffer shrank. The error names it (spec §4, detached buffers).
+ */
+function changedError(operation: string, buffers: Record<string, NumericArray>): CommError {
+  for (const [name, buffer] of Object.entries(buffers)) {
+    try {
+      checkBuffer(operation, name, buffer);
+    } catch (error) {
+      return error as CommError;
+    }
+  }
+  return new CommError(
+    'InvalidBufferSize',
+    operation,
+    `${Object.keys(buffers).join(' or ')} changed length between the call and the start of the collective; do not resize or transfer a buffer until its collective has settled.`,
+    { arguments: Object.keys(buffers) },
+  );
 }
 
 function layoutFingerprint(kind: CollectiveKind, dtype: DType, layout: Layout): Fingerprint {

@@ -267,4 +267,115 @@ add({
   },
 });
 
+// ---- aliasing: recv partly overlapping send (item 5) ----------------------------------------
+/** The sizes of the report (just past a chunk on tcp and on shm) and small ones (≥ 2: a shift by one overlaps). */
+const OVERLAP_SIZES = [2, 3, 37, 32_769, 524_289];
+
+add({
+  name: 'aliasing: recv partly overlapping send is InvalidArgument on every rank, every size',
+  async run(comm) {
+    for (const n of OVERLAP_SIZES) {
+      const buf = new Float64Array(n + 1).fill(1);
+      const e = await expectCommError(
+        comm.allreduce(buf.subarray(0, n), 'sum', buf.subarray(1, n + 1)),
+        'InvalidArgument',
+        `allreduce n=${n} recv one element after send`,
+      );
+      assert.match(e.message, /overlap/);
+      assert.match(e.message, /recv === send/);
+      await expectCommError(
+        comm.allreduce(buf.subarray(1, n + 1), 'max', buf.subarray(0, n)),
+        'InvalidArgument',
+        `allreduce n=${n} recv one element before send`,
+      );
+      // allgatherv: recv's extent runs over send's bytes (with and without counts).
+      const whole = new Float64Array(n * comm.size + 1);
+      const send = whole.subarray(1, n + 1);
+      const recv = whole.subarray(0, n * comm.size);
+      const counts = new Array<number>(comm.size).fill(n);
+      await expectCommError(comm.allgatherv(send, { counts, recv }), 'InvalidArgument', `allgatherv n=${n}`);
+      await expectCommError(comm.allgatherv(send, { recv }), 'InvalidArgument', `allgatherv auto n=${n}`);
+    }
+    // Different buffers, the exact same bytes (recv === send or another view of them), and
+    // adjacent ranges of one buffer stay allowed.
+    const buf = new Float64Array(8).fill(comm.rank + 1);
+    const same = new Float64Array(buf.buffer, 0, 4);
+    assert.equal(await comm.allreduce(buf.subarray(0, 4), 'sum', same), same);
+    assert.deepEqual(Array.from(same), new Array(4).fill((comm.size * (comm.size + 1)) / 2));
+    const got = await comm.allreduce(buf.subarray(4, 8), 'sum', buf.subarray(0, 4));
+    assert.deepEqual(Array.from(got), new Array(4).fill((comm.size * (comm.size + 1)) / 2));
+  },
+});
+add({
+  name: 'aliasing: overlap on one rank only is InvalidArgument on every rank, then good',
+  minSize: 2,
+  async run(comm) {
+    const n = 32_769;
+    const bad = comm.rank === comm.size - 1;
+    const buf = new Float64Array(n + 1).fill(1);
+    const recv = bad ? buf.subarray(1, n + 1) : new Float64Array(n);
+    const e = await expectCommError(
+      comm.allreduce(buf.subarray(0, n), 'sum', recv),
+      'InvalidArgument',
+      'one rank overlaps',
+    );
+    if (!bad) assert.match(e.message, new RegExp(`rank ${comm.size - 1}`));
+    const got = await comm.allreduce(buf.subarray(0, n));
+    assert.equal(got[n - 1], comm.size);
+  },
+});
+
+// ---- detached buffers (item 14) --------------------------------------------------------------
+/** A typed array whose ArrayBuffer has been transferred away (as postMessage with transfer does). */
+function detached<T extends NumericArray>(array: T): T {
+  structuredClone(array, { transfer: [array.buffer as ArrayBuffer] });
+  return array;
+}
+
+add({
+  name: 'detached buffer on one rank: InvalidArgument naming it on every rank, then good',
+  minSize: 2,
+  async run(comm) {
+    const last = comm.size - 1;
+    const isBad = comm.rank === last;
+    const live = (): Float64Array => new Float64Array(4).fill(comm.rank + 1);
+    const maybe = (): Float64Array => (isBad ? detached(live()) : live());
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['allreduce send', () => comm.allreduce(maybe())],
+      ['allreduce recv', () => comm.allreduce(live(), 'sum', maybe())],
+      ['allgatherv send', () => comm.allgatherv(maybe(), { counts: new Array<number>(comm.size).fill(4) })],
+      ['allgatherv auto send', () => comm.allgatherv(maybe())],
+      [
+        'allgatherv recv',
+        () =>
+          comm.allgatherv(live(), { recv: isBad ? detached(new Float64Array(4 * comm.size)) : undefined }),
+      ],
+      ['broadcast', () => comm.broadcast(maybe(), last)],
+    ];
+    for (const [what, call] of calls) {
+      const e = await expectCommError(call(), 'InvalidArgument', what);
+      if (isBad) assert.match(e.message, /detached/, what);
+      else assert.match(e.message, new RegExp(`rank ${last}`), what);
+      const got = await comm.allreduce(new Float64Array([1]));
+      assert.equal(got[0], comm.size, `${what}: the communicator still works`);
+    }
+  },
+});
+add({
+  name: 'detached buffer after the call, before the queued collective starts: InvalidArgument on every rank',
+  minSize: 2,
+  async run(comm) {
+    const isBad = comm.rank === 0;
+    // An object call is asynchronous on every backend, so the allreduce after it waits in the queue.
+    const first = comm.bcast('first');
+    const second = new Float64Array(1024).fill(1);
+    const queued = comm.allreduce(second);
+    if (isBad) detached(second);
+    await first;
+    await expectCommError(queued, 'InvalidArgument', 'detached while queued');
+    const got = await comm.allreduce(new Float64Array([1]));
+    assert.equal(got[0], comm.size);
+  },
+});
+
 export const CONTRACT_CASES: readonly ConformanceCase[] = cases;
