@@ -8,7 +8,7 @@
 import { type DType, type NumericArray, type NumericArrayConstructor, type ReduceOp } from './dtypes.js';
 import { CommError } from './errors.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
-import { decodeObject, encodeObject } from './objects.js';
+import { CannotTravel, decodeObject, encodeObject } from './objects.js';
 import {
   allocate,
   checkApartOrSame,
@@ -559,10 +559,17 @@ function encodeWith(operation: string, value: unknown): Uint8Array {
   try {
     return encodeObject(value);
   } catch (cause) {
+    if (cause instanceof CannotTravel) {
+      throw new CommError('InvalidArgument', operation, `${cause.message} (spec §4.6 lists what travels).`, {
+        argument: 'value',
+        path: cause.path,
+      });
+    }
     throw new CommError(
       'InvalidArgument',
       operation,
-      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (functions and symbols cannot travel).`,
+      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (spec §4.6 lists what travels).`,
+      { argument: 'value' },
     );
   }
 }

@@ -378,4 +378,111 @@ add({
   },
 });
 
+// ---- objects: what cannot travel is refused, what travels arrives whole (item 10) -----------
+class Point {
+  constructor(readonly x: number) {}
+  norm(): number {
+    return Math.abs(this.x);
+  }
+}
+/** Values the object family must refuse on the sending rank — and so on every rank. */
+const CANNOT_TRAVEL: Array<[string, () => unknown]> = [
+  ['a method', () => ({ keep: 1, f() {} })],
+  ['a function in an array', () => [1, () => 2]],
+  ['a function as a Map value', () => new Map([['k', Math.max]])],
+  ['a symbol', () => ({ s: Symbol('s') })],
+  ['a symbol key', () => ({ a: 1, [Symbol('k')]: 2 })],
+  ['an own __proto__ key', () => JSON.parse('{"__proto__": {"x": 1}, "y": 2}')],
+  ['a lone surrogate in a string', () => ({ text: 'a\uD800b' })],
+  ['a lone surrogate in a key', () => ({ ['k\uDC00']: 1 })],
+  ['a lone surrogate in a Map key', () => new Map([['\uD83D', 1]])],
+  ['a class instance', () => ({ p: new Point(3) })],
+  ['a SharedArrayBuffer', () => new SharedArrayBuffer(8)],
+  ['a WeakMap', () => new WeakMap()],
+  ['a Promise', () => Promise.resolve(1)],
+  ['a boxed number', () => [new Number(3)]],
+];
+
+add({
+  name: 'objects: a value that cannot travel is InvalidArgument on every rank, then the group is usable',
+  async run(comm) {
+    const last = comm.size - 1;
+    for (const [what, make] of CANNOT_TRAVEL) {
+      const e = await expectCommError(
+        comm.allgather(comm.rank === last ? make() : comm.rank),
+        'InvalidArgument',
+        `allgather of ${what}`,
+      );
+      if (comm.rank === last) assert.match(e.message, /cannot travel/, what);
+      await expectCommError(
+        comm.bcast(comm.rank === last ? make() : null, last),
+        'InvalidArgument',
+        `bcast of ${what}`,
+      );
+      assert.deepEqual(await comm.bcast(comm.rank === 0 ? { ok: what } : null), { ok: what });
+    }
+  },
+});
+
+function travelling(rank: number): Record<string, unknown> {
+  const cycle: Record<string, unknown> = { rank };
+  cycle['self'] = cycle;
+  return {
+    undefinedInArray: [1, undefined, 3],
+    nanAndInfinities: [NaN, Infinity, -Infinity],
+    mapWithObjectKeys: new Map<unknown, unknown>([
+      [{ k: rank }, 'v'],
+      [NaN, 1],
+    ]),
+    bigints: [2n ** 80n + BigInt(rank), -(2n ** 70n)],
+    dates: [new Date(1_700_000_000_000 + rank), new Date(NaN)],
+    regexp: /a+b/gi,
+    typed: DTYPES.map((d) => input(d, rank, 3)),
+    arrayBuffer: new Uint8Array([rank, 1, 2]).buffer,
+    dataView: new DataView(new Uint8Array([rank, 9]).buffer),
+    cycle,
+    nullPrototype: Object.assign(Object.create(null) as object, { a: rank }),
+    unicode: 'é 😀 \u2028',
+    emptyKey: { '': rank },
+  };
+}
+
+add({
+  name: 'objects: every kind the spec lists round-trips through allgather and bcast',
+  async run(comm) {
+    const all = await comm.allgather(travelling(comm.rank));
+    for (let r = 0; r < comm.size; r++) {
+      const got = all[r] as Record<string, unknown>;
+      const want = travelling(r);
+      for (const key of Object.keys(want)) {
+        if (key === 'nullPrototype') assert.deepEqual({ ...(got[key] as object) }, { a: r });
+        else if (key === 'dates') {
+          const [valid, invalid] = got[key] as Date[];
+          assert.equal(valid?.getTime(), 1_700_000_000_000 + r);
+          assert.ok(invalid instanceof Date && Number.isNaN(invalid.getTime()), 'an invalid Date stays one');
+        } else if (key === 'cycle') assert.equal((got[key] as Record<string, unknown>)['self'], got[key]);
+        else assert.deepEqual(got[key], want[key], `${key} from rank ${r}`);
+      }
+    }
+    // Documented conversions on the receivers: a hole arrives as undefined, a getter as its value,
+    // an Error as its standard class with message and cause.
+    const got = await comm.bcast(
+      comm.rank === 0
+        ? {
+            // eslint-disable-next-line no-sparse-arrays
+            sparse: [1, , 3],
+            getter: Object.defineProperty({}, 'g', { get: () => 5, enumerable: true }),
+            error: new RangeError('out', { cause: 7 }),
+          }
+        : null,
+    );
+    if (comm.rank === 0) return; // the root returns its own value, unencoded (spec §4.6)
+    assert.deepEqual(got?.sparse, [1, undefined, 3]);
+    assert.deepEqual(got?.getter, { g: 5 });
+    assert.ok(got?.error instanceof RangeError);
+    assert.equal(got.error.message, 'out');
+    assert.equal(got.error.cause, 7);
+  },
+});
+
 export const CONTRACT_CASES: readonly ConformanceCase[] = cases;
