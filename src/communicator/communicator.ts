@@ -8,9 +8,10 @@
 import { type DType, type NumericArray, type NumericArrayConstructor, type ReduceOp } from './dtypes.js';
 import { CommError } from './errors.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
-import { decodeObject, encodeObject } from './objects.js';
+import { CannotTravel, decodeObject, encodeObject } from './objects.js';
 import {
   allocate,
+  checkApartOrSame,
   checkBuffer,
   checkLayout,
   checkOp,
@@ -65,6 +66,9 @@ export interface Communicator {
 /**
  * What a backend implements. Arguments are validated and recv is allocated by the front end; the
  * front end also guarantees that at most one operation is in flight per communicator, in call order.
+ * A fingerprint describes the call for comparison; a backend moves each buffer by its own element
+ * type (dtypeOf(buffer)), never by fp.dtype — the front end's metadata exchanges (counts, lengths)
+ * pass Float64Arrays whatever the user's dtype (spec §6.1).
  * Every collective must compare fingerprints across ranks at its first synchronisation and raise
  * `mismatchError` on every rank when they differ, before any data is delivered (spec §6).
  * A method may complete synchronously (return undefined) — the fast path of shared memory.
@@ -138,13 +142,24 @@ export class CheckedCommunicator implements Communicator {
       this.#checkOpen(operation);
       const dtype = checkBuffer(operation, 'send', send);
       checkOp(operation, op);
-      if (recv !== undefined) checkRecv(operation, dtype, recv, send.length);
+      if (recv !== undefined) {
+        checkRecv(operation, dtype, recv, send.length);
+        checkApartOrSame(operation, send, recv);
+      }
       out = recv ?? allocate<T>(operation, dtype, send.length);
       fp = fingerprint(operation, { dtype: dtype.name, count: send.length, op });
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    return this.#schedule(operation, () => this.#backend.allreduce(fp, send, out, op), out);
+    const n = send.length;
+    return this.#schedule(
+      operation,
+      () =>
+        send.length === n && out.length === n
+          ? this.#backend.allreduce(fp, send, out, op)
+          : this.#abandonNow(operation, changedError(operation, { send, recv: out })),
+      out,
+    );
   }
 
   allgatherv<T extends NumericArray>(send: T, options: AllgathervOptions<T> = {}): Promise<T> {
@@ -168,7 +183,10 @@ export class CheckedCommunicator implements Communicator {
             'displs without counts: pass counts too, or omit both to pack blocks in rank order.',
           );
         }
-        if (options.recv !== undefined) checkBuffer(operation, 'recv', options.recv);
+        if (options.recv !== undefined) {
+          checkBuffer(operation, 'recv', options.recv);
+          checkApartOrSame(operation, send, options.recv);
+        }
       } else {
         const layout = checkLayout(
           operation,
@@ -184,10 +202,12 @@ export class CheckedCommunicator implements Communicator {
       return this.#rejectEverywhere(operation, error);
     }
     // Counts unknown: exchange them, then gather — two collectives in one scheduled call (spec §6.1).
+    const n = send.length;
     return this.#schedule(
       operation,
       async () => {
-        const counts = await this.#countsNow(operation, dtype, send.length);
+        if (send.length !== n) return this.#abandonNow(operation, changedError(operation, { send }));
+        const counts = await this.#countsNow(operation, send.length);
         return this.#gatherNow(operation, operation, dtype, send, packedLayout(counts), options.recv);
       },
       undefined as unknown as T,
@@ -205,7 +225,15 @@ export class CheckedCommunicator implements Communicator {
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
-    return this.#schedule(operation, () => this.#backend.broadcast(fp, buf, root), buf);
+    const n = buf.length;
+    return this.#schedule(
+      operation,
+      () =>
+        buf.length === n
+          ? this.#backend.broadcast(fp, buf, root)
+          : this.#abandonNow(operation, changedError(operation, { buf })),
+      buf,
+    );
   }
 
   barrier(): Promise<void> {
@@ -231,7 +259,7 @@ export class CheckedCommunicator implements Communicator {
     return this.#schedule(
       operation,
       async () => {
-        const layout = packedLayout(await this.#countsNow(operation, null, bytes.length));
+        const layout = packedLayout(await this.#countsNow(operation, bytes.length));
         const all = await this.#gatherNow(operation, operation, dtypeOfBytes, bytes, layout, undefined);
         return layout.counts.map((c, r) => {
           const at = layout.displs[r] as number;
@@ -401,14 +429,17 @@ export class CheckedCommunicator implements Communicator {
     throw error;
   }
 
-  /** Inside a scheduled call: every rank's element count. */
-  async #countsNow(operation: string, dtype: DType | null, count: number): Promise<number[]> {
+  /**
+   * Inside a scheduled call: every rank's element count. Metadata travels as float64 (exact to
+   * 2^53) whatever the user's dtype, and its fingerprint names no dtype: the fingerprint of a call
+   * always describes the buffers it moves (spec §6.1). A dtype disagreement is caught by the gather.
+   */
+  async #countsNow(operation: string, count: number): Promise<number[]> {
     const mine = new Float64Array([count]);
     const all = new Float64Array(this.size);
     const ones = new Array<number>(this.size).fill(1);
     const iota = ones.map((_, r) => r);
-    const fp = fingerprint(kindOf(operation), { dtype: dtype?.name ?? null });
-    await this.#backend.allgatherv(fp, mine, all, ones, iota);
+    await this.#backend.allgatherv(fingerprint(kindOf(operation)), mine, all, ones, iota);
     return Array.from(all);
   }
 
@@ -423,7 +454,7 @@ export class CheckedCommunicator implements Communicator {
   ): Promise<T> {
     let out: T;
     try {
-      out = gatherTarget(operation, dtype, layout, recv);
+      out = gatherTarget(operation, dtype, send, layout, recv);
     } catch (error) {
       return this.#abandonNow(operation, error);
     }
@@ -447,14 +478,19 @@ export class CheckedCommunicator implements Communicator {
   ): Promise<T> {
     let out: T;
     try {
-      out = gatherTarget(operation, dtype, layout, recv);
+      out = gatherTarget(operation, dtype, send, layout, recv);
     } catch (error) {
       return this.#rejectEverywhere(operation, error);
     }
     const fp = layoutFingerprint(kind, dtype, layout);
+    const n = send.length;
+    const extent = out.length;
     return this.#schedule(
       operation,
-      () => this.#backend.allgatherv(fp, send, out, layout.counts, layout.displs),
+      () =>
+        send.length === n && out.length === extent
+          ? this.#backend.allgatherv(fp, send, out, layout.counts, layout.displs)
+          : this.#abandonNow(operation, changedError(operation, { send, recv: out })),
       out,
     );
   }
@@ -464,13 +500,35 @@ export class CheckedCommunicator implements Communicator {
 function gatherTarget<T extends NumericArray>(
   operation: string,
   dtype: DType,
+  send: T,
   layout: Layout,
   recv: T | undefined,
 ): T {
   if (recv === undefined) return allocate<T>(operation, dtype, layout.extent);
   const recvDtype = checkBuffer(operation, 'recv', recv);
   if (recvDtype !== dtype || recv.length < layout.extent) checkRecv(operation, dtype, recv, layout.extent);
+  checkApartOrSame(operation, send, recv);
   return recv;
+}
+
+/**
+ * A buffer changed between the call and the start of its queued collective (the caller did not
+ * await): detached, or its resizable buffer shrank. The error names it (spec §4, detached buffers).
+ */
+function changedError(operation: string, buffers: Record<string, NumericArray>): CommError {
+  for (const [name, buffer] of Object.entries(buffers)) {
+    try {
+      checkBuffer(operation, name, buffer);
+    } catch (error) {
+      return error as CommError;
+    }
+  }
+  return new CommError(
+    'InvalidBufferSize',
+    operation,
+    `${Object.keys(buffers).join(' or ')} changed length between the call and the start of the collective; do not resize or transfer a buffer until its collective has settled.`,
+    { arguments: Object.keys(buffers) },
+  );
 }
 
 function layoutFingerprint(kind: CollectiveKind, dtype: DType, layout: Layout): Fingerprint {
@@ -501,10 +559,17 @@ function encodeWith(operation: string, value: unknown): Uint8Array {
   try {
     return encodeObject(value);
   } catch (cause) {
+    if (cause instanceof CannotTravel) {
+      throw new CommError('InvalidArgument', operation, `${cause.message} (spec §4.6 lists what travels).`, {
+        argument: 'value',
+        path: cause.path,
+      });
+    }
     throw new CommError(
       'InvalidArgument',
       operation,
-      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (functions and symbols cannot travel).`,
+      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (spec §4.6 lists what travels).`,
+      { argument: 'value' },
     );
   }
 }

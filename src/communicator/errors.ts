@@ -222,9 +222,17 @@ export function deserializeError(s: SerializedError): Error {
 export const STALL_WARNING_TYPE = 'CollectiveWarning';
 export const STALL_WARNING_CODE = 'COLLECTIVE_STALL';
 
+/** The environment variable a user sets to change the fatal timeout (named in the stall warning). */
+const TIMEOUT_ENV = 'COLLECTIVE_TIMEOUT_SECS';
+/** Milliseconds per second, for the waited time printed with one decimal. */
+const MS_PER_SEC = 1000;
+
 /**
- * The stall warning's text, the same on every backend (issue 11 item 11): a collective has waited
- * `waitedMs` for `missing` without progress; the fatal timeout is still `timeoutSecs` away from its start.
+ * The text of the stall warning every waiting rank emits (shared by every backend, so the warning
+ * reads the same whichever one runs): which collective, how long it has waited, for which ranks, and
+ * when the fatal timeout will end the wait. e.g.
+ * `collective #12 (allreduce): waiting 60.0 s for rank 3 (not arrived); still waiting — the fatal
+ * timeout is 1800 s (COLLECTIVE_TIMEOUT_SECS)`.
  */
 export function stallWarningMessage(
   sequence: number,
@@ -234,5 +242,6 @@ export function stallWarningMessage(
   timeoutSecs: number,
 ): string {
   const who = missing.length === 1 ? `rank ${missing[0]}` : `ranks ${missing.join(', ')}`;
-  return `collective #${sequence} (${kind}): waiting ${(waitedMs / 1000).toFixed(1)} s for ${who} (not arrived); still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`;
+  const waited = (waitedMs / MS_PER_SEC).toFixed(1);
+  return `collective #${sequence} (${kind}): waiting ${waited} s for ${who} (not arrived); still waiting — the fatal timeout is ${timeoutSecs} s (${TIMEOUT_ENV})`;
 }

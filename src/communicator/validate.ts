@@ -2,7 +2,15 @@
  * Precondition checks shared by every backend (spec/communicator.md §4). Each failure is a CommError
  * that names the argument, the value received and what to pass instead.
  */
-import { DTYPES, dtypeByCtor, dtypeOf, REDUCE_OPS, type DType, type ReduceOp } from './dtypes.js';
+import {
+  DTYPES,
+  dtypeByCtor,
+  dtypeOf,
+  REDUCE_OPS,
+  type DType,
+  type NumericArray,
+  type ReduceOp,
+} from './dtypes.js';
 import { CommError } from './errors.js';
 
 const DTYPE_LIST = DTYPES.map((d) => d.ctor.name).join(', ');
@@ -25,7 +33,56 @@ export function checkBuffer(operation: string, name: string, value: unknown): DT
       { argument: name, received: describeValue(value) },
     );
   }
+  // A detached array reads as length 0 (its ArrayBuffer was transferred away); only an empty array
+  // can be one, so the common path pays one comparison.
+  if ((value as NumericArray).byteLength === 0 && isDetached((value as NumericArray).buffer)) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `${name} is a ${dtype.ctor.name} whose ArrayBuffer is detached (transferred away, e.g. by postMessage or structuredClone with transfer), so it holds no elements. Pass a live array: copy it (slice()) before transferring its buffer.`,
+      { argument: name, received: `detached ${dtype.ctor.name}` },
+    );
+  }
   return dtype;
+}
+
+/** True when `buffer` is an ArrayBuffer whose contents were transferred away. */
+export function isDetached(buffer: ArrayBufferLike): boolean {
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength !== 0) return false;
+  const flag = (buffer as ArrayBuffer & { detached?: boolean }).detached;
+  if (flag !== undefined) return flag;
+  try {
+    // Node 20 has no ArrayBuffer#detached: a view over a detached buffer cannot be made.
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * recv must be send itself (the same bytes: in place) or share none of its bytes: a partial overlap
+ * would let the collective overwrite send's elements with results before reading them, silently
+ * (MPICH rejects aliased buffers the same way). Compared by underlying buffer and byte range, so
+ * two views of one ArrayBuffer or SharedArrayBuffer are caught, and another view of exactly the
+ * same bytes counts as in place.
+ */
+export function checkApartOrSame(operation: string, send: NumericArray, recv: NumericArray): void {
+  if (send.buffer !== recv.buffer) return;
+  const s0 = send.byteOffset;
+  const s1 = s0 + send.byteLength;
+  const r0 = recv.byteOffset;
+  const r1 = r0 + recv.byteLength;
+  if (s1 <= r0 || r1 <= s0 || (s0 === r0 && s1 === r1)) return;
+  const from = Math.max(s0, r0);
+  const to = Math.min(s1, r1);
+  const kind = send.buffer instanceof ArrayBuffer ? 'ArrayBuffer' : 'SharedArrayBuffer';
+  throw new CommError(
+    'InvalidArgument',
+    operation,
+    `recv (bytes [${r0}, ${r1})) and send (bytes [${s0}, ${s1})) are views of the same ${kind} and overlap in bytes [${from}, ${to}); the result would overwrite send while it is read. Pass distinct buffers, or recv === send (the same bytes) to work in place.`,
+    { argument: 'recv', sendBytes: [s0, s1], recvBytes: [r0, r1], overlapBytes: [from, to] },
+  );
 }
 
 export function checkRecv(operation: string, send: DType, recv: unknown, expectedLength: number): void {

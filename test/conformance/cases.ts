@@ -23,7 +23,11 @@ export interface ConformanceCase {
   run(comm: Communicator): Promise<void>;
 }
 
-async function expectCommError(promise: Promise<unknown>, code: CommErrorCode, what: string): Promise<Error> {
+export async function expectCommError(
+  promise: Promise<unknown>,
+  code: CommErrorCode,
+  what: string,
+): Promise<Error> {
   let caught: unknown;
   try {
     await promise;
@@ -37,7 +41,7 @@ async function expectCommError(promise: Promise<unknown>, code: CommErrorCode, w
   return e;
 }
 
-function assertBits(got: NumericArray, expected: NumericArray, what: string): void {
+export function assertBits(got: NumericArray, expected: NumericArray, what: string): void {
   assert.ok(sameBits(got, expected), `${what}: ${firstDifference(got, expected)}`);
 }
 
@@ -657,8 +661,8 @@ add({
   },
 });
 
-export const CASES: readonly ConformanceCase[] = cases;
-export const CASE_BY_NAME: ReadonlyMap<string, ConformanceCase> = new Map(cases.map((c) => [c.name, c]));
+/** The cases of this file; all-cases.ts adds the families kept in their own files. */
+export const BASE_CASES: readonly ConformanceCase[] = cases;
 
 export function appliesTo(c: ConformanceCase, size: number): boolean {
   return size >= (c.minSize ?? 1) && size <= (c.maxSize ?? Infinity);

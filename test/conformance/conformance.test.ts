@@ -3,7 +3,7 @@
  * A case runs on all ranks of a world at once; it passes only when every rank passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appliesTo, CASES } from './cases.js';
+import { appliesTo, CASES } from './all-cases.js';
 import { FACTORIES } from './factories.js';
 import type { RankOutcome, World } from './world.js';
 

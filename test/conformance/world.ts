@@ -4,7 +4,7 @@
  */
 import type { Communicator } from '../../src/communicator/communicator.js';
 import { serializeError, type SerializedError } from '../../src/communicator/errors.js';
-import { CASE_BY_NAME } from './cases.js';
+import { CASE_BY_NAME } from './all-cases.js';
 
 export interface RankOutcome {
   rank: number;

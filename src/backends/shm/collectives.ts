@@ -49,8 +49,11 @@ export class BarrierPlan implements Plan {
 }
 
 /**
- * createSharedRegion's agreement barrier. It numbers the region when it starts, so regions are
- * numbered in the order the member runs collectives on every rank, whichever communicator asked.
+ * createSharedRegion's agreement barrier. The region's number is the member's collective sequence:
+ * the one counter every rank advances for every collective it runs — a region asked for, a call
+ * abandoned on one rank for bad arguments, a mismatch — so the leader's announcement and every
+ * rank's wait name the same region whatever failed before (a count of regions asked for would
+ * differ on a rank whose request was rejected before it reached the backend).
  */
 export class RegionAgreementPlan extends BarrierPlan {
   sequence = 0;
@@ -61,7 +64,7 @@ export class RegionAgreementPlan extends BarrierPlan {
     super(member, fp);
   }
   override step(k: number): void {
-    if (k === 0) this.sequence = ++this.member.regionSequence;
+    if (k === 0) this.sequence = this.member.sequence;
     super.step(k);
   }
 }

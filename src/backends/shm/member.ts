@@ -59,8 +59,6 @@ export class GroupMember {
   busy = false;
   /** Collectives waiting for the one in flight, in call order (§3.5): one barrier sequence per rank. */
   readonly queue: QueuedCollective[] = [];
-  /** createSharedRegion calls, to match the leader's announcement (equal on every rank). */
-  regionSequence = 0;
   readonly #slotViews: Array<NumericArray | undefined> = [];
   readonly #halfViews: Array<NumericArray | undefined> = [];
   readonly #inlineViews: Array<NumericArray | undefined> = [];

@@ -13,7 +13,7 @@ import {
   type Communicator,
   type SharedRegion,
 } from '../../communicator/communicator.js';
-import { DTYPES, dtypeOf, type DType, type NumericArray, type ReduceOp } from '../../communicator/dtypes.js';
+import { dtypeOf, type DType, type NumericArray, type ReduceOp } from '../../communicator/dtypes.js';
 import { BackendError, CommError } from '../../communicator/errors.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
@@ -252,12 +252,13 @@ class ShmBackend implements Backend {
 
 const FENCE_FINGERPRINT = fingerprint('fence');
 
-const DTYPE_BY_NAME = new Map(DTYPES.map((d) => [d.name, d]));
-
-/** The fingerprint names the dtype, except for the front end's internal exchanges (counts, lengths). */
-function dtypeFor(fp: Fingerprint, buf: NumericArray): DType {
-  const dtype = (fp.dtype !== null && DTYPE_BY_NAME.get(fp.dtype)) || dtypeOf(buf);
-  if (!dtype) throw new TypeError('shm: buffer is not a numeric typed array');
+/**
+ * A buffer moves by its own element type, never by the fingerprint's dtype: metadata (the front
+ * end's counts and lengths, float64) travels independently of the user's dtype (spec §6.1).
+ */
+function dtypeFor(_fp: Fingerprint, buf: NumericArray): DType {
+  const dtype = dtypeOf(buf);
+  if (!dtype) throw new TypeError('shm: internal error: buffer is not a numeric typed array');
   return dtype;
 }
 
