@@ -6,6 +6,7 @@
  * inherits the batch step's SLURM_PROCID=0 on every rank, so the innermost launcher (MPI) must win.
  */
 import { BackendError } from '../communicator/errors.js';
+import { MAX_JOB_ID_BYTES } from '../backends/tcp/handshake.js';
 import { parseHostOnly } from './addresses.js';
 import {
   incompatible,
@@ -168,14 +169,14 @@ function coordinatorOf(env: EnvRecord, row: LauncherRow): LaunchFacts['coordinat
   return { host, port: { value: parsePort(vars.port, env[vars.port]!), source: vars.port } };
 }
 
-/** The longest job identity accepted (characters); it travels in the tcp handshake. */
-export const MAX_JOB_ID_LENGTH = 256;
-
-/** A job identity: non-empty text of at most MAX_JOB_ID_LENGTH characters. */
+/**
+ * A job identity: non-empty text that fits the tcp handshake (MAX_JOB_ID_BYTES UTF-8 bytes), checked
+ * here so that collective doctor and init() refuse the same values, naming the variable that set it.
+ */
 export function parseJobId(source: string, raw: string): string {
   const text = parseText(source, raw);
-  if (text.length > MAX_JOB_ID_LENGTH) {
-    throw incompatible(source, raw, `a non-empty string of at most ${MAX_JOB_ID_LENGTH} characters`);
+  if (Buffer.byteLength(text, 'utf8') > MAX_JOB_ID_BYTES) {
+    throw incompatible(source, raw, `a non-empty string of at most ${MAX_JOB_ID_BYTES} UTF-8 bytes`);
   }
   return text;
 }

@@ -521,7 +521,40 @@ const ROWS: Row[] = [
   {
     name: 'job identity: a COLLECTIVE_JOB_ID longer than the handshake carries',
     env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'x'.repeat(257) }),
-    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID', says: ['at most 256'] },
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID', says: ['at most 128 UTF-8 bytes'] },
+  },
+  // The handshake carries at most 128 UTF-8 bytes (spec/backend-tcp.md §1): selection refuses more
+  // itself, naming the variable, so collective doctor and init() agree (was: 256 characters here,
+  // then a late 'jobId must be …' from the tcp backend).
+  {
+    name: 'job identity: a COLLECTIVE_JOB_ID of 129 bytes',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'x'.repeat(129) }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID', says: ['at most 128 UTF-8 bytes'] },
+  },
+  {
+    name: 'job identity: a COLLECTIVE_JOB_ID of 65 characters but 130 UTF-8 bytes',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'é'.repeat(65) }),
+    fails: { kind: 'IncompatibleSettings', variable: 'COLLECTIVE_JOB_ID', says: ['at most 128 UTF-8 bytes'] },
+  },
+  {
+    name: 'job identity: a COLLECTIVE_JOB_ID of exactly 128 UTF-8 bytes',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_JOB_ID: 'é'.repeat(64) }),
+    picks: { backend: 'tcp', jobId: 'é'.repeat(64), jobIdSource: 'COLLECTIVE_JOB_ID' },
+  },
+  {
+    name: "job identity: a launcher's run id longer than the handshake carries names its variable",
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'h', TORCHELASTIC_RUN_ID: 'r'.repeat(129) },
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'TORCHELASTIC_RUN_ID',
+      says: ['at most 128 UTF-8 bytes'],
+    },
+  },
+  {
+    name: 'job identity: options.jobId longer than the handshake carries',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    options: { jobId: 'x'.repeat(129) },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.jobId', says: ['at most 128 UTF-8 bytes'] },
   },
   {
     name: 'a shm group passed as options',
