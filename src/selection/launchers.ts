@@ -6,7 +6,7 @@
  * inherits the batch step's SLURM_PROCID=0 on every rank, so the innermost launcher (MPI) must win.
  */
 import { BackendError } from '../communicator/errors.js';
-import { MAX_JOB_ID_BYTES } from '../backends/tcp/handshake.js';
+import { MAX_JOB_ID_BYTES } from '../communicator/job-id.js';
 import { parseHostOnly } from './addresses.js';
 import {
   incompatible,

@@ -11,13 +11,14 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { protocolError, PROTOCOL_VERSION } from './protocol.js';
+import { MAX_JOB_ID_BYTES } from '../../communicator/job-id.js';
+
+export { MAX_JOB_ID_BYTES };
 
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;
 /** Version 1's whole Handshake; version 2 appends u8 job id length L and L bytes of UTF-8 job id. */
 export const HANDSHAKE_FIXED_BYTES = 2 + 1 + 4 + 4 + NONCE_BYTES;
-/** The longest job id (UTF-8 bytes) a Handshake carries. */
-export const MAX_JOB_ID_BYTES = 128;
 const FLAG_TOKEN = 0x01;
 
 export interface HandshakeHello {
