@@ -217,3 +217,21 @@ export function deserializeError(s: SerializedError): Error {
   if (s.stack) error.stack = s.stack;
   return error;
 }
+
+/**
+ * The stall warning every backend emits while a collective waits (issue 11 item 11): one text, so a
+ * user reads the same line whatever the backend. `missing` are the ranks not arrived.
+ */
+export function stallWarningMessage(
+  sequence: number,
+  kind: string,
+  missing: readonly number[],
+  waitedMs: number,
+  timeoutSecs: number,
+): string {
+  const who = missing.length === 1 ? `rank ${missing[0]}` : `ranks ${missing.join(', ')}`;
+  return (
+    `collective #${sequence} (${kind}): waiting ${(waitedMs / 1000).toFixed(1)} s for ${who} (not arrived); ` +
+    `still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`
+  );
+}
