@@ -221,6 +221,8 @@ export function deserializeError(s: SerializedError): Error {
 /** How every backend emits a stall warning: process.emitWarning(message, { type, code }). */
 export const STALL_WARNING_TYPE = 'CollectiveWarning';
 export const STALL_WARNING_CODE = 'COLLECTIVE_STALL';
+/** Seconds without progress before a waiting rank warns, and between repeats; 0 disables (every backend). */
+export const DEFAULT_STALL_WARNING_SECS = 60;
 
 /** The environment variable a user sets to change the fatal timeout (named in the stall warning). */
 const TIMEOUT_ENV = 'COLLECTIVE_TIMEOUT_SECS';

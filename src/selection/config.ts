@@ -11,8 +11,7 @@ export const DEFAULT_TCP_PORT = 29500;
  * Long on purpose (torch.distributed uses 30 min): it counts a peer's compute time between collectives.
  */
 export const DEFAULT_TIMEOUT_SECS = 1800;
-/** After this long without progress every waiting rank warns, and again at each further interval. */
-export const DEFAULT_STALL_WARNING_SECS = 60;
+export { DEFAULT_STALL_WARNING_SECS } from '../communicator/errors.js';
 /** Long enough for rank 0 to start on a loaded machine, short enough that a wrong address fails soon. */
 export const DEFAULT_CONNECT_TIMEOUT_SECS = 30;
 /** The coordinator address when every rank runs on this one node and none is named. */

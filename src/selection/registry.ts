@@ -56,13 +56,6 @@ async function load<M>(name: string, importModule: () => Promise<M>): Promise<M>
   }
 }
 
-/**
- * Both backends take `stallWarningSecs` (spec/selection.md §3). Spread from a typed object so this
- * compiles against backend option types that do not declare it yet (each backend's branch adds it).
- */
-function stallWarning(config: { stallWarningSecs: number }): { stallWarningSecs: number } {
-  return { stallWarningSecs: config.stallWarningSecs };
-}
 
 const local: Registration<LocalConfig> = {
   name: 'local',
@@ -90,7 +83,7 @@ const shm: Registration<ShmConfig> = {
       group,
       rank: config.rank,
       timeoutSecs: config.timeoutSecs,
-      ...stallWarning(config),
+      stallWarningSecs: config.stallWarningSecs,
     });
     rememberShmJoin(group);
     return comm;

@@ -5,11 +5,23 @@
  * released from barrier g that races into barrier g+1 adds to a counter that already belongs to
  * g+1 (no ABA), and one cache line carries the whole barrier. Waiting spins briefly (a wake-up from
  * Atomics.wait costs ~60 µs, a spin iteration ~0.1 µs), then sleeps in bounded slices so an abort
- * or the deadline is seen within WAIT_SLICE_MS even if no notify arrives.
+ * or the deadline is seen within WAIT_SLICE_MS even if no notify arrives. While it waits, a rank
+ * watches its peers: a departed rank it waits for fails the wait at once (§5.5), a stall warning
+ * repeats every stallWarningSecs, and past timeoutSecs every waiting rank throws Timeout naming the
+ * silent ranks (§5.3).
  */
-import { CommError } from '../../communicator/errors.js';
+import { CommError, stallWarningMessage } from '../../communicator/errors.js';
 import { waitAsync } from '../../communicator/wasm.js';
-import { COUNT_BITS, GENERATION_UNIT, RANK_STRIDE_WORDS, readAbort, W } from './group.js';
+import {
+  abortGroup,
+  ABORT_CAUSE,
+  COUNT_BITS,
+  GENERATION_UNIT,
+  RANK_STRIDE_WORDS,
+  readAbort,
+  W,
+} from './group.js';
+import type { Presence } from './presence.js';
 
 /** Longest single sleep: bounds how late a rank notices an abort nobody notified it of. */
 export const WAIT_SLICE_MS = 100;
@@ -36,9 +48,14 @@ export interface BarrierOptions {
   rank: number;
   size: number;
   timeoutSecs: number;
+  /** Seconds without progress before the first stall warning, and between repeats; 0: none. */
+  stallWarningSecs: number;
   /** How long to spin before sleeping (SPIN_BUDGET_MS or OVERSUBSCRIBED_SPIN_BUDGET_MS). */
   spinBudgetMs: number;
   arrivedWord: number;
+  presence: Presence;
+  /** Where stall warnings go. */
+  warn: (message: string) => void;
 }
 
 export class Barrier {
@@ -46,18 +63,28 @@ export class Barrier {
   readonly #rank: number;
   readonly #size: number;
   readonly #timeoutMs: number;
+  readonly #stallMs: number;
   readonly #spinMs: number;
   readonly #arrived: number;
+  readonly #presence: Presence;
+  readonly #warn: (message: string) => void;
   /** Barriers this rank has entered; every rank enters the same ones, so epochs agree. */
   #epoch = 0;
+  /** When the current wait began (its first clock read): the deadline and stall warnings count from it. */
+  #waitStart = 0;
+  /** When the next stall warning is due (Infinity: disabled). */
+  #nextWarning = Infinity;
 
   constructor(words: Int32Array, options: BarrierOptions) {
     this.#words = words;
     this.#rank = options.rank;
     this.#size = options.size;
     this.#timeoutMs = options.timeoutSecs * 1000;
+    this.#stallMs = options.stallWarningSecs * 1000;
     this.#spinMs = options.spinBudgetMs;
     this.#arrived = options.arrivedWord;
+    this.#presence = options.presence;
+    this.#warn = options.warn;
   }
 
   /** Step 1: announce arrival. Returns the generation to wait past. */
@@ -82,7 +109,10 @@ export class Barrier {
     for (let i = FAST_SPIN_ITERATIONS; i > 0; i--) {
       if (Atomics.load(w, W.BARRIER) >>> COUNT_BITS !== generation) return true;
     }
-    const until = performance.now() + this.#spinMs;
+    const start = performance.now();
+    this.#waitStart = start;
+    this.#nextWarning = this.#stallMs > 0 ? start + this.#stallMs : Infinity;
+    const until = start + this.#spinMs;
     do {
       for (let i = SPIN_ITERATIONS_PER_CLOCK_READ; i > 0; i--) {
         if (Atomics.load(w, W.BARRIER) >>> COUNT_BITS !== generation) return true;
@@ -93,25 +123,23 @@ export class Barrier {
 
   /**
    * Step 2b (worker threads): sleep until the barrier opens, for at most BLOCK_BUDGET_MS; throws on
-   * abort or timeout. False when the budget ran out: the caller then waits asynchronously, so its
-   * own thread can run (and, say, close the communicator with the collective in flight).
+   * abort, departure or timeout. False when the budget ran out: the caller then waits
+   * asynchronously, so its own thread can run (and, say, close the communicator with the
+   * collective in flight).
    */
   block(generation: number, operation: string, sequence: number): boolean {
     const w = this.#words;
-    const start = performance.now();
-    const deadline = start + this.#timeoutMs;
-    const until = Math.min(deadline, start + BLOCK_BUDGET_MS);
+    const until = performance.now() + BLOCK_BUDGET_MS;
     Atomics.add(w, W.SLEEPERS, 1);
     try {
       for (;;) {
         const now = Atomics.load(w, W.BARRIER);
         if (now >>> COUNT_BITS !== generation) return true;
-        this.throwIfAborted(operation);
-        const t = performance.now();
-        if (t >= deadline) throw this.#timeout(operation, sequence);
-        if (t >= until) return false;
+        const next = this.#watch(operation, sequence);
+        const left = until - performance.now();
+        if (left <= 0) return false;
         // Another rank's arrival changes the word too: wait then returns at once and we re-check.
-        Atomics.wait(w, W.BARRIER, now, Math.min(until - t, WAIT_SLICE_MS));
+        Atomics.wait(w, W.BARRIER, now, Math.min(left, next, WAIT_SLICE_MS));
       }
     } finally {
       Atomics.sub(w, W.SLEEPERS, 1);
@@ -125,7 +153,6 @@ export class Barrier {
    */
   async wait(generation: number, operation: string, sequence: number, closed: () => boolean): Promise<void> {
     const w = this.#words;
-    const deadline = performance.now() + this.#timeoutMs;
     const keepAlive = setInterval(() => {}, WAIT_SLICE_MS);
     Atomics.add(w, W.SLEEPERS, 1);
     try {
@@ -137,15 +164,11 @@ export class Barrier {
             'InvalidCommunicator',
             operation,
             'the communicator was closed while this call waited.',
-            {
-              rank: this.#rank,
-            },
+            { rank: this.#rank },
           );
         }
-        this.throwIfAborted(operation);
-        const left = deadline - performance.now();
-        if (left <= 0) throw this.#timeout(operation, sequence);
-        const waiting = waitAsync(w, W.BARRIER, now, Math.min(left, WAIT_SLICE_MS));
+        const next = this.#watch(operation, sequence);
+        const waiting = waitAsync(w, W.BARRIER, now, Math.min(next, WAIT_SLICE_MS));
         if (waiting.async) await waiting.value;
       }
     } finally {
@@ -154,16 +177,80 @@ export class Barrier {
     }
   }
 
+  /**
+   * One look at the peers while the barrier is closed: throws if the group aborted, a rank this
+   * one waits for departed, or the deadline passed; warns when a stall warning is due. Returns the
+   * milliseconds until the next deadline or warning, to bound the next sleep.
+   */
+  #watch(operation: string, sequence: number): number {
+    this.#throwIfGivenUp(operation, sequence);
+    if (this.#presence.anyDeparted()) {
+      const gone = this.#presence.departedAmong(this.missing());
+      if (gone >= 0) throw this.departedError(operation, gone);
+    }
+    const t = performance.now();
+    const deadline = this.#waitStart + this.#timeoutMs;
+    if (t >= deadline) throw this.#expire(operation, sequence);
+    if (t >= this.#nextWarning) {
+      const missing = this.missing();
+      if (missing.length > 0) {
+        const message = stallWarningMessage(
+          sequence,
+          operation,
+          missing,
+          t - this.#waitStart,
+          this.#timeoutMs / 1000,
+        );
+        this.#warn(`${message}; ${this.#lastSeen(missing)}`);
+      }
+      while (this.#nextWarning <= t) this.#nextWarning += this.#stallMs;
+    }
+    return Math.max(0, Math.min(deadline, this.#nextWarning) - t);
+  }
+
+  /** The group aborted: a timeout (every waiting rank reports Timeout) or a failure. */
+  #throwIfGivenUp(operation: string, sequence: number): void {
+    if (Atomics.load(this.#words, W.ABORT) === 0) return;
+    const state = readAbort(this.#words);
+    if (state?.cause === ABORT_CAUSE.TIMEOUT) {
+      const missing = this.missing();
+      throw this.#timeoutError(operation, sequence, missing.length > 0 ? missing : [state.rank]);
+    }
+    this.throwIfAborted(operation);
+  }
+
   throwIfAborted(operation: string): void {
     if (Atomics.load(this.#words, W.ABORT) === 0) return;
     const state = readAbort(this.#words);
     if (!state) return;
     const who = state.rank >= 0 ? `rank ${state.rank}` : 'a rank';
+    const what =
+      state.cause === ABORT_CAUSE.TIMEOUT
+        ? `the shm group gave up waiting for ${who} (${state.reason})`
+        : `${who} of the shm group failed (${state.reason})`;
     throw new CommError(
       'CollectiveFailed',
       operation,
-      `${who} of the shm group failed (${state.reason}); the group cannot continue. Close this communicator and start a new group.`,
+      `${what}; the group cannot continue. Close this communicator and start a new group.`,
       { rank: state.rank, reason: state.reason },
+    );
+  }
+
+  /** Before a collective starts: the group aborted, or a rank it needs (any rank) departed. */
+  throwIfFailed(operation: string): void {
+    this.throwIfAborted(operation);
+    if (!this.#presence.anyDeparted()) return;
+    const gone = this.#presence.firstDeparted();
+    if (gone >= 0) throw this.departedError(operation, gone);
+  }
+
+  departedError(operation: string, rank: number): CommError {
+    const how = this.#presence.departure(rank) ?? `rank ${rank} departed`;
+    return new CommError(
+      'CollectiveFailed',
+      operation,
+      `${how} (${this.#presence.lastSeen(rank)}); every collective needs all ${this.#size} ranks, so this one cannot complete. Close this communicator.`,
+      { rank, reason: how },
     );
   }
 
@@ -176,14 +263,34 @@ export class Barrier {
     return out;
   }
 
-  #timeout(operation: string, sequence: number): CommError {
+  #lastSeen(ranks: readonly number[]): string {
+    return ranks.map((r) => `rank ${r} ${this.#presence.lastSeen(r)}`).join('; ');
+  }
+
+  /**
+   * The deadline passed. This rank's arrival is counted, so the barrier is unusable: abort the
+   * group naming the (first) silent rank, with the timeout as cause, so every other waiting rank
+   * throws Timeout too (not CollectiveFailed naming this healthy rank), and a late rank fails.
+   */
+  #expire(operation: string, sequence: number): CommError {
     const missing = this.missing();
+    const error = this.#timeoutError(operation, sequence, missing);
+    const reason = `collective #${sequence} (${operation}) timed out after ${this.#timeoutMs / 1000} s: ${this.#never(missing)} (${this.#lastSeen(missing)})`;
+    abortGroup(this.#words, missing[0] ?? -1, reason, ABORT_CAUSE.TIMEOUT);
+    return error;
+  }
+
+  #never(missing: readonly number[]): string {
+    return `rank${missing.length === 1 ? '' : 's'} ${missing.join(', ')} never arrived`;
+  }
+
+  #timeoutError(operation: string, sequence: number, missing: readonly number[]): CommError {
     const secs = this.#timeoutMs / 1000;
     return new CommError(
       'Timeout',
       operation,
-      `no progress for ${secs} s in collective #${sequence}: rank${missing.length === 1 ? '' : 's'} ${missing.join(', ')} never arrived. Check that every rank calls the same collectives, or raise COLLECTIVE_TIMEOUT_SECS.`,
-      { sequence, missing, timeoutSecs: secs },
+      `no progress for ${secs} s in collective #${sequence}: ${this.#never(missing)} (${this.#lastSeen(missing)}). Check that every rank calls the same collectives, or raise COLLECTIVE_TIMEOUT_SECS.`,
+      { sequence, missing: [...missing], timeoutSecs: secs },
     );
   }
 }

@@ -16,6 +16,8 @@ import type { GroupMember } from './member.js';
 export interface Plan {
   readonly operation: string;
   readonly barriers: number;
+  /** Payload bytes this rank moves (its send, or for broadcast the buffer): paces the yield (§3.6). */
+  readonly bytes: number;
   step(k: number): void;
 }
 
@@ -32,6 +34,7 @@ const SPLIT_ALIGN_ELEMENTS = 64;
 
 export class BarrierPlan implements Plan {
   readonly barriers = 1;
+  readonly bytes = 0;
   #half = 0;
   constructor(
     private readonly m: GroupMember,
@@ -72,6 +75,7 @@ export class RegionAgreementPlan extends BarrierPlan {
 export class AllreducePlan implements Plan {
   readonly operation: string;
   readonly barriers: number;
+  readonly bytes: number;
   readonly #n: number;
   readonly #perChunk: number;
   readonly #chunks: number;
@@ -95,6 +99,7 @@ export class AllreducePlan implements Plan {
     this.#chunks = Math.max(1, Math.ceil(this.#n / this.#perChunk));
     this.#split = m.size > 1 && Math.min(this.#n, this.#perChunk) * dtype.bytes >= SPLIT_REDUCTION_MIN_BYTES;
     this.barriers = this.#split ? 2 * this.#chunks : this.#chunks;
+    this.bytes = this.#n * dtype.bytes;
     this.#inline = this.#n <= m.inlineElements(dtype);
     this.#reduce = reduceStepFor(dtype, op);
   }
@@ -190,6 +195,7 @@ export class AllreducePlan implements Plan {
 export class AllgathervPlan implements Plan {
   readonly operation: string;
   readonly barriers: number;
+  readonly bytes: number;
   readonly #perRound: number;
   readonly #inline: boolean;
   #half = 0;
@@ -208,6 +214,7 @@ export class AllgathervPlan implements Plan {
     const largest = counts.reduce((a, b) => Math.max(a, b), 0);
     this.#inline = largest <= m.inlineElements(dtype);
     this.barriers = Math.max(1, Math.ceil(largest / this.#perRound));
+    this.bytes = recv.length * dtype.bytes;
   }
 
   step(k: number): void {
@@ -254,6 +261,7 @@ export class AllgathervPlan implements Plan {
 export class BroadcastPlan implements Plan {
   readonly operation: string;
   readonly barriers: number;
+  readonly bytes: number;
   readonly #perRound: number;
   readonly #inline: boolean;
   #half = 0;
@@ -268,6 +276,7 @@ export class BroadcastPlan implements Plan {
     this.operation = fp.kind;
     this.#perRound = m.size * m.slotElements(dtype);
     this.barriers = Math.max(1, Math.ceil(buf.length / this.#perRound));
+    this.bytes = buf.length * dtype.bytes;
     this.#inline = buf.length <= m.inlineElements(dtype);
   }
 

@@ -50,6 +50,10 @@ export const W = {
   ABORT: 5,
   REASON_LENGTH: 6,
   GROUP_ID_HIGH: 7,
+  /** How many ranks have departed (closed, or their thread exited): one load tells a collective none has. */
+  DEPARTURES: 8,
+  /** Why the group aborted (ABORT_CAUSE), stored before ABORT. */
+  ABORT_CAUSE: 9,
   /**
    * The barrier word: arrivals in the current generation in the low COUNT_BITS, the generation in
    * the rest, so the last arriver resets the count and advances the generation with one atomic add
@@ -58,8 +62,18 @@ export const W = {
   BARRIER: 16,
   /** Ranks sleeping in Atomics.wait on BARRIER; the releaser notifies only when > 0. */
   SLEEPERS: 17,
+  /** Per rank: JOIN_STATE (presence.ts) — absent, joined, or departed and how. */
   JOINED: 48,
 } as const;
+
+/** Values of the ABORT_CAUSE word. */
+export const ABORT_CAUSE = {
+  /** A rank failed or left a barrier half-counted. */
+  FAILURE: 0,
+  /** A waiting rank's fatal timeout passed: the rank named was silent (§5.3). */
+  TIMEOUT: 1,
+} as const;
+export type AbortCause = (typeof ABORT_CAUSE)[keyof typeof ABORT_CAUSE];
 
 export interface ControlLayout {
   readonly joined: number;
@@ -220,7 +234,12 @@ export function isShmGroupHandle(value: unknown): value is ShmGroupHandle {
  * Marks the group failed, first writer wins, and wakes every sleeper (§5.1). `failedRank` -1 means
  * the launcher knows something died but not which rank.
  */
-export function abortGroup(words: Int32Array, failedRank: number, reason: string): boolean {
+export function abortGroup(
+  words: Int32Array,
+  failedRank: number,
+  reason: string,
+  cause: AbortCause = ABORT_CAUSE.FAILURE,
+): boolean {
   const size = words[W.SIZE] as number;
   const code = Number.isInteger(failedRank) && failedRank >= 0 && failedRank < size ? failedRank + 2 : 1;
   // Reserve the word first so only the winner writes the reason; readers wait for its length.
@@ -229,6 +248,7 @@ export function abortGroup(words: Int32Array, failedRank: number, reason: string
   const bytes = new TextEncoder().encode(reason).subarray(0, REASON_BYTES);
   new Uint8Array(words.buffer, layout.reasonByte, REASON_BYTES).set(bytes);
   Atomics.store(words, W.REASON_LENGTH, bytes.length);
+  Atomics.store(words, W.ABORT_CAUSE, cause);
   Atomics.store(words, W.ABORT, code);
   Atomics.notify(words, W.BARRIER);
   return true;
@@ -238,6 +258,7 @@ export interface AbortState {
   /** The failed rank, or -1 when unknown. */
   rank: number;
   reason: string;
+  cause: AbortCause;
 }
 
 /** null while the group is healthy. */
@@ -249,11 +270,13 @@ export function readAbort(words: Int32Array): AbortState | null {
     const until = performance.now() + ABORT_REASON_WAIT_MS;
     do code = Atomics.load(words, W.ABORT);
     while (code === -1 && performance.now() < until);
-    if (code === -1) return { rank: -1, reason: UNKNOWN_ABORT_REASON };
+    if (code === -1) return { rank: -1, reason: UNKNOWN_ABORT_REASON, cause: ABORT_CAUSE.FAILURE };
   }
   const layout = controlLayout(words[W.SIZE] as number);
   const length = Atomics.load(words, W.REASON_LENGTH);
   const copy = new Uint8Array(length);
   copy.set(new Uint8Array(words.buffer, layout.reasonByte, length));
-  return { rank: code - 2, reason: new TextDecoder().decode(copy) };
+  const cause =
+    Atomics.load(words, W.ABORT_CAUSE) === ABORT_CAUSE.TIMEOUT ? ABORT_CAUSE.TIMEOUT : ABORT_CAUSE.FAILURE;
+  return { rank: code - 2, reason: new TextDecoder().decode(copy), cause };
 }

@@ -13,6 +13,7 @@ import {
 } from '../../communicator/fingerprint.js';
 import { Barrier } from './barrier.js';
 import { controlLayout, RANK_STRIDE_WORDS, W, type ControlLayout } from './group.js';
+import { Presence } from './presence.js';
 
 /**
  * Bytes after the fingerprint in each rank's FP line. A payload that fits travels there instead of in
@@ -33,6 +34,10 @@ export interface MemberOptions {
   data: SharedArrayBuffer;
   rank: number;
   timeoutSecs: number;
+  /** 0 disables stall warnings. */
+  stallWarningSecs: number;
+  /** Where stall warnings go. */
+  warn: (message: string) => void;
   spinBudgetMs: number;
   /** Worker threads may block in Atomics.wait; the main thread must not. */
   canBlock: boolean;
@@ -48,6 +53,7 @@ export class GroupMember {
   readonly canBlock: boolean;
   readonly layout: ControlLayout;
   readonly barrier: Barrier;
+  readonly presence: Presence;
   /** Data rounds completed by every rank so far; round parity picks the half (§3.1). */
   round = 0;
   /**
@@ -59,6 +65,10 @@ export class GroupMember {
   busy = false;
   /** Collectives waiting for the one in flight, in call order (§3.5): one barrier sequence per rank. */
   readonly queue: QueuedCollective[] = [];
+  /** When a collective last returned through the event loop (a macrotask), for §3.6. */
+  lastYield = performance.now();
+  /** Work completed synchronously since the clock was last read (YIELD_CHECK_UNITS). */
+  sinceClock = 0;
   readonly #slotViews: Array<NumericArray | undefined> = [];
   readonly #halfViews: Array<NumericArray | undefined> = [];
   readonly #inlineViews: Array<NumericArray | undefined> = [];
@@ -73,12 +83,16 @@ export class GroupMember {
     this.timeoutSecs = options.timeoutSecs;
     this.canBlock = options.canBlock;
     this.layout = controlLayout(this.size);
+    this.presence = new Presence(this.words, this.size, this.layout.arrived);
     this.barrier = new Barrier(this.words, {
       rank: this.rank,
       size: this.size,
       timeoutSecs: this.timeoutSecs,
+      stallWarningSecs: options.stallWarningSecs,
       spinBudgetMs: options.spinBudgetMs,
       arrivedWord: this.layout.arrived,
+      presence: this.presence,
+      warn: options.warn,
     });
     this.#mine = new Int32Array(FINGERPRINT_WORDS);
   }

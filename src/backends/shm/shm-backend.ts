@@ -14,7 +14,13 @@ import {
   type SharedRegion,
 } from '../../communicator/communicator.js';
 import { dtypeOf, type DType, type NumericArray, type ReduceOp } from '../../communicator/dtypes.js';
-import { BackendError, CommError } from '../../communicator/errors.js';
+import {
+  BackendError,
+  CommError,
+  DEFAULT_STALL_WARNING_SECS,
+  STALL_WARNING_CODE,
+  STALL_WARNING_TYPE,
+} from '../../communicator/errors.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
 import { OVERSUBSCRIBED_SPIN_BUDGET_MS, SPIN_BUDGET_MS } from './barrier.js';
@@ -40,7 +46,21 @@ import {
   type ShmGroupHandle,
 } from './group.js';
 import { GroupMember } from './member.js';
+import { JOIN_STATE } from './presence.js';
 import { allocateRegion, RegionChannel, ShmRegion } from './shared-region.js';
+
+/**
+ * A rank whose collectives keep completing synchronously returns through the event loop (a
+ * setImmediate) at least this often, so its timers, signal relays and ctx.signal still run (§3.6).
+ */
+export const YIELD_INTERVAL_MS = 5;
+/**
+ * Reading the clock costs ~0.1–0.2 µs, a fifth of an 8-byte collective: it is read only once this
+ * much work has completed synchronously since the last read — one unit per collective plus one per
+ * YIELD_UNIT_BYTES of payload, so 16 small collectives or about 1 MiB of data (well under 1 ms).
+ */
+export const YIELD_CHECK_UNITS = 16;
+export const YIELD_UNIT_BYTES = 64 * 1024;
 
 /** Joined state shared by a communicator and the ones its splitLocal() returns. */
 interface Membership {
@@ -136,9 +156,27 @@ class ShmBackend implements Backend {
     if (mine.length > 0) queue.splice(0, queue.length, ...queue.filter((q) => q.owner !== this));
     for (const q of mine) q.fail(this.#closedError('close'));
     if (this.#isSplit) return;
-    // Closing the communicator leaves the group: the others must not wait for this rank (§5.2).
-    abortGroup(this.#m.words, this.rank, `rank ${this.rank} closed its communicator`);
+    // Closing leaves the group: a departure, not a failure (§5.2). Later joins still succeed; only
+    // a collective that needs this rank fails, naming it, and the others never wait for it.
+    LIVE.delete(this);
+    this.#m.presence.depart(this.rank, JOIN_STATE.CLOSED);
     this.#joined.regions.close();
+  }
+
+  /**
+   * The thread is exiting without close() (§5.5). Idle, it departs like a close. With a collective
+   * in flight its arrival may be counted in a barrier that now never completes for it, so the
+   * group is failed, naming it.
+   */
+  departOnExit(): void {
+    const m = this.#m;
+    if (m.busy) {
+      abortGroup(
+        m.words,
+        this.rank,
+        `rank ${this.rank}'s thread exited without close() during collective #${m.sequence}`,
+      );
+    } else m.presence.depart(this.rank, JOIN_STATE.EXITED);
   }
 
   /**
@@ -169,9 +207,10 @@ class ShmBackend implements Backend {
   #start(plan: Plan): Promise<void> | void {
     const m = this.#m;
     if (this.#closed) throw this.#closedError(plan.operation);
-    m.barrier.throwIfAborted(plan.operation);
+    m.barrier.throwIfFailed(plan.operation);
     m.sequence++;
     m.busy = true;
+    m.presence.started(m.rank, m.sequence, plan.operation);
     let pending: Promise<void> | void;
     try {
       pending = this.#resume(plan, 0);
@@ -181,7 +220,7 @@ class ShmBackend implements Backend {
     }
     if (!pending) {
       this.#release();
-      return;
+      return this.#yieldIfDue(plan);
     }
     return pending.then(
       () => this.#release(),
@@ -192,9 +231,26 @@ class ShmBackend implements Backend {
     );
   }
 
+  /**
+   * Collectives that complete synchronously resolve through microtasks only, so a loop of them
+   * would never let this thread's event loop turn: every YIELD_INTERVAL_MS one returns through a
+   * macrotask instead (§3.6).
+   */
+  #yieldIfDue(plan: Plan): Promise<void> | void {
+    const m = this.#m;
+    m.sinceClock += 1 + plan.bytes / YIELD_UNIT_BYTES;
+    if (m.sinceClock < YIELD_CHECK_UNITS) return;
+    m.sinceClock = 0;
+    const now = performance.now();
+    if (now - m.lastYield < YIELD_INTERVAL_MS) return;
+    m.lastYield = now;
+    return new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   /** The collective in flight finished: start the next queued one, if any. */
   #release(): void {
     const m = this.#m;
+    m.presence.finished(m.rank, m.sequence);
     m.busy = false;
     if (m.queue.length > 0) m.queue.shift()!.start();
   }
@@ -235,10 +291,9 @@ class ShmBackend implements Backend {
    * without it and every later round would pair the wrong arrivals, so the group cannot continue.
    */
   #giveUp(error: unknown): never {
-    if (error instanceof CommError && error.code === 'Timeout') {
-      const missing = (error.details['missing'] as number[]).join(', ');
-      abortGroup(this.#m.words, this.rank, `rank ${this.rank} timed out waiting for ranks ${missing}`);
-    } else if (error instanceof CommError && error.code === 'InvalidCommunicator') {
+    // A Timeout has already failed the group, naming the silent rank (barrier.ts); a departure
+    // fails every later collective by itself (§5.5).
+    if (error instanceof CommError && error.code === 'InvalidCommunicator') {
       // A communicator (a splitLocal one too) was closed while its collective waited (§5.2).
       abortGroup(
         this.#m.words,
@@ -265,7 +320,23 @@ function dtypeFor(_fp: Fingerprint, buf: NumericArray): DType {
 export interface ShmConnectOptions {
   group: ShmGroupHandle;
   rank: number;
+  /** The fatal timeout: a collective without progress for this long fails with Timeout on every waiting rank. */
   timeoutSecs: number;
+  /** Seconds without progress before a stall warning, repeated as often; 0 disables. Default 60. */
+  stallWarningSecs?: number;
+}
+
+/** Live communicators of this thread that joined a group (not splitLocal ones): they depart on exit. */
+const LIVE = new Set<ShmBackend>();
+let exitHooked = false;
+
+function departOnExit(): void {
+  for (const backend of LIVE) backend.departOnExit();
+  LIVE.clear();
+}
+
+function emitStallWarning(message: string): void {
+  process.emitWarning(message, { type: STALL_WARNING_TYPE, code: STALL_WARNING_CODE });
 }
 
 function incompatible(message: string, context: Record<string, unknown>, suggestion: string): BackendError {
@@ -308,6 +379,7 @@ function checkRegionSizes(group: ShmGroupHandle, words: Int32Array): void {
 /** Joins rank `rank` to the group; the communicator is ready at once (the first collective syncs). */
 export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
   const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
+  const stallWarningSecs = options?.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
   if (!isShmGroupHandle(group)) {
     throw incompatible(
       'group is not a shm group handle',
@@ -345,6 +417,17 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
       'pass e.g. 60',
     );
   }
+  if (
+    typeof stallWarningSecs !== 'number' ||
+    !(stallWarningSecs >= 0) ||
+    !Number.isFinite(stallWarningSecs)
+  ) {
+    throw incompatible(
+      `stallWarningSecs must be a number of seconds ≥ 0 (0 disables the warning), got ${String(stallWarningSecs)}`,
+      { stallWarningSecs },
+      `omit it for the default ${DEFAULT_STALL_WARNING_SECS} s, or pass e.g. 60`,
+    );
+  }
   const aborted = readAbort(words);
   if (aborted) {
     throw new BackendError(
@@ -354,7 +437,7 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
       'create a new group for a new run',
     );
   }
-  if (Atomics.compareExchange(words, W.JOINED + rank, 0, 1) !== 0) {
+  if (Atomics.compareExchange(words, W.JOINED + rank, JOIN_STATE.ABSENT, JOIN_STATE.JOINED) !== 0) {
     throw incompatible(
       `rank ${rank} has already joined this group`,
       { rank, size },
@@ -369,9 +452,18 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     data,
     rank,
     timeoutSecs,
+    stallWarningSecs,
+    warn: emitStallWarning,
     spinBudgetMs: oversubscribed ? OVERSUBSCRIBED_SPIN_BUDGET_MS : SPIN_BUDGET_MS,
     canBlock: !isMainThread,
   });
   const regions = new RegionChannel(regionChannelName(words));
-  return new CheckedCommunicator(new ShmBackend({ member, regions }, false));
+  const backend = new ShmBackend({ member, regions }, false);
+  LIVE.add(backend);
+  if (!exitHooked) {
+    // One listener for every communicator of the thread; it keeps nothing alive.
+    process.once('exit', departOnExit);
+    exitHooked = true;
+  }
+  return new CheckedCommunicator(backend);
 }

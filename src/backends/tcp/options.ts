@@ -4,7 +4,12 @@
  */
 import type { Server } from 'node:net';
 import { isIP } from 'node:net';
-import { BackendError, STALL_WARNING_CODE, STALL_WARNING_TYPE } from '../../communicator/errors.js';
+import {
+  BackendError,
+  DEFAULT_STALL_WARNING_SECS,
+  STALL_WARNING_CODE,
+  STALL_WARNING_TYPE,
+} from '../../communicator/errors.js';
 import { MAX_JOB_ID_BYTES } from './handshake.js';
 import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
 
@@ -55,8 +60,6 @@ export interface TcpOptions {
 }
 
 export const WARNING_CODE = 'COLLECTIVE_TCP';
-/** The stall warning's default interval (s); selection passes its own (COLLECTIVE_STALL_WARNING_SECS). */
-export const DEFAULT_STALL_WARNING_SECS = 60;
 
 export interface TcpSettings {
   rank: number;

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { connectShm, createShmGroup } from '../../../src/backends/shm/index.js';
 import { Barrier } from '../../../src/backends/shm/barrier.js';
 import { controlLayout, W, type ShmGroupHandle } from '../../../src/backends/shm/group.js';
+import { Presence } from '../../../src/backends/shm/presence.js';
 import { RegionChannel } from '../../../src/backends/shm/shared-region.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { BackendError, CommError } from '../../../src/communicator/errors.js';
@@ -176,8 +177,11 @@ describe('shm: failures and handles', () => {
       rank: 0,
       size: 1,
       timeoutSecs: 0.01,
+      stallWarningSecs: 0,
       spinBudgetMs: 0,
       arrivedWord: controlLayout(1).arrived,
+      presence: new Presence(words, 1, controlLayout(1).arrived),
+      warn: () => {},
     });
     expect(((await caught(follower.receive(1, barrier, 0.01))) as CommError).code).toBe('Timeout');
     leader.announce({ sequence: 1, error: 'late' });

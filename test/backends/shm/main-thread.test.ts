@@ -128,10 +128,11 @@ describe('shm on the main thread (Atomics.waitAsync)', () => {
     expect(e.details['missing']).toEqual([1]);
     expect(e.message).toMatch(/rank 1 never arrived/);
     expect(performance.now() - started).toBeGreaterThanOrEqual(250);
-    // The rank that timed out gave up: the group is failed for the other rank too.
+    // The group gave up on the silent rank: its own late call fails, naming it (not the healthy rank 0).
     const f = (await caught(b.barrier())) as CommError;
     expect(f.code).toBe('CollectiveFailed');
-    expect(f.details['rank']).toBe(0);
+    expect(f.details['rank']).toBe(1);
+    expect(f.message).toMatch(/gave up waiting for rank 1/);
 
     const [c, d] = await pair(10);
     const pending = c.barrier();

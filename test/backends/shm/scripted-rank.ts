@@ -1,0 +1,135 @@
+/**
+ * One rank in a worker thread that does exactly what the parent tells it, one command at a time, and
+ * reports each step (scripted-world.ts is the parent's side). Nothing else keeps the thread alive
+ * once the parent says 'end' (the port is unref'd), so a test can see whether an idle communicator
+ * holds its thread, and how the others see a thread that ends without close().
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { connectShm, SHM_WORKER_DATA_KEY, type ShmGroupHandle } from '../../../src/backends/shm/index.js';
+import type { Communicator } from '../../../src/communicator/communicator.js';
+import { serializeError } from '../../../src/communicator/errors.js';
+import { init } from '../../../src/index.js';
+
+export type Command =
+  /** Join through connectShm with the world's options, or through the public init() (workerData). */
+  | { do: 'connect'; via: 'connectShm' | 'init' }
+  | { do: 'barrier' }
+  | { do: 'allreduce'; value: number }
+  | { do: 'close' }
+  /** Blocks the thread (Atomics.wait on the world's freeze word) until the parent releases it. */
+  | { do: 'freeze' }
+  /** Loops 8-byte allreduces with a setInterval running, until every rank has seen it fire `ticks` times. */
+  | { do: 'tick-loop'; ticks: number; maxCalls: number }
+  /** Stops listening: the thread then ends once nothing else holds it. */
+  | { do: 'end' }
+  | { do: 'throw' }
+  | { do: 'exit'; code: number };
+
+export type Reply =
+  | { id: number; type: 'started' }
+  | {
+      id: number;
+      type: 'done';
+      ok: boolean;
+      value?: number;
+      error?: ReturnType<typeof serializeError>;
+      /** Stall warnings this thread emitted while the command ran. */
+      warnings: string[];
+    };
+
+export interface ScriptedRankData {
+  [SHM_WORKER_DATA_KEY]: { group: ShmGroupHandle; rank: number };
+  timeoutSecs: number;
+  stallWarningSecs?: number;
+  /** Int32Array word 0: a frozen rank waits until it is non-zero. */
+  freeze: SharedArrayBuffer;
+}
+
+const port = parentPort!;
+const data = workerData as ScriptedRankData;
+const { group, rank } = data[SHM_WORKER_DATA_KEY];
+let comm: Communicator | undefined;
+let warnings: string[] = [];
+process.on('warning', (w) => {
+  if (w.name === 'CollectiveWarning') warnings.push(w.message);
+});
+
+async function perform(command: Command): Promise<number | undefined> {
+  switch (command.do) {
+    case 'connect':
+      comm =
+        command.via === 'init'
+          ? await init()
+          : await connectShm({
+              group,
+              rank,
+              timeoutSecs: data.timeoutSecs,
+              ...(data.stallWarningSecs === undefined ? {} : { stallWarningSecs: data.stallWarningSecs }),
+            });
+      return undefined;
+    case 'barrier':
+      await comm!.barrier();
+      return undefined;
+    case 'allreduce':
+      return (await comm!.allreduce(new Float64Array([command.value])))[0];
+    case 'close':
+      await comm!.close();
+      return undefined;
+    case 'freeze':
+      Atomics.wait(new Int32Array(data.freeze), 0, 0);
+      return undefined;
+    case 'tick-loop':
+      return tickLoop(comm!, command.ticks, command.maxCalls);
+    case 'end':
+      port.unref();
+      return undefined;
+    case 'throw':
+      setImmediate(() => {
+        throw new Error(`rank ${rank} throws`);
+      });
+      return undefined;
+    case 'exit':
+      process.exit(command.code);
+  }
+}
+
+/** Returns the interval's count on this rank once every rank's reached `ticks`; throws at maxCalls. */
+async function tickLoop(c: Communicator, ticks: number, maxCalls: number): Promise<number> {
+  let fired = 0;
+  const interval = setInterval(() => fired++, 10);
+  const flag = new Float64Array(1);
+  try {
+    for (let calls = 0; calls < maxCalls; calls++) {
+      flag[0] = fired >= ticks ? 1 : 0;
+      const all = await c.allreduce(flag, 'min');
+      if (all[0] === 1) return fired;
+    }
+    throw new Error(`setInterval(…, 10) fired ${fired} times in ${maxCalls} allreduces on rank ${rank}`);
+  } finally {
+    clearInterval(interval);
+  }
+}
+
+port.on('message', (message: { id: number; command: Command }) => {
+  const { id, command } = message;
+  warnings = [];
+  port.postMessage({ id, type: 'started' } satisfies Reply);
+  perform(command).then(
+    (value) =>
+      port.postMessage({
+        id,
+        type: 'done',
+        ok: true,
+        ...(value === undefined ? {} : { value }),
+        warnings,
+      } satisfies Reply),
+    (error: unknown) =>
+      port.postMessage({
+        id,
+        type: 'done',
+        ok: false,
+        error: serializeError(error),
+        warnings,
+      } satisfies Reply),
+  );
+});
