@@ -30,6 +30,8 @@ export const RANK_LINE = {
   KIND: 2,
   /** 1 + the sequence number of the last collective the rank finished (either way). */
   FINISHED: 3,
+  /** 1 + the rank's place in the order of departures (0: still here), so errors name the first to leave. */
+  DEPARTED: 4,
 } as const;
 
 const KIND_CODES = new Map<string, number>(COLLECTIVE_KINDS.map((k, i) => [k, i + 1]));
@@ -56,7 +58,8 @@ export class Presence {
   depart(rank: number, how: Departure): void {
     const w = this.#words;
     if (Atomics.compareExchange(w, W.JOINED + rank, JOIN_STATE.JOINED, how) !== JOIN_STATE.JOINED) return;
-    Atomics.add(w, W.DEPARTURES, 1);
+    const order = Atomics.add(w, W.DEPARTURES, 1);
+    Atomics.store(w, this.#lines + rank * RANK_STRIDE_WORDS + RANK_LINE.DEPARTED, order + 1);
     Atomics.notify(w, W.BARRIER);
   }
 
@@ -65,13 +68,24 @@ export class Presence {
     return Atomics.load(this.#words, W.DEPARTURES) !== 0;
   }
 
-  /** The lowest departed rank among `ranks`, or -1. */
+  /**
+   * The first of `ranks` to depart, or -1. Later departures are often consequences of the first (a
+   * rank whose collective failed closes), so the error names the cause. A departure whose order is
+   * not yet stored (another thread is between its two writes) counts as the latest.
+   */
   departedAmong(ranks: Iterable<number>): number {
-    for (const r of ranks) if (Atomics.load(this.#words, W.JOINED + r) >= JOIN_STATE.CLOSED) return r;
-    return -1;
+    let first = -1;
+    let firstOrder = Infinity;
+    for (const r of ranks) {
+      if (Atomics.load(this.#words, W.JOINED + r) < JOIN_STATE.CLOSED) continue;
+      const order =
+        Atomics.load(this.#words, this.#lines + r * RANK_STRIDE_WORDS + RANK_LINE.DEPARTED) || Infinity;
+      if (first === -1 || order < firstOrder) [first, firstOrder] = [r, order];
+    }
+    return first;
   }
 
-  /** The lowest departed rank of the group, or -1. */
+  /** The first departed rank of the group, or -1. */
   firstDeparted(): number {
     return this.departedAmong(Array.from({ length: this.#size }, (_, r) => r));
   }
