@@ -348,7 +348,7 @@ export class CheckedCommunicator implements Communicator {
       throw new CommError(
         'InvalidCommunicator',
         operation,
-        'the communicator is closed; create a new one with init() to communicate again.',
+        'the communicator is closed; call init() again on every rank to communicate again.',
         { rank: this.rank },
       );
     }

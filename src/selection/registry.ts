@@ -7,13 +7,7 @@ import { BackendError, STALL_WARNING_CODE } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { ensureResolvable } from './coordinator-lookup.js';
-import {
-  checkShmFirstJoin,
-  joinAgain,
-  rememberEphemeralPort,
-  rememberShmJoin,
-  withEarlierPort,
-} from './reinit.js';
+import { joinAgain, rememberEphemeralPort, withEarlierPort } from './reinit.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -56,7 +50,6 @@ async function load<M>(name: string, importModule: () => Promise<M>): Promise<M>
   }
 }
 
-
 const local: Registration<LocalConfig> = {
   name: 'local',
   description: 'one rank in this process; identity semantics',
@@ -76,17 +69,14 @@ const shm: Registration<ShmConfig> = {
       : { available: false, reason: 'SharedArrayBuffer or Atomics is missing in this runtime' },
   async create(config) {
     const { connectShm } = await load('shm', () => import('../backends/shm/index.js'));
-    // The handle came from workerData or the caller unchecked; connectShm validates it.
-    const group = config.group as ShmGroupHandle;
-    checkShmFirstJoin(group, config.rank);
-    const comm = await connectShm({
-      group,
+    // The handle came from workerData or the caller unchecked; connectShm validates it. A rank that
+    // closed joins the group's next generation (init() after close(), §5.4).
+    return connectShm({
+      group: config.group as ShmGroupHandle,
       rank: config.rank,
       timeoutSecs: config.timeoutSecs,
       stallWarningSecs: config.stallWarningSecs,
     });
-    rememberShmJoin(group);
-    return comm;
   },
 };
 

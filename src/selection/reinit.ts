@@ -5,6 +5,7 @@
  * others dial that same port again — so rank 0 listens again on the port it got the first time, and a
  * rank ≥ 1 that reaches rank 0's previous, still-open group (refused as complete, or closed during the
  * handshake) keeps trying until the connect timeout, as it would for a rank 0 that is not listening yet.
+ * On shm the backend itself lets a rank that closed join its group's next generation (spec/backend-shm.md §5.6).
  */
 import { BackendError } from '../communicator/errors.js';
 import type { TcpConfig } from './config.js';
@@ -69,25 +70,4 @@ export async function joinAgain<T>(config: TcpConfig, connect: () => Promise<T>)
       wait = Math.min(wait * 2, MAX_REJOIN_PAUSE_MS);
     }
   }
-}
-
-/**
- * Per thread (module state is per thread): the shm group handles this thread has joined. A shm group
- * is joined once per thread — its counters and slots belong to that one generation — so init() after
- * close() on the same handle is refused before connectShm with advice that is true (§5.4).
- */
-const joinedShmGroups = new WeakSet<object>();
-
-export function checkShmFirstJoin(group: object, rank: number): void {
-  if (!joinedShmGroups.has(group)) return;
-  throw new BackendError(
-    'InitializationFailed',
-    `rank ${rank} already joined its shm group and closed it: a thread joins its shm group once, so init() after close() cannot join it again`,
-    { backend: 'shm', rank },
-    'keep one communicator open for the whole rank program and close it at the end, or run with --backend tcp (COLLECTIVE_BACKEND=tcp), where init() after close() joins the same group again',
-  );
-}
-
-export function rememberShmJoin(group: object): void {
-  joinedShmGroups.add(group);
 }

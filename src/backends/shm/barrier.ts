@@ -158,7 +158,12 @@ export class Barrier {
     try {
       for (;;) {
         const now = Atomics.load(w, W.BARRIER);
-        if (now >>> COUNT_BITS !== generation) return;
+        if (now >>> COUNT_BITS !== generation) {
+          // Every rank left while this one waited (its parent communicator closed): the barrier
+          // word now counts a later generation's barriers, and the slots hold its data (§5.6).
+          if (this.#presence.ended()) throw this.endedError(operation);
+          return;
+        }
         if (closed()) {
           throw new CommError(
             'InvalidCommunicator',
@@ -185,6 +190,7 @@ export class Barrier {
   #watch(operation: string, sequence: number): number {
     this.#throwIfGivenUp(operation, sequence);
     if (this.#presence.anyDeparted()) {
+      if (this.#presence.ended()) throw this.endedError(operation);
       const gone = this.#presence.departedAmong(this.missing());
       if (gone >= 0) throw this.departedError(operation, gone);
     }
@@ -240,6 +246,7 @@ export class Barrier {
   throwIfFailed(operation: string): void {
     this.throwIfAborted(operation);
     if (!this.#presence.anyDeparted()) return;
+    if (this.#presence.ended()) throw this.endedError(operation);
     const gone = this.#presence.firstDeparted();
     if (gone >= 0) throw this.departedError(operation, gone);
   }
@@ -251,6 +258,19 @@ export class Barrier {
       operation,
       `${how} (${this.#presence.lastSeen(rank)}); every collective needs all ${this.#size} ranks, so this one cannot complete. Close this communicator.`,
       { rank, reason: how },
+    );
+  }
+
+  /**
+   * This member's generation ended (§5.6): every rank departed, this one included — only a
+   * communicator splitLocal() returned outlives its parent's close.
+   */
+  endedError(operation: string): CommError {
+    return new CommError(
+      'InvalidCommunicator',
+      operation,
+      `every rank of this shm group, rank ${this.#rank} too, has closed the communicator this one belongs to; call init() again to communicate.`,
+      { rank: this.#rank, generation: this.#presence.generation },
     );
   }
 

@@ -12,7 +12,8 @@ import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js'
 
 /** "SHM1" — tells a control region from any other SharedArrayBuffer. */
 export const CONTROL_MAGIC = 0x53484d31;
-export const LAYOUT_VERSION = 1;
+/** 2: word 10 counts generations (§5.6). */
+export const LAYOUT_VERSION = 2;
 export const MAX_RANKS = 1024;
 /** Low bits of the barrier word that count arrivals (up to MAX_RANKS - 1 before the reset). */
 export const COUNT_BITS = 11;
@@ -54,6 +55,13 @@ export const W = {
   DEPARTURES: 8,
   /** Why the group aborted (ABORT_CAUSE), stored before ABORT. */
   ABORT_CAUSE: 9,
+  /**
+   * The group's generation: 0 at creation, + 1 each time every rank has departed (§5.6). A rank that
+   * closed joins again in the next one; a member of an ended generation runs nothing.
+   */
+  GENERATION: 10,
+  /** 1 + the rank that departed first in this generation, 0 while none has: errors name the cause (§5.5). */
+  FIRST_DEPARTED: 11,
   /**
    * The barrier word: arrivals in the current generation in the low COUNT_BITS, the generation in
    * the rest, so the last arriver resets the count and advances the generation with one atomic add
@@ -212,10 +220,12 @@ export function createShmGroup(options: ShmGroupOptions): ShmGroup {
   };
 }
 
-/** The name of the group's region channel: unique per group (64 random bits), §6. */
-export function regionChannelName(words: Int32Array): string {
+/** The name of the group's region channel: unique per group (64 random bits) and generation, §6. */
+export function regionChannelName(words: Int32Array, generation: number): string {
   const hex = (w: number): string => ((w >>> 0) + 0x1_0000_0000).toString(16).slice(1);
-  return `collective-shm-${hex(words[W.GROUP_ID_HIGH] as number)}${hex(words[W.GROUP_ID] as number)}`;
+  const id = `${hex(words[W.GROUP_ID_HIGH] as number)}${hex(words[W.GROUP_ID] as number)}`;
+  // Per generation: an announcement of an ended generation never reaches a member of the next.
+  return `collective-shm-${id}-g${generation}`;
 }
 
 export function isShmGroupHandle(value: unknown): value is ShmGroupHandle {

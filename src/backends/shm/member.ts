@@ -33,6 +33,8 @@ export interface MemberOptions {
   words: Int32Array;
   data: SharedArrayBuffer;
   rank: number;
+  /** The group generation this member joined (§5.6). */
+  generation: number;
   timeoutSecs: number;
   /** 0 disables stall warnings. */
   stallWarningSecs: number;
@@ -83,7 +85,7 @@ export class GroupMember {
     this.timeoutSecs = options.timeoutSecs;
     this.canBlock = options.canBlock;
     this.layout = controlLayout(this.size);
-    this.presence = new Presence(this.words, this.size, this.layout.arrived);
+    this.presence = new Presence(this.words, this.size, this.layout.arrived, options.generation);
     this.barrier = new Barrier(this.words, {
       rank: this.rank,
       size: this.size,

@@ -1,13 +1,15 @@
 /**
- * Who is in the group and what each rank was last seen doing (spec/backend-shm.md §5.2, §5.5). A
- * rank joins once and departs once: by close(), or when its thread exits without it. A departure is
- * not a failure of the group — joining stays open, and collectives completed before it stand — but
- * every collective needs every rank, so one that needs a departed rank fails naming it. Each rank
- * also records the collective it started and finished last, on its own cache line, so an error
- * about a silent or departed rank can say where that rank stopped.
+ * Who is in the group and what each rank was last seen doing (spec/backend-shm.md §5.2, §5.5, §5.6).
+ * In each generation a rank joins once and departs once: by close(), or when its thread exits
+ * without it. A departure is not a failure of the group — joining stays open, and collectives
+ * completed before it stand — but every collective needs every rank, so one that needs a departed
+ * rank fails naming it. The rank whose departure is the last of its generation starts the next one
+ * (nextGeneration), where every rank can join again. Each rank also records the collective it
+ * started and finished last, on its own cache line, so an error about a silent or departed rank can
+ * say where that rank stopped.
  */
 import { COLLECTIVE_KINDS } from '../../communicator/fingerprint.js';
-import { RANK_STRIDE_WORDS, W } from './group.js';
+import { COUNT_BITS, controlLayout, RANK_STRIDE_WORDS, W } from './group.js';
 
 /** The states of a rank's JOINED word. */
 export const JOIN_STATE = {
@@ -30,63 +32,95 @@ export const RANK_LINE = {
   KIND: 2,
   /** 1 + the sequence number of the last collective the rank finished (either way). */
   FINISHED: 3,
-  /** 1 + the rank's place in the order of departures (0: still here), so errors name the first to leave. */
-  DEPARTED: 4,
 } as const;
 
 const KIND_CODES = new Map<string, number>(COLLECTIVE_KINDS.map((k, i) => [k, i + 1]));
+
+/**
+ * Every rank of the generation has departed (§5.6): no rank of it runs a collective any more, so the
+ * words a generation uses start over — rank lines, the barrier's count, the departures — and the
+ * generation advances before the join words are cleared, so a rank that joins the new one reads
+ * the new number. The barrier word keeps its generation bits; SLEEPERS balances itself.
+ */
+export function nextGeneration(words: Int32Array, size: number): void {
+  const lines = controlLayout(size).arrived;
+  for (let r = 0; r < size; r++) {
+    const at = lines + r * RANK_STRIDE_WORDS;
+    for (const word of Object.values(RANK_LINE)) Atomics.store(words, at + word, 0);
+  }
+  Atomics.and(words, W.BARRIER, ~((1 << COUNT_BITS) - 1));
+  Atomics.store(words, W.DEPARTURES, 0);
+  Atomics.store(words, W.FIRST_DEPARTED, 0);
+  Atomics.add(words, W.GENERATION, 1);
+  for (let r = 0; r < size; r++) Atomics.store(words, W.JOINED + r, JOIN_STATE.ABSENT);
+  Atomics.notify(words, W.GENERATION);
+  // A member of the ended generation still waiting (a splitLocal communicator) looks again.
+  Atomics.notify(words, W.BARRIER);
+}
 
 export class Presence {
   readonly #words: Int32Array;
   readonly #size: number;
   readonly #lines: number;
+  /** The generation this member joined (§5.6). */
+  readonly generation: number;
   #lastKind = '';
   #lastKindCode = 0;
 
-  constructor(words: Int32Array, size: number, arrivedWord: number) {
+  constructor(words: Int32Array, size: number, arrivedWord: number, generation: number) {
     this.#words = words;
     this.#size = size;
     this.#lines = arrivedWord;
-  }
-
-  /** False when the rank has joined before (or departed). */
-  join(rank: number): boolean {
-    return Atomics.compareExchange(this.#words, W.JOINED + rank, JOIN_STATE.ABSENT, JOIN_STATE.JOINED) === 0;
-  }
-
-  /** Marks `rank` departed and wakes every waiting rank, so it sees the departure at once. */
-  depart(rank: number, how: Departure): void {
-    const w = this.#words;
-    if (Atomics.compareExchange(w, W.JOINED + rank, JOIN_STATE.JOINED, how) !== JOIN_STATE.JOINED) return;
-    const order = Atomics.add(w, W.DEPARTURES, 1);
-    Atomics.store(w, this.#lines + rank * RANK_STRIDE_WORDS + RANK_LINE.DEPARTED, order + 1);
-    Atomics.notify(w, W.BARRIER);
-  }
-
-  /** One load: the hot path's check before each collective. */
-  anyDeparted(): boolean {
-    return Atomics.load(this.#words, W.DEPARTURES) !== 0;
+    this.generation = generation;
   }
 
   /**
-   * The first of `ranks` to depart, or -1. Later departures are often consequences of the first (a
-   * rank whose collective failed closes), so the error names the cause. A departure whose order is
-   * not yet stored (another thread is between its two writes) counts as the latest.
+   * Marks `rank` departed and wakes every waiting rank, so it sees the departure at once. The last
+   * departure of the generation starts the next one.
    */
-  departedAmong(ranks: Iterable<number>): number {
-    let first = -1;
-    let firstOrder = Infinity;
-    for (const r of ranks) {
-      if (Atomics.load(this.#words, W.JOINED + r) < JOIN_STATE.CLOSED) continue;
-      const order =
-        Atomics.load(this.#words, this.#lines + r * RANK_STRIDE_WORDS + RANK_LINE.DEPARTED) || Infinity;
-      if (first === -1 || order < firstOrder) [first, firstOrder] = [r, order];
-    }
-    return first;
+  depart(rank: number, how: Departure): void {
+    const w = this.#words;
+    if (Atomics.load(w, W.GENERATION) !== this.generation) return;
+    if (Atomics.compareExchange(w, W.JOINED + rank, JOIN_STATE.JOINED, how) !== JOIN_STATE.JOINED) return;
+    Atomics.compareExchange(w, W.FIRST_DEPARTED, 0, rank + 1);
+    const departed = Atomics.add(w, W.DEPARTURES, 1) + 1;
+    Atomics.notify(w, W.BARRIER);
+    if (departed === this.#size) nextGeneration(w, this.#size);
   }
 
-  /** The first departed rank of the group, or -1. */
+  /** Two loads on one cache line: the hot path's check before each collective. */
+  anyDeparted(): boolean {
+    return Atomics.load(this.#words, W.DEPARTURES) !== 0 || this.ended();
+  }
+
+  /** Every rank of this member's generation has departed, this one too (§5.6). */
+  ended(): boolean {
+    return Atomics.load(this.#words, W.GENERATION) !== this.generation;
+  }
+
+  /**
+   * A departed rank among `ranks`, or -1: the first to depart when it is among them (a rank that
+   * failed before arriving, because of that departure, and then closed is missing and departed too),
+   * else the lowest.
+   */
+  departedAmong(ranks: Iterable<number>): number {
+    const first = Atomics.load(this.#words, W.FIRST_DEPARTED) - 1;
+    let lowest = -1;
+    for (const r of ranks) {
+      if (Atomics.load(this.#words, W.JOINED + r) < JOIN_STATE.CLOSED) continue;
+      if (r === first) return r;
+      if (lowest === -1) lowest = r;
+    }
+    return lowest;
+  }
+
+  /**
+   * The rank that departed first, or -1: the cause. A survivor that closed after its collective
+   * failed naming that rank may have a lower number, and must not be named in its place.
+   */
   firstDeparted(): number {
+    const first = Atomics.load(this.#words, W.FIRST_DEPARTED) - 1;
+    if (first >= 0) return first;
     return this.departedAmong(Array.from({ length: this.#size }, (_, r) => r));
   }
 

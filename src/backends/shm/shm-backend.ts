@@ -47,6 +47,7 @@ import {
 } from './group.js';
 import { GroupMember } from './member.js';
 import { JOIN_STATE } from './presence.js';
+import { awaitNextGeneration } from './generations.js';
 import { allocateRegion, RegionChannel, ShmRegion } from './shared-region.js';
 
 /**
@@ -170,7 +171,7 @@ class ShmBackend implements Backend {
    */
   departOnExit(): void {
     const m = this.#m;
-    if (m.busy) {
+    if (m.busy && !m.presence.ended()) {
       abortGroup(
         m.words,
         this.rank,
@@ -293,7 +294,8 @@ class ShmBackend implements Backend {
   #giveUp(error: unknown): never {
     // A Timeout has already failed the group, naming the silent rank (barrier.ts); a departure
     // fails every later collective by itself (§5.5).
-    if (error instanceof CommError && error.code === 'InvalidCommunicator') {
+    // Once the generation ended (§5.6) no rank of it waits any more: nothing is left half-counted.
+    if (error instanceof CommError && error.code === 'InvalidCommunicator' && !this.#m.presence.ended()) {
       // A communicator (a splitLocal one too) was closed while its collective waited (§5.2).
       abortGroup(
         this.#m.words,
@@ -437,13 +439,19 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
       'create a new group for a new run',
     );
   }
+  if (Atomics.load(words, W.JOINED + rank) >= JOIN_STATE.CLOSED) {
+    // This rank left its generation: it joins the next, once every rank has left this one (§5.6).
+    await awaitNextGeneration(words, rank, timeoutSecs, stallWarningSecs, emitStallWarning);
+  }
   if (Atomics.compareExchange(words, W.JOINED + rank, JOIN_STATE.ABSENT, JOIN_STATE.JOINED) !== 0) {
     throw incompatible(
-      `rank ${rank} has already joined this group`,
+      `rank ${rank} has already joined this group and its communicator is still open`,
       { rank, size },
-      'each rank joins once; give each thread a distinct rank',
+      'close() the communicator before calling init() again, and give each thread a distinct rank',
     );
   }
+  // The generation cannot end while this rank is joined: this is the one it joined.
+  const generation = Atomics.load(words, W.GENERATION);
   const data = group.memory ? (group.memory.buffer as SharedArrayBuffer) : group.data;
   if (group.memory) registerSharedMemory(group.memory);
   const oversubscribed = size > availableParallelism();
@@ -451,13 +459,14 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     words,
     data,
     rank,
+    generation,
     timeoutSecs,
     stallWarningSecs,
     warn: emitStallWarning,
     spinBudgetMs: oversubscribed ? OVERSUBSCRIBED_SPIN_BUDGET_MS : SPIN_BUDGET_MS,
     canBlock: !isMainThread,
   });
-  const regions = new RegionChannel(regionChannelName(words));
+  const regions = new RegionChannel(regionChannelName(words, generation));
   const backend = new ShmBackend({ member, regions }, false);
   LIVE.add(backend);
   if (!exitHooked) {

@@ -180,7 +180,7 @@ describe('shm: failures and handles', () => {
       stallWarningSecs: 0,
       spinBudgetMs: 0,
       arrivedWord: controlLayout(1).arrived,
-      presence: new Presence(words, 1, controlLayout(1).arrived),
+      presence: new Presence(words, 1, controlLayout(1).arrived, 0),
       warn: () => {},
     });
     expect(((await caught(follower.receive(1, barrier, 0.01))) as CommError).code).toBe('Timeout');
