@@ -1,6 +1,6 @@
 /**
  * The multi-job family (issue 11 item 4; spec/selection.md §4.1, spec/backend-tcp.md §3.4): two jobs on
- * one node that use the same coordinator address — the default port when it is free — with real
+ * one node that use the same coordinator address (one port for both, as the default 29500 is) — with real
  * processes through the public init(). Neither job ever computes with the other's data: the second
  * job's rank 0 fails at once on the taken port naming the remedy, a rank that reaches the other job's
  * rank 0 is refused naming both jobs, and the first job completes with its own numbers only. The order
@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_TCP_PORT } from '../../src/selection/config.js';
 import { childEnv } from '../selection/fixtures/child-env.js';
 import { launch, sharedPort, type Launched } from './jobs/processes.js';
 import type { JobOutcome } from './jobs/outcome.js';
@@ -100,7 +99,7 @@ describe('multi-job: two jobs on one node, one coordinator address (tcp)', () =>
   it(
     'hand launches with distinct COLLECTIVE_JOB_IDs: B is refused and fails fast, A sums only its own numbers',
     async () => {
-      const { env: port } = await sharedPort(DEFAULT_TCP_PORT);
+      const { env: port } = await sharedPort();
       const jobA = `job-A-${randomUUID()}`;
       const jobB = `job-B-${randomUUID()}`;
       const a = { ...port, COLLECTIVE_JOB_ID: jobA };
@@ -127,7 +126,7 @@ describe('multi-job: two jobs on one node, one coordinator address (tcp)', () =>
   it(
     'two mpirun -n 2 at once with the default address: neither computes with the other, the refusal names both PMIx namespaces',
     async () => {
-      const { env: port } = await sharedPort(DEFAULT_TCP_PORT);
+      const { env: port } = await sharedPort();
       const gates = mkdtempSync(join(tmpdir(), 'collective-jobs-'));
       try {
         const gate = (name: string): string => join(gates, name);
@@ -164,7 +163,7 @@ describe('multi-job: two jobs on one node, one coordinator address (tcp)', () =>
   it(
     'a hand launch without any job identity warns COLLECTIVE_NO_JOB_ID on every rank, and collective doctor shows it',
     async () => {
-      const { env: port } = await sharedPort(DEFAULT_TCP_PORT);
+      const { env: port } = await sharedPort();
       const ranks = [handRank(0, TAG.A, port), handRank(1, TAG.A, port)];
       const outcomes = await Promise.all(ranks.map((r, rank) => r.outcome(rank)));
       const all = context(...ranks);
