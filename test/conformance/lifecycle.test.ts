@@ -3,7 +3,7 @@
  * never calls a collective, a rank that leaves early (closed or not), re-init — per backend × world size of
  * FACTORIES (a new backend joins by its factory), each scenario as a whole job under `collective run`.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../launch/run-cli.js';
 import { FACTORIES } from './factories.js';
@@ -27,6 +27,10 @@ for (const factory of FACTORIES) {
                   COLLECTIVE_TIMEOUT_SECS: FATAL_TIMEOUT_SECS,
                 },
               );
+              // A scenario that hangs fails by the test's timeout: stop the job (its ranks too) then.
+              onTestFinished(() => {
+                if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGTERM');
+              });
               const { code, signal } = await run.exited;
               const outcomes = run.stdout
                 .filter((line) => line.startsWith(OUTCOME_PREFIX))
