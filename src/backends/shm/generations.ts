@@ -93,7 +93,7 @@ export async function awaitNextGeneration(
       }
       if (now >= nextWarning) {
         warn(
-          `init() on rank ${rank}: waiting ${waited} s for ${stillInGeneration(words, size, generation)} to close the previous communicator of the shm group; still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`,
+          `shm rank ${rank}: init(): waiting ${waited} s for ${stillInGeneration(words, size, generation)} to close the previous communicator of the shm group; still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`,
         );
         while (nextWarning <= now) nextWarning += stallMs;
       }

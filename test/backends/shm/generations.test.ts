@@ -64,6 +64,26 @@ describe('shm: joining the next generation', () => {
     await Promise.all([a2.close(), b2.close()]);
   });
 
+  it('a re-join that waits warns, naming the waiting rank and the rank still open', async () => {
+    const { handle } = createShmGroup({ size: 2 });
+    const [a, b] = [await join(handle, 0), await join(handle, 1)];
+    await a.close();
+    const warned = new Promise<string>((resolve) => {
+      const listener = (w: Error): void => {
+        if (w.name !== 'CollectiveWarning') return;
+        process.off('warning', listener);
+        resolve(w.message);
+      };
+      process.on('warning', listener);
+    });
+    const again = connectShm({ group: handle, rank: 0, timeoutSecs: 10, stallWarningSecs: 0.05 });
+    expect(await warned).toMatch(
+      /^shm rank 0: init\(\): waiting \d+\.\d s for rank 1 \(its communicator is still open\) of generation 0/,
+    );
+    await b.close();
+    await (await again).close();
+  });
+
   it('a re-join whose peer never closes fails after the timeout, naming that rank', async () => {
     const { handle } = createShmGroup({ size: 3 });
     const comms = [await join(handle, 0), await join(handle, 1)];
