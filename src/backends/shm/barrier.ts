@@ -207,7 +207,8 @@ export class Barrier {
           t - this.#waitStart,
           this.#timeoutMs / 1000,
         );
-        this.#warn(`${message}; ${this.#lastSeen(missing)}`);
+        // Which rank warns, as on tcp: in a launcher's merged stderr every rank's warnings interleave.
+        this.#warn(`shm rank ${this.#rank}: ${message}; ${this.#lastSeen(missing)}`);
       }
       while (this.#nextWarning <= t) this.#nextWarning += this.#stallMs;
     }

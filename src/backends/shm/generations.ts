@@ -4,12 +4,13 @@
  * departed the current one, the last to depart resets the group's words and advances GENERATION
  * (presence.ts nextGeneration). Until then the re-joining rank waits here — the slow ranks are still
  * using the data slots the next generation will reuse — with the same stall warning and fatal
- * timeout as a collective, since what it waits for is a peer's work (§5.3).
+ * timeout as a collective, since what it waits for is a peer's work (§5.3). A rank whose thread has
+ * ended can join no later generation (§5.7): the wait then fails at once, naming it.
  */
-import { BackendError } from '../../communicator/errors.js';
+import { BackendError, CommError } from '../../communicator/errors.js';
 import { waitAsync } from '../../communicator/wasm.js';
 import { readAbort, W } from './group.js';
-import { JOIN_STATE } from './presence.js';
+import { firstGone, goneReason, JOIN_STATE } from './presence.js';
 
 /** Longest single wait: bounds how late an abort, the deadline or a stall warning is seen. */
 export const REJOIN_SLICE_MS = 100;
@@ -30,6 +31,20 @@ function stillIn(words: Int32Array, size: number): number[] {
   const out: number[] = [];
   for (let r = 0; r < size; r++) if (Atomics.load(words, W.JOINED + r) < JOIN_STATE.CLOSED) out.push(r);
   return out;
+}
+
+/**
+ * The same error as a collective of the next generation would raise (barrier.ts departedError), so
+ * the caller sees one error whichever comes first: the re-join wait or its first collective.
+ */
+function goneError(rank: number, gone: number, generation: number): CommError {
+  const reason = goneReason(gone);
+  return new CommError(
+    'CollectiveFailed',
+    'init',
+    `rank ${rank} cannot join its shm group again: ${reason}; every collective needs all ranks, so no later generation can complete one. Start a new run.`,
+    { rank: gone, reason, generation },
+  );
 }
 
 /**
@@ -55,6 +70,8 @@ export async function awaitNextGeneration(
     for (;;) {
       const generation = Atomics.load(words, W.GENERATION);
       if (Atomics.load(words, W.JOINED + rank) === JOIN_STATE.ABSENT) return;
+      const gone = firstGone(words);
+      if (gone >= 0) throw goneError(rank, gone, generation);
       const aborted = readAbort(words);
       if (aborted) {
         throw new BackendError(
@@ -76,7 +93,7 @@ export async function awaitNextGeneration(
       }
       if (now >= nextWarning) {
         warn(
-          `init() on rank ${rank}: waiting ${waited} s for ${stillInGeneration(words, size, generation)} to close the previous communicator of the shm group; still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`,
+          `shm rank ${rank}: init(): waiting ${waited} s for ${stillInGeneration(words, size, generation)} to close the previous communicator of the shm group; still waiting — the fatal timeout is ${timeoutSecs} s (COLLECTIVE_TIMEOUT_SECS)`,
         );
         while (nextWarning <= now) nextWarning += stallMs;
       }

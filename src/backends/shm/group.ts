@@ -12,8 +12,8 @@ import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js'
 
 /** "SHM1" — tells a control region from any other SharedArrayBuffer. */
 export const CONTROL_MAGIC = 0x53484d31;
-/** 2: word 10 counts generations (§5.6). */
-export const LAYOUT_VERSION = 2;
+/** 3: words 12–13 and word 4 of each rank line record ranks gone for good (§5.7). */
+export const LAYOUT_VERSION = 3;
 export const MAX_RANKS = 1024;
 /** Low bits of the barrier word that count arrivals (up to MAX_RANKS - 1 before the reset). */
 export const COUNT_BITS = 11;
@@ -62,6 +62,13 @@ export const W = {
   GENERATION: 10,
   /** 1 + the rank that departed first in this generation, 0 while none has: errors name the cause (§5.5). */
   FIRST_DEPARTED: 11,
+  /**
+   * How many ranks are gone for good: their thread ended after joining the group (§5.7). Never
+   * reset: such a rank can join no later generation. On DEPARTURES' cache line: the same check.
+   */
+  GONE: 12,
+  /** 1 + the first rank gone for good, 0 while none is. */
+  FIRST_GONE: 13,
   /**
    * The barrier word: arrivals in the current generation in the low COUNT_BITS, the generation in
    * the rest, so the last arriver resets the count and advances the generation with one atomic add

@@ -6,7 +6,8 @@
  * rank fails naming it. The rank whose departure is the last of its generation starts the next one
  * (nextGeneration), where every rank can join again. Each rank also records the collective it
  * started and finished last, on its own cache line, so an error about a silent or departed rank can
- * say where that rank stopped.
+ * say where that rank stopped. A rank whose thread ends is gone for good (§5.7): unlike a departure,
+ * that outlives the generation, so later generations fail at once naming it instead of waiting for it.
  */
 import { COLLECTIVE_KINDS } from '../../communicator/fingerprint.js';
 import { COUNT_BITS, controlLayout, RANK_STRIDE_WORDS, W } from './group.js';
@@ -33,6 +34,36 @@ export const RANK_LINE = {
   /** 1 + the sequence number of the last collective the rank finished (either way). */
   FINISHED: 3,
 } as const;
+
+/**
+ * Word of a rank's line set (0 → 1, by the rank's own thread as it ends) once its thread has ended
+ * after joining (§5.7). Not in RANK_LINE: nextGeneration leaves it, since the rank never comes back.
+ */
+export const RANK_GONE_WORD = 4;
+
+/**
+ * The thread of `rank` is ending, after joining this group at least once (§5.7): it can join no later
+ * generation, so every rank waiting for it — in a barrier, or to re-join — wakes and fails naming it.
+ */
+export function markGone(words: Int32Array, rank: number): void {
+  const at = controlLayout(words[W.SIZE] as number).arrived + rank * RANK_STRIDE_WORDS + RANK_GONE_WORD;
+  if (Atomics.compareExchange(words, at, 0, 1) !== 0) return;
+  Atomics.compareExchange(words, W.FIRST_GONE, 0, rank + 1);
+  Atomics.add(words, W.GONE, 1);
+  Atomics.notify(words, W.BARRIER);
+  Atomics.notify(words, W.GENERATION);
+}
+
+/** Whether `rank`'s thread has ended after joining (markGone). */
+export function isGone(words: Int32Array, rank: number): boolean {
+  const at = controlLayout(words[W.SIZE] as number).arrived + rank * RANK_STRIDE_WORDS + RANK_GONE_WORD;
+  return Atomics.load(words, at) !== 0;
+}
+
+/** The first rank gone for good, or -1. */
+export function firstGone(words: Int32Array): number {
+  return Atomics.load(words, W.FIRST_GONE) - 1;
+}
 
 const KIND_CODES = new Map<string, number>(COLLECTIVE_KINDS.map((k, i) => [k, i + 1]));
 
@@ -88,9 +119,22 @@ export class Presence {
     if (departed === this.#size) nextGeneration(w, this.#size);
   }
 
-  /** Two loads on one cache line: the hot path's check before each collective. */
+  /** Three loads on one cache line: the hot path's check before each collective. */
   anyDeparted(): boolean {
-    return Atomics.load(this.#words, W.DEPARTURES) !== 0 || this.ended();
+    const w = this.#words;
+    return Atomics.load(w, W.DEPARTURES) !== 0 || Atomics.load(w, W.GONE) !== 0 || this.ended();
+  }
+
+  /**
+   * Gone for good (§5.7) and not in this generation: its thread ended before it joined this one, so
+   * it will never arrive. (One that joined and then ended departed this generation as EXITED.)
+   */
+  #goneBefore(rank: number): boolean {
+    return Atomics.load(this.#words, W.JOINED + rank) === JOIN_STATE.ABSENT && isGone(this.#words, rank);
+  }
+
+  #departed(rank: number): boolean {
+    return Atomics.load(this.#words, W.JOINED + rank) >= JOIN_STATE.CLOSED || this.#goneBefore(rank);
   }
 
   /** Every rank of this member's generation has departed, this one too (§5.6). */
@@ -99,19 +143,23 @@ export class Presence {
   }
 
   /**
-   * A departed rank among `ranks`, or -1: the first to depart when it is among them (a rank that
-   * failed before arriving, because of that departure, and then closed is missing and departed too),
-   * else the lowest.
+   * A departed rank among `ranks`, or -1: a rank gone before this generation began (the earliest
+   * cause), else the first to depart this generation when it is among them (a rank that failed
+   * before arriving, because of that departure, and then closed is missing and departed too), else
+   * the lowest.
    */
   departedAmong(ranks: Iterable<number>): number {
+    const gone = firstGone(this.#words);
     const first = Atomics.load(this.#words, W.FIRST_DEPARTED) - 1;
+    let firstAmong = -1;
     let lowest = -1;
     for (const r of ranks) {
-      if (Atomics.load(this.#words, W.JOINED + r) < JOIN_STATE.CLOSED) continue;
-      if (r === first) return r;
+      if (!this.#departed(r)) continue;
+      if (r === gone && this.#goneBefore(r)) return r;
+      if (r === first) firstAmong = r;
       if (lowest === -1) lowest = r;
     }
-    return lowest;
+    return firstAmong >= 0 ? firstAmong : lowest;
   }
 
   /**
@@ -119,6 +167,8 @@ export class Presence {
    * failed naming that rank may have a lower number, and must not be named in its place.
    */
   firstDeparted(): number {
+    const gone = firstGone(this.#words);
+    if (gone >= 0 && this.#goneBefore(gone)) return gone;
     const first = Atomics.load(this.#words, W.FIRST_DEPARTED) - 1;
     if (first >= 0) return first;
     return this.departedAmong(Array.from({ length: this.#size }, (_, r) => r));
@@ -142,6 +192,7 @@ export class Presence {
 
   /** "after collective #4 (allreduce)", "in collective #5 (barrier)", or "before its first collective". */
   lastSeen(rank: number): string {
+    if (this.#goneBefore(rank)) return `never joined generation ${this.generation}`;
     const at = this.#lines + rank * RANK_STRIDE_WORDS;
     const started = Atomics.load(this.#words, at + RANK_LINE.STARTED);
     if (started === 0) return 'has not called a collective yet';
@@ -155,6 +206,12 @@ export class Presence {
     const state = Atomics.load(this.#words, W.JOINED + rank);
     if (state === JOIN_STATE.CLOSED) return `rank ${rank} closed its communicator`;
     if (state === JOIN_STATE.EXITED) return `rank ${rank}'s thread exited without close()`;
+    if (this.#goneBefore(rank)) return goneReason(rank);
     return null;
   }
+}
+
+/** Why a rank gone for good can never arrive (§5.7). */
+export function goneReason(rank: number): string {
+  return `rank ${rank}'s thread exited, and a rank whose thread has ended cannot join the shm group again`;
 }

@@ -46,7 +46,7 @@ import {
   type ShmGroupHandle,
 } from './group.js';
 import { GroupMember } from './member.js';
-import { JOIN_STATE } from './presence.js';
+import { goneReason, isGone, JOIN_STATE, markGone } from './presence.js';
 import { awaitNextGeneration } from './generations.js';
 import { allocateRegion, RegionChannel, ShmRegion } from './shared-region.js';
 
@@ -330,11 +330,21 @@ export interface ShmConnectOptions {
 
 /** Live communicators of this thread that joined a group (not splitLocal ones): they depart on exit. */
 const LIVE = new Set<ShmBackend>();
+/** Every group (control words) and rank this thread has ever joined: gone for good on exit (§5.7). */
+const JOINED_EVER = new Map<SharedArrayBuffer, { words: Int32Array; ranks: Set<number> }>();
 let exitHooked = false;
 
 function departOnExit(): void {
+  // Gone first: a rank woken by the departure below (or by the generation it ends) already sees it.
+  for (const { words, ranks } of JOINED_EVER.values()) for (const rank of ranks) markGone(words, rank);
   for (const backend of LIVE) backend.departOnExit();
   LIVE.clear();
+}
+
+function rememberJoin(group: ShmGroupHandle, words: Int32Array, rank: number): void {
+  let joined = JOINED_EVER.get(group.control);
+  if (!joined) JOINED_EVER.set(group.control, (joined = { words, ranks: new Set() }));
+  joined.ranks.add(rank);
 }
 
 function emitStallWarning(message: string): void {
@@ -439,6 +449,14 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
       'create a new group for a new run',
     );
   }
+  if (isGone(words, rank)) {
+    throw new BackendError(
+      'InitializationFailed',
+      `connectShm: ${goneReason(rank)} (§5.7)`,
+      { rank },
+      'give each rank one thread for the life of the run, or create a new group',
+    );
+  }
   if (Atomics.load(words, W.JOINED + rank) >= JOIN_STATE.CLOSED) {
     // This rank left its generation: it joins the next, once every rank has left this one (§5.6).
     await awaitNextGeneration(words, rank, timeoutSecs, stallWarningSecs, emitStallWarning);
@@ -469,6 +487,7 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
   const regions = new RegionChannel(regionChannelName(words, generation));
   const backend = new ShmBackend({ member, regions }, false);
   LIVE.add(backend);
+  rememberJoin(group, words, rank);
   if (!exitHooked) {
     // One listener for every communicator of the thread; it keeps nothing alive.
     process.once('exit', departOnExit);
