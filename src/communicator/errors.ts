@@ -233,7 +233,7 @@ const MS_PER_SEC = 1000;
  * The text of the stall warning every waiting rank emits (shared by every backend, so the warning
  * reads the same whichever one runs): which collective, how long it has waited, for which ranks, and
  * when the fatal timeout will end the wait. e.g.
- * `collective #12 (allreduce): waiting 60.0 s for rank 3 (not arrived); still waiting — the fatal
+ * `collective #12 (allreduce): waiting 60.0 s for rank 3; still waiting — the fatal
  * timeout is 1800 s (COLLECTIVE_TIMEOUT_SECS)`.
  */
 export function stallWarningMessage(
@@ -245,5 +245,5 @@ export function stallWarningMessage(
 ): string {
   const who = missing.length === 1 ? `rank ${missing[0]}` : `ranks ${missing.join(', ')}`;
   const waited = (waitedMs / MS_PER_SEC).toFixed(1);
-  return `collective #${sequence} (${kind}): waiting ${waited} s for ${who} (not arrived); still waiting — the fatal timeout is ${timeoutSecs} s (${TIMEOUT_ENV})`;
+  return `collective #${sequence} (${kind}): waiting ${waited} s for ${who}; still waiting — the fatal timeout is ${timeoutSecs} s (${TIMEOUT_ENV})`;
 }

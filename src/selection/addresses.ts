@@ -44,6 +44,11 @@ function portIn(source: string, whole: string, port: string): number {
   }
 }
 
+/** `host:port` as a user writes it back: an IPv6 literal in brackets (`[::1]:33523`). */
+export function formatHostPort(host: string, port: number): string {
+  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
 /** A coordinator address: `host`, `host:port`, `[ipv6]`, `[ipv6]:port`, or a bare IPv6 address. */
 export function parseCoordinator(source: string, raw: string): { host: string; port: number | undefined } {
   const text = parseText(source, raw);

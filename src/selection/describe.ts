@@ -5,6 +5,7 @@
  * malformed variable does not hide the others.
  */
 import { BackendError } from '../communicator/errors.js';
+import { formatHostPort } from './addresses.js';
 import { resolveSelection } from './chain.js';
 import type { BackendConfig, SelectionWarning } from './config.js';
 import { selectionInputs } from './init.js';
@@ -41,7 +42,13 @@ export interface EnvironmentReport {
   readonly size: Sourced<number> | null;
   readonly nodeLayout: Sourced<NodeLayout>;
   /** The coordinator init() would use: named, or derived for a single-node launch. */
-  readonly coordinator: { readonly host: string; readonly port: number; readonly source: string } | null;
+  readonly coordinator: {
+    readonly host: string;
+    readonly port: number;
+    /** host:port as the user writes it: an IPv6 literal in brackets (`[::1]:33523`). */
+    readonly address: string;
+    readonly source: string;
+  } | null;
   /**
    * This job's identity (spec/selection.md §4.1) and its source; null when nothing names one, and then a
    * multi-rank tcp world carries the COLLECTIVE_NO_JOB_ID warning.
@@ -97,10 +104,16 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
       ? {
           host: config.host,
           port: config.port,
+          address: formatHostPort(config.host, config.port),
           source: address?.host?.source ?? 'derived: every rank runs on this one node',
         }
       : address?.host
-        ? { host: address.host.value, port: address.port.value, source: address.host.source }
+        ? {
+            host: address.host.value,
+            port: address.port.value,
+            address: formatHostPort(address.host.value, address.port.value),
+            source: address.host.source,
+          }
         : null;
   // The chain's own error is the one init() would raise; the partial reads above only fill in facts.
   const error = resolution === undefined ? (errors.at(-1) ?? null) : null;

@@ -7,7 +7,13 @@ import { BackendError, STALL_WARNING_CODE } from '../communicator/errors.js';
 import type { BackendConfig, LocalConfig, ShmConfig, TcpConfig } from './config.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { ensureResolvable } from './coordinator-lookup.js';
-import { joinAgain, rememberEphemeralPort, withEarlierPort } from './reinit.js';
+import {
+  joinAgain,
+  refuseIfStillOpen,
+  rememberEphemeralPort,
+  rememberOpen,
+  withEarlierPort,
+} from './reinit.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
 export type Availability =
@@ -88,10 +94,13 @@ const tcp: Registration<TcpConfig> = {
     const { connectTcp } = await load('tcp', () => import('../backends/tcp/index.js'));
     // A re-init listens on the port rank 0 got the first time: the launcher relayed that one (§5.4).
     const config = withEarlierPort(selected);
+    // A second init() while the first communicator of this group is open (§5.4): refused, not a port clash.
+    refuseIfStillOpen(config);
+    let listenedOn = config.port;
     try {
       // Rank 0 binds (a bad name fails its listen at once); the others would retry a bad name.
       if (config.rank !== 0) await ensureResolvable(config.host, config.connectTimeoutSecs);
-      return await joinAgain(config, () =>
+      const comm = await joinAgain(config, () =>
         connectTcp({
           rank: config.rank,
           size: config.size,
@@ -110,12 +119,15 @@ const tcp: Registration<TcpConfig> = {
             ? {
                 onListening: (address: { host: string; port: number }) => {
                   rememberEphemeralPort(config, address.port);
+                  listenedOn = address.port;
                   hooks.onListening?.(address);
                 },
               }
             : {}),
         }),
       );
+      rememberOpen(config, comm, listenedOn);
+      return comm;
     } catch (error) {
       throw tcpStartFailure(error, config);
     }

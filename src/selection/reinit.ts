@@ -7,6 +7,7 @@
  * handshake) keeps trying until the connect timeout, as it would for a rank 0 that is not listening yet.
  * On shm the backend itself lets a rank that closed join its group's next generation (spec/backend-shm.md §5.6).
  */
+import type { Communicator } from '../communicator/communicator.js';
 import { BackendError } from '../communicator/errors.js';
 import type { TcpConfig } from './config.js';
 
@@ -20,7 +21,42 @@ const ephemeralPorts = new Map<string, number>();
 /** Per process: coordinators (host:port) this process has formed a group with. */
 const joinedBefore = new Set<string>();
 
+/** Per process: the tcp communicators init() made, by group and rank (see memberKey), until closed. */
+const openMembers = new Map<string, WeakRef<Communicator>>();
+
 const listenKey = (config: TcpConfig): string => config.bindAddr ?? config.host;
+/** One rank of one group: rank 0 by the address it listens on, the others by the coordinator they dial. */
+const memberKey = (config: TcpConfig, port = config.port): string =>
+  `${config.rank === 0 ? listenKey(config) : config.host}:${port}#${config.rank}/${config.size}`;
+
+/**
+ * Before joining: this process must not already hold an open communicator of this rank of this
+ * group (its rank 0 would find the port taken, the others a complete group). As on shm, the call
+ * is refused at once on every rank that makes it.
+ */
+export function refuseIfStillOpen(config: TcpConfig): void {
+  const earlier = openMembers.get(memberKey(config))?.deref();
+  if (earlier === undefined) return;
+  if (earlier.closed) {
+    openMembers.delete(memberKey(config));
+    return;
+  }
+  const where =
+    config.rank === 0
+      ? `listening on ${config.host}:${config.port}`
+      : `of rank 0 at ${config.host}:${config.port}`;
+  throw new BackendError(
+    'IncompatibleSettings',
+    `init(): a communicator from init() is still open in this process for this group (tcp rank ${config.rank} of ${config.size}, ${where})`,
+    { rank: config.rank, size: config.size, host: config.host, port: config.port },
+    'close() it first (or keep using it): await comm.close() before calling init() again',
+  );
+}
+
+/** After joining: `comm` is this process's member of the group until it is closed. */
+export function rememberOpen(config: TcpConfig, comm: Communicator, port = config.port): void {
+  openMembers.set(memberKey(config, port), new WeakRef(comm));
+}
 const coordinatorKey = (config: TcpConfig): string => `${config.host}:${config.port}`;
 
 /** Rank 0 with port 0 listens again on the port it got the first time in this process. */

@@ -3,6 +3,7 @@
  * errno and what to do (spec/selection.md §6). Errors the backend already typed pass through.
  */
 import { BackendError, CollectiveError } from '../communicator/errors.js';
+import { formatHostPort } from './addresses.js';
 import { DNS_RETRY_SECS, LOOKUP_ERRNOS } from './coordinator-lookup.js';
 
 const ADVICE: Readonly<Record<string, string>> = {
@@ -53,11 +54,11 @@ export function tcpStartFailure(
   const errno = typed ? (errnoFromContext(error) ?? errnoOf(error)) : errnoOf(error);
   const advice = errno !== undefined ? ADVICE[errno] : undefined;
   if (typed && advice === undefined) return error;
-  const address = `${config.host}:${config.port}`;
+  const address = formatHostPort(config.host, config.port);
   const lookupFailed = errno !== undefined && LOOKUP_ERRNOS.has(errno);
   const what = lookupFailed
     ? `the coordinator host '${config.host}' does not resolve (${errno}${errno === 'EAI_AGAIN' ? `, retried ${DNS_RETRY_SECS} s` : ''})`
-    : `${config.rank === 0 ? `rank 0 could not listen on ${address}` : `could not reach the coordinator at ${address}`} (${errno ?? 'no errno'}, connect timeout ${config.connectTimeoutSecs} s)`;
+    : `${config.rank === 0 ? `rank 0 could not listen on ${address}` : `could not reach the coordinator at ${address}`} (${errno ?? 'no errno'}${config.rank === 0 ? '' : `, connect timeout ${config.connectTimeoutSecs} s`})`;
   const detail = typed ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
   const failure = new BackendError(
     'InitializationFailed',

@@ -126,6 +126,17 @@ describe('collective doctor', () => {
     );
   });
 
+  it('shows a bracketed IPv6 coordinator bracketed', async () => {
+    const ran = await collective(['doctor', '--json'], {
+      COLLECTIVE_RANK: '1',
+      COLLECTIVE_SIZE: '2',
+      COLLECTIVE_TCP_COORDINATOR: '[::1]:33523',
+      COLLECTIVE_JOB_ID: 'doctor-test',
+    });
+    const report = JSON.parse(ran.stdout);
+    expect(report.coordinator).toMatchObject({ host: '::1', port: 33523, address: '[::1]:33523' });
+  });
+
   it('reports an ambiguous IPv6 coordinator as the error init() would raise', async () => {
     const ran = await collective(['doctor', '--json'], {
       COLLECTIVE_RANK: '1',

@@ -10,6 +10,7 @@ import { train } from '../../src/launch/train.js';
 import { runCli } from '../launch/run-cli.js';
 
 const REINIT_RANK = fileURLToPath(new URL('./fixtures/reinit-rank.ts', import.meta.url));
+const INIT_TWICE_RANK = fileURLToPath(new URL('./fixtures/init-twice-rank.ts', import.meta.url));
 const REINIT_WORKER = new URL('./fixtures/reinit-worker.ts', import.meta.url);
 const RANKS = 3;
 const ROUNDS = 3;
@@ -38,6 +39,23 @@ describe('re-init under collective run', () => {
       );
     }
   });
+});
+
+describe('init() again while the first communicator is open', () => {
+  it.each(['tcp', 'shm'])(
+    'is IncompatibleSettings on every rank, and the first still works (%s)',
+    async (backend) => {
+      const run = runCli(['-n', String(RANKS), '--backend', backend, INIT_TWICE_RANK]);
+      const { code } = await run.exited;
+      const out = run.stdout.join('\n');
+      expect(code, `${out}\n${run.stderr.join('\n')}`).toBe(0);
+      for (let rank = 0; rank < RANKS; rank++) {
+        const line = run.stdout.find((l) => l.includes(`rank ${rank} second`)) ?? '';
+        expect(line, out).toMatch(/second IncompatibleSettings: .*still open.*close\(\)/);
+        expect(out).toContain(`rank ${rank} first still works: sum ${(RANKS * (RANKS + 1)) / 2}`);
+      }
+    },
+  );
 });
 
 describe('re-init in a train() worker', () => {

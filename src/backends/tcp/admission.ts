@@ -10,6 +10,7 @@ import { BackendError } from '../../communicator/errors.js';
 import { Connection } from './connection.js';
 import {
   checkHello,
+  JOB_MISMATCH_ADVICE,
   decodeHello,
   encodeChallenge,
   encodeReject,
@@ -122,7 +123,8 @@ export class Admission {
       connection.fail(new Error('no handshake before the connect timeout')),
     );
     const reject = (reason: RejectReasonCode, message: string): void => {
-      this.#settings.warn(`tcp rank 0: rejected a connection from ${where}: ${message}`);
+      const advice = reason === RejectReason.JobMismatch ? ` — ${JOB_MISMATCH_ADVICE}` : '';
+      this.#settings.warn(`tcp rank 0: rejected a connection from ${where}: ${message}${advice}`);
       connection.send(Tag.Reject, encodeReject(reason, message));
       connection.end();
       connection.onFrame = () => {};
@@ -211,14 +213,12 @@ export class Admission {
   #giveUp(): void {
     const missing = this.#members.flatMap((c, r) => (r > 0 && !c ? [r] : []));
     const seconds = this.#settings.connectTimeoutMs / 1000;
+    const who = `rank${missing.length === 1 ? '' : 's'} ${missing.join(',')}`;
     for (const c of this.#members) {
       if (!c) continue;
       c.send(
         Tag.Reject,
-        encodeReject(
-          RejectReason.GroupNotFormed,
-          `ranks ${missing.join(',')} never joined within ${seconds} s`,
-        ),
+        encodeReject(RejectReason.GroupNotFormed, `${who} never joined within ${seconds} s`),
       );
       c.end();
     }
@@ -226,7 +226,7 @@ export class Admission {
     this.#reject(
       new BackendError(
         'InitializationFailed',
-        `tcp: ranks ${missing.join(',')} did not join rank 0 within ${seconds} s`,
+        `tcp: ${who} did not join rank 0 within ${seconds} s`,
         { missing, connectTimeoutSecs: seconds },
         'start every rank with the same coordinator address and port, or raise the connect timeout',
       ),

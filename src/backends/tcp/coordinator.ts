@@ -120,6 +120,8 @@ export class CoordinatorBackend implements Backend {
   readonly #clock: StallClock;
   /** Per worker rank: when rank 0 last read a frame of it (performance.now() ms), for stall reports. */
   readonly #lastHeard: number[];
+  /** Per worker rank: the kind of the last round it took part in (sequence #sequence − 1), for stall reports. */
+  readonly #lastKind: string[] = [];
 
   constructor(settings: TcpSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
@@ -561,7 +563,9 @@ export class CoordinatorBackend implements Backend {
     this.#clock.reset();
     for (let r = 1; r < this.size; r++) {
       const queue = this.#queues[r] as Contribution[];
-      if (isComplete(queue[0] as Contribution)) queue.shift();
+      const head = queue[0];
+      if (head) this.#lastKind[r] = head.fingerprint.kind;
+      if (head && isComplete(head)) queue.shift();
     }
     // A discarded head still receiving data stays until complete; its later data is dropped in place.
     this.#dropCompletedDiscards();
@@ -615,10 +619,18 @@ export class CoordinatorBackend implements Backend {
   #lastSeen(r: number, head: Contribution | undefined, now: number): string {
     if (r === 0) return 'rank 0 has not called it';
     const quiet = formatSecs(now - (this.#lastHeard[r] as number));
-    if (!head) return `rank ${r} never arrived (nothing from it for ${quiet})`;
+    if (!head) return `rank ${r} never arrived (${this.#lastDone(r)}; nothing from it for ${quiet})`;
     if (isComplete(head))
       return `rank ${r} is not reading its result (${formatBytes(this.#peers[r]?.socket.writableLength ?? 0)} queued for it, nothing taken for ${quiet})`;
     return `rank ${r} sent ${formatBytes(head.received)} of ${formatBytes(head.bytes)}, then nothing for ${quiet}`;
+  }
+
+  /** "last seen after collective #3 (allreduce)", as shm words it; rank r took part in every earlier round. */
+  #lastDone(r: number): string {
+    const kind = this.#lastKind[r];
+    return this.#sequence === 0 || kind === undefined
+      ? 'it has not called a collective yet'
+      : `last seen after collective #${this.#sequence - 1} (${kind})`;
   }
 
   /** ", after sending X of Y of collective #s": a rank that left mid-send, for its CollectiveFailed. */

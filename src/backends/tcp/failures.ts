@@ -40,6 +40,36 @@ export function timedOut(
   );
 }
 
+/**
+ * The Timeout a rank gets when rank 0 gave up waiting for it (it was stopped or starved past the
+ * timeout): it names this rank as the cause, with what rank 0 last saw of it (spec §7.2).
+ */
+export function gaveUpOnThisRank(
+  operation: string,
+  sequence: number,
+  rank: number,
+  missing: readonly number[],
+  seconds: number,
+  detail: string,
+): CommError {
+  const others = missing.filter((r) => r !== rank);
+  const also =
+    others.length === 0 ? '' : ` (and for rank${others.length === 1 ? '' : 's'} ${others.join(',')})`;
+  const seen = detail === '' ? '' : `: ${detail}`;
+  return new CommError(
+    'Timeout',
+    operation,
+    `collective #${sequence}: the tcp group gave up waiting for this rank (rank ${rank})${also} after ${seconds} s without progress${seen}. This process was not running or not reading (stopped, paused in a debugger, or starved of CPU); find why, or raise COLLECTIVE_TIMEOUT_SECS if the work between collectives is long.`,
+    {
+      sequence,
+      missing: [...missing],
+      timeoutSecs: seconds,
+      rank,
+      ...(detail === '' ? {} : { lastSeen: detail }),
+    },
+  );
+}
+
 const KIB = 1024;
 const MIB = 1024 * 1024;
 const GIB = 1024 * 1024 * 1024;

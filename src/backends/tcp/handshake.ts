@@ -140,9 +140,13 @@ function jobName(jobId: string | null): string {
   return jobId === null ? 'no job id' : `job "${jobId}"`;
 }
 
+/** What to do when two jobs meet at one coordinator: said once, by whoever reports the refusal. */
+export const JOB_MISMATCH_ADVICE =
+  'give each job its own COLLECTIVE_TCP_PORT, or set the same COLLECTIVE_JOB_ID on every rank of one job';
+
 /** What rank 0 answers a rank of another job (or of none, when rank 0 has one: a mismatch too). */
 export function jobMismatchMessage(rank: number, theirs: string | null, ours: string | null): string {
-  return `rank ${rank} of ${jobName(theirs)} reached rank 0 of ${jobName(ours)}: two jobs share one coordinator address. Give each job its own COLLECTIVE_TCP_PORT, or set the same COLLECTIVE_JOB_ID on every rank of one job`;
+  return `rank ${rank} of ${jobName(theirs)} reached rank 0 of ${jobName(ours)}: two jobs share one coordinator address`;
 }
 
 /** What rank 0 checks in a Handshake before any authentication; null when acceptable. */

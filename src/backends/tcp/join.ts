@@ -10,6 +10,7 @@ import {
   decodeChallenge,
   decodeReject,
   encodeHello,
+  JOB_MISMATCH_ADVICE,
   newNonce,
   proof,
   proofMatches,
@@ -124,7 +125,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
               s,
               `rank 0 at ${s.host}:${s.port} belongs to another job: ${message}`,
               { reason: message, jobId: s.jobId },
-              'give each job its own COLLECTIVE_TCP_PORT, or set the same COLLECTIVE_JOB_ID on every rank of one job',
+              JOB_MISMATCH_ADVICE,
             ),
           );
         }

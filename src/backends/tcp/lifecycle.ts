@@ -6,6 +6,8 @@ import type { Connection } from './connection.js';
 
 /** The stall check runs this many times per timeout (or warning interval, if shorter): at most 5% late. */
 export const TICKS_PER_TIMEOUT = 20;
+/** Timer lateness (ms) beyond one period that is ordinary scheduling jitter, not a stopped process. */
+const LAG_ALLOWANCE_MS = 50;
 /** close() waits this long for peers to see our Shutdown and close their side (ms), then cuts. */
 export const CLOSE_GRACE_MS = 1000;
 
@@ -16,6 +18,10 @@ export const CLOSE_GRACE_MS = 1000;
  */
 export class StallClock {
   #lastProgress = performance.now();
+  /** When the last tick ran (performance.now() ms): a tick far later than its period means this process was not running. */
+  #lastTick = performance.now();
+  readonly #periodMs: number;
+  #notRunningMs = 0;
   /** Stall (ms since the last progress) at which the next warning is due. */
   #nextWarningMs: number;
   #timer: NodeJS.Timeout | null;
@@ -26,8 +32,8 @@ export class StallClock {
     private readonly onStall: (stalledMs: number, fatal: boolean) => boolean,
   ) {
     this.#nextWarningMs = warningMs > 0 ? warningMs : Infinity;
-    const period = Math.min(timeoutMs, this.#nextWarningMs) / TICKS_PER_TIMEOUT;
-    this.#timer = setInterval(() => this.#tick(), Math.max(1, period));
+    this.#periodMs = Math.max(1, Math.min(timeoutMs, this.#nextWarningMs) / TICKS_PER_TIMEOUT);
+    this.#timer = setInterval(() => this.#tick(), this.#periodMs);
     this.#timer.unref();
   }
 
@@ -40,6 +46,12 @@ export class StallClock {
   /** A new collective begins: its own clock, its own warnings. */
   reset(): void {
     this.progress();
+    this.#notRunningMs = 0;
+  }
+
+  /** How long this process was not running (stopped or starved: late ticks) since the last reset (ms). */
+  get notRunningMs(): number {
+    return this.#notRunningMs;
   }
 
   stop(): void {
@@ -48,7 +60,18 @@ export class StallClock {
   }
 
   #tick(): void {
-    const stalled = performance.now() - this.#lastProgress;
+    const now = performance.now();
+    const late = now - this.#lastTick - this.#periodMs;
+    this.#lastTick = now;
+    if (late > this.#periodMs + LAG_ALLOWANCE_MS) {
+      // This process was stopped (SIGSTOP, a debugger) or its event loop starved: its peers' frames
+      // may be waiting unread in the socket. The time it was not running is not their silence, so it
+      // does not count; they are judged only after this process has read what they sent (spec §7.2).
+      this.#lastProgress += late;
+      this.#notRunningMs += late;
+      return;
+    }
+    const stalled = now - this.#lastProgress;
     if (stalled >= this.timeoutMs) this.onStall(stalled, true);
     else if (stalled >= this.#nextWarningMs && this.onStall(stalled, false)) {
       // Repeats every warningMs while still stalled.

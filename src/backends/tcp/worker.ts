@@ -16,7 +16,15 @@ import {
 import { HeapRegion } from '../../communicator/heap-region.js';
 import { allocate } from '../../communicator/validate.js';
 import type { Connection } from './connection.js';
-import { alreadyFailed, closedInFlight, formatSecs, peerFailed, timedOut, whyEnded } from './failures.js';
+import {
+  alreadyFailed,
+  closedInFlight,
+  formatSecs,
+  gaveUpOnThisRank,
+  peerFailed,
+  timedOut,
+  whyEnded,
+} from './failures.js';
 import { closeConnections, StallClock } from './lifecycle.js';
 import type { TcpSettings } from './options.js';
 import {
@@ -73,6 +81,8 @@ export class WorkerBackend implements Backend {
   #failure: CommError | null = null;
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
+  /** Bytes queued in the socket at the last silence check (progress detector for a long send). */
+  #queuedAtLastCheck = 0;
 
   constructor(settings: TcpSettings, connection: Connection) {
     this.#s = settings;
@@ -90,9 +100,19 @@ export class WorkerBackend implements Backend {
     connection.reader.sink = (tag, bytes) => this.#destinationFor(tag, bytes);
     connection.onEnd = (error) => {
       if (this.#closing) return;
-      this.#fail(
-        peerFailed(this.#pending?.fp.kind ?? 'collective', 0, `(the coordinator) ${whyEnded(error)}`),
-      );
+      const lost = `rank 0 (the coordinator) ${whyEnded(error)}`;
+      const pending = this.#pending;
+      // Stopped past the timeout, this rank is the one rank 0 gave up on: its Timeout frame may
+      // have been queued behind data that never reached this rank before rank 0 closed (spec §7.2).
+      if (pending && this.#clock.notRunningMs >= this.#s.timeoutMs) {
+        const detail = `this process was not running for ${formatSecs(this.#clock.notRunningMs)} during it, then ${lost}`;
+        const seconds = this.#s.timeoutMs / 1000;
+        this.#fail(
+          gaveUpOnThisRank(pending.fp.kind, pending.sequence, this.rank, [this.rank], seconds, detail),
+        );
+        return;
+      }
+      this.#fail(peerFailed(pending?.fp.kind ?? 'collective', 0, `(the coordinator) ${whyEnded(error)}`));
     };
   }
 
@@ -228,6 +248,7 @@ export class WorkerBackend implements Backend {
         frames.push([dataTag, prefix ? [prefix, chunk] : [chunk]]);
       }
       c.sendAll(frames);
+      this.#queuedAtLastCheck = c.socket.writableLength;
     });
   }
 
@@ -293,7 +314,13 @@ export class WorkerBackend implements Backend {
       case Tag.Timeout: {
         const { sequence, ranks, detail } = decodeSilentRanks(payload);
         const seconds = this.#s.timeoutMs / 1000;
-        this.#fail(timedOut(pending?.fp.kind ?? 'collective', sequence, ranks, seconds, detail));
+        const kind = pending?.fp.kind ?? 'collective';
+        // A rank rank 0 gave up on hears it about itself, not as if it had waited for someone.
+        this.#fail(
+          ranks.includes(this.rank)
+            ? gaveUpOnThisRank(kind, sequence, this.rank, ranks, seconds, detail)
+            : timedOut(kind, sequence, ranks, seconds, detail),
+        );
         return;
       }
       case Tag.Abort: {
@@ -339,11 +366,18 @@ export class WorkerBackend implements Backend {
 
   #onSilence(stalledMs: number, fatal: boolean): boolean {
     if (!this.#pending || this.#failure || this.#closing) return false;
+    // Bytes of ours leaving since the last check: rank 0 is reading them, so it is not silent.
+    const queued = this.#connection.socket.writableLength;
+    if (queued !== this.#queuedAtLastCheck) {
+      this.#queuedAtLastCheck = queued;
+      this.#clock.progress();
+      return false;
+    }
     // Rank 0 normally decides timeouts for everyone; this fires only when rank 0 itself went silent.
     const { fp, sequence } = this.#pending;
     const detail = `rank 0 (the coordinator) sent nothing for ${formatSecs(stalledMs)}`;
     if (fatal) {
-      this.#fail(timedOut(fp.kind, sequence, [0], (stalledMs / 1000) | 0, detail));
+      this.#fail(timedOut(fp.kind, sequence, [0], this.#s.timeoutMs / 1000, detail));
       return true;
     }
     const message = stallWarningMessage(sequence, fp.kind, [0], stalledMs, this.#s.timeoutMs / 1000);

@@ -111,7 +111,7 @@ describe('tcp: stalls', () => {
     }
     expect(elapsed).toBeGreaterThanOrEqual(1500);
     // Both waiting ranks warned, naming rank 2, and repeated the warning while still stalled.
-    const slow = warnings.filter((w) => /waiting \d+\.\d s for rank 2 \(not arrived\)/.test(w.message));
+    const slow = warnings.filter((w) => /waiting \d+\.\d s for rank 2; /.test(w.message));
     for (const who of ['tcp rank 0:', 'tcp rank 1:']) {
       const mine = slow.filter((w) => w.message.startsWith(who));
       expect(mine.length, who).toBeGreaterThanOrEqual(2);
@@ -143,8 +143,32 @@ describe('tcp: stalls', () => {
       onStallWarning: (message) => stalls.push(message),
     });
     expect((await errorOf(comms[0]!.barrier())).code).toBe('Timeout');
-    expect(stalls.join('\n')).toMatch(/waiting \d+\.\d s for rank 1 \(not arrived\)/);
+    expect(stalls.join('\n')).toMatch(/waiting \d+\.\d s for rank 1; /);
     expect(others).toEqual([]);
+  });
+
+  it('a rank that never arrives is reported with the last collective it took part in, as shm words it', async () => {
+    const stalls: string[] = [];
+    const comms = await group(3, {
+      timeoutSecs: 1,
+      stallWarningSecs: 0.2,
+      onStallWarning: (message) => stalls.push(message),
+    });
+    await Promise.all(comms.map((c) => c.allreduce(new Float64Array(4))));
+    await Promise.all(comms.map((c) => c.barrier()));
+    // Ranks 0 and 1 call allreduce #2; rank 2 never does.
+    const errors = await Promise.all(comms.slice(0, 2).map((c) => errorOf(c.allreduce(new Float64Array(4)))));
+    const seen =
+      /rank 2 never arrived \(last seen after collective #1 \(barrier\); nothing from it for \d+\.\d s\)/;
+    for (const e of errors) expect(e.message).toMatch(seen);
+    for (const who of ['tcp rank 0:', 'tcp rank 1:'])
+      expect(stalls.find((w) => w.startsWith(who))).toMatch(seen);
+  });
+
+  it('before its first collective a silent rank is reported as not having called one', async () => {
+    const comms = await group(2, { timeoutSecs: 0.5, onWarning: () => {} });
+    const e = await errorOf(comms[0]!.barrier());
+    expect(e.message).toMatch(/rank 1 never arrived \(it has not called a collective yet; nothing from it/);
   });
 
   it('the default warning does not come at a tenth of the timeout', async () => {

@@ -193,8 +193,8 @@ describe('tcp handshake', () => {
     const joined = c.join(1, { connectTimeoutSecs: 10 });
     const e = await backendError(c.comm);
     expect(e.kind).toBe('InitializationFailed');
-    expect(e.message).toMatch(/ranks 2 did not join/);
-    expect((await backendError(joined)).message).toMatch(/ranks 2 never joined/);
+    expect(e.message).toMatch(/tcp: rank 2 did not join rank 0 within 0\.5 s/);
+    expect((await backendError(joined)).message).toMatch(/: rank 2 never joined within 0\.5 s/);
   });
 
   it('an unreachable coordinator fails after the connect timeout with the address and errno', async () => {

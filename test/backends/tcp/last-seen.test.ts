@@ -11,6 +11,8 @@ import { connectTcp } from '../../../src/backends/tcp/index.js';
 
 /** Far more than loopback socket buffers hold, so the frozen rank has sent only part of it (64 MiB). */
 const ELEMENTS = (64 * 1024 * 1024) / 8;
+/** The frozen rank's own timeout (s): far below how long it stays stopped. */
+const FROZEN_TIMEOUT_SECS = 0.5;
 
 let open: Communicator[] = [];
 const children: RankChild[] = [];
@@ -45,6 +47,67 @@ it('a rank frozen mid-send is reported with how much it sent, on every waiting r
     expect(warnings.find((w) => w.startsWith(who))).toMatch(partial);
   frozen.child.kill('SIGCONT');
   expect(['Timeout', 'CollectiveFailed']).toContain((await frozen.next('error'))['code']);
+});
+
+/** Starts rank 0 (in this process) and a worker child that sends 64 MiB, stopped once its call is made. */
+async function frozenWorker(rank0Options: Record<string, unknown>) {
+  const { port, comm } = await startRankZero(2, rank0Options);
+  const frozen = new RankChild({
+    rank: 1,
+    size: 2,
+    port,
+    scenario: 'send-allreduce',
+    elements: ELEMENTS,
+    timeoutSecs: FROZEN_TIMEOUT_SECS,
+  });
+  children.push(frozen);
+  const rank0 = await comm;
+  open = [rank0];
+  await frozen.next('called');
+  frozen.child.kill('SIGSTOP');
+  return { rank0, frozen };
+}
+
+it('a rank stopped past its own silence limit does not blame rank 0 on resuming', async () => {
+  // Rank 0's first stall warning (1.5 s) comes after the stopped rank's clock for rank 0's
+  // silence (2 × 0.5 s) is overdue; rank 0 itself waits 30 s, so the collective completes.
+  let warned: () => void = () => {};
+  const warning = new Promise<void>((resolve) => (warned = resolve));
+  const options = { timeoutSecs: 30, stallWarningSecs: 1.5, onWarning: () => warned() };
+  const { rank0, frozen } = await frozenWorker(options);
+  const call = rank0.allreduce(new Float64Array(ELEMENTS).fill(1));
+  await warning;
+  frozen.child.kill('SIGCONT');
+  expect((await call)[0]).toBe(3);
+  expect(await frozen.next('result')).toMatchObject({ value: 3 });
+});
+
+it('a rank stopped past the timeout learns on resuming that the group gave up waiting for it', async () => {
+  const { rank0, frozen } = await frozenWorker({ timeoutSecs: 2, stallWarningSecs: 0 });
+  const e0 = await errorOf(rank0.allreduce(new Float64Array(ELEMENTS).fill(1)));
+  expect(e0.details).toMatchObject({ missing: [1] });
+  frozen.child.kill('SIGCONT');
+  const e1 = await frozen.next('error');
+  expect(e1['code']).toBe('Timeout');
+  expect(e1['details']).toMatchObject({ sequence: 0, missing: [1], timeoutSecs: FROZEN_TIMEOUT_SECS });
+  expect(e1['message']).toMatch(/the tcp group gave up waiting for this rank \(rank 1\)/);
+  expect(e1['message']).toMatch(/rank 1 sent \d+(\.\d)? (B|KiB|MiB) of 64\.0 MiB, then nothing/);
+  expect(e1['message']).not.toMatch(/rank 0 \(the coordinator\) sent nothing/);
+});
+
+it('a rank stopped past the timeout whose rank 0 gave up and left is told the same', async () => {
+  const { rank0, frozen } = await frozenWorker({ timeoutSecs: 2, stallWarningSecs: 0 });
+  expect((await errorOf(rank0.allreduce(new Float64Array(ELEMENTS).fill(1)))).code).toBe('Timeout');
+  // Rank 0's program leaves while rank 1 is stopped: its Timeout frame, queued behind result data
+  // rank 1 never read, is lost with the connection.
+  await rank0.close();
+  frozen.child.kill('SIGCONT');
+  const e1 = await frozen.next('error');
+  expect(e1['code']).toBe('Timeout');
+  expect(e1['details']).toMatchObject({ sequence: 0, missing: [1], timeoutSecs: FROZEN_TIMEOUT_SECS });
+  expect(e1['message']).toMatch(/the tcp group gave up waiting for this rank \(rank 1\)/);
+  expect(e1['message']).toMatch(/this process was not running for \d+\.\d s during it/);
+  expect(e1['message']).not.toMatch(/sent nothing/);
 });
 
 it('a rank killed mid-send is named with how much of the collective it had sent', async () => {
