@@ -21,6 +21,7 @@ import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
 import { LISTENING_MESSAGE_KIND, launcherBackend, type ListeningMessage } from '../selection/index.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
+import { endDescendants } from './descendants.js';
 import { JOB_ID_VARIABLE } from './train-options.js';
 
 /** The signals forwarded to every rank (Slurm sends USR1/USR2 ahead of preemption). */
@@ -136,6 +137,13 @@ class RankSupervisor {
       await Promise.all(relays);
       // A stop in progress clears its kill timer once everything is reaped.
       await this.#stopping;
+      // The job is over: what the ranks started and left (thread ranks' helpers are our children) goes too.
+      const leftovers = await endDescendants(STOP_GRACE_MS);
+      if (leftovers.length > 0) {
+        this.#output.note(
+          `ended ${leftovers.length} process(es) the ranks left running: ${leftovers.join(', ')}`,
+        );
+      }
     } finally {
       if (timer) clearTimeout(timer);
       if (parentWatch) clearInterval(parentWatch);

@@ -10,13 +10,17 @@ import { CommError, WorkerError, serializeError } from '../communicator/errors.j
 import { processExecArgv, siblingModule, threadBootstrap } from './module-loading.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank } from './rank-thread.js';
+import { workerEnvironment } from './worker-communicator.js';
 import { planTraining, type TrainContext, type TrainOptions, type TrainPlan } from './train-options.js';
 import { TrainRun } from './train-run.js';
 import { TRAIN_WORKER_DATA_KEY, type WorkerConfig } from './worker-messages.js';
 
 export type { ProgressEvent, TrainContext, TrainOptions, WorkerFunction } from './train-options.js';
 
-/** The size of the per-run tcp token (random bytes, sent to the workers over IPC, never in the environment). */
+/**
+ * The size of the per-run tcp token (random bytes, sent to the workers over IPC, never in the environment
+ * they start with; each worker puts it in its own process.env for its init()).
+ */
 const RUN_TOKEN_BYTES = 16;
 
 export async function train<R = unknown, A = unknown>(
@@ -51,7 +55,7 @@ export async function train<R = unknown, A = unknown>(
             [TRAIN_WORKER_DATA_KEY]: config(rank),
             [SHM_WORKER_DATA_KEY]: { group: group.handle, rank },
           },
-          env: plan.env,
+          env: workerEnvironment(plan.env, { backend: 'shm', rank, size: plan.numWorkers }),
           output: 'inherit',
           signalRelay: false,
         }),
@@ -65,7 +69,7 @@ export async function train<R = unknown, A = unknown>(
       rank,
       entry,
       execArgv,
-      env: plan.env,
+      env: workerEnvironment(plan.env, { backend: 'tcp', rank, size: plan.numWorkers }),
       output: 'inherit',
       ownProcessGroup: true,
     });

@@ -5,9 +5,7 @@
  * SIGKILLed parent leaves no orphans; threads end with their process anyway.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { SHM_WORKER_DATA_KEY } from '../selection/shm-group.js';
 import { serializeError } from '../communicator/errors.js';
-import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { makeStdioBlocking } from './blocking-stdio.js';
 import { exitWithLauncher } from './process-group.js';
 import { openCommunicator } from './worker-communicator.js';
@@ -101,11 +99,8 @@ async function runWorker(): Promise<never> {
 
   try {
     const fn = await loadWorkerFunction(new URL(config.moduleUrl));
-    const shm = data[SHM_WORKER_DATA_KEY] as { group?: ShmGroupHandle } | undefined;
-    const comm = await openCommunicator(config, {
-      coordinator: () => coordinator.promise,
-      shmGroup: shm?.group ?? null,
-    });
+    // A shm thread joins the group of its workerData (__collectiveShm), as a collective run rank does.
+    const comm = await openCommunicator(config, { coordinator: () => coordinator.promise });
     const ctx: TrainContext = {
       args: config.args,
       signal: stop.signal,

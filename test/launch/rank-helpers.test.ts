@@ -12,6 +12,7 @@ import { waitUntilGone } from './leftovers.js';
 import { RANK_SCRIPT, runCli } from './run-cli.js';
 
 const WORKER = new URL('./fixtures/worker.ts', import.meta.url);
+const WRAPPER = fileURLToPath(new URL('./fixtures/launcher-wrapper.ts', import.meta.url));
 const TRAIN_PARENT = fileURLToPath(new URL('./fixtures/train-parent.ts', import.meta.url));
 
 function helperPids(lines: readonly string[]): number[] {
@@ -38,6 +39,50 @@ describe('collective run: a rank takes its child processes with it', () => {
     const helpers = helperPids(await run.waitForLines(/helper pid=/, 2));
     process.kill(-(run.child.pid as number), 'SIGINT');
     expect((await run.exited).code).toBe(128 + 2);
+    await waitUntilGone(helpers);
+  });
+});
+
+function helpersPids(lines: readonly string[]): number[] {
+  return lines.flatMap((line) => {
+    const list = /helpers pids=(\S+)/.exec(line)?.[1];
+    return list === undefined ? [] : list.split(',').map(Number);
+  });
+}
+
+describe('collective run: no helper of a rank outlives the job, thread ranks included', () => {
+  it.each([
+    ['shm', 'exit', 5],
+    ['shm', 'throw', 1],
+    ['shm', 'return', 0],
+    ['tcp', 'exit', 5],
+    ['tcp', 'throw', 1],
+    ['tcp', 'return', 0],
+  ] as const)('%s, rank 1 %s: the launcher ends every descendant', async (backend, how, status) => {
+    const run = runCli(['-n', '2', '--backend', backend, RANK_SCRIPT, 'helpers', '1', how]);
+    const helpers = helpersPids(await run.waitForLines(/helpers pids=/, 2));
+    expect(helpers).toHaveLength(6);
+    expect((await run.exited).code, run.stderr.join('\n')).toBe(status);
+    await waitUntilGone(helpers);
+  });
+
+  it("shm, when the launcher's parent goes away", async () => {
+    const wrapper = spawn(
+      process.execPath,
+      ['--import', 'tsx', WRAPPER, '-n', '2', '--backend', 'shm', RANK_SCRIPT, 'helpers', '-1', 'wait'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const helpers: number[] = [];
+    let partial = '';
+    await new Promise<void>((resolve) => {
+      wrapper.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop() ?? '';
+        helpers.push(...helpersPids(lines));
+        if (helpers.length === 6) resolve();
+      });
+    });
+    wrapper.kill('SIGTERM');
     await waitUntilGone(helpers);
   });
 });

@@ -95,3 +95,25 @@ describe('train(): every run is a job of its own', () => {
     expect(value).toBe('nightly-42,nightly-42');
   });
 });
+
+describe("train(): a worker's environment describes its own run, as collective run's ranks do", () => {
+  it.each(['shm', 'tcp'] as const)(
+    "%s: the caller's launch variables (COLLECTIVE_RANK, COLLECTIVE_TCP_PORT, an mpirun's rank) are replaced",
+    async (backend) => {
+      const value = await train(WORKER, {
+        numWorkers: 2,
+        backend,
+        args: { mode: 'launch-env' },
+        // As if the caller were rank 5 of an mpirun job with its own COLLECTIVE_* launch settings.
+        env: {
+          COLLECTIVE_RANK: '7',
+          COLLECTIVE_SIZE: '9',
+          COLLECTIVE_TCP_PORT: '1',
+          OMPI_COMM_WORLD_RANK: '5',
+          OMPI_COMM_WORLD_SIZE: '8',
+        },
+      });
+      expect(value).toBe(`${backend}/0/2/-/-,${backend}/1/2/-/-`);
+    },
+  );
+});

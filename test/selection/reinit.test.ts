@@ -8,10 +8,20 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { train } from '../../src/launch/train.js';
 import { runCli } from '../launch/run-cli.js';
+import type { InitWhileOpenOutcome } from './fixtures/init-while-open-worker.js';
 
 const REINIT_RANK = fileURLToPath(new URL('./fixtures/reinit-rank.ts', import.meta.url));
 const INIT_TWICE_RANK = fileURLToPath(new URL('./fixtures/init-twice-rank.ts', import.meta.url));
 const REINIT_WORKER = new URL('./fixtures/reinit-worker.ts', import.meta.url);
+const INIT_WHILE_OPEN_WORKER = new URL('./fixtures/init-while-open-worker.ts', import.meta.url);
+/** How long a second init() on tcp may try to join before it gives up (the refusal case). */
+const REFUSAL_CONNECT_TIMEOUT_SECS = 10;
+/**
+ * How a second init() while the first communicator is open is refused. shm says so (IncompatibleSettings);
+ * tcp rank 0 cannot listen on its port again and the others meet their own complete group
+ * (InitializationFailed) until the selection layer refuses a second open init() itself.
+ */
+const REFUSALS = { shm: ['IncompatibleSettings'], tcp: ['IncompatibleSettings', 'InitializationFailed'] };
 const RANKS = 3;
 const ROUNDS = 3;
 
@@ -59,12 +69,31 @@ describe('init() again while the first communicator is open', () => {
 });
 
 describe('re-init in a train() worker', () => {
-  it('a shm worker that closes its communicator and calls init() again, twice, gets correct sums', async () => {
-    const result = await train(REINIT_WORKER, {
-      numWorkers: RANKS,
-      backend: 'shm',
-      args: { rounds: ROUNDS - 1 },
-    });
-    expect(result).toEqual(expectedSums(RANKS, ROUNDS));
-  });
+  it.each(['shm', 'tcp'] as const)(
+    'a %s worker that closes its communicator and calls init() again, twice, gets correct sums',
+    async (backend) => {
+      const result = await train(REINIT_WORKER, {
+        numWorkers: RANKS,
+        backend,
+        args: { rounds: ROUNDS - 1 },
+      });
+      expect(result).toEqual(expectedSums(RANKS, ROUNDS));
+    },
+  );
+
+  it.each(['shm', 'tcp'] as const)(
+    'a %s worker that calls init() while its communicator is open is refused on every rank',
+    async (backend) => {
+      const outcomes = await train<InitWhileOpenOutcome[]>(INIT_WHILE_OPEN_WORKER, {
+        numWorkers: RANKS,
+        backend,
+        // A rank >= 1 that meets its own open group retries until the connect timeout: keep it short.
+        env: { COLLECTIVE_CONNECT_TIMEOUT_SECS: String(REFUSAL_CONNECT_TIMEOUT_SECS) },
+      });
+      expect(outcomes).toHaveLength(RANKS);
+      // Never a communicator of some other world (before the fix: tcp handed out a one-rank 'local').
+      for (const outcome of outcomes)
+        expect(REFUSALS[backend]).toContain((outcome as { refused?: string }).refused);
+    },
+  );
 });
