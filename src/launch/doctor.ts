@@ -40,7 +40,7 @@ export function formatReport(report: EnvironmentReport): string {
     `rank:         ${sourced(report.rank)}`,
     `size:         ${sourced(report.size)}`,
     `node layout:  ${sourced(report.nodeLayout)}`,
-    `coordinator:  ${report.coordinator ? `${report.coordinator.host}:${report.coordinator.port}  (${report.coordinator.source})` : '(none)'}`,
+    `coordinator:  ${report.coordinator ? `${report.coordinator.address}  (${report.coordinator.source})` : '(none)'}`,
     `shm group:    ${report.shmGroupRank ? sourced(report.shmGroupRank) : '(not in one)'}`,
     `job id:       ${report.jobId ? sourced(report.jobId) : '(none)'}`,
     ...timeoutLines(report.timeouts),

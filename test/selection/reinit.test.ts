@@ -16,12 +16,8 @@ const REINIT_WORKER = new URL('./fixtures/reinit-worker.ts', import.meta.url);
 const INIT_WHILE_OPEN_WORKER = new URL('./fixtures/init-while-open-worker.ts', import.meta.url);
 /** How long a second init() on tcp may try to join before it gives up (the refusal case). */
 const REFUSAL_CONNECT_TIMEOUT_SECS = 10;
-/**
- * How a second init() while the first communicator is open is refused. shm says so (IncompatibleSettings);
- * tcp rank 0 cannot listen on its port again and the others meet their own complete group
- * (InitializationFailed) until the selection layer refuses a second open init() itself.
- */
-const REFUSALS = { shm: ['IncompatibleSettings'], tcp: ['IncompatibleSettings', 'InitializationFailed'] };
+/** A second init() while the first communicator is open is refused the same way on every backend (spec/selection.md §5.4). */
+const REFUSAL = 'IncompatibleSettings';
 const RANKS = 3;
 const ROUNDS = 3;
 
@@ -92,8 +88,7 @@ describe('re-init in a train() worker', () => {
       });
       expect(outcomes).toHaveLength(RANKS);
       // Never a communicator of some other world (before the fix: tcp handed out a one-rank 'local').
-      for (const outcome of outcomes)
-        expect(REFUSALS[backend]).toContain((outcome as { refused?: string }).refused);
+      for (const outcome of outcomes) expect((outcome as { refused?: string }).refused).toBe(REFUSAL);
     },
   );
 });

@@ -27,7 +27,7 @@ afterEach(async () => {
 
 it('a rank frozen mid-send is reported with how much it sent, on every waiting rank', async () => {
   const warnings: string[] = [];
-  const options = { timeoutSecs: 2, stallWarningSecs: 0.5, onWarning: (m: string) => warnings.push(m) };
+  const options = { timeoutSecs: 4, stallWarningSecs: 0.5, onWarning: (m: string) => warnings.push(m) };
   const { port, comm } = await startRankZero(3, options);
   const rank1 = connectTcp({ ...BASE, ...options, rank: 1, size: 3, port });
   const frozen = new RankChild({ rank: 2, size: 3, port, scenario: 'send-allreduce', elements: ELEMENTS });
