@@ -39,6 +39,7 @@ export class Connection {
   onEnd: (error: Error | null) => void = () => {};
   #ended = false;
   #error: Error | null = null;
+  #unflushedAtEnd = 0;
 
   /** `reads`: the socket reads into one reused buffer (net's `onread`) and hands chunks here. */
   constructor(
@@ -71,6 +72,11 @@ export class Connection {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** Frames the kernel had not taken when the connection ended (they are dropped then: see onEnd). */
+  get unflushedAtEnd(): number {
+    return this.#unflushedAtEnd;
   }
 
   /** True when `parts` were queued by reference (keep them unchanged until writer.flushed()). */
@@ -111,6 +117,7 @@ export class Connection {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#unflushedAtEnd = this.writer.unflushedFrames;
     this.writer.abandon();
     this.onEnd(this.#error);
   }

@@ -112,10 +112,11 @@ export class CoordinatorBackend implements Backend {
   #queuedAtLastTick = -1;
   #failure: CommError | null = null;
   /**
-   * Workers that closed in an orderly way while #flushing, after every frame to them had left: the
-   * flushing call still completes for the others; the group fails once it has (spec §7.1).
+   * Workers that left while #flushing, after every frame to them had left — closing in an orderly
+   * way, or their socket just ending (a process that exits without close()): the flushing call still
+   * completes for the others; the group fails once it has, naming the first of them (spec §7.1).
    */
-  readonly #departed: number[] = [];
+  readonly #departed: Array<{ rank: number; why: string }> = [];
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
   /** Per worker rank: when rank 0 last read a frame of it (performance.now() ms), for stall reports. */
@@ -142,7 +143,13 @@ export class CoordinatorBackend implements Backend {
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
       peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
-        if (this.#closing || this.#departed.includes(r)) return;
+        if (this.#closing || this.#departed.some((d) => d.rank === r)) return;
+        // A clean end once every frame to it had left is a departure, as an orderly close is
+        // (#onShutdown); an error (a reset: it dropped unread bytes) is not.
+        if (error === null && this.#mayDepart(r, peer.unflushedAtEnd)) {
+          this.#departed.push({ rank: r, why: whyEnded(error) });
+          return;
+        }
         const during = this.#partialSend(r);
         this.#failGroup(r, during === '' ? whyEnded(error) : `${whyEnded(error)} ${during}`);
       };
@@ -492,7 +499,7 @@ export class CoordinatorBackend implements Backend {
       local.resolve();
       // A worker that left meanwhile fails the later collectives, as a Shutdown between calls does.
       const departed = this.#departed[0];
-      if (departed !== undefined) this.#failGroup(departed, DEPARTED);
+      if (departed !== undefined) this.#failGroup(departed.rank, departed.why);
     });
   }
 
@@ -501,14 +508,21 @@ export class CoordinatorBackend implements Backend {
    * from it or still has frames for it; a call only draining its result to other ranks completes.
    */
   #onShutdown(rank: number): void {
-    const done = this.#flushing !== null && this.#peers[rank]?.writer.unflushedFrames === 0;
-    if (!done || this.#failure || this.#closing) {
+    if (!this.#mayDepart(rank, this.#peers[rank]?.writer.unflushedFrames ?? 0)) {
       this.#failGroup(rank, DEPARTED);
       return;
     }
-    this.#departed.push(rank);
+    this.#departed.push({ rank, why: DEPARTED });
     // Nothing more is read from it; its socket ends when it closes (not a failure of its own).
     (this.#peers[rank] as Connection).onFrame = () => {};
+  }
+
+  /**
+   * Whether worker `rank` may leave now without failing the call in flight: that call is only
+   * flushing its result, and every frame to `rank` (`unflushed` of them are not) had left.
+   */
+  #mayDepart(rank: number, unflushed: number): boolean {
+    return this.#flushing !== null && unflushed === 0 && !this.#failure && !this.#closing;
   }
 
   /** Frames arriving after the current call was rejected must not land in the caller's buffers. */
