@@ -146,7 +146,7 @@ export class CoordinatorBackend implements Backend {
         if (this.#closing || this.#departed.some((d) => d.rank === r)) return;
         // A clean end once every frame to it had left is a departure, as an orderly close is
         // (#onShutdown); an error (a reset: it dropped unread bytes) is not.
-        if (error === null && this.#mayDepart(r, peer.unflushedAtEnd)) {
+        if (error === null && this.#mayDepart(peer.unflushedAtEnd)) {
           this.#departed.push({ rank: r, why: whyEnded(error) });
           return;
         }
@@ -508,7 +508,7 @@ export class CoordinatorBackend implements Backend {
    * from it or still has frames for it; a call only draining its result to other ranks completes.
    */
   #onShutdown(rank: number): void {
-    if (!this.#mayDepart(rank, this.#peers[rank]?.writer.unflushedFrames ?? 0)) {
+    if (!this.#mayDepart(this.#peers[rank]?.writer.unflushedFrames ?? 0)) {
       this.#failGroup(rank, DEPARTED);
       return;
     }
@@ -518,10 +518,10 @@ export class CoordinatorBackend implements Backend {
   }
 
   /**
-   * Whether worker `rank` may leave now without failing the call in flight: that call is only
-   * flushing its result, and every frame to `rank` (`unflushed` of them are not) had left.
+   * Whether a worker may leave now without failing the call in flight: that call is only
+   * flushing its result, and every frame to that worker (`unflushed` of them are not) had left.
    */
-  #mayDepart(rank: number, unflushed: number): boolean {
+  #mayDepart(unflushed: number): boolean {
     return this.#flushing !== null && unflushed === 0 && !this.#failure && !this.#closing;
   }
 
