@@ -74,11 +74,13 @@ export function rememberEphemeralPort(config: TcpConfig, port: number): void {
  * What reaching rank 0's previous group looks like: it refuses the join as complete, or it closes
  * while our handshake is in flight. Every other refusal (token, size, version, job) is final.
  */
-function metPreviousGroup(error: unknown): boolean {
+async function metPreviousGroup(error: unknown): Promise<boolean> {
   if (!(error instanceof BackendError) || error.kind !== 'InitializationFailed') return false;
-  const reason = error.context['reason'];
-  if (typeof reason === 'string') return reason.includes('already complete');
-  return error.message.includes('closed the connection during the handshake');
+  if (error.context['closedDuringHandshake'] === true) return true;
+  // Loaded here, not at the top: the tcp backend's modules load only when it is picked (registry's
+  // load()); by now connectTcp has loaded this one.
+  const { RejectReason } = await import('../backends/tcp/handshake.js');
+  return error.context['rejectReason'] === RejectReason.GroupComplete;
 }
 
 function pause(ms: number): Promise<void> {
@@ -101,7 +103,8 @@ export async function joinAgain<T>(config: TcpConfig, connect: () => Promise<T>)
       return result;
     } catch (error) {
       const left = deadline - Date.now();
-      if (config.rank === 0 || !joinedBefore.has(key) || !metPreviousGroup(error) || left <= 0) throw error;
+      if (config.rank === 0 || !joinedBefore.has(key) || !(await metPreviousGroup(error)) || left <= 0)
+        throw error;
       await pause(Math.min(wait, left));
       wait = Math.min(wait * 2, MAX_REJOIN_PAUSE_MS);
     }

@@ -112,7 +112,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
         initFailed(
           s,
           `rank 0 closed the connection during the handshake${error ? ` (${error.message})` : ''}`,
-          {},
+          { closedDuringHandshake: true },
           'check that rank 0 runs the same collective version and group size',
         ),
       );
@@ -124,7 +124,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
             initFailed(
               s,
               `rank 0 at ${s.host}:${s.port} belongs to another job: ${message}`,
-              { reason: message, jobId: s.jobId },
+              { reason: message, rejectReason: reason, jobId: s.jobId },
               JOB_MISMATCH_ADVICE,
             ),
           );
@@ -133,7 +133,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
           initFailed(
             s,
             `rank 0 rejected the handshake: ${message}`,
-            { reason: message },
+            { reason: message, rejectReason: reason },
             'fix the setting the reason names',
           ),
         );

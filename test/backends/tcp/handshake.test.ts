@@ -185,7 +185,20 @@ describe('tcp handshake', () => {
     const comms = await Promise.all([c.comm, c.join(1)]);
     const late = await backendError(c.join(1));
     expect(late.message).toMatch(/already complete/);
+    // Re-init (src/selection/reinit.ts) retries on this code, not on the message's words.
+    expect(late.context['rejectReason']).toBe(RejectReason.GroupComplete);
     await expectWorking(comms);
+  });
+
+  it('a rank 0 that closes the connection during the handshake is reported as such, with a flag', async () => {
+    const server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const e = await backendError(connectTcp({ ...BASE, rank: 1, size: 2, port }));
+    server.close();
+    expect(e.kind).toBe('InitializationFailed');
+    expect(e.message).toMatch(/closed the connection during the handshake/);
+    expect(e.context['closedDuringHandshake']).toBe(true);
   });
 
   it('rank 0 gives up when ranks never join, naming them; the waiting workers learn it too', async () => {
