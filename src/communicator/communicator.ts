@@ -68,7 +68,7 @@ export interface Communicator {
  * front end also guarantees that at most one operation is in flight per communicator, in call order.
  * A fingerprint describes the call for comparison; a backend moves each buffer by its own element
  * type (dtypeOf(buffer)), never by fp.dtype — the front end's metadata exchanges (counts, lengths)
- * pass Float64Arrays whatever the user's dtype (spec §6.1).
+ * pass Float64Arrays whatever the user's dtype (spec §6.3).
  * Every collective must compare fingerprints across ranks at its first synchronisation and raise
  * `mismatchError` on every rank when they differ, before any data is delivered (spec §6).
  * A method may complete synchronously (return undefined) — the fast path of shared memory.
@@ -432,7 +432,7 @@ export class CheckedCommunicator implements Communicator {
   /**
    * Inside a scheduled call: every rank's element count. Metadata travels as float64 (exact to
    * 2^53) whatever the user's dtype, and its fingerprint names no dtype: the fingerprint of a call
-   * always describes the buffers it moves (spec §6.1). A dtype disagreement is caught by the gather.
+   * always describes the buffers it moves (spec §6.3). A dtype disagreement is caught by the gather.
    */
   async #countsNow(operation: string, count: number): Promise<number[]> {
     const mine = new Float64Array([count]);

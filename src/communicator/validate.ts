@@ -68,7 +68,8 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
  * same bytes counts as in place.
  */
 export function checkApartOrSame(operation: string, send: NumericArray, recv: NumericArray): void {
-  if (send.buffer !== recv.buffer) return;
+  // In place is the common case; reading .buffer would also move a small on-heap array off the heap.
+  if (send === recv || send.buffer !== recv.buffer) return;
   const s0 = send.byteOffset;
   const s1 = s0 + send.byteLength;
   const r0 = recv.byteOffset;

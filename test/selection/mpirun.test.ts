@@ -3,11 +3,11 @@
  * gives them, pick tcp at 127.0.0.1 by themselves, and agree bit for bit on an allreduce.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { childEnv } from './fixtures/child-env.js';
 import { referenceReduce, sameBits } from '../support/reference.js';
+import { freePort } from '../support/ports.js';
 
 const RANK_PROGRAM = fileURLToPath(new URL('./fixtures/mpi-rank.ts', import.meta.url));
 const RANKS = 4;
@@ -16,18 +16,6 @@ const MPIRUN_TIMEOUT_SECS = 90;
 const HARD_KILL_MS = (MPIRUN_TIMEOUT_SECS + 15) * 1000;
 /** The ranks' collective timeout: a lost rank fails the test long before the hard kill. */
 const RANK_TIMEOUT_SECS = 30;
-
-/** A port nobody listens on now, so a parallel job on this machine cannot collide with the default. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Launch {
   code: number | null;

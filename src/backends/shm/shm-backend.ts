@@ -270,7 +270,11 @@ class ShmBackend implements Backend {
       if (k === plan.barriers) return;
       const generation = barrier.arrive();
       if (barrier.spin(generation)) continue;
-      if (m.canBlock && this.#guard(() => barrier.block(generation, plan.operation, m.sequence))) continue;
+      if (m.canBlock && this.#guard(() => barrier.block(generation, plan.operation, m.sequence))) {
+        // It slept (up to BLOCK_BUDGET_MS): one such call is worth the whole clock-reading interval (§3.6).
+        m.sinceClock = YIELD_CHECK_UNITS;
+        continue;
+      }
       const next = k + 1;
       return barrier
         .wait(generation, plan.operation, m.sequence, () => this.#closed)
@@ -311,7 +315,7 @@ const FENCE_FINGERPRINT = fingerprint('fence');
 
 /**
  * A buffer moves by its own element type, never by the fingerprint's dtype: metadata (the front
- * end's counts and lengths, float64) travels independently of the user's dtype (spec §6.1).
+ * end's counts and lengths, float64) travels independently of the user's dtype (spec §6.3).
  */
 function dtypeFor(_fp: Fingerprint, buf: NumericArray): DType {
   const dtype = dtypeOf(buf);

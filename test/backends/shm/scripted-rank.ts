@@ -20,6 +20,8 @@ export type Command =
   | { do: 'freeze' }
   /** Loops 8-byte allreduces with a setInterval running, until every rank has seen it fire `ticks` times. */
   | { do: 'tick-loop'; ticks: number; maxCalls: number }
+  /** `calls` 8-byte allreduces; before each, rank `busyRank` computes for `busyMs` (uneven work). */
+  | { do: 'uneven-loop'; calls: number; busyRank: number; busyMs: number }
   /** Stops listening: the thread then ends once nothing else holds it. */
   | { do: 'end' }
   | { do: 'throw' }
@@ -80,6 +82,8 @@ async function perform(command: Command): Promise<number | undefined> {
       return undefined;
     case 'tick-loop':
       return tickLoop(comm!, command.ticks, command.maxCalls);
+    case 'uneven-loop':
+      return unevenLoop(comm!, command.calls, command.busyRank, command.busyMs);
     case 'end':
       port.unref();
       return undefined;
@@ -105,6 +109,25 @@ async function tickLoop(c: Communicator, ticks: number, maxCalls: number): Promi
       if (all[0] === 1) return fired;
     }
     throw new Error(`setInterval(…, 10) fired ${fired} times in ${maxCalls} allreduces on rank ${rank}`);
+  } finally {
+    clearInterval(interval);
+  }
+}
+
+/** How often a setInterval(…, 10) fired on this rank during the loop. */
+async function unevenLoop(c: Communicator, calls: number, busyRank: number, busyMs: number): Promise<number> {
+  let fired = 0;
+  const interval = setInterval(() => fired++, 10);
+  try {
+    for (let call = 0; call < calls; call++) {
+      if (rank === busyRank) {
+        // Compute, not a wait: the thread is busy for busyMs, so its peer blocks in the barrier.
+        const until = performance.now() + busyMs;
+        while (performance.now() < until);
+      }
+      await c.allreduce(Float64Array.of(call));
+    }
+    return fired;
   } finally {
     clearInterval(interval);
   }

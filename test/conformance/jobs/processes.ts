@@ -4,8 +4,8 @@
  * waits for — never for time.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { OUTCOME_PREFIX, type JobOutcome } from './outcome.js';
+import { freePort } from '../../support/ports.js';
 
 export interface Launched {
   /** Resolves with that rank's outcome line; rejects if the process ends without one. */
@@ -73,17 +73,6 @@ export function launch(command: string, args: readonly string[], env: Record<str
       }
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
