@@ -43,8 +43,15 @@ it('a rank frozen mid-send is reported with how much it sent, on every waiting r
     expect(e.message).toMatch(partial);
     expect(e.message).not.toMatch(/never arrived/);
   }
-  for (const who of ['tcp rank 0:', 'tcp rank 1:'])
-    expect(warnings.find((w) => w.startsWith(who))).toMatch(partial);
+  // Each waiting rank relays rank 0's view of the frozen rank. (A worker may also warn on its own first that
+  // rank 0 sent nothing, at twice the interval, when a loaded machine delays rank 0's Warning frame.)
+  for (const who of ['tcp rank 0:', 'tcp rank 1:']) {
+    const own = warnings.filter((w) => w.startsWith(who));
+    expect(
+      own.some((w) => partial.test(w)),
+      own.join('\n'),
+    ).toBe(true);
+  }
   frozen.child.kill('SIGCONT');
   expect(['Timeout', 'CollectiveFailed']).toContain((await frozen.next('error'))['code']);
 });
