@@ -7,17 +7,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { CLOSE_GRACE_MS } from '../../../src/backends/tcp/lifecycle.js';
-import { CHILD_BROADCAST_BYTES, closeAll, errorOf, formGroup, RankChild, startRankZero } from './support.js';
+import {
+  CHILD_BROADCAST_BYTES,
+  closeAll,
+  errorOf,
+  formGroup,
+  RankChild,
+  startRankZero,
+  stopChildren,
+} from './support.js';
 
 let open: Communicator[] = [];
 const children: RankChild[] = [];
 afterEach(async () => {
   await closeAll(open);
   open = [];
-  for (const c of children.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    await c.exited;
-  }
+  await stopChildren(children);
 });
 
 async function group(size: number, options: Parameters<typeof formGroup>[1] = {}): Promise<Communicator[]> {

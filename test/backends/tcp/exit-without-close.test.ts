@@ -4,7 +4,7 @@
  * seen by the others as departed (CollectiveFailed naming it) — rank 0 included.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RankChild, startRankZero } from './support.js';
+import { RankChild, startRankZero, stopChildren } from './support.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 
 /** Generous bound on "the others learn of it at once" (ms): detection is event-driven (socket close). */
@@ -17,10 +17,7 @@ let rank0: Communicator | null = null;
 afterEach(async () => {
   await rank0?.close();
   rank0 = null;
-  for (const c of children.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    await c.exited;
-  }
+  await stopChildren(children);
 });
 
 async function startGroup(scenarioOf: (rank: number) => string): Promise<RankChild[]> {

@@ -17,16 +17,7 @@ import {
 import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
 import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
 import { BackendError } from '../../../src/communicator/errors.js';
-import { BASE, closeAll, frame, RawPeer, startRankZero } from './support.js';
-
-async function backendError(promise: Promise<unknown>): Promise<BackendError> {
-  const error = await promise.then(
-    () => expect.fail('expected a BackendError'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BackendError);
-  return error as BackendError;
-}
+import { BASE, closeAll, frame, RawPeer, startRankZero, backendError } from './support.js';
 
 /** Rank 0 of `size`, collecting its warnings; the returned join() starts a worker with its port. */
 async function coordinator(size: number, options: Parameters<typeof startRankZero>[1] = {}) {

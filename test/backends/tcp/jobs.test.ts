@@ -15,17 +15,7 @@ import {
 } from '../../../src/backends/tcp/handshake.js';
 import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
 import { Tag } from '../../../src/backends/tcp/protocol.js';
-import { BackendError } from '../../../src/communicator/errors.js';
-import { BASE, closeAll, frame, RawPeer, startRankZero } from './support.js';
-
-async function backendError(promise: Promise<unknown>): Promise<BackendError> {
-  const error = await promise.then(
-    () => expect.fail('expected a BackendError'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BackendError);
-  return error as BackendError;
-}
+import { BASE, closeAll, frame, RawPeer, startRankZero, backendError } from './support.js';
 
 /** Each rank contributes (its job's tag + rank): a sum tells whose data went in. */
 async function sumOf(comms: Awaited<ReturnType<typeof connectTcp>>[], tag: number): Promise<number[]> {

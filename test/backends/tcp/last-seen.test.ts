@@ -6,7 +6,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
-import { closeAll, errorOf, RankChild, startRankZero, BASE } from './support.js';
+import { closeAll, errorOf, RankChild, startRankZero, BASE, stopChildren } from './support.js';
 import { connectTcp } from '../../../src/backends/tcp/index.js';
 
 /** Far more than loopback socket buffers hold, so the frozen rank has sent only part of it (64 MiB). */
@@ -19,10 +19,7 @@ const children: RankChild[] = [];
 afterEach(async () => {
   await closeAll(open);
   open = [];
-  for (const c of children.splice(0)) {
-    if (c.child.signalCode === null && c.child.exitCode === null) c.child.kill('SIGKILL');
-    await c.exited;
-  }
+  await stopChildren(children);
 });
 
 it('a rank frozen mid-send is reported with how much it sent, on every waiting rank', async () => {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
-import { RankChild, startRankZero } from './support.js';
+import { RankChild, startRankZero, stopChildren } from './support.js';
 
 /** Far more than loopback socket buffers hold, so rank 0 is still sending to the stopped rank (bytes). */
 const BROADCAST_BYTES = 16 * 1024 * 1024;
@@ -15,10 +15,7 @@ const children: RankChild[] = [];
 afterEach(async () => {
   await rank0?.close();
   rank0 = null;
-  for (const c of children.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    await c.exited;
-  }
+  await stopChildren(children);
 });
 
 it.each([

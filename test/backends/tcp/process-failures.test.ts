@@ -4,7 +4,7 @@
  * CollectiveFailed naming it within 1 s; a process that closes its communicator exits on its own.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RankChild } from './support.js';
+import { RankChild, stopChildren } from './support.js';
 
 /** The contract: every other rank learns of a dead peer within this long (ms). */
 const DETECTION_LIMIT_MS = 1000;
@@ -14,10 +14,7 @@ const EXIT_LIMIT_MS = 15_000;
 const children: RankChild[] = [];
 
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    await c.exited;
-  }
+  await stopChildren(children);
 });
 
 async function startGroup(

@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connectTcp, type TcpOptions } from '../../../src/backends/tcp/index.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
+import { BackendError } from '../../../src/communicator/errors.js';
 import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
 import { encodeHello, newNonce } from '../../../src/backends/tcp/handshake.js';
 import {
@@ -171,4 +172,19 @@ export async function errorOf(
     },
     (e: unknown) => e as Error,
   );
+}
+
+/** The BackendError a promise rejects with; throws if it resolves or rejects with anything else. */
+export async function backendError(promise: Promise<unknown>): Promise<BackendError> {
+  const error = await errorOf(promise);
+  if (!(error instanceof BackendError)) throw new Error(`expected a BackendError, got ${String(error)}`);
+  return error;
+}
+
+/** After a test: SIGKILLs the rank children still running and waits until every one has exited. */
+export async function stopChildren(children: RankChild[]): Promise<void> {
+  for (const c of children.splice(0)) {
+    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    await c.exited;
+  }
 }
