@@ -9,6 +9,10 @@ export {
   type EnvironmentReport,
   type LauncherName,
   type NodeLayout,
+  type Sourced,
+  type SourcedTimeouts,
+  type Timeouts,
+  type SelectionWarning,
 } from './selection/index.js';
 export type {
   Communicator,
@@ -25,8 +29,16 @@ export {
   type CommErrorCode,
   type BackendErrorKind,
   type SerializedError,
+  type CommErrorJSON,
+  type BackendErrorJSON,
 } from './communicator/errors.js';
-export { createShmGroup, SHM_WORKER_DATA_KEY, type ShmGroupHandle } from './backends/shm/index.js';
+export {
+  createShmGroup,
+  SHM_WORKER_DATA_KEY,
+  type ShmGroup,
+  type ShmGroupHandle,
+  type ShmGroupOptions,
+} from './backends/shm/index.js';
 export {
   train,
   type TrainOptions,
@@ -34,3 +46,4 @@ export {
   type ProgressEvent,
   type WorkerFunction,
 } from './launch/train.js';
+export type { TrainBackendChoice } from './launch/train-options.js';

@@ -22,44 +22,293 @@ import {
   type Layout,
 } from './validate.js';
 
+/**
+ * The transport behind a {@link Communicator} (`comm.backend`): `'local'` (one rank), `'shm'` (worker
+ * threads of one process over SharedArrayBuffer + Atomics) or `'tcp'` (processes on one or many
+ * machines). Open to further names (`string & {}`) so that backends added later type-check; compare
+ * with the literals. Spec: spec/selection.md §2.
+ */
 export type BackendName = 'local' | 'shm' | 'tcp' | (string & {});
 
-/** Memory that the ranks of one node share (spec/communicator.md §4.8). */
+/**
+ * Memory that the ranks of one node share (spec/communicator.md §4.8), made by
+ * {@link Communicator.createSharedRegion}. On `shm` every rank of the node group sees the same
+ * bytes; on `local` and `tcp` (the heap fallback) every rank holds a private copy and is its own
+ * leader, so the one pattern below is correct on every backend.
+ *
+ * @typeParam T - the typed array of `data` (the constructor passed to createSharedRegion).
+ * @example
+ * ```ts
+ * const region = await comm.createSharedRegion(Float64Array, 1024);
+ * if (region.isLeader) region.data.fill(1); // one writer per node
+ * await region.fence(); // now every rank of the node reads the leader's values
+ * const total = region.data.reduce((a, b) => a + b, 0);
+ * await region.close();
+ * ```
+ */
 export interface SharedRegion<T extends NumericArray = NumericArray> {
+  /**
+   * The region's elements: `count` elements of the requested type (length in elements, not bytes),
+   * zero-filled at creation. Write it only on the leader; read it on any rank after {@link fence}.
+   */
   readonly data: T;
   /** The one rank of the node that writes; the others read after fence(). */
   readonly isLeader: boolean;
-  /** Orders the leader's writes before every rank's later reads (a barrier over the node's ranks). */
+  /**
+   * Orders the leader's writes before every rank's later reads (a barrier over the node's ranks).
+   * A collective of the node group: every rank of it must call fence() at the same point of its
+   * sequence. On `local`/`tcp` it resolves at once (nothing to order).
+   *
+   * @throws {@link CommError} `InvalidCommunicator` (shm) after {@link close}; `CollectiveMismatch`
+   * when another rank of the node called a different collective (e.g. `barrier()`) at this point;
+   * `CollectiveFailed` / `Timeout` as any collective (spec/communicator.md §7).
+   */
   fence(): Promise<void>;
+  /**
+   * Releases this rank's hold on the region; idempotent, not a collective. On `shm` a later fence()
+   * rejects with `InvalidCommunicator`; the memory is reclaimed once no rank references `data`.
+   */
   close(): Promise<void>;
 }
 
+/**
+ * The layout and destination of {@link Communicator.allgatherv} (spec/communicator.md §4.2). All
+ * counts and offsets are in elements of the send array's dtype, not bytes.
+ *
+ * @typeParam T - the typed array of `send` and `recv`.
+ */
 export interface AllgathervOptions<T extends NumericArray> {
-  /** Elements contributed by each rank; exchanged automatically when omitted. */
+  /**
+   * Elements contributed by each rank; exchanged automatically when omitted. `size` non-negative
+   * integers, the same on every rank, with `counts[rank] === send.length` (else `InvalidBufferSize`).
+   */
   counts?: ArrayLike<number>;
-  /** Where each rank's block starts in recv; packed in rank order when omitted. */
+  /**
+   * Where each rank's block starts in recv, in elements; packed in rank order when omitted
+   * (`displs[r] = counts[0] + … + counts[r-1]`). Only together with `counts`; `size` non-negative
+   * integers whose blocks do not overlap (else `InvalidArgument`).
+   */
   displs?: ArrayLike<number>;
+  /**
+   * Where to gather: the send dtype, at least `max(displs[r] + counts[r])` elements, not partly
+   * overlapping `send`. Elements outside every block are left as they were. When omitted a new
+   * array of exactly that extent is returned.
+   */
   recv?: T;
 }
 
+/**
+ * A group of `size` ranks that run collectives together: the contract every backend implements
+ * identically (spec/communicator.md). Get one from {@link init} (or as the first argument of a
+ * {@link train} worker).
+ *
+ * Every rank must call the same collectives in the same order with agreeing arguments (§6).
+ * Operations on one communicator run one at a time in call order, even when not awaited. Two
+ * families with distinct names: buffer methods ({@link allreduce}, {@link allgatherv},
+ * {@link broadcast}) move numeric typed arrays of any {@link DTypeName} without encoding; object
+ * methods ({@link allgather}, {@link bcast}) move any MessagePack-encodable value. Reductions run in
+ * rank order, so results are bit-for-bit identical on every rank, backend and run (§5).
+ *
+ * Errors are {@link CommError}s with a stable `code`. Bad arguments on one rank reject the call on
+ * every rank with the same code (`details.invalidRanks` names the culprit), never a hang; afterwards
+ * the communicator stays usable. A peer that dies or closes gives `CollectiveFailed` on the others
+ * (within 1 s); no progress for the fatal timeout (`COLLECTIVE_TIMEOUT_SECS`, default 1800 s) gives
+ * `Timeout`, after a `COLLECTIVE_STALL` warning every 60 s (spec/selection.md §3.1). After either,
+ * create a new communicator.
+ *
+ * @example
+ * ```ts
+ * import { init } from 'collective';
+ *
+ * const comm = await init();
+ * const sum = await comm.allreduce(Float64Array.of(comm.rank, 1)); // [0+1+…+(size-1), size]
+ * const everyone = await comm.allgather({ rank: comm.rank, pid: process.pid });
+ * await comm.close();
+ * ```
+ */
 export interface Communicator {
+  /** This rank's index, an integer with `0 ≤ rank < size`; constant for the communicator's life. */
   readonly rank: number;
+  /** The number of ranks (an integer ≥ 1), equal on every rank. */
   readonly size: number;
+  /** The transport behind this communicator: `'local'`, `'shm'` or `'tcp'`. */
   readonly backend: BackendName;
-  /** True on the rank that leads its shared-memory node group. */
+  /**
+   * True on the rank that leads its shared-memory node group (rank 0 of {@link splitLocal}); on
+   * `local` and `tcp` every rank is its own leader (spec/communicator.md §4.7).
+   */
   readonly isLeader: boolean;
+  /** True from the moment {@link close} is called; every later call rejects with `InvalidCommunicator`. */
   readonly closed: boolean;
+  /**
+   * Combines `send` element-wise across all ranks with `op`, applied in rank order
+   * (`x0 ∘ x1 ∘ … ∘ x[size-1]`), and gives every rank the same result, bit for bit
+   * (spec/communicator.md §4.1, §5). Integers wrap, `Uint8ClampedArray` clamps, floats round to
+   * the element type at each step; `min`/`max` propagate NaN.
+   *
+   * @typeParam T - the typed array of `send` and `recv`.
+   * @param send - this rank's contribution: a numeric typed array of any dtype (subarrays allowed),
+   *   the same dtype and length (in elements) on every rank. Not modified unless it is `recv`.
+   * @param op - `'sum'` (default), `'prod'`, `'min'` or `'max'`, the same on every rank.
+   * @param recv - where to write the result: `send.length` elements of `send`'s dtype; may be `send`
+   *   itself (in place) but must not partly overlap it. A new array of `send`'s type when omitted.
+   * @returns `recv` (or the new array), holding the reduction.
+   * @throws {@link CommError} `InvalidArgument` (not a numeric typed array, detached, unknown op,
+   *   recv of another dtype or partly overlapping send), `InvalidBufferSize` (recv length ≠
+   *   send.length), `AllocationFailed`, `CollectiveMismatch` (ranks disagree on dtype, length or op),
+   *   `CollectiveFailed`, `Timeout`, `InvalidCommunicator` (closed).
+   * @example
+   * ```ts
+   * const grad = new Float32Array(1024); // this rank's gradient
+   * await comm.allreduce(grad, 'sum', grad); // in place: every rank now holds the sum
+   * const best = await comm.allreduce(Int32Array.of(score), 'max');
+   * ```
+   */
   allreduce<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T>;
+  /**
+   * Gathers a block of any length from every rank into one array, rank r's block at `displs[r]`
+   * (packed in rank order by default), identical on every rank (spec/communicator.md §4.2). With
+   * `counts` omitted the counts are exchanged first (one more collective inside the same call).
+   *
+   * @typeParam T - the typed array of `send` and the result.
+   * @param send - this rank's block: a numeric typed array, the same dtype on every rank; its
+   *   length (elements) may differ per rank.
+   * @param options - `counts`, `displs` (in elements) and `recv`; see {@link AllgathervOptions}.
+   * @returns `options.recv`, or a new array of `send`'s type and length `max(displs[r] + counts[r])`
+   *   (the sum of all counts when packed).
+   * @throws {@link CommError} `InvalidArgument` (bad send/recv, bad counts or displs, displs without
+   *   counts, overlapping blocks), `InvalidBufferSize` (`counts[rank] !== send.length`, recv too
+   *   short), `AllocationFailed`, `CollectiveMismatch` (ranks disagree on dtype, counts or displs),
+   *   `CollectiveFailed`, `Timeout`, `InvalidCommunicator`.
+   * @example
+   * ```ts
+   * const mine = new Float64Array(comm.rank + 1).fill(comm.rank); // rank r sends r+1 elements
+   * const all = await comm.allgatherv(mine); // [0, 1, 1, 2, 2, 2, …] on every rank
+   * // Known layout: no count exchange, and a caller-owned destination.
+   * const counts = Array.from({ length: comm.size }, (_, r) => r + 1);
+   * const recv = new Float64Array(counts.reduce((a, b) => a + b, 0));
+   * await comm.allgatherv(mine, { counts, recv });
+   * ```
+   */
   allgatherv<T extends NumericArray>(send: T, options?: AllgathervOptions<T>): Promise<T>;
+  /**
+   * Copies the root's `buf` into `buf` on every other rank, in place (spec/communicator.md §4.3).
+   * The root's `buf` is not changed.
+   *
+   * @typeParam T - the typed array of `buf`.
+   * @param buf - a numeric typed array, the same dtype and length (elements) on every rank; the
+   *   root's holds the data, the others' are overwritten.
+   * @param root - the sending rank, an integer in `[0, size)`, the same on every rank; default 0.
+   * @returns `buf`.
+   * @throws {@link CommError} `InvalidArgument` (not a numeric typed array, detached), `InvalidRoot`,
+   *   `CollectiveMismatch` (dtype, length or root differ), `CollectiveFailed`, `Timeout`,
+   *   `InvalidCommunicator`.
+   * @example
+   * ```ts
+   * const weights = new Float64Array(16);
+   * if (comm.rank === 0) weights.set(loadWeights());
+   * await comm.broadcast(weights, 0); // every rank now holds rank 0's weights
+   * ```
+   */
   broadcast<T extends NumericArray>(buf: T, root?: number): Promise<T>;
+  /**
+   * Waits until every rank has entered this barrier (spec/communicator.md §4.4): no rank returns
+   * from barrier n before all have entered it, so what a rank did before (files, shared memory) is
+   * visible to every rank after.
+   *
+   * @throws {@link CommError} `CollectiveMismatch` (another rank called a different collective here),
+   *   `CollectiveFailed`, `Timeout`, `InvalidCommunicator`.
+   */
   barrier(): Promise<void>;
+  /**
+   * Gathers one value from every rank, in rank order, on every rank (spec/communicator.md §4.5).
+   * Values are MessagePack-encoded: plain objects, arrays, strings, numbers, bigints, Dates, Maps,
+   * Sets, typed arrays, cycles travel; functions, symbols, class instances and SharedArrayBuffers are
+   * refused (§4.6 has the table; `-0` arrives as `0`). Every element of the result, this rank's own
+   * included, is a decoded copy. Two collectives inside one call (byte counts, then bytes).
+   *
+   * @typeParam V - the type of the values (the same on every rank, by contract; not checked).
+   * @param value - any encodable value; its size may differ per rank.
+   * @returns an array of `size` values, rank r's at index r.
+   * @throws {@link CommError} `InvalidArgument` on every rank when a value cannot travel
+   *   (`details.path` names where, e.g. `value.list[3].f`), `AllocationFailed`, `CollectiveMismatch`,
+   *   `CollectiveFailed`, `Timeout`, `InvalidCommunicator`.
+   * @example
+   * ```ts
+   * const hosts = await comm.allgather({ rank: comm.rank, host: os.hostname() });
+   * const onMyHost = hosts.filter((h) => h.host === os.hostname()).length;
+   * ```
+   */
   allgather<V>(value: V): Promise<V[]>;
+  /**
+   * Gives every rank the root's value (spec/communicator.md §4.6). Encoding as for
+   * {@link allgather}; the root gets its own value back (the same object), every other rank a
+   * decoded copy. Non-roots' `value` arguments are ignored (not encoded).
+   *
+   * @typeParam V - the type of the root's value.
+   * @param value - on the root, any encodable value; elsewhere anything (e.g. `null`).
+   * @param root - the sending rank, an integer in `[0, size)`, the same on every rank; default 0.
+   * @returns the root's value.
+   * @throws {@link CommError} `InvalidRoot`, `InvalidArgument` (the root's value cannot travel; on
+   *   every rank), `AllocationFailed`, `CollectiveMismatch`, `CollectiveFailed`, `Timeout`,
+   *   `InvalidCommunicator`.
+   * @example
+   * ```ts
+   * const config = await comm.bcast(comm.rank === 0 ? { lr: 0.1, epochs: 5 } : null);
+   * ```
+   */
   bcast<V>(value: V, root?: number): Promise<V>;
+  /**
+   * Creates memory shared by the ranks of this rank's node group (spec/communicator.md §4.8): a
+   * collective of this communicator, so every rank calls it with the same type and count. On `shm`
+   * the node's ranks map the same SharedArrayBuffer (no copies); on `local` and `tcp` each rank
+   * gets its own heap copy and is its own leader.
+   *
+   * @typeParam T - the typed array `ctor` constructs.
+   * @param ctor - the element type: a numeric typed array constructor such as `Float64Array`.
+   * @param count - the number of elements (not bytes), a non-negative safe integer.
+   * @returns a {@link SharedRegion} whose `data` holds `count` zero-filled elements.
+   * @throws {@link CommError} `InvalidArgument` (not a numeric typed array constructor, bad count),
+   *   `AllocationFailed` (the memory cannot be allocated; on every rank), `CollectiveMismatch`
+   *   (ranks disagree on type or count), `CollectiveFailed`, `Timeout`, `InvalidCommunicator`.
+   * @example
+   * ```ts
+   * const table = await comm.createSharedRegion(Float32Array, 1 << 20); // 4 MiB, once per node on shm
+   * if (table.isLeader) table.data.set(loadTable());
+   * await table.fence();
+   * ```
+   */
   createSharedRegion<T extends NumericArray>(
     ctor: NumericArrayConstructor<T>,
     count: number,
   ): Promise<SharedRegion<T>>;
+  /**
+   * Returns the communicator of the ranks that share memory with this rank: its node group
+   * (spec/communicator.md §4.7). On `shm` that is the whole group (every rank is on one node), over
+   * the same group and queue, so collectives on it and on this communicator must be ordered the same
+   * way on every rank. On `local` and `tcp` it is a new one-rank `local` communicator (each process
+   * is its own node). Its rank 0 is the node's leader (`isLeader`). Not a collective on any backend
+   * today. Close it when done; closing it leaves this communicator open.
+   *
+   * @throws {@link CommError} `InvalidCommunicator` when this communicator is closed.
+   * @example
+   * ```ts
+   * const node = await comm.splitLocal();
+   * // One rank per node loads the data set; the node's other ranks read it from shared memory.
+   * const region = await node.createSharedRegion(Float64Array, n);
+   * if (node.isLeader) region.data.set(await loadDataset());
+   * await region.fence();
+   * ```
+   */
   splitLocal(): Promise<Communicator>;
+  /**
+   * Ends this communicator (spec/communicator.md §3). Idempotent; `closed` is true at once.
+   * Operations queued and not started, and every later call, reject with `InvalidCommunicator`; an
+   * operation in flight rejects (`InvalidCommunicator`, or `CollectiveFailed`). Resolves when the
+   * backend has released its waits, sockets and timers. Ranks still calling collectives get
+   * `CollectiveFailed` naming this rank. `init()` again on every rank makes a new communicator of
+   * the same group (spec/selection.md §5.4).
+   */
   close(): Promise<void>;
 }
 

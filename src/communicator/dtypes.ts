@@ -3,6 +3,12 @@
  * Codes are stable: they travel on the wire (spec/backend-tcp.md) and in fingerprints.
  */
 
+/**
+ * The numeric typed arrays the buffer collectives accept: one per {@link DTypeName}. `DataView`,
+ * plain arrays and detached arrays are refused (`InvalidArgument`). Subarrays (views with a non-zero
+ * byteOffset) are accepted; only the viewed elements are read or written
+ * (spec/communicator.md §1). Lengths and counts are in elements.
+ */
 export type NumericArray =
   | Float64Array
   | Float32Array
@@ -16,14 +22,40 @@ export type NumericArray =
   | BigInt64Array
   | BigUint64Array;
 
-/** A constructor of one of the numeric typed arrays (used by createSharedRegion). */
+/**
+ * A constructor of one of the numeric typed arrays (used by createSharedRegion), e.g.
+ * `Float64Array` or `BigInt64Array`.
+ *
+ * @typeParam T - the array type it constructs.
+ */
 export type NumericArrayConstructor<T extends NumericArray = NumericArray> = {
+  /**
+   * A zero-filled array.
+   *
+   * @param length - its length in elements.
+   */
   new (length: number): T;
+  /**
+   * A view of existing memory.
+   *
+   * @param buffer - the memory.
+   * @param byteOffset - where the view starts, in bytes (a multiple of BYTES_PER_ELEMENT).
+   * @param length - its length in elements; default to the end of the buffer.
+   */
   new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): T;
+  /** Bytes per element: 1, 2, 4 or 8. */
   readonly BYTES_PER_ELEMENT: number;
+  /** The class name, e.g. `'Float64Array'`. */
   readonly name: string;
 };
 
+/**
+ * The names of the element types, as error messages and fingerprints print them. Each has a stable
+ * one-byte code (its position in this list, 0–10) used on the wire and in fingerprints
+ * (spec/communicator.md §1): float64 `Float64Array`, float32 `Float32Array`, int32, uint32, int16,
+ * uint16, int8, uint8, uint8clamped `Uint8ClampedArray`, bigint64 `BigInt64Array`, biguint64
+ * `BigUint64Array`.
+ */
 export type DTypeName =
   | 'float64'
   | 'float32'
@@ -92,6 +124,12 @@ export function dtypeByCtor(ctor: unknown): DType | undefined {
   return byCtor.get(ctor);
 }
 
+/**
+ * The reduction operators of {@link Communicator.allreduce}, applied element-wise in rank order
+ * (spec/communicator.md §5). `sum` and `prod` round to the element type at every step (integers
+ * wrap, `uint8clamped` clamps, bigint types wrap to 64 bits); `min`/`max` return NaN if either
+ * operand is NaN and order `-0` below `+0`. Stable codes: `sum` 0, `prod` 1, `min` 2, `max` 3.
+ */
 export type ReduceOp = 'sum' | 'prod' | 'min' | 'max';
 
 export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'prod', 'min', 'max'];

@@ -3,11 +3,33 @@
  * keep the two in step.
  */
 
-/** Base class of every error this library raises. */
+/**
+ * Base class of every error this library raises: `catch (e) { if (e instanceof CollectiveError) … }`
+ * catches {@link CommError}, {@link BackendError} and {@link WorkerError} (spec/communicator.md §7).
+ */
 export class CollectiveError extends Error {
+  /** The class name, for logs and for errors rebuilt after crossing a thread or process boundary. */
   override name = 'CollectiveError';
 }
 
+/**
+ * The stable codes of {@link CommError} (spec/communicator.md §7, one table with what to do):
+ *
+ * - `InvalidBufferSize`: a `recv` of the wrong length, or `counts[rank] !== send.length`.
+ * - `InvalidRoot`: a root that is not an integer in `[0, size)`.
+ * - `InvalidArgument`: not a numeric typed array, a detached buffer, recv partly overlapping send,
+ *   an unknown op, bad counts/displs, a recv of another dtype, a value that cannot travel.
+ * - `CollectiveMismatch`: the ranks called different collectives, or disagree on dtype, count, op,
+ *   root or layout.
+ * - `CollectiveFailed`: a peer died, disconnected or closed (`details.rank`); create a new
+ *   communicator.
+ * - `Timeout`: no progress for the fatal timeout (`COLLECTIVE_TIMEOUT_SECS`, default 1800 s);
+ *   `details.missing` lists the ranks that never arrived. Also `train()`'s `timeoutMs`.
+ * - `InvalidCommunicator`: the communicator is closed.
+ * - `AllocationFailed`: a result or region larger than memory allows.
+ *
+ * Bad arguments on one rank make every rank reject with the same code (§6.2).
+ */
 export type CommErrorCode =
   | 'InvalidBufferSize'
   | 'InvalidRoot'
@@ -29,15 +51,42 @@ export const COMM_ERROR_CODES: readonly CommErrorCode[] = [
   'AllocationFailed',
 ];
 
-/** A collective operation failed or was called wrongly. */
+/**
+ * A collective operation failed or was called wrongly (spec/communicator.md §7). The message starts
+ * with the operation and ends with what to do; branch on {@link code}, not on the message.
+ *
+ * @example
+ * ```ts
+ * import { CommError } from 'collective';
+ *
+ * try {
+ *   await comm.allreduce(send, 'sum', recv);
+ * } catch (error) {
+ *   if (error instanceof CommError && error.code === 'CollectiveFailed') {
+ *     console.error(`rank ${String(error.details['rank'])} stopped: ${error.message}`);
+ *   }
+ *   throw error;
+ * }
+ * ```
+ */
 export class CommError extends CollectiveError {
+  /** Always `'CommError'`. */
   override name = 'CommError';
+  /** What went wrong, stable across versions: see {@link CommErrorCode}. */
   readonly code: CommErrorCode;
   /** The operation that failed: 'allreduce', 'allgatherv', 'broadcast', 'barrier', … */
   readonly operation: string;
   /** The numbers involved (expected/actual sizes, ranks, sequence numbers, …). */
   readonly details: Readonly<Record<string, unknown>>;
 
+  /**
+   * Builds a CommError; the library raises these, user code rarely needs to.
+   *
+   * @param code - the error's {@link CommErrorCode}.
+   * @param operation - the operation that failed; the message is prefixed with `${operation}: `.
+   * @param message - what happened and what to do.
+   * @param details - the data involved (sizes, ranks, sequence numbers); must survive JSON.
+   */
   constructor(
     code: CommErrorCode,
     operation: string,
@@ -50,7 +99,8 @@ export class CommError extends CollectiveError {
     this.details = details;
   }
 
-  toJSON(): { name: string; code: CommErrorCode; operation: string; message: string; details: unknown } {
+  /** A plain object for logs and `JSON.stringify`: name, code, operation, message and details. */
+  toJSON(): CommErrorJSON {
     return {
       name: this.name,
       code: this.code,
@@ -61,6 +111,33 @@ export class CommError extends CollectiveError {
   }
 }
 
+/** What {@link CommError.toJSON} returns. */
+export interface CommErrorJSON {
+  /** `'CommError'`. */
+  name: string;
+  /** The error's code. */
+  code: CommErrorCode;
+  /** The operation that failed. */
+  operation: string;
+  /** The full message, operation prefix included. */
+  message: string;
+  /** The error's details. */
+  details: unknown;
+}
+
+/**
+ * The stable kinds of {@link BackendError} (spec/selection.md §6 has the table with `context`):
+ *
+ * - `InvalidBackend`: an unknown backend name; `context.available` lists the known ones.
+ * - `BackendNotAvailable`: a known backend that cannot run here (a missing runtime feature, a module
+ *   that will not load).
+ * - `MissingConfiguration`: a needed setting is unset (rank, size, coordinator…);
+ *   `context.missing` lists each variable with an example line.
+ * - `InitializationFailed`: the group could not form (coordinator unreachable within the connect
+ *   timeout, port taken, name that does not resolve, handshake refused, shm group aborted).
+ * - `IncompatibleSettings`: a malformed value, two sources that disagree, or an option of `train()`
+ *   or `createShmGroup()` that is wrong; names the setting and what to pass.
+ */
 export type BackendErrorKind =
   | 'InvalidBackend'
   | 'BackendNotAvailable'
@@ -76,14 +153,32 @@ export const BACKEND_ERROR_KINDS: readonly BackendErrorKind[] = [
   'IncompatibleSettings',
 ];
 
-/** A backend could not be selected, configured or started. */
+/**
+ * A backend could not be selected, configured or started: raised by {@link init}, {@link train} and
+ * {@link createShmGroup} before any collective runs (spec/selection.md §6); `describeEnvironment()`
+ * reports the one init() would raise. The message ends with the suggestion.
+ */
 export class BackendError extends CollectiveError {
+  /** Always `'BackendError'`. */
   override name = 'BackendError';
+  /** What went wrong, stable across versions: see {@link BackendErrorKind}. */
   readonly kind: BackendErrorKind;
+  /**
+   * The data involved: the variable or option and its value (`variable`, `value`), what was
+   * expected, the conflicting source, `missing` entries, `errno`, `address`…
+   */
   readonly context: Readonly<Record<string, unknown>>;
   /** What the user should do next. */
   readonly suggestion: string;
 
+  /**
+   * Builds a BackendError; the library raises these, user code rarely needs to.
+   *
+   * @param kind - the error's {@link BackendErrorKind}.
+   * @param message - what is wrong; the suggestion is appended after ` — `.
+   * @param context - the data involved; must survive JSON.
+   * @param suggestion - what the user should do next.
+   */
   constructor(
     kind: BackendErrorKind,
     message: string,
@@ -96,12 +191,8 @@ export class BackendError extends CollectiveError {
     this.suggestion = suggestion;
   }
 
-  toJSON(): {
-    kind: BackendErrorKind;
-    message: string;
-    context: Record<string, unknown>;
-    suggestion: string;
-  } {
+  /** A plain object for logs, `JSON.stringify` and `collective doctor --json`. */
+  toJSON(): BackendErrorJSON {
     return {
       kind: this.kind,
       message: this.message,
@@ -111,29 +202,71 @@ export class BackendError extends CollectiveError {
   }
 }
 
-/** An error as it crossed a thread or process boundary. */
-export interface SerializedError {
-  name: string;
+/** What {@link BackendError.toJSON} returns (also `describeEnvironment().error`). */
+export interface BackendErrorJSON {
+  /** The error's kind. */
+  kind: BackendErrorKind;
+  /** The full message, suggestion included. */
   message: string;
+  /** A copy of the error's context. */
+  context: Record<string, unknown>;
+  /** What the user should do next. */
+  suggestion: string;
+}
+
+/**
+ * An error as it crossed a thread or process boundary (a plain, cloneable object): the
+ * {@link WorkerError.inner} of a failed worker. The typed fields are present when the original was
+ * a {@link CommError} (`code`, `operation`, `details`) or a {@link BackendError} (`kind`, `context`,
+ * `suggestion`), or another error with a string `code` (e.g. Node's `ERR_*`).
+ */
+export interface SerializedError {
+  /** The error's class name, e.g. `'CommError'`, `'TypeError'`. */
+  name: string;
+  /** The error's message. */
+  message: string;
+  /** The stack as it was in the worker. */
   stack?: string | undefined;
+  /** `CommError.code`, or any other string `code` the error carried. */
   code?: string | undefined;
+  /** `BackendError.kind`. */
   kind?: string | undefined;
+  /** `CommError.operation`. */
   operation?: string | undefined;
+  /** `CommError.details`, as JSON kept it (bigints as strings). */
   details?: Record<string, unknown> | undefined;
+  /** `BackendError.context`, as JSON kept it. */
   context?: Record<string, unknown> | undefined;
+  /** `BackendError.suggestion`. */
   suggestion?: string | undefined;
 }
 
-/** A worker of train() or `collective run` failed; the first failure is the root cause. */
+/**
+ * A worker of train() failed; the first failure is the root cause (spec/train.md §5). `train()`
+ * rejects with it when a worker's function throws (`exitCode` 1, `inner` set), a worker exits with a
+ * non-zero code by itself, is killed by a signal, or exits 0 without returning.
+ */
 export class WorkerError extends CollectiveError {
+  /** Always `'WorkerError'`. */
   override name = 'WorkerError';
+  /** The rank of the worker that failed first. */
   readonly rank: number;
   /** The exit code, or null when the worker was killed by a signal. */
   readonly exitCode: number | null;
+  /** The signal that killed a process worker (e.g. `'SIGKILL'`, `'SIGABRT'` on out of memory), or null. */
   readonly signal: NodeJS.Signals | null;
   /** The worker's own error, or null when it died without one (process.exit, SIGKILL, OOM). */
   readonly inner: SerializedError | null;
 
+  /**
+   * Builds a WorkerError; train() raises these, user code rarely needs to.
+   *
+   * @param rank - the worker's rank.
+   * @param exitCode - its exit code, or null when killed by a signal.
+   * @param signal - the signal that killed it, or null.
+   * @param inner - its own error, or null.
+   * @param message - the message; by default {@link WorkerError.describe} of the other arguments.
+   */
   constructor(
     rank: number,
     exitCode: number | null,
@@ -148,6 +281,15 @@ export class WorkerError extends CollectiveError {
     this.inner = inner;
   }
 
+  /**
+   * The default message: `worker rank 2 threw TypeError: …`, `… was killed by SIGKILL` or
+   * `… exited with code 3`.
+   *
+   * @param rank - the worker's rank.
+   * @param exitCode - its exit code, or null.
+   * @param signal - the signal that killed it, or null.
+   * @param inner - its own error, or null.
+   */
   static describe(
     rank: number,
     exitCode: number | null,

@@ -13,31 +13,61 @@ import { loadWorkerFunction } from './worker-function.js';
 /** The job identity every rank of one run shares (read by init(); spec/selection.md). */
 export const JOB_ID_VARIABLE = 'COLLECTIVE_JOB_ID';
 
+/**
+ * How {@link train} runs its workers (spec/train.md §2): `'auto'` (tcp when
+ * `COLLECTIVE_TCP_COORDINATOR` is set, else shm), `'shm'` (worker threads), `'tcp'` (child
+ * processes), `'local'` (one worker only).
+ */
 export type TrainBackendChoice = 'auto' | 'shm' | 'tcp' | 'local';
 export const TRAIN_BACKENDS: readonly TrainBackendChoice[] = ['auto', 'shm', 'tcp', 'local'];
 
-/** What a worker's function receives besides its communicator. */
+/**
+ * What a worker's function receives besides its communicator (spec/train.md §2).
+ *
+ * @typeParam A - the type of `args`.
+ */
 export interface TrainContext<A = unknown> {
   /** options.args, structured-cloned into the worker. */
   readonly args: A;
-  /** Sends an event to the parent's onProgress as { workerId: rank, ...event }; events keep their order. */
+  /**
+   * Sends an event to the parent's onProgress as { workerId: rank, ...event }; events keep their order.
+   *
+   * @param event - structured-cloneable fields; throws at once when it cannot be cloned.
+   */
   progress(event: Record<string, unknown>): void;
   /** Aborts when the run is being stopped (another worker failed, timeout, the caller's signal). */
   readonly signal: AbortSignal;
 }
 
-/** The default export of a worker module. */
+/**
+ * The default export of a worker module: runs on every rank with its communicator and context;
+ * rank 0's return value (structured-cloned) is what {@link train} resolves with.
+ *
+ * @typeParam A - the type of `ctx.args`.
+ * @typeParam R - the result type.
+ * @param comm - this worker's communicator (closed for you after the function returns).
+ * @param ctx - `args`, `progress` and the stop `signal`.
+ * @returns the result; rank 0's is train()'s, the others' are discarded.
+ */
 export type WorkerFunction<A = unknown, R = unknown> = (
   comm: Communicator,
   ctx: TrainContext<A>,
 ) => Promise<R> | R;
 
+/** What {@link TrainOptions.onProgress} receives: the worker's event with its rank added. */
 export interface ProgressEvent {
   /** The rank of the worker that sent the event. */
   workerId: number;
+  /** The fields of the event the worker passed to `ctx.progress`. */
   [key: string]: unknown;
 }
 
+/**
+ * The options of {@link train} (spec/train.md §2), all optional. Each is checked before anything
+ * starts; a wrong one is a {@link BackendError} `IncompatibleSettings` naming it.
+ *
+ * @typeParam A - the type of `args`.
+ */
 export interface TrainOptions<A = unknown> {
   /** How many workers (ranks); default 1, which runs in this thread on the local backend. */
   numWorkers?: number;
@@ -45,8 +75,18 @@ export interface TrainOptions<A = unknown> {
   backend?: TrainBackendChoice;
   /** Passed to every worker as ctx.args (structured clone). */
   args?: A;
+  /**
+   * Called in the calling thread for every `ctx.progress(event)` of a worker, as
+   * `{ ...event, workerId }`; one worker's events arrive in the order it sent them. A throw stops
+   * the run and train() rejects with it.
+   *
+   * @param event - the worker's event with `workerId` (its rank) added.
+   */
   onProgress?: (event: ProgressEvent) => void;
-  /** Stops every worker and rejects with CommError 'Timeout' after this many milliseconds. */
+  /**
+   * Stops every worker and rejects with CommError 'Timeout' after this many milliseconds (> 0;
+   * `details: { timeoutMs, missing }`, the ranks that had not finished). Default: no limit.
+   */
   timeoutMs?: number;
   /** Stops every worker and rejects with signal.reason when aborted. */
   signal?: AbortSignal;

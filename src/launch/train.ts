@@ -23,6 +23,54 @@ export type { ProgressEvent, TrainContext, TrainOptions, WorkerFunction } from '
  */
 const RUN_TOKEN_BYTES = 16;
 
+/**
+ * Runs the default export of `workerModule` on `numWorkers` ranks and resolves with rank 0's
+ * result (spec/train.md §2). Each worker is a fresh worker thread (`shm`) or child process (`tcp`)
+ * whose function receives its {@link Communicator} and a {@link TrainContext}; with one worker (the
+ * default) the function runs in this thread on the `local` backend. Progress events reach
+ * `options.onProgress`; the first failure stops every worker and becomes the rejection; nothing of
+ * the run (thread, process, socket, timer) is left once it settles. The module is imported once
+ * here too, to check its default export, so its top-level code runs in the caller as well. `.ts`
+ * modules run through `tsx`.
+ *
+ * @typeParam R - rank 0's result type.
+ * @typeParam A - the type of `options.args`.
+ * @param workerModule - a `.js`/`.ts` module path (relative to the current directory) or URL,
+ *   whose default export is a {@link WorkerFunction}.
+ * @param options - see {@link TrainOptions}.
+ * @returns rank 0's return value, structured-cloned.
+ * @throws {@link BackendError} `IncompatibleSettings` before anything starts: a bad option, a
+ *   module that does not exist, does not load or has no default export function, a malformed
+ *   `COLLECTIVE_TIMEOUT_SECS` (spec/train.md §3). {@link WorkerError} when a worker throws, exits
+ *   by itself or is killed (`rank`, `exitCode`, `signal`, `inner`: the first failure, spec/train.md
+ *   §5). {@link CommError} `Timeout` (operation `'train'`) after `timeoutMs`. `signal.reason` when
+ *   `signal` aborts. Whatever `onProgress` throws.
+ * @example
+ * ```ts
+ * // main.ts
+ * import { train } from 'collective';
+ *
+ * const weights = await train<Float64Array, { steps: number }>('./worker.ts', {
+ *   numWorkers: 4,
+ *   args: { steps: 100 },
+ *   onProgress: (e) => console.log(`worker ${e.workerId}: step ${String(e['step'])}`),
+ *   timeoutMs: 10 * 60 * 1000,
+ * });
+ *
+ * // worker.ts
+ * import type { Communicator, TrainContext } from 'collective';
+ *
+ * export default async function (comm: Communicator, ctx: TrainContext<{ steps: number }>) {
+ *   const weights = new Float64Array(8);
+ *   for (let step = 0; step < ctx.args.steps && !ctx.signal.aborted; step++) {
+ *     const sum = await comm.allreduce(weights.map(() => comm.rank + step));
+ *     for (let i = 0; i < weights.length; i++) weights[i]! -= (0.01 * sum[i]!) / comm.size;
+ *     ctx.progress({ step });
+ *   }
+ *   return weights;
+ * }
+ * ```
+ */
 export async function train<R = unknown, A = unknown>(
   workerModule: string | URL,
   options: TrainOptions<A> = {},

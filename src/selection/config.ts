@@ -61,6 +61,8 @@ export type BackendConfig = LocalConfig | ShmConfig | TcpConfig;
 
 /** A working but poor choice, emitted once per process through process.emitWarning. */
 export interface SelectionWarning {
+  /** The warning's code, e.g. `COLLECTIVE_NO_JOB_ID` (spec/selection.md §7). */
   readonly code: string;
+  /** The text emitted with it. */
   readonly message: string;
 }

@@ -31,6 +31,10 @@ import type { Sourced } from './values.js';
 const REDACTED = '<set, hidden>';
 const SECRET_VARIABLES = new Set(['COLLECTIVE_TCP_TOKEN']);
 
+/**
+ * What {@link describeEnvironment} returns: every fact selection reads, each with its source, and
+ * what init() would do (spec/selection.md §8). `collective doctor --json` prints it.
+ */
 export interface EnvironmentReport {
   /** Which launcher started this process ('none' when started by hand or by collective itself). */
   readonly launcher: LauncherName | 'none';
@@ -38,15 +42,21 @@ export interface EnvironmentReport {
   readonly launcherVariables: Readonly<Record<string, string>>;
   /** Every COLLECTIVE_* variable that is set (tokens hidden). */
   readonly collectiveVariables: Readonly<Record<string, string>>;
+  /** This process's rank and its source, or null when nothing names one (or it is malformed). */
   readonly rank: Sourced<number> | null;
+  /** The number of ranks and its source, or null when nothing names it (or it is malformed). */
   readonly size: Sourced<number> | null;
+  /** Whether every rank runs on this node, as the launcher says (`'unknown'` when it does not). */
   readonly nodeLayout: Sourced<NodeLayout>;
   /** The coordinator init() would use: named, or derived for a single-node launch. */
   readonly coordinator: {
+    /** Rank 0's host name or address. */
     readonly host: string;
+    /** Rank 0's port. */
     readonly port: number;
     /** host:port as the user writes it: an IPv6 literal in brackets (`[::1]:33523`). */
     readonly address: string;
+    /** Where the host came from: an option, a variable, or the single-node rule. */
     readonly source: string;
   } | null;
   /**
@@ -60,11 +70,16 @@ export interface EnvironmentReport {
   readonly shmGroupRank: Sourced<number> | null;
   /** What init() would pick, or null when it would raise `error`. */
   readonly selection: {
+    /** The backend init() would start. */
     readonly backend: BackendConfig['backend'];
+    /** Each step of the priority chain that decided, in order (spec/selection.md §5.1). */
     readonly reasons: readonly string[];
   } | null;
+  /** The error init() would raise (its `toJSON()`), or null when it would succeed. */
   readonly error: ReturnType<BackendError['toJSON']> | null;
+  /** The warnings init() would emit (`CollectiveWarning` codes, spec/selection.md §7). */
   readonly warnings: readonly SelectionWarning[];
+  /** {@link availableBackends}(): every backend and whether it can run here. */
   readonly backends: readonly BackendInfo[];
 }
 
@@ -88,6 +103,25 @@ function collectiveVariables(env: Readonly<Record<string, string | undefined>>):
   return out;
 }
 
+/**
+ * Reports what selection sees in this process and what {@link init} would do with it, without
+ * starting anything (no socket, thread or shared memory): launcher, rank, size, node layout,
+ * coordinator, job id, timeouts, the backend `auto` would pick and why, or the exact
+ * {@link BackendError} init() would raise (spec/selection.md §8). Each fact is read on its own, so
+ * one malformed variable does not hide the others. `collective doctor` prints it.
+ *
+ * @param options - the same options init() would get.
+ * @returns the report; it never throws for a bad environment (the error is in `report.error`).
+ * @throws {@link BackendError} `IncompatibleSettings` only when `options` is not an object.
+ * @example
+ * ```ts
+ * import { describeEnvironment } from 'collective';
+ *
+ * const report = describeEnvironment();
+ * if (report.error) console.error(report.error.message);
+ * else console.log(report.selection?.backend, report.selection?.reasons);
+ * ```
+ */
 export function describeEnvironment(options: InitOptions = {}): EnvironmentReport {
   const inputs = selectionInputs(options);
   const errors: BackendError[] = [];

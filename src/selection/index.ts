@@ -4,5 +4,7 @@ export { availableBackends, type BackendInfo } from './registry.js';
 export { describeEnvironment, type EnvironmentReport } from './describe.js';
 export type { LauncherName, NodeLayout } from './launchers.js';
 export type { Sourced } from './values.js';
+export type { SourcedTimeouts, Timeouts } from './settings.js';
+export type { SelectionWarning } from './config.js';
 export { launcherBackend } from './launcher-choice.js';
 export { LISTENING_MESSAGE_KIND, type ListeningMessage } from './init.js';

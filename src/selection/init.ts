@@ -39,6 +39,41 @@ export function selectionInputs(options: InitOptions): SelectionInputs {
   return { options, env: options.env ?? process.env, workerData, isMainThread };
 }
 
+/**
+ * Creates this rank's {@link Communicator}: the one entry point of a rank program
+ * (spec/selection.md). Reads the options, then the environment (`COLLECTIVE_*` variables and those
+ * of Open MPI, MPICH/Intel MPI, Slurm or torchrun-style launchers) and this thread's `workerData`,
+ * and picks a backend by the priority chain (§5): `tcp` when a coordinator is named or a
+ * multi-rank launch is on one node, `shm` inside a `collective run`/`train()` thread group,
+ * `local` for a single rank. Every rank of the job calls it; it resolves when this rank has joined
+ * (on tcp: when the group has formed, within the connect timeout, default 30 s). Options override
+ * their environment variables.
+ *
+ * Call it again after `close()` to rejoin the same group (§5.4); while this process's
+ * communicator of the group is still open, a second call is refused (`IncompatibleSettings`).
+ *
+ * @param options - overrides of the environment; see {@link InitOptions}. Default: none, read
+ *   everything from the environment.
+ * @returns an open communicator; `backend`, `rank` and `size` say what was chosen.
+ * @throws {@link BackendError} (every kind names the setting to fix):
+ *   `InvalidBackend` (unknown backend name), `BackendNotAvailable`, `MissingConfiguration` (e.g.
+ *   size > 1 with no coordinator: names `COLLECTIVE_TCP_COORDINATOR` and the launcher's way to set
+ *   it), `IncompatibleSettings` (a malformed value, two sources that disagree, `shm` outside a
+ *   group, `local` with size > 1, init() again while open), `InitializationFailed` (the tcp group
+ *   did not form: unreachable coordinator, port in use, name that does not resolve, refused
+ *   handshake; an aborted shm group). A shm re-join can also reject with {@link CommError}
+ *   `CollectiveFailed` (operation `init`) when a rank of the group is gone.
+ * @example
+ * ```ts
+ * import { init } from 'collective';
+ *
+ * // npx collective run -n 4 app.ts   (or mpirun, srun, torchrun-style variables, or by hand)
+ * const comm = await init();
+ * console.log(`rank ${comm.rank} of ${comm.size} on ${comm.backend}`);
+ * // Explicit settings, e.g. rank 1 of 2 processes on two machines:
+ * const tcp = await init({ backend: 'tcp', rank: 1, size: 2, coordinator: 'node0:29500', token: secret });
+ * ```
+ */
 export async function init(options: InitOptions = {}): Promise<Communicator> {
   const resolution = resolveSelection(selectionInputs(options));
   for (const warning of resolution.warnings) emitWarningOnce(warning);

@@ -18,6 +18,11 @@ import {
   type Sourced,
 } from './values.js';
 
+/**
+ * A launcher that selection recognises by its variables (spec/selection.md §4): Open MPI's
+ * `mpirun`, MPICH/Intel MPI's `mpiexec`, a torchrun-style environment (`WORLD_SIZE`, `RANK`,
+ * `MASTER_ADDR`), or Slurm's `srun`.
+ */
 export type LauncherName = 'open-mpi' | 'mpich' | 'torchrun' | 'slurm';
 
 /** Whether every rank of the launch runs on this one node. */

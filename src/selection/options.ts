@@ -5,22 +5,37 @@
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import type { EnvRecord } from './values.js';
 
+/**
+ * What {@link InitOptions.backend} and `COLLECTIVE_BACKEND` may say: `'auto'` (the priority chain of
+ * spec/selection.md §5.1 decides) or a backend to use, validated against the launch (§5.2).
+ */
 export type BackendChoice = 'auto' | 'local' | 'shm' | 'tcp';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'local', 'shm', 'tcp'];
 
+/**
+ * What a caller of {@link init} may say (spec/selection.md §3). Every option mirrors an environment
+ * variable and overrides it; all are optional. A malformed value is a {@link BackendError}
+ * `IncompatibleSettings` naming `options.<name>`. Times are in seconds.
+ */
 export interface InitOptions {
   /** Overrides COLLECTIVE_BACKEND (default 'auto'). */
   backend?: BackendChoice;
-  /** Overrides COLLECTIVE_RANK and any launcher's rank. With `group`, this thread's rank in the group. */
+  /**
+   * Overrides COLLECTIVE_RANK and any launcher's rank: an integer in `[0, size)`. With `group`,
+   * this thread's rank in the group.
+   */
   rank?: number;
-  /** Overrides COLLECTIVE_SIZE and any launcher's size. */
+  /** Overrides COLLECTIVE_SIZE and any launcher's size: the number of ranks, an integer ≥ 1. */
   size?: number;
   /** Overrides COLLECTIVE_TCP_COORDINATOR: rank 0's 'host' or 'host:port'. */
   coordinator?: string;
-  /** Overrides COLLECTIVE_TCP_PORT (default 29500). */
+  /** Overrides COLLECTIVE_TCP_PORT (default 29500): 1…65535, or 0 on rank 0 for a port the OS picks. */
   port?: number;
-  /** Overrides COLLECTIVE_TCP_BIND_ADDR: the address rank 0 listens on. */
+  /**
+   * Overrides COLLECTIVE_TCP_BIND_ADDR: the address rank 0 listens on (no port), e.g. `0.0.0.0`;
+   * default the coordinator host. A non-loopback address needs `token` (or `allowInsecure`).
+   */
   bindAddr?: string;
   /** Overrides COLLECTIVE_TCP_TOKEN: a shared secret every rank presents to the coordinator. */
   token?: string;
@@ -44,7 +59,10 @@ export interface InitOptions {
    * different for every job, so that a rank of another job on the same host and port is refused.
    */
   jobId?: string;
-  /** Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30). */
+  /**
+   * Overrides COLLECTIVE_CONNECT_TIMEOUT_SECS (default 30): how long, in seconds, the tcp group may
+   * take to form before init() rejects with `InitializationFailed`.
+   */
   connectTimeoutSecs?: number;
   /**
    * A shared-memory group handle (the shm backend's ShmGroupHandle) for users who manage their own

@@ -21,8 +21,11 @@ export type Availability =
 
 /** What availableBackends() reports about one backend. */
 export interface BackendInfo {
+  /** The backend's name, as `COLLECTIVE_BACKEND` and `init({ backend })` take it. */
   readonly name: BackendConfig['backend'];
+  /** One line on what it is, e.g. "worker threads of one process over SharedArrayBuffer + Atomics". */
   readonly description: string;
+  /** Whether it can run in this runtime (spec/selection.md §2). */
   readonly available: boolean;
   /** Why it cannot be used here, when it cannot. */
   readonly reason?: string;
@@ -144,7 +147,18 @@ export function availabilityOf(name: BackendConfig['backend']): Availability {
   return REGISTRY[name].availability();
 }
 
-/** Every registered backend, whether it can run here, and why not. */
+/**
+ * Every registered backend (`local`, `shm`, `tcp`), whether it can run in this runtime, and why not
+ * (spec/selection.md §2). Loads no backend module and starts nothing.
+ *
+ * @returns one {@link BackendInfo} per backend, in registry order.
+ * @example
+ * ```ts
+ * import { availableBackends } from 'collective';
+ *
+ * for (const b of availableBackends()) console.log(b.name, b.available ? 'yes' : b.reason);
+ * ```
+ */
 export function availableBackends(): BackendInfo[] {
   return BACKEND_NAMES.map((name) => {
     const availability = availabilityOf(name);

@@ -58,9 +58,13 @@ export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced
   );
 }
 
+/** The three time settings of every rank, in seconds (spec/selection.md §3.1). */
 export interface Timeouts {
+  /** The fatal timeout: no progress this long rejects a collective with `Timeout` (default 1800). */
   readonly timeoutSecs: number;
+  /** The stall warning: no progress this long warns, then again at each interval; 0 is off (default 60). */
   readonly stallWarningSecs: number;
+  /** How long the tcp group may take to form (default 30). */
   readonly connectTimeoutSecs: number;
 }
 

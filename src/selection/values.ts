@@ -8,9 +8,15 @@ import { BackendError } from '../communicator/errors.js';
 /** The environment as a plain record: process.env, or a record a test or embedder passes in. */
 export type EnvRecord = Readonly<Record<string, string | undefined>>;
 
-/** A value together with where it came from: a variable name, `options.<name>`, `workerData`, or a rule. */
+/**
+ * A value together with where it came from: a variable name, `options.<name>`, `workerData`, or a rule.
+ *
+ * @typeParam T - the value's type.
+ */
 export interface Sourced<T> {
+  /** The value as parsed. */
   readonly value: T;
+  /** Where it came from, e.g. `options.rank`, `OMPI_COMM_WORLD_RANK`, `default COLLECTIVE_TCP_PORT`. */
   readonly source: string;
 }
 

@@ -116,28 +116,68 @@ export function controlLayout(size: number): ControlLayout {
   return { joined, arrived, fingerprints, reasonByte: reasonWord * 4, bytes: reasonWord * 4 + REASON_BYTES };
 }
 
-/** Structured-cloneable: goes in a worker's workerData. */
+/**
+ * Structured-cloneable: goes in a worker's workerData. Opaque to users: pass the handle
+ * {@link createShmGroup} returned, unmodified, to each thread (spec/backend-shm.md §7.1); the
+ * fields other than `kind` and `size` are the backend's layout and may change between versions.
+ */
 export interface ShmGroupHandle {
+  /** Always `'collective-shm-group'`. */
   readonly kind: 'collective-shm-group';
+  /**
+   * The control region's layout version.
+   *
+   * @internal
+   */
   readonly version: number;
+  /** The number of ranks of the group. */
   readonly size: number;
+  /**
+   * The control region (barrier, abort and per-rank words).
+   *
+   * @internal
+   */
   readonly control: SharedArrayBuffer;
-  /** The data region; when `memory` is set, this is memory.buffer. */
+  /**
+   * The data region; when `memory` is set, this is memory.buffer.
+   *
+   * @internal
+   */
   readonly data: SharedArrayBuffer;
-  /** The data region as a shared WebAssembly.Memory (for the SIMD kernel), or null. */
+  /**
+   * The data region as a shared WebAssembly.Memory (for the SIMD kernel), or null.
+   *
+   * @internal
+   */
   readonly memory: WasmMemory | null;
 }
 
+/** What {@link createShmGroup} takes (spec/backend-shm.md §7.1). */
 export interface ShmGroupOptions {
+  /** The number of ranks (threads), an integer in [1, 1024]. */
   size: number;
-  /** Data region bytes (2 halves × size slots). Default: 4 MiB per slot, at most 512 MiB in all. */
+  /**
+   * Data region bytes (2 halves × size slots). Default: 4 MiB per slot, at most 512 MiB in all.
+   * Larger collectives stream through it in slot-sized chunks; when given, an integer ≥
+   * `2 · size · 64`.
+   */
   dataBytes?: number;
 }
 
+/** A shared-memory group made by {@link createShmGroup}. */
 export interface ShmGroup {
+  /** What each rank's thread needs to join: put it in its workerData, or pass it to init(). */
   readonly handle: ShmGroupHandle;
+  /** The number of ranks. */
   readonly size: number;
-  /** Launcher use: mark the group failed (a rank's thread died) so every rank's pending/later collective fails fast. */
+  /**
+   * Launcher use: mark the group failed (a rank's thread died) so every rank's pending/later collective fails fast.
+   * Their collectives reject with `CollectiveFailed` naming `failedRank` and `reason` (within 100 ms);
+   * the first abort wins, later ones change nothing (spec/backend-shm.md §5.1).
+   *
+   * @param failedRank - the rank that failed, or -1 when unknown.
+   * @param reason - why, e.g. `rank 2's thread exited with code 3` (at most 1024 bytes UTF-8 kept).
+   */
   abort(failedRank: number, reason: string): void;
 }
 
@@ -189,6 +229,33 @@ function controlBuffer(bytes: number): SharedArrayBuffer {
   return memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(bytes);
 }
 
+/**
+ * Creates a shared-memory group for users who start their own worker threads
+ * (spec/backend-shm.md §7.1); `train()` and `collective run` do this for you. Allocates the group's
+ * control and data regions; starts nothing. Each thread then joins with `init({ group: handle, rank })`
+ * or, when the handle is in its workerData under {@link SHM_WORKER_DATA_KEY}, with a plain `init()`.
+ * When a thread dies, call `abort(rank, reason)` so the others' collectives fail at once instead of
+ * waiting for the timeout.
+ *
+ * @param options - `size` (ranks) and optionally `dataBytes`; see {@link ShmGroupOptions}.
+ * @returns the group: its cloneable `handle`, `size` and `abort`.
+ * @throws {@link BackendError} `IncompatibleSettings` when `size` is not an integer in [1, 1024] or
+ *   `dataBytes` is too small or not an integer.
+ * @example
+ * ```ts
+ * import { Worker } from 'node:worker_threads';
+ * import { createShmGroup, SHM_WORKER_DATA_KEY } from 'collective';
+ *
+ * const group = createShmGroup({ size: 4 });
+ * for (let rank = 0; rank < 4; rank++) {
+ *   const worker = new Worker(new URL('./rank.js', import.meta.url), {
+ *     workerData: { [SHM_WORKER_DATA_KEY]: { group: group.handle, rank } },
+ *   });
+ *   worker.on('exit', (code) => code !== 0 && group.abort(rank, `exited with code ${code}`));
+ * }
+ * // rank.js: const comm = await init(); // backend 'shm', this thread's rank
+ * ```
+ */
 export function createShmGroup(options: ShmGroupOptions): ShmGroup {
   if (options === null || typeof options !== 'object') {
     throw invalid('options must be an object { size, dataBytes? }', options, 'pass { size: N }');
