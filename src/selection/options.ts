@@ -16,7 +16,8 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'local', 'shm'
 /**
  * What a caller of {@link init} may say (spec/selection.md §3). Every option mirrors an environment
  * variable and overrides it; all are optional. A malformed value is a {@link BackendError}
- * `IncompatibleSettings` naming `options.<name>`. Times are in seconds.
+ * `IncompatibleSettings` naming `options.<name>` (an unknown `backend`: `InvalidBackend`). Times
+ * are in seconds.
  */
 export interface InitOptions {
   /** Overrides COLLECTIVE_BACKEND (default 'auto'). */
