@@ -78,7 +78,8 @@ function goneAfterClose(s: TcpSettings, closes: number, error: NodeJS.ErrnoExcep
   return initFailed(
     s,
     `rank 0 at ${s.host}:${s.port} closed the connection during the handshake${times} and then ${then} (${errno}) until the connect timeout: it has probably exited (crashed or was killed) or stopped listening`,
-    { closedDuringHandshake: true, closes, errno: error.code },
+    // Not `errno`: selection rewords errors with an errno as "nothing listens there" (never reached).
+    { closedDuringHandshake: true, closes, errnoAfterClose: error.code },
     "look at rank 0's output for why it ended, then restart the job",
   );
 }
