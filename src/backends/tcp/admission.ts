@@ -2,8 +2,9 @@
  * Rank 0's side of forming the group (spec/backend-tcp.md §3): listen (or adopt a listening server),
  * run the handshake on every connection, and resolve once ranks 1…R-1 have each joined exactly once.
  * A connection that fails the handshake is told why (Reject), logged through the warning hook and
- * closed; the group being formed is not disturbed. After formation, late connections are turned
- * away the same way until close().
+ * closed; the group being formed is not disturbed. Connections still in the handshake are bounded
+ * in number and time (PendingHandshakes, §3.5). After formation, late connections are turned away
+ * the same way until close().
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
@@ -19,20 +20,23 @@ import {
   proofMatches,
   RejectReason,
   type HandshakeHello,
+  type JoinIds,
   type RejectReasonCode,
 } from './handshake.js';
 import type { TcpSettings } from './options.js';
+import { PendingHandshakes } from './pending.js';
 import { MAX_FRAME_PAYLOAD, Tag, tagName } from './protocol.js';
 
-/** Unauthenticated connections held at once; more are closed on arrival (a flood cannot exhaust us). */
-export const MAX_PENDING_HANDSHAKES = 64;
+export { HANDSHAKE_DEADLINE_MS, MAX_PENDING_HANDSHAKES } from './pending.js';
 
 export class Admission {
   readonly #settings: TcpSettings;
   #server: Server | null = null;
   readonly #members: Array<Connection | null>;
   #joined = 0;
-  readonly #pending = new Set<Connection>();
+  readonly #pending: PendingHandshakes;
+  /** What each member's Ack carries: rank 0's proof of the token (§3.1), empty without a token. */
+  readonly #acks: Buffer[];
   #formed = false;
   #closed = false;
   #deadline: NodeJS.Timeout | null = null;
@@ -43,6 +47,8 @@ export class Admission {
   constructor(settings: TcpSettings) {
     this.#settings = settings;
     this.#members = new Array<Connection | null>(settings.size).fill(null);
+    this.#acks = new Array<Buffer>(settings.size).fill(Buffer.alloc(0));
+    this.#pending = new PendingHandshakes(settings.connectTimeoutMs, settings.warn);
     this.formed = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -99,7 +105,7 @@ export class Admission {
     this.#closed = true;
     if (this.#deadline) clearTimeout(this.#deadline);
     this.#server?.close();
-    for (const c of this.#pending) c.destroy();
+    this.#pending.close();
     if (!this.#formed) {
       for (const c of this.#members) c?.destroy();
       this.#reject(new BackendError('InitializationFailed', 'tcp: closed before the group was formed'));
@@ -107,7 +113,7 @@ export class Admission {
   }
 
   #admit(socket: Socket): void {
-    if (this.#closed || this.#pending.size >= MAX_PENDING_HANDSHAKES) {
+    if (this.#closed) {
       socket.destroy();
       return;
     }
@@ -117,22 +123,17 @@ export class Admission {
     this.#pending.add(connection);
     const where = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     let hello: HandshakeHello | null = null;
-    let coordinatorNonce: Buffer | null = null;
-    // A peer that connects and stays silent is dropped when the formation clock would be.
-    socket.setTimeout(this.#settings.connectTimeoutMs, () =>
-      connection.fail(new Error('no handshake before the connect timeout')),
-    );
+    let join: JoinIds | null = null;
     const reject = (reason: RejectReasonCode, message: string): void => {
       const advice = reason === RejectReason.JobMismatch ? ` — ${JOB_MISMATCH_ADVICE}` : '';
       this.#settings.warn(`tcp rank 0: rejected a connection from ${where}: ${message}${advice}`);
+      this.#pending.awaitingAuth(connection, false);
       connection.send(Tag.Reject, encodeReject(reason, message));
       connection.end();
       connection.onFrame = () => {};
     };
     connection.onEnd = (error) => {
-      this.#pending.delete(connection);
-      if (error && !this.#closed)
-        this.#settings.warn(`tcp rank 0: dropped a connection from ${where}: ${error.message}`);
+      if (!this.#closed) this.#pending.ended(connection, error);
     };
     connection.onFrame = (tag, payload) => {
       if (tag === Tag.Handshake && hello === null) {
@@ -143,22 +144,23 @@ export class Admission {
           jobId: this.#settings.jobId,
         });
         if (problem) return reject(problem.reason, problem.message);
-        if (this.#settings.token === null) return this.#register(connection, hello, reject);
-        coordinatorNonce = newNonce();
-        const mine = proof(this.#settings.token, 'coordinator', hello.nonce, hello.rank, hello.size);
-        connection.send(Tag.Challenge, encodeChallenge(coordinatorNonce, mine));
+        if (this.#settings.token === null) return this.#register(connection, hello, Buffer.alloc(0), reject);
+        // The worker proves the token first (§3.1): a Challenge carries nothing keyed by the token.
+        join = { workerNonce: hello.nonce, coordinatorNonce: newNonce(), rank: hello.rank, size: hello.size };
+        connection.send(Tag.Challenge, encodeChallenge(join.coordinatorNonce));
+        this.#pending.awaitingAuth(connection, true);
         return;
       }
-      if (tag === Tag.Auth && hello !== null && coordinatorNonce !== null && this.#settings.token !== null) {
-        const expected = proof(this.#settings.token, 'worker', coordinatorNonce, hello.rank, hello.size);
-        coordinatorNonce = null;
-        if (!proofMatches(expected, payload)) {
+      if (tag === Tag.Auth && hello !== null && join !== null && this.#settings.token !== null) {
+        const ids = join;
+        join = null;
+        if (!proofMatches(proof(this.#settings.token, 'worker', ids), payload)) {
           return reject(
             RejectReason.BadToken,
             `rank ${hello.rank} failed the token challenge: set the same COLLECTIVE_TCP_TOKEN on every rank`,
           );
         }
-        return this.#register(connection, hello, reject);
+        return this.#register(connection, hello, proof(this.#settings.token, 'coordinator', ids), reject);
       }
       reject(RejectReason.Malformed, `unexpected ${tagName(tag)} frame during the handshake`);
     };
@@ -167,6 +169,7 @@ export class Admission {
   #register(
     connection: Connection,
     hello: HandshakeHello,
+    ack: Buffer,
     reject: (reason: RejectReasonCode, message: string) => void,
   ): void {
     if (this.#formed)
@@ -177,8 +180,7 @@ export class Admission {
         `rank ${hello.rank} has already joined: give each process a distinct RANK`,
       );
     }
-    this.#pending.delete(connection);
-    connection.socket.setTimeout(0);
+    this.#pending.settle(connection);
     connection.onFrame = (tag) =>
       connection.fail(new Error(`rank ${hello.rank} sent ${tagName(tag)} before the group was formed`));
     connection.onEnd = (error) => {
@@ -193,6 +195,7 @@ export class Admission {
       }
     };
     this.#members[hello.rank] = connection;
+    this.#acks[hello.rank] = ack;
     this.#joined++;
     if (this.#joined === this.#settings.size - 1) this.#complete();
   }
@@ -202,11 +205,13 @@ export class Admission {
     if (this.#deadline) clearTimeout(this.#deadline);
     // Formed, the listening socket only turns late joiners away: it must not keep the process alive.
     this.#server?.unref();
+    this.#pending.unref();
     const members = this.#members as Connection[];
-    for (const member of members.slice(1)) {
+    members.forEach((member, rank) => {
+      if (rank === 0) return;
       member.reader.maxPayload = MAX_FRAME_PAYLOAD;
-      member.send(Tag.Ack);
-    }
+      member.send(Tag.Ack, this.#acks[rank] as Buffer);
+    });
     this.#resolve(members);
   }
 

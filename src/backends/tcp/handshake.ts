@@ -1,13 +1,17 @@
 /**
  * The handshake (spec/backend-tcp.md §3): rank, size and protocol version, then — when a token is
  * configured — an HMAC-SHA256 challenge–response in both directions, so the token never crosses the
- * wire and a worker also knows it reached a coordinator that holds the token.
+ * wire and a worker also knows it reached a coordinator that holds the token. The worker proves
+ * first: rank 0 sends nothing keyed by the token to a peer that has not proved it (§3.6), so a
+ * connecting party gets no material for an offline guess of the token.
  *
  *   worker → Handshake(version, flags, rank, size, worker nonce, job id)
  *   rank 0 → Reject(reason, text)                          (bad version/job/size/rank/token mode)
- *          | Challenge(coordinator nonce, HMAC(token, "coordinator" ‖ worker nonce ‖ rank ‖ size))
- *   worker → Auth(HMAC(token, "worker" ‖ coordinator nonce ‖ rank ‖ size))
- *   rank 0 → Reject(BadToken | DuplicateRank | …) | Ack (sent when the whole group has joined)
+ *          | Challenge(coordinator nonce)                  (token set)
+ *   worker → Auth(HMAC(token, "worker" ‖ worker nonce ‖ coordinator nonce ‖ rank ‖ size))
+ *   rank 0 → Reject(BadToken | DuplicateRank | …)
+ *          | Ack(HMAC(token, "coordinator" ‖ worker nonce ‖ coordinator nonce ‖ rank ‖ size))
+ *            — sent when the whole group has joined; empty without a token
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { protocolError, PROTOCOL_VERSION } from './protocol.js';
@@ -77,30 +81,47 @@ export function decodeHello(payload: Buffer): HandshakeHello {
 
 export type Role = 'coordinator' | 'worker';
 
-/** HMAC-SHA256(token, "collective-tcp/<role>" ‖ nonce ‖ rank ‖ size): binds the proof to this join. */
-export function proof(token: string, role: Role, nonce: Buffer, rank: number, size: number): Buffer {
+/** What a proof is bound to: this connection's two nonces and the rank and size it joins as. */
+export interface JoinIds {
+  workerNonce: Buffer;
+  coordinatorNonce: Buffer;
+  rank: number;
+  size: number;
+}
+
+/**
+ * HMAC-SHA256(token, "collective-tcp/<role>" ‖ worker nonce ‖ coordinator nonce ‖ u32 rank ‖ u32 size):
+ * binds the proof to this join; the role keeps one side's proof from serving as the other's.
+ */
+export function proof(token: string, role: Role, join: JoinIds): Buffer {
   const ids = Buffer.alloc(8);
-  ids.writeUInt32BE(rank >>> 0, 0);
-  ids.writeUInt32BE(size >>> 0, 4);
-  return createHmac('sha256', token).update(`collective-tcp/${role}`).update(nonce).update(ids).digest();
+  ids.writeUInt32BE(join.rank >>> 0, 0);
+  ids.writeUInt32BE(join.size >>> 0, 4);
+  return createHmac('sha256', token)
+    .update(`collective-tcp/${role}`)
+    .update(join.workerNonce)
+    .update(join.coordinatorNonce)
+    .update(ids)
+    .digest();
 }
 
 export function proofMatches(expected: Buffer, received: Buffer): boolean {
   return received.length === expected.length && timingSafeEqual(expected, received);
 }
 
-export function encodeChallenge(nonce: Buffer, coordinatorProof: Buffer): Buffer {
-  return Buffer.concat([nonce, coordinatorProof]);
+/** Challenge: the coordinator's nonce and nothing else (no proof before the worker's, §3.1). */
+export function encodeChallenge(nonce: Buffer): Buffer {
+  return Buffer.from(nonce);
 }
 
-export function decodeChallenge(payload: Buffer): { nonce: Buffer; coordinatorProof: Buffer } {
-  if (payload.length !== NONCE_BYTES + PROOF_BYTES) {
-    throw protocolError('BAD_PAYLOAD', `Challenge payload is ${payload.length} bytes`);
+export function decodeChallenge(payload: Buffer): Buffer {
+  if (payload.length !== NONCE_BYTES) {
+    throw protocolError(
+      'BAD_PAYLOAD',
+      `Challenge payload is ${payload.length} bytes, expected ${NONCE_BYTES}`,
+    );
   }
-  return {
-    nonce: Buffer.from(payload.subarray(0, NONCE_BYTES)),
-    coordinatorProof: Buffer.from(payload.subarray(NONCE_BYTES)),
-  };
+  return Buffer.from(payload);
 }
 
 /** Why rank 0 turned a connection away; the code travels in Reject so the worker can say why. */

@@ -1,7 +1,10 @@
 /**
  * A worker's side of forming the group (spec/backend-tcp.md §3): connect to rank 0, retrying with
- * exponential backoff until the connect timeout (workers may start before rank 0 listens), run the
- * handshake, and wait for Ack — sent when every rank has joined.
+ * exponential backoff until the connect timeout (workers may start before rank 0 listens, and rank 0
+ * may close a connection still in its handshake when a flood fills its table, §3.5), run the
+ * handshake, and wait for Ack — sent when every rank has joined. When it gives up, the error says
+ * which of these it met: rank 0 never reachable, closing the connection during the handshake, or
+ * closing it and then refusing connections (it has exited).
  */
 import { connect, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
@@ -15,9 +18,10 @@ import {
   proof,
   proofMatches,
   RejectReason,
+  type JoinIds,
 } from './handshake.js';
 import type { TcpSettings } from './options.js';
-import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, Tag, tagName } from './protocol.js';
+import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ProtocolError, Tag, tagName } from './protocol.js';
 
 const FIRST_RETRY_MS = 10;
 const MAX_RETRY_MS = 500;
@@ -56,14 +60,52 @@ function attempt(host: string, port: number, reads: StaticReads): Promise<Socket
   });
 }
 
-async function connectWithBackoff(s: TcpSettings, reads: StaticReads): Promise<Socket> {
-  const deadline = Date.now() + s.connectTimeoutMs;
-  let wait = FIRST_RETRY_MS;
+/** Delays between connect attempts: FIRST_RETRY_MS, doubling up to MAX_RETRY_MS. */
+class Backoff {
+  #wait = FIRST_RETRY_MS;
+
+  async pause(deadline: number): Promise<void> {
+    await delay(Math.min(this.#wait, Math.max(0, deadline - Date.now())));
+    this.#wait = Math.min(this.#wait * 2, MAX_RETRY_MS);
+  }
+}
+
+/** After `closes` closes during the handshake, rank 0 stopped answering: it has (most likely) exited. */
+function goneAfterClose(s: TcpSettings, closes: number, error: NodeJS.ErrnoException): BackendError {
+  const errno = error.code ?? error.message;
+  const times = closes === 1 ? '' : ` (${closes} times)`;
+  const then = error.code === 'ECONNREFUSED' ? 'refused new connections' : 'could not be reached';
+  return initFailed(
+    s,
+    `rank 0 at ${s.host}:${s.port} closed the connection during the handshake${times} and then ${then} (${errno}) until the connect timeout: it has probably exited (crashed or was killed) or stopped listening`,
+    // Not `errno`: selection rewords errors with an errno as "nothing listens there" (never reached).
+    { closedDuringHandshake: true, closes, errnoAfterClose: error.code },
+    "look at rank 0's output for why it ended, then restart the job",
+  );
+}
+
+/** Rank 0 still accepts connections but closed each of ours during the handshake. */
+function closedEachTime(s: TcpSettings, closes: number, last: Error | null): BackendError {
+  return initFailed(
+    s,
+    `rank 0 at ${s.host}:${s.port} closed the connection ${closes} time${closes === 1 ? '' : 's'} during the handshake; it may be overloaded by other connections or may have exited${last ? ` (last: ${last.message})` : ''}`,
+    { closedDuringHandshake: true, closes },
+    "if rank 0 warns of a connection flood, stop the processes it names or give the job its own port; otherwise look at rank 0's output, or raise the connect timeout",
+  );
+}
+
+async function connectWithBackoff(
+  s: TcpSettings,
+  reads: StaticReads,
+  deadline: number,
+  closes: number,
+): Promise<Socket> {
+  const backoff = new Backoff();
   for (;;) {
     const result = await attempt(s.host, s.port, reads);
     if (!(result instanceof Error)) return result;
-    const left = deadline - Date.now();
-    if (left <= 0) {
+    if (deadline - Date.now() <= 0) {
+      if (closes > 0) throw goneAfterClose(s, closes, result);
       throw initFailed(
         s,
         `rank 0 unreachable at ${s.host}:${s.port} after ${s.connectTimeoutMs / 1000} s (${result.code ?? result.message})`,
@@ -71,28 +113,61 @@ async function connectWithBackoff(s: TcpSettings, reads: StaticReads): Promise<S
         'start rank 0 (it listens and reports its port), check MASTER_ADDR/MASTER_PORT, or raise the connect timeout',
       );
     }
-    await delay(Math.min(wait, left));
-    wait = Math.min(wait * 2, MAX_RETRY_MS);
+    await backoff.pause(deadline);
   }
 }
 
 /**
  * Connects and joins; once the whole group is formed, `adopt` takes the connection over — inside
- * the Ack handler, so frames rank 0 sends right after Ack reach the adopter's handlers.
+ * the Ack handler, so frames rank 0 sends right after Ack reach the adopter's handlers. A connection
+ * rank 0 closes during the handshake is retried until the connect timeout (§3.5).
  */
 export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connection) => T): Promise<T> {
   // A worker's frames are consumed as they arrive (results go straight into the caller's arrays,
   // control frames are decoded at once), so its socket can read into one reused buffer.
   const reads = new StaticReads();
-  const socket = await connectWithBackoff(s, reads);
-  const connection = new Connection(socket, reads);
-  const nonce = newNonce();
-  return new Promise<T>((resolve, reject) => {
-    let authenticated = s.token === null;
-    const fail = (error: BackendError): void => {
+  const deadline = Date.now() + s.connectTimeoutMs;
+  const backoff = new Backoff();
+  let closes = 0;
+  for (;;) {
+    const socket = await connectWithBackoff(s, reads, deadline, closes);
+    const outcome = await handshake(s, new Connection(socket, reads), adopt);
+    if (outcome.joined) return outcome.value;
+    closes++;
+    if (deadline - Date.now() <= 0) {
+      // One last look tells a rank 0 that exited (refused) from one that closes each connection.
+      const probe = await attempt(s.host, s.port, reads);
+      if (probe instanceof Error) throw goneAfterClose(s, closes, probe);
+      probe.destroy();
+      throw closedEachTime(s, closes, outcome.error);
+    }
+    await backoff.pause(deadline);
+  }
+}
+
+type Outcome<T> = { joined: true; value: T } | { joined: false; error: Error | null };
+
+/**
+ * One handshake on a fresh connection: joined (adopted), or closed by rank 0 before Ack (to be
+ * retried). Everything else — a Reject, a coordinator without the token, no Ack in time, a frame
+ * out of place — rejects with a final BackendError.
+ */
+function handshake<T>(
+  s: TcpSettings,
+  connection: Connection,
+  adopt: (connection: Connection) => T,
+): Promise<Outcome<T>> {
+  const workerNonce = newNonce();
+  return new Promise<Outcome<T>>((resolve, reject) => {
+    let join: JoinIds | null = null;
+    const settle = (): void => {
       connection.onEnd = () => {};
-      connection.destroy();
+      connection.onFrame = () => {};
       clearTimeout(timer);
+    };
+    const fail = (error: BackendError): void => {
+      settle();
+      connection.destroy();
       reject(error);
     };
     const timer = setTimeout(
@@ -107,15 +182,20 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
         ),
       s.connectTimeoutMs,
     );
-    connection.onEnd = (error) =>
-      fail(
-        initFailed(
-          s,
-          `rank 0 closed the connection during the handshake${error ? ` (${error.message})` : ''}`,
-          { closedDuringHandshake: true },
-          'check that rank 0 runs the same collective version and group size',
-        ),
-      );
+    connection.onEnd = (error) => {
+      if (error instanceof ProtocolError) {
+        return fail(
+          initFailed(
+            s,
+            `rank 0 at ${s.host}:${s.port} sent a malformed handshake frame (${error.message})`,
+            { protocolError: error.code },
+            'check the address points at a collective rank 0 of the same version',
+          ),
+        );
+      }
+      settle();
+      resolve({ joined: false, error });
+    };
     connection.onFrame = (tag, payload) => {
       if (tag === Tag.Reject) {
         const { reason, message } = decodeReject(payload);
@@ -138,9 +218,18 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
           ),
         );
       }
-      if (tag === Tag.Challenge && s.token !== null && !authenticated) {
-        const { nonce: theirs, coordinatorProof } = decodeChallenge(payload);
-        if (!proofMatches(proof(s.token, 'coordinator', nonce, s.rank, s.size), coordinatorProof)) {
+      if (tag === Tag.Challenge && s.token !== null && join === null) {
+        // We prove first (§3.1); rank 0 proves itself in Ack, which we check before adopting.
+        join = { workerNonce, coordinatorNonce: decodeChallenge(payload), rank: s.rank, size: s.size };
+        connection.send(Tag.Auth, proof(s.token, 'worker', join));
+        return;
+      }
+      if (tag === Tag.Ack && (s.token === null ? payload.length === 0 : join !== null)) {
+        if (
+          s.token !== null &&
+          join !== null &&
+          !proofMatches(proof(s.token, 'coordinator', join), payload)
+        ) {
           return fail(
             initFailed(
               s,
@@ -150,14 +239,9 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
             ),
           );
         }
-        authenticated = true;
-        connection.send(Tag.Auth, proof(s.token, 'worker', theirs, s.rank, s.size));
-        return;
-      }
-      if (tag === Tag.Ack && authenticated) {
-        clearTimeout(timer);
+        settle();
         connection.reader.maxPayload = MAX_FRAME_PAYLOAD;
-        resolve(adopt(connection));
+        resolve({ joined: true, value: adopt(connection) });
         return;
       }
       fail(
@@ -176,7 +260,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
         hasToken: s.token !== null,
         rank: s.rank,
         size: s.size,
-        nonce,
+        nonce: workerNonce,
         jobId: s.jobId,
       }),
     );

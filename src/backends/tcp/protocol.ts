@@ -7,8 +7,11 @@
  */
 import { FINGERPRINT_BYTES, FINGERPRINT_WORDS } from '../../communicator/fingerprint.js';
 
-/** 2: Handshake carries the job id (§3), Timeout and Warning what the silent ranks last did (§2.2). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: Handshake carries the job id (§3), Timeout and Warning what the silent ranks last did (§2.2).
+ * 3: the worker proves the token first; Challenge carries only rank 0's nonce, Ack rank 0's proof (§3.1).
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** u32 length + u8 tag. */
 export const FRAME_HEADER_BYTES = 5;

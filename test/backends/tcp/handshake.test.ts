@@ -4,18 +4,22 @@
  * being formed is not disturbed; workers that start first retry until rank 0 listens.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer } from 'node:net';
+import { createHmac } from 'node:crypto';
+import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { connectTcp } from '../../../src/backends/tcp/index.js';
 import {
+  NONCE_BYTES,
+  PROOF_BYTES,
   RejectReason,
   decodeChallenge,
   decodeReject,
   encodeHello,
   newNonce,
+  proof,
 } from '../../../src/backends/tcp/handshake.js';
 import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
-import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
+import { FRAME_HEADER_BYTES, PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
 import { BackendError } from '../../../src/communicator/errors.js';
 import { BASE, closeAll, frame, RawPeer, startRankZero, backendError } from './support.js';
 
@@ -97,6 +101,7 @@ describe('tcp handshake', () => {
     // connection, so once a later connection has its answer, the first rank 1 has joined.
     for (const [rank, size, version, pattern] of [
       [2, 3, 99, /protocol version 99/],
+      [2, 3, PROTOCOL_VERSION - 1, new RegExp(`version ${PROTOCOL_VERSION - 1}, rank 0 speaks 3`)],
       [5, 3, PROTOCOL_VERSION, /rank 5 is outside 1\.\.2/],
       [0, 3, PROTOCOL_VERSION, /rank 0 is outside/],
     ] as const) {
@@ -121,30 +126,91 @@ describe('tcp handshake', () => {
     const c = await coordinator(2, { token });
     const wrong = await backendError(c.join(1, { token: 'wrong' }));
     expect(wrong.message).toMatch(/token challenge/);
+    expect(wrong.context['rejectReason']).toBe(RejectReason.BadToken);
     const missing = await backendError(c.join(1, { token: '' }));
     expect(missing.message).toMatch(/requires a token/);
-    // A peer that cannot prove the token is rejected by rank 0.
-    const peer = await RawPeer.open(c.port);
-    peer.write(
-      frame(
-        Tag.Handshake,
-        encodeHello({
-          version: PROTOCOL_VERSION,
-          hasToken: true,
-          rank: 1,
-          size: 2,
-          nonce: newNonce(),
-          jobId: null,
-        }),
-      ),
-    );
-    const challenge = await peer.next(Tag.Challenge);
-    expect(challenge.includes(Buffer.from(token))).toBe(false);
-    expect(decodeChallenge(challenge).nonce.length).toBe(32);
-    peer.write(frame(Tag.Auth, Buffer.alloc(32, 7)));
-    expect(decodeReject(await peer.next(Tag.Reject)).reason).toBe(RejectReason.BadToken);
     expect(c.warnings.join('\n')).toMatch(/failed the token challenge/);
     await expectWorking(await Promise.all([c.comm, c.join(1)]));
+  });
+
+  it('an unauthenticated connector gets no proof from rank 0 before it proves the token (§3.1)', async () => {
+    const token = 'correct horse battery staple';
+    const c = await coordinator(2, { token });
+    const socket = await new Promise<Socket>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: c.port }, () => resolve(s));
+    });
+    let received = Buffer.alloc(0);
+    let arrived: () => void = () => {};
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      arrived();
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const until = async (bytes: number): Promise<void> => {
+      while (received.length < bytes) await new Promise<void>((resolve) => (arrived = resolve));
+    };
+    const workerNonce = newNonce();
+    const hello = { version: PROTOCOL_VERSION, hasToken: true, rank: 1, size: 2, jobId: null };
+    socket.write(frame(Tag.Handshake, encodeHello({ ...hello, nonce: workerNonce })));
+    // Everything rank 0 says before the connector proves anything: one Challenge of one nonce.
+    await until(FRAME_HEADER_BYTES + NONCE_BYTES);
+    expect(received.length).toBe(FRAME_HEADER_BYTES + NONCE_BYTES);
+    expect(received.readUInt32BE(0)).toBe(1 + NONCE_BYTES);
+    expect(received[4]).toBe(Tag.Challenge);
+    const coordinatorNonce = received.subarray(FRAME_HEADER_BYTES);
+    socket.write(frame(Tag.Auth, Buffer.alloc(PROOF_BYTES, 7)));
+    await closed;
+    // Then only a Reject: no HMAC keyed by the token, in the old order's form or the new one's.
+    const reject = received.subarray(FRAME_HEADER_BYTES + NONCE_BYTES);
+    expect(reject[4]).toBe(Tag.Reject);
+    expect(decodeReject(reject.subarray(FRAME_HEADER_BYTES)).reason).toBe(RejectReason.BadToken);
+    const ids = Buffer.alloc(8);
+    ids.writeUInt32BE(1, 0);
+    ids.writeUInt32BE(2, 4);
+    const oldOrderProof = createHmac('sha256', token)
+      .update('collective-tcp/coordinator')
+      .update(workerNonce)
+      .update(ids)
+      .digest();
+    const join = { workerNonce, coordinatorNonce, rank: 1, size: 2 };
+    for (const secret of [oldOrderProof, proof(token, 'coordinator', join), Buffer.from(token)])
+      expect(received.includes(secret)).toBe(false);
+    await expectWorking(await Promise.all([c.comm, c.join(1)]));
+  });
+
+  it('a worker speaking version 3 by hand: its proof first, then rank 0 proves itself in Ack', async () => {
+    const token = 'correct horse battery staple';
+    const c = await coordinator(2, { token });
+    const peer = await RawPeer.open(c.port);
+    const workerNonce = newNonce();
+    const hello = { version: PROTOCOL_VERSION, hasToken: true, rank: 1, size: 2, jobId: null };
+    peer.write(frame(Tag.Handshake, encodeHello({ ...hello, nonce: workerNonce })));
+    const coordinatorNonce = decodeChallenge(await peer.next(Tag.Challenge));
+    const join = { workerNonce, coordinatorNonce, rank: 1, size: 2 };
+    peer.write(frame(Tag.Auth, proof(token, 'worker', join)));
+    expect(await peer.next(Tag.Ack)).toEqual(proof(token, 'coordinator', join));
+    const rank0 = await c.comm;
+    peer.socket.destroy();
+    await rank0.close();
+  });
+
+  it('a worker rejects a coordinator that does not hold the token, whatever it sends in Ack', async () => {
+    for (const ack of [Buffer.alloc(PROOF_BYTES, 9), Buffer.alloc(0)]) {
+      // A fake rank 0: it answers Handshake with a Challenge and Auth with Ack, proving nothing.
+      const server = createServer((socket) => {
+        socket.on('error', () => {});
+        socket.once('data', () => {
+          socket.write(frame(Tag.Challenge, newNonce()));
+          socket.once('data', () => socket.write(frame(Tag.Ack, ack)));
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      const e = await backendError(connectTcp({ ...BASE, rank: 1, size: 2, port, token: 'secret' }));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      expect(e.kind).toBe('InitializationFailed');
+      expect(e.message).toMatch(/the coordinator failed the token challenge/);
+    }
   });
 
   it('rank 0 adopts an already-listening server (e.g. handed over by a parent)', async () => {
@@ -181,15 +247,25 @@ describe('tcp handshake', () => {
     await expectWorking(comms);
   });
 
-  it('a rank 0 that closes the connection during the handshake is reported as such, with a flag', async () => {
-    const server = createServer((socket) => socket.destroy());
+  it('a rank 0 that always closes during the handshake: the worker retries, then names it, with a flag', async () => {
+    let seen = 0;
+    const server = createServer((socket) => {
+      seen++;
+      socket.destroy();
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
-    const e = await backendError(connectTcp({ ...BASE, rank: 1, size: 2, port }));
-    server.close();
+    const e = await backendError(connectTcp({ ...BASE, rank: 1, size: 2, port, connectTimeoutSecs: 0.5 }));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     expect(e.kind).toBe('InitializationFailed');
-    expect(e.message).toMatch(/closed the connection during the handshake/);
-    expect(e.context['closedDuringHandshake']).toBe(true);
+    const said = new RegExp(
+      `rank 0 at 127\\.0\\.0\\.1:${port} closed the connection (\\d+) times during the handshake; it may be overloaded by other connections or may have exited`,
+    ).exec(e.message);
+    expect(said).not.toBeNull();
+    const closes = Number(said![1]);
+    expect(closes).toBeGreaterThanOrEqual(2);
+    expect(seen).toBeGreaterThanOrEqual(closes);
+    expect(e.context).toMatchObject({ closedDuringHandshake: true, closes });
   });
 
   it('rank 0 gives up when ranks never join, naming them; the waiting workers learn it too', async () => {

@@ -14,7 +14,7 @@ import {
   RejectReason,
 } from '../../../src/backends/tcp/handshake.js';
 import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
-import { Tag } from '../../../src/backends/tcp/protocol.js';
+import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
 import { BASE, closeAll, frame, RawPeer, startRankZero, backendError } from './support.js';
 
 /** Each rank contributes (its job's tag + rank): a sum tells whose data went in. */
@@ -98,7 +98,7 @@ describe('tcp: two jobs on one coordinator address', () => {
     peer.write(frame(Tag.Handshake, hello.subarray(0, HANDSHAKE_FIXED_BYTES)));
     const reject = decodeReject(await peer.next(Tag.Reject));
     expect(reject.reason).toBe(RejectReason.BadVersion);
-    expect(reject.message).toMatch(/protocol version 1, rank 0 speaks 2/);
+    expect(reject.message).toMatch(new RegExp(`protocol version 1, rank 0 speaks ${PROTOCOL_VERSION}`));
     await peer.closed;
     const comms = await Promise.all([a.comm, connectTcp({ ...BASE, rank: 1, size: 2, port: a.port })]);
     await closeAll(comms);
