@@ -126,7 +126,12 @@ export class Admission {
     let join: JoinIds | null = null;
     const reject = (reason: RejectReasonCode, message: string): void => {
       const advice = reason === RejectReason.JobMismatch ? ` — ${JOB_MISMATCH_ADVICE}` : '';
-      this.#settings.warn(`tcp rank 0: rejected a connection from ${where}: ${message}${advice}`);
+      const claimed = hello === null ? '?' : String(hello.rank);
+      this.#pending.refused(
+        connection,
+        `${reason}:${claimed}`,
+        `tcp rank 0: rejected a connection from ${where}: ${message}${advice}`,
+      );
       this.#pending.awaitingAuth(connection, false);
       connection.send(Tag.Reject, encodeReject(reason, message));
       connection.end();

@@ -20,7 +20,7 @@ export const DROP_WARNING_INTERVAL_MS = 10_000;
 const SOURCES_NAMED = 5;
 const MS_PER_SEC = 1000;
 
-type DropKind = 'evicted' | 'deadline' | 'failed';
+type DropKind = 'evicted' | 'deadline' | 'failed' | 'rejected';
 
 interface Entry {
   /** host:port, as named in warnings. */
@@ -45,7 +45,9 @@ export class PendingHandshakes {
   readonly #warn: (message: string) => void;
   /** Running while drops are being summarised; null when the last interval was quiet. */
   #interval: NodeJS.Timeout | null = null;
-  #counts: Record<DropKind, number> = { evicted: 0, deadline: 0, failed: 0 };
+  #counts: Record<DropKind, number> = { evicted: 0, deadline: 0, failed: 0, rejected: 0 };
+  /** Refusals already warned in full since the last quiet interval, by reason and claimed rank. */
+  #refusalsWarned = new Set<string>();
   #sources = new Map<string, number>();
 
   constructor(connectTimeoutMs: number, warn: (message: string) => void) {
@@ -92,6 +94,24 @@ export class PendingHandshakes {
     if (!entry) return;
     this.settle(connection);
     if (error) this.#report('failed', entry, error.message);
+  }
+
+  /**
+   * Rank 0 refused `connection` (Reject sent). The first refusal of each kind (`key`: the reason
+   * and the rank it claimed) is warned in full, since it names a setting a careless peer got wrong;
+   * repeats — a flood of wrong tokens — are counted into the interval's summary, so a hostile peer
+   * cannot flood rank 0's stderr (spec §3.5).
+   */
+  refused(connection: Connection, key: string, message: string): void {
+    const entry = this.#entries.get(connection);
+    if (this.#refusalsWarned.has(key)) {
+      if (entry) this.#count('rejected', entry);
+      if (this.#interval === null) this.#startInterval();
+      return;
+    }
+    this.#refusalsWarned.add(key);
+    if (this.#interval === null) this.#startInterval();
+    this.#warn(message);
   }
 
   /** Formed: connections still in the handshake must not keep rank 0's process alive. */
@@ -167,19 +187,23 @@ export class PendingHandshakes {
 
   /** At the end of an interval: one warning for its drops, or quiet (the next drop warns at once). */
   #summarise(): void {
-    const { evicted, deadline, failed } = this.#counts;
-    const total = evicted + deadline + failed;
+    const { evicted, deadline, failed, rejected } = this.#counts;
+    const total = evicted + deadline + failed + rejected;
     this.#interval = null;
-    if (total === 0) return;
+    if (total === 0) {
+      this.#refusalsWarned.clear();
+      return;
+    }
     const parts = [
       evicted > 0
         ? `${evicted} evicted by a connection flood (${MAX_PENDING_HANDSHAKES} in the handshake at once)`
         : '',
       deadline > 0 ? `${deadline} silent past the handshake deadline` : '',
       failed > 0 ? `${failed} failed` : '',
+      rejected > 0 ? `${rejected} refused again for a reason already warned of` : '',
     ].filter((p) => p !== '');
     const sources = nameSources(this.#sources);
-    this.#counts = { evicted: 0, deadline: 0, failed: 0 };
+    this.#counts = { evicted: 0, deadline: 0, failed: 0, rejected: 0 };
     this.#sources = new Map();
     this.#startInterval();
     this.#warn(

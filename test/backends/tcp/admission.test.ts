@@ -7,7 +7,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_PENDING_HANDSHAKES } from '../../../src/backends/tcp/admission.js';
-import { encodeHello, newNonce, NONCE_BYTES } from '../../../src/backends/tcp/handshake.js';
+import { encodeHello, newNonce, NONCE_BYTES, RejectReason } from '../../../src/backends/tcp/handshake.js';
 import { connectTcp } from '../../../src/backends/tcp/index.js';
 import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
@@ -31,6 +31,8 @@ const STORM_LOOPS = 8;
 const STORM_CYCLES = 25;
 /** Warnings about connections dropped in the handshake: far fewer than the connections dropped. */
 const FEW_WARNINGS = 5;
+/** Workers joining with a wrong token, one after another. */
+const WRONG_TOKEN_JOINS = 30;
 
 const dropWarnings = (warnings: string[]): string[] =>
   warnings.filter((w) => /flood|dropped|evicted|handshake deadline/.test(w));
@@ -113,6 +115,24 @@ describe('tcp admission under load', () => {
     await expectWorking(comms);
     expect([...challengeSizes]).toEqual([NONCE_BYTES]);
     expect(dropWarnings(warnings).length).toBeLessThan(FEW_WARNINGS);
+  });
+});
+
+describe('refusals under a flood', () => {
+  it('a flood of wrong tokens is warned of once in full, not once per connection; the group still forms', async () => {
+    const warnings: string[] = [];
+    const { port, comm } = await startRankZero(2, { token: TOKEN, onWarning: (m) => warnings.push(m) });
+    const wrong = { ...BASE, token: 'not the token', rank: 1, size: 2, port, connectTimeoutMs: 2_000 };
+    for (let i = 0; i < WRONG_TOKEN_JOINS; i++) {
+      expect((await backendError(connectTcp(wrong))).context['rejectReason']).toBe(RejectReason.BadToken);
+    }
+    await expectWorking(
+      await Promise.all([comm, connectTcp({ ...BASE, token: TOKEN, rank: 1, size: 2, port })]),
+    );
+    const refusals = warnings.filter((w) => /failed the token challenge/.test(w));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/127\.0\.0\.1:\d+.*COLLECTIVE_TCP_TOKEN/);
+    expect(warnings.length).toBeLessThan(FEW_WARNINGS);
   });
 });
 
