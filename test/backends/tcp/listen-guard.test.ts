@@ -7,7 +7,8 @@
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { connectTcp, type TcpOptions } from '../../../src/backends/tcp/index.js';
-import { BASE, backendError, closeAll, formGroup } from './support.js';
+import { freePort } from '../../support/ports.js';
+import { BASE, backendError, closeAll, formGroup, RawPeer, startRankZero } from './support.js';
 
 const UNSPECIFIED = [
   '0',
@@ -98,5 +99,26 @@ describe('tcp listen guard', () => {
     const comm = await rankZero({ server, token: 't0k' }, listened);
     expect(listened).toEqual(['0.0.0.0']);
     await comm.close();
+  });
+
+  it('messages write IPv6 addresses in brackets: [::1]:port', async () => {
+    const port = await freePort();
+    const unreachable = await backendError(
+      connectTcp({ ...BASE, host: '::1', rank: 1, size: 2, port, connectTimeoutSecs: 0.3 }),
+    );
+    expect(unreachable.message).toContain(`unreachable at [::1]:${port}`);
+    expect(unreachable.context['address']).toBe(`[::1]:${port}`);
+
+    const warnings: string[] = [];
+    const zero = await startRankZero(2, { host: '::1', onWarning: (m) => warnings.push(m) });
+    const peer = await RawPeer.open(zero.port, '::1');
+    peer.hello(1, 3);
+    await peer.closed;
+    expect(warnings.join('\n')).toMatch(/from \[::1\]:\d+: /);
+    const taken = await backendError(connectTcp({ ...BASE, host: '::1', rank: 0, size: 2, port: zero.port }));
+    expect(taken.message).toContain(`cannot listen on [::1]:${zero.port}`);
+    await closeAll(
+      await Promise.all([zero.comm, connectTcp({ ...BASE, host: '::1', rank: 1, size: 2, port: zero.port })]),
+    );
   });
 });
