@@ -8,6 +8,7 @@
  * on rank 0 listens on that port again (src/selection/reinit.ts).
  */
 import type { Communicator } from '../communicator/communicator.js';
+import { formatHostPort } from '../selection/addresses.js';
 import { init } from '../selection/init.js';
 import { launcherName } from '../selection/launchers.js';
 import { VARIABLES } from '../selection/settings.js';
@@ -77,7 +78,8 @@ async function adoptRunFacts(config: WorkerConfig, links: WorkerLinks): Promise<
   process.env[VARIABLES.token] = config.token;
   if (config.rank === 0) return;
   const { host, port } = await links.coordinator();
-  process.env[VARIABLES.coordinator] = `${host}:${port}`;
+  // formatHostPort: an IPv6 address goes in brackets, or `::1:33523` would be refused as ambiguous.
+  process.env[VARIABLES.coordinator] = formatHostPort(host, port);
 }
 
 /** Opens the worker's communicator as any later init() in it would: from its environment alone. */

@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { BackendError } from '../communicator/errors.js';
+import { normaliseHost } from '../communicator/host-address.js';
 import { incompatible, MAX_PORT, parsePort, parseText } from './values.js';
 
 /** A host name or IPv4 address: letters, digits, '.', '-', '_' (no spaces, no ports, no schemes). */
@@ -44,9 +45,29 @@ function portIn(source: string, whole: string, port: string): number {
   }
 }
 
-/** `host:port` as a user writes it back: an IPv6 literal in brackets (`[::1]:33523`). */
-export function formatHostPort(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+export { formatHostPort } from '../communicator/host-address.js';
+
+/**
+ * The coordinator named by `source` is some spelling of the unspecified address (`0`, `[::0]`,
+ * `::ffff:0.0.0.0`, …; spec/selection.md §3.2): no rank can connect to it, and rank 0 would listen on
+ * every interface. Listening there on purpose is the bind address's job, so rank 0 may name it there.
+ */
+export function refuseUnspecifiedCoordinator(
+  host: { value: string; source: string },
+  rank: number,
+  bindAddr: string | undefined,
+  variables: { readonly bindAddr: string; readonly token: string },
+): void {
+  const { address, scope } = normaliseHost(host.value);
+  if (scope !== 'unspecified' || (rank === 0 && bindAddr !== undefined)) return;
+  throw new BackendError(
+    'IncompatibleSettings',
+    `${host.source}='${host.value}' is the unspecified address (${address}): ${
+      rank === 0 ? 'rank 0 would listen on all interfaces' : 'rank ' + rank + ' cannot connect to it'
+    }`,
+    { variable: host.source, value: host.value, normalised: address, rank },
+    `set ${host.source} to rank 0's real address on every rank; to listen on all interfaces on purpose, also set ${variables.bindAddr}=0.0.0.0 on rank 0 (with ${variables.token})`,
+  );
 }
 
 /** A coordinator address: `host`, `host:port`, `[ipv6]`, `[ipv6]:port`, or a bare IPv6 address. */

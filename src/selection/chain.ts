@@ -13,6 +13,7 @@ import {
   type SelectionWarning,
   type TcpConfig,
 } from './config.js';
+import { formatHostPort, refuseUnspecifiedCoordinator } from './addresses.js';
 import { readLaunch, type LaunchFacts } from './launchers.js';
 import type { BackendChoice, InitOptions } from './options.js';
 import { availabilityOf } from './registry.js';
@@ -189,11 +190,13 @@ function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddr
       "let a launcher relay rank 0's port (collective run does), or set the same fixed port on every rank",
     );
   }
+  const extras = readTcpExtras(options, env);
+  refuseUnspecifiedCoordinator(host!, world.rank!.value, extras.bindAddr, VARIABLES);
   const jobId = readJobId(options, env, launch);
   reasons.push(
     address.host !== undefined
       ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`
-      : `all ${world.size!.value} ranks run on ${host!.source} and no coordinator is named → tcp at ${LOOPBACK_HOST}:${address.port.value}`,
+      : `all ${world.size!.value} ranks run on ${host!.source} and no coordinator is named → tcp at ${formatHostPort(LOOPBACK_HOST, address.port.value)}`,
   );
   return {
     backend: 'tcp',
@@ -201,7 +204,7 @@ function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddr
     size: world.size!.value,
     host: host!.value,
     port: address.port.value,
-    ...readTcpExtras(options, env),
+    ...extras,
     ...(jobId ? { jobId: jobId.value, jobIdSource: jobId.source } : {}),
     ...context.timeouts,
     layout: launch?.layout.value ?? (world.size!.value === 1 ? 'single-node' : 'unknown'),
@@ -268,7 +271,7 @@ export function noJobIdWarning(config: TcpConfig): SelectionWarning {
   return {
     code: 'COLLECTIVE_NO_JOB_ID',
     message:
-      `no job identity for this ${config.size}-rank tcp job at ${config.host}:${config.port}: ` +
+      `no job identity for this ${config.size}-rank tcp job at ${formatHostPort(config.host, config.port)}: ` +
       "two jobs on one node with the same port could join each other and compute with each other's data. " +
       `Set ${VARIABLES.jobId} to the same value on every rank of this job and a different value for every other job (e.g. ${VARIABLES.jobId}=train-42), ` +
       'or launch with collective run, mpirun, srun or torchrun --rdzv-id, which name the job themselves',

@@ -9,6 +9,7 @@
  */
 import type { Communicator } from '../communicator/communicator.js';
 import { BackendError } from '../communicator/errors.js';
+import { formatHostPort, normaliseHost } from '../communicator/host-address.js';
 import type { TcpConfig } from './config.js';
 
 /** First pause before dialling again after rank 0's previous group refused us; doubles up to the max. */
@@ -24,10 +25,11 @@ const joinedBefore = new Set<string>();
 /** Per process: the tcp communicators init() made, by group and rank (see memberKey), until closed. */
 const openMembers = new Map<string, WeakRef<Communicator>>();
 
-const listenKey = (config: TcpConfig): string => config.bindAddr ?? config.host;
+// Keys use the canonical spelling: `::1` and `0:0:0:0:0:0:0:1` are one address (spec/backend-tcp.md §1.1).
+const listenKey = (config: TcpConfig): string => normaliseHost(config.bindAddr ?? config.host).address;
 /** One rank of one group: rank 0 by the address it listens on, the others by the coordinator they dial. */
 const memberKey = (config: TcpConfig, port = config.port): string =>
-  `${config.rank === 0 ? listenKey(config) : config.host}:${port}#${config.rank}/${config.size}`;
+  `${formatHostPort(config.rank === 0 ? listenKey(config) : normaliseHost(config.host).address, port)}#${config.rank}/${config.size}`;
 
 /**
  * Before joining: this process must not already hold an open communicator of this rank of this
@@ -43,8 +45,8 @@ export function refuseIfStillOpen(config: TcpConfig): void {
   }
   const where =
     config.rank === 0
-      ? `listening on ${config.host}:${config.port}`
-      : `of rank 0 at ${config.host}:${config.port}`;
+      ? `listening on ${formatHostPort(config.host, config.port)}`
+      : `of rank 0 at ${formatHostPort(config.host, config.port)}`;
   throw new BackendError(
     'IncompatibleSettings',
     `init(): a communicator from init() is still open in this process for this group (tcp rank ${config.rank} of ${config.size}, ${where})`,
@@ -57,7 +59,8 @@ export function refuseIfStillOpen(config: TcpConfig): void {
 export function rememberOpen(config: TcpConfig, comm: Communicator, port = config.port): void {
   openMembers.set(memberKey(config, port), new WeakRef(comm));
 }
-const coordinatorKey = (config: TcpConfig): string => `${config.host}:${config.port}`;
+const coordinatorKey = (config: TcpConfig): string =>
+  formatHostPort(normaliseHost(config.host).address, config.port);
 
 /** Rank 0 with port 0 listens again on the port it got the first time in this process. */
 export function withEarlierPort(config: TcpConfig): TcpConfig {

@@ -254,6 +254,30 @@ const ROWS: Row[] = [
     options: { allowInsecure: true },
     picks: { backend: 'tcp', bindAddr: '::' },
   },
+  // Every spelling of the unspecified address as the coordinator (spec/selection.md §3.2).
+  ...['0', '0.0.0', '[::0]', '[0:0:0:0:0:0:0:0]', '[::ffff:0.0.0.0]'].map((spelling): Row => ({
+    name: `rank 0 with COLLECTIVE_TCP_COORDINATOR=${spelling}:4000 would listen on all interfaces`,
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: `${spelling}:4000`, COLLECTIVE_TCP_TOKEN: 't' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_COORDINATOR',
+      says: ['unspecified address', 'all interfaces'],
+    },
+  })),
+  {
+    name: 'a worker with MASTER_ADDR=0 has nothing to connect to',
+    env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '0', MASTER_PORT: '1234' },
+    fails: { kind: 'IncompatibleSettings', variable: 'MASTER_ADDR', says: ['cannot connect'] },
+  },
+  {
+    name: 'an unspecified coordinator with an explicit bind address on rank 0 is on purpose',
+    env: hand(0, 2, {
+      COLLECTIVE_TCP_COORDINATOR: '[::0]:4000',
+      COLLECTIVE_TCP_BIND_ADDR: '::',
+      COLLECTIVE_TCP_TOKEN: 't',
+    }),
+    picks: { backend: 'tcp', host: '::0', bindAddr: '::' },
+  },
   {
     name: 'MASTER_ADDR with a port: the port goes in MASTER_PORT',
     env: { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '10.1.1.1:1234' },

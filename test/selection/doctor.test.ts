@@ -152,6 +152,21 @@ describe('collective doctor', () => {
     expect(report.error.suggestion).toContain('[::1]:33523');
   });
 
+  it('reports an unspecified coordinator in any spelling as the error init() would raise', async () => {
+    const ran = await collective(['doctor', '--json'], {
+      COLLECTIVE_RANK: '0',
+      COLLECTIVE_SIZE: '2',
+      COLLECTIVE_TCP_COORDINATOR: '[::0]:33523',
+      COLLECTIVE_TCP_TOKEN: 'doctor-token',
+    });
+    expect(ran.code).toBe(1);
+    const report = JSON.parse(ran.stdout);
+    expect(report.error.kind).toBe('IncompatibleSettings');
+    expect(report.error.context).toMatchObject({ variable: 'COLLECTIVE_TCP_COORDINATOR', normalised: '::' });
+    expect(report.error.message).toContain('all interfaces');
+    expect(report.error.suggestion).toContain('COLLECTIVE_TCP_BIND_ADDR=0.0.0.0');
+  });
+
   it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {
     const flag = await collective(['doctor', '--jsn'], {});
     expect(flag.code).toBe(2);

@@ -8,6 +8,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
+import { formatHostPort } from '../../communicator/host-address.js';
 import { Connection } from './connection.js';
 import {
   checkHello,
@@ -69,7 +70,7 @@ export class Admission {
           reject(
             new BackendError(
               'InitializationFailed',
-              `tcp: rank 0 cannot listen on ${s.bindAddr}:${s.port} (${error.code ?? error.message})`,
+              `tcp: rank 0 cannot listen on ${formatHostPort(s.bindAddr, s.port)} (${error.code ?? error.message})`,
               { address: s.bindAddr, port: s.port, errno: error.code },
               error.code === 'EADDRINUSE'
                 ? `port ${s.port} is taken (by another job's rank 0?): give each job its own COLLECTIVE_TCP_PORT (MASTER_PORT), or port 0 for an ephemeral one`
@@ -121,7 +122,7 @@ export class Admission {
     if (this.#formed) socket.unref();
     const connection = new Connection(socket);
     this.#pending.add(connection);
-    const where = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const where = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     let hello: HandshakeHello | null = null;
     let join: JoinIds | null = null;
     const reject = (reason: RejectReasonCode, message: string): void => {

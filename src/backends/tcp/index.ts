@@ -6,7 +6,7 @@ import { CheckedCommunicator, type Communicator } from '../../communicator/commu
 import { Admission } from './admission.js';
 import { CoordinatorBackend } from './coordinator.js';
 import { joinGroup } from './join.js';
-import { resolveTcpOptions, type TcpOptions } from './options.js';
+import { checkBoundAddress, resolveTcpOptions, type TcpOptions } from './options.js';
 import { WorkerBackend } from './worker.js';
 
 export type { TcpOptions } from './options.js';
@@ -27,6 +27,7 @@ export async function connectTcp(options: TcpOptions): Promise<Communicator> {
   const admission = new Admission(settings);
   try {
     const address = await admission.open();
+    checkBoundAddress(settings, address.host);
     settings.onListening(address);
     const members = await admission.formed;
     return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));

@@ -8,6 +8,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
+import { formatHostPort } from '../../communicator/host-address.js';
 import { Connection, StaticReads } from './connection.js';
 import {
   decodeChallenge,
@@ -35,7 +36,7 @@ function initFailed(
   return new BackendError(
     'InitializationFailed',
     `tcp rank ${s.rank}: ${message}`,
-    { address: `${s.host}:${s.port}`, rank: s.rank, ...context },
+    { address: formatHostPort(s.host, s.port), rank: s.rank, ...context },
     suggestion,
   );
 }
@@ -108,7 +109,7 @@ async function connectWithBackoff(
       if (closes > 0) throw goneAfterClose(s, closes, result);
       throw initFailed(
         s,
-        `rank 0 unreachable at ${s.host}:${s.port} after ${s.connectTimeoutMs / 1000} s (${result.code ?? result.message})`,
+        `rank 0 unreachable at ${formatHostPort(s.host, s.port)} after ${s.connectTimeoutMs / 1000} s (${result.code ?? result.message})`,
         { errno: result.code },
         'start rank 0 (it listens and reports its port), check MASTER_ADDR/MASTER_PORT, or raise the connect timeout',
       );
@@ -203,7 +204,7 @@ function handshake<T>(
           return fail(
             initFailed(
               s,
-              `rank 0 at ${s.host}:${s.port} belongs to another job: ${message}`,
+              `rank 0 at ${formatHostPort(s.host, s.port)} belongs to another job: ${message}`,
               { reason: message, rejectReason: reason, jobId: s.jobId },
               JOB_MISMATCH_ADVICE,
             ),

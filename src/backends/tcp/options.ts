@@ -3,13 +3,13 @@
  * is opened, with BackendError 'IncompatibleSettings' naming the field and what to pass instead.
  */
 import type { Server } from 'node:net';
-import { isIP } from 'node:net';
 import {
   BackendError,
   DEFAULT_STALL_WARNING_SECS,
   STALL_WARNING_CODE,
   STALL_WARNING_TYPE,
 } from '../../communicator/errors.js';
+import { normaliseHost } from '../../communicator/host-address.js';
 import { MAX_JOB_ID_BYTES } from './handshake.js';
 import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
 
@@ -66,7 +66,11 @@ export interface TcpSettings {
   size: number;
   host: string;
   port: number;
+  /** Where rank 0 listens: options.bindAddr, else host (IP literals in canonical spelling, §1.1). */
   bindAddr: string;
+  /** options.bindAddr was given: only then may rank 0 listen on every interface. */
+  explicitBind: boolean;
+  allowInsecure: boolean;
   token: string | null;
   jobId: string | null;
   timeoutMs: number;
@@ -86,14 +90,91 @@ function incompatible(field: string, message: string, value: unknown, suggestion
   return new BackendError('IncompatibleSettings', `tcp: ${message}`, { field, value }, suggestion);
 }
 
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || host === '::ffff:127.0.0.1';
+/** An IP literal in its canonical spelling (so `[::1]` connects), a name as given. */
+function canonical(host: string): string {
+  const normalised = normaliseHost(host);
+  return normalised.family === 0 ? host : normalised.address;
 }
 
-function isWildcard(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '';
+/**
+ * The coordinator and bind addresses (spec §1.1), classified after normalising: every spelling of
+ * the unspecified address (`0`, `[::0]`, `::ffff:0.0.0.0`, …) is "all interfaces".
+ */
+function checkAddresses(rank: number, options: TcpOptions): { host: string; bindAddr: string } {
+  if (typeof options.host !== 'string' || options.host === '') {
+    throw incompatible(
+      'host',
+      'host must be the coordinator address',
+      options.host,
+      "pass '127.0.0.1' for one machine",
+    );
+  }
+  if (options.bindAddr !== undefined && (typeof options.bindAddr !== 'string' || options.bindAddr === '')) {
+    throw incompatible(
+      'bindAddr',
+      'bindAddr must be an address of this machine',
+      options.bindAddr,
+      "omit it to listen on host, or pass '0.0.0.0' to listen on all interfaces on purpose",
+    );
+  }
+  const host = normaliseHost(options.host);
+  if (host.scope === 'unspecified' && rank > 0) {
+    throw incompatible(
+      'host',
+      `host '${options.host}' is the unspecified address (${host.address}), not an address to connect to`,
+      options.host,
+      "set COLLECTIVE_TCP_COORDINATOR (options.host) to rank 0's address on every rank",
+    );
+  }
+  if (host.scope === 'unspecified' && options.bindAddr === undefined) {
+    throw incompatible(
+      'host',
+      `host '${options.host}' is the unspecified address (${host.address}): rank 0 would listen on all interfaces`,
+      options.host,
+      "set COLLECTIVE_TCP_COORDINATOR (options.host) to rank 0's real address, and COLLECTIVE_TCP_BIND_ADDR=0.0.0.0 (options.bindAddr) only to listen on all interfaces on purpose",
+    );
+  }
+  return {
+    host: canonical(options.host),
+    bindAddr: canonical(options.bindAddr ?? options.host),
+  };
+}
+
+/**
+ * Rank 0 listens beyond loopback only with a token or allowInsecure (spec §1.1). Checked on the
+ * configured address before listening, and again on the address the socket really bound.
+ */
+export function checkListenScope(
+  rank: number,
+  bindAddr: string,
+  guard: { token: string | null; allowInsecure: boolean },
+): void {
+  if (rank !== 0 || guard.token !== null || guard.allowInsecure) return;
+  const { address, scope } = normaliseHost(bindAddr);
+  if (scope === 'loopback') return;
+  const where = scope === 'unspecified' ? `all interfaces (${address})` : `'${bindAddr}'`;
+  throw incompatible(
+    'token',
+    `rank 0 would listen on ${where} without a token: any machine that reaches it could join`,
+    bindAddr,
+    'set COLLECTIVE_TCP_TOKEN (options.token) to the same secret on every rank, listen on 127.0.0.1 for one machine, or pass allowInsecure: true to opt out explicitly',
+  );
+}
+
+/**
+ * After listening: the address the socket really bound (server.address()), which also covers a name
+ * that resolves to the unspecified address and a server adopted through options.server.
+ */
+export function checkBoundAddress(settings: TcpSettings, bound: string): void {
+  if (normaliseHost(bound).scope === 'unspecified' && !settings.explicitBind && settings.server === null) {
+    throw incompatible(
+      'host',
+      `host '${settings.host}' made rank 0 listen on all interfaces (${bound})`,
+      settings.host,
+      "set COLLECTIVE_TCP_COORDINATOR (options.host) to rank 0's real address, and COLLECTIVE_TCP_BIND_ADDR=0.0.0.0 (options.bindAddr) only to listen on all interfaces on purpose",
+    );
+  }
+  checkListenScope(settings.rank, bound, settings);
 }
 
 export function resolveTcpOptions(options: TcpOptions): TcpSettings {
@@ -159,32 +240,9 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
       "pass '127.0.0.1' for one machine",
     );
   }
-  if (rank > 0 && isWildcard(options.host)) {
-    throw incompatible(
-      'host',
-      `host ${options.host} is a wildcard, not an address to connect to`,
-      options.host,
-      "pass rank 0's address",
-    );
-  }
-  const bindAddr = options.bindAddr ?? options.host;
-  if (options.bindAddr === undefined && isWildcard(options.host)) {
-    throw incompatible(
-      'host',
-      `host ${options.host} would listen on all interfaces`,
-      options.host,
-      'pass bindAddr explicitly to listen on all interfaces, or a concrete address as host',
-    );
-  }
+  const { host, bindAddr } = checkAddresses(rank, options);
   const token = options.token === undefined || options.token === '' ? null : options.token;
-  if (rank === 0 && !isLoopback(bindAddr) && token === null && options.allowInsecure !== true) {
-    throw incompatible(
-      'token',
-      `rank 0 would listen on ${isWildcard(bindAddr) ? 'all interfaces' : bindAddr} without a token: any machine that reaches it could join`,
-      bindAddr,
-      'set COLLECTIVE_TCP_TOKEN (or options.token) on every rank, or pass allowInsecure: true to opt out explicitly',
-    );
-  }
+  checkListenScope(rank, bindAddr, { token, allowInsecure: options.allowInsecure === true });
   const jobId = options.jobId === undefined || options.jobId === '' ? null : options.jobId;
   if (jobId !== null && (typeof jobId !== 'string' || Buffer.byteLength(jobId, 'utf8') > MAX_JOB_ID_BYTES)) {
     throw incompatible(
@@ -218,9 +276,11 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
   return {
     rank,
     size,
-    host: options.host,
+    host,
     port,
     bindAddr,
+    explicitBind: options.bindAddr !== undefined,
+    allowInsecure: options.allowInsecure === true,
     token,
     jobId,
     timeoutMs: options.timeoutSecs * MS_PER_SEC,

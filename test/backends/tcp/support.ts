@@ -82,9 +82,9 @@ export class RawPeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static open(port: number): Promise<RawPeer> {
+  static open(port: number, host = '127.0.0.1'): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(socket)));
+      const socket = connect({ host, port }, () => resolve(new RawPeer(socket)));
       socket.once('error', reject);
     });
   }
