@@ -3,9 +3,40 @@
  * keep the two in step.
  */
 
+/**
+ * The name of each error class, under a key every copy of this package shares (Symbol.for), so that
+ * `instanceof` holds across copies (spec/train.md §8.3). A process can hold two: tsx compiles the ES
+ * modules a CommonJS program require()s into a copy of its own, and a .ts worker module that train()
+ * imports through tsx's tsImport() gets one too, while the communicator it is handed comes from the
+ * copy that train() loaded.
+ */
+const CLASS_KEY: unique symbol = Symbol.for('collective.errorClass') as never;
+
+function classKeyOf(value: unknown): unknown {
+  return Object.hasOwn(value as object, CLASS_KEY)
+    ? (value as Record<symbol, unknown>)[CLASS_KEY]
+    : undefined;
+}
+
 /** Base class of every error this library raises. */
 export class CollectiveError extends Error {
+  static readonly [CLASS_KEY]: string = 'CollectiveError';
   override name = 'CollectiveError';
+
+  /** An instance of this class, of this copy of the package or of another (see CLASS_KEY). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    const key = classKeyOf(this);
+    // A user's subclass has no key of its own: ordinary instanceof.
+    if (key === undefined) return Function.prototype[Symbol.hasInstance].call(this, value);
+    if (typeof value !== 'object' || value === null) return false;
+    for (let p: unknown = Object.getPrototypeOf(value); p !== null; p = Object.getPrototypeOf(p)) {
+      const constructor = (p as { constructor?: unknown }).constructor;
+      if (constructor === this || (typeof constructor === 'function' && classKeyOf(constructor) === key)) {
+        return true;
+      }
+    }
+    return false;
+  }
 }
 
 export type CommErrorCode =
@@ -31,6 +62,7 @@ export const COMM_ERROR_CODES: readonly CommErrorCode[] = [
 
 /** A collective operation failed or was called wrongly. */
 export class CommError extends CollectiveError {
+  static override readonly [CLASS_KEY]: string = 'CommError';
   override name = 'CommError';
   readonly code: CommErrorCode;
   /** The operation that failed: 'allreduce', 'allgatherv', 'broadcast', 'barrier', … */
@@ -78,6 +110,7 @@ export const BACKEND_ERROR_KINDS: readonly BackendErrorKind[] = [
 
 /** A backend could not be selected, configured or started. */
 export class BackendError extends CollectiveError {
+  static override readonly [CLASS_KEY]: string = 'BackendError';
   override name = 'BackendError';
   readonly kind: BackendErrorKind;
   readonly context: Readonly<Record<string, unknown>>;
@@ -126,6 +159,7 @@ export interface SerializedError {
 
 /** A worker of train() or `collective run` failed; the first failure is the root cause. */
 export class WorkerError extends CollectiveError {
+  static override readonly [CLASS_KEY]: string = 'WorkerError';
   override name = 'WorkerError';
   readonly rank: number;
   /** The exit code, or null when the worker was killed by a signal. */
