@@ -20,6 +20,7 @@ function classKeyOf(value: unknown): unknown {
 
 /** Base class of every error this library raises. */
 export class CollectiveError extends Error {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
   static readonly [CLASS_KEY]: string = 'CollectiveError';
   override name = 'CollectiveError';
 
@@ -62,6 +63,7 @@ export const COMM_ERROR_CODES: readonly CommErrorCode[] = [
 
 /** A collective operation failed or was called wrongly. */
 export class CommError extends CollectiveError {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
   static override readonly [CLASS_KEY]: string = 'CommError';
   override name = 'CommError';
   readonly code: CommErrorCode;
@@ -110,6 +112,7 @@ export const BACKEND_ERROR_KINDS: readonly BackendErrorKind[] = [
 
 /** A backend could not be selected, configured or started. */
 export class BackendError extends CollectiveError {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
   static override readonly [CLASS_KEY]: string = 'BackendError';
   override name = 'BackendError';
   readonly kind: BackendErrorKind;
@@ -159,6 +162,7 @@ export interface SerializedError {
 
 /** A worker of train() or `collective run` failed; the first failure is the root cause. */
 export class WorkerError extends CollectiveError {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
   static override readonly [CLASS_KEY]: string = 'WorkerError';
   override name = 'WorkerError';
   readonly rank: number;
