@@ -4,12 +4,44 @@
  */
 
 /**
+ * The name of each error class, under a key every copy of this package shares (Symbol.for), so that
+ * `instanceof` holds across copies (spec/train.md §8.3). A process can hold two: tsx compiles the ES
+ * modules a CommonJS program require()s into a copy of its own, and a .ts worker module that train()
+ * imports through tsx's tsImport() gets one too, while the communicator it is handed comes from the
+ * copy that train() loaded.
+ */
+const CLASS_KEY: unique symbol = Symbol.for('collective.errorClass') as never;
+
+function classKeyOf(value: unknown): unknown {
+  return Object.hasOwn(value as object, CLASS_KEY)
+    ? (value as Record<symbol, unknown>)[CLASS_KEY]
+    : undefined;
+}
+
+/**
  * Base class of every error this library raises: `catch (e) { if (e instanceof CollectiveError) … }`
  * catches {@link CommError}, {@link BackendError} and {@link WorkerError} (spec/communicator.md §7).
  */
 export class CollectiveError extends Error {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
+  static readonly [CLASS_KEY]: string = 'CollectiveError';
   /** The class name, for logs and for errors rebuilt after crossing a thread or process boundary. */
   override name = 'CollectiveError';
+
+  /** An instance of this class, of this copy of the package or of another (see CLASS_KEY). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    const key = classKeyOf(this);
+    // A user's subclass has no key of its own: ordinary instanceof.
+    if (key === undefined) return Function.prototype[Symbol.hasInstance].call(this, value);
+    if (typeof value !== 'object' || value === null) return false;
+    for (let p: unknown = Object.getPrototypeOf(value); p !== null; p = Object.getPrototypeOf(p)) {
+      const constructor = (p as { constructor?: unknown }).constructor;
+      if (constructor === this || (typeof constructor === 'function' && classKeyOf(constructor) === key)) {
+        return true;
+      }
+    }
+    return false;
+  }
 }
 
 /**
@@ -70,6 +102,8 @@ export const COMM_ERROR_CODES: readonly CommErrorCode[] = [
  * ```
  */
 export class CommError extends CollectiveError {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
+  static override readonly [CLASS_KEY]: string = 'CommError';
   /** Always `'CommError'`. */
   override name = 'CommError';
   /** What went wrong, stable across versions: see {@link CommErrorCode}. */
@@ -159,6 +193,8 @@ export const BACKEND_ERROR_KINDS: readonly BackendErrorKind[] = [
  * reports the one init() would raise. The message ends with the suggestion.
  */
 export class BackendError extends CollectiveError {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
+  static override readonly [CLASS_KEY]: string = 'BackendError';
   /** Always `'BackendError'`. */
   override name = 'BackendError';
   /** What went wrong, stable across versions: see {@link BackendErrorKind}. */
@@ -247,6 +283,8 @@ export interface SerializedError {
  * non-zero code by itself, is killed by a signal, or exits 0 without returning.
  */
 export class WorkerError extends CollectiveError {
+  /** @internal This class's name under CLASS_KEY, for `instanceof` across copies of the package. */
+  static override readonly [CLASS_KEY]: string = 'WorkerError';
   /** Always `'WorkerError'`. */
   override name = 'WorkerError';
   /** The rank of the worker that failed first. */

@@ -33,8 +33,14 @@ export function isTypeScript(url: URL | string): boolean {
 interface TsxLocations {
   /** For `node --import <loader>`: registers tsx in a process's main thread. */
   loader: URL;
-  /** `register()`, for worker threads, where --import in execArgv does not reach the loader. */
+  /** `register()` of tsx's ES module hooks, for worker threads, where --import in execArgv does not reach the loader. */
   api: URL;
+  /**
+   * `register()` of tsx's CommonJS hooks, for worker threads: require() hooks are per thread, and a .ts
+   * file of a CommonJS package is loaded by require() (without them, Node.js takes it for an ES module
+   * and fails with ERR_REQUIRE_CYCLE_MODULE).
+   */
+  cjsApi: URL;
 }
 
 let tsxLocations: TsxLocations | null | undefined;
@@ -48,6 +54,7 @@ export function findTsx(): TsxLocations | null {
     tsxLocations = {
       loader: pathToFileURL(join(root, 'dist', 'loader.mjs')),
       api: pathToFileURL(join(root, 'dist', 'esm', 'api', 'index.mjs')),
+      cjsApi: pathToFileURL(join(root, 'dist', 'cjs', 'api', 'index.mjs')),
     };
   } catch {
     tsxLocations = null;
@@ -71,13 +78,15 @@ export function processExecArgv(modules: readonly URL[]): string[] {
 
 /**
  * The source of a worker thread (run with `eval: true`) that loads tsx when needed and then imports
- * `entry`. Workers do not honour `--import` in execArgv on Node 20, hence the register() call.
+ * `entry`. Workers do not honour `--import` in execArgv on Node 20, hence the register() calls: both
+ * of tsx's hooks, as `--import tsx` registers both in a process.
  */
 export function threadBootstrap(entry: URL, modules: readonly URL[]): string {
   const importEntry = `import(${JSON.stringify(entry.href)})`;
   if (!modules.some((m) => isTypeScript(m))) return `${importEntry};`;
   const tsx = requireTsx(modules);
-  return `import(${JSON.stringify(tsx.api.href)}).then((tsx) => { tsx.register(); return ${importEntry}; });`;
+  const hooks = [tsx.cjsApi, tsx.api].map((api) => `import(${JSON.stringify(api.href)})`);
+  return `Promise.all([${hooks.join(', ')}]).then((apis) => { for (const api of apis) api.register(); return ${importEntry}; });`;
 }
 
 function requireTsx(modules: readonly URL[]): TsxLocations {

@@ -18,6 +18,19 @@ async function importModule(url: URL): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * The module's default export. A CommonJS module compiled from `export default` (a .cts file, a .ts
+ * file of a CommonJS package, tsc's CommonJS output) sets `exports.default` and `exports.__esModule`;
+ * import() gives its whole `module.exports` as the default, so the function is one level down.
+ */
+function defaultExport(module: Record<string, unknown>): unknown {
+  const candidate = module['default'];
+  if (typeof candidate === 'function' || typeof candidate !== 'object' || candidate === null)
+    return candidate;
+  const exports = candidate as Record<string, unknown>;
+  return exports['__esModule'] === true ? exports['default'] : candidate;
+}
+
 export async function loadWorkerFunction(url: URL): Promise<WorkerFunction> {
   let module: Record<string, unknown>;
   try {
@@ -33,7 +46,7 @@ export async function loadWorkerFunction(url: URL): Promise<WorkerFunction> {
     (failure as Error).cause = error;
     throw failure;
   }
-  const candidate = module['default'];
+  const candidate = defaultExport(module);
   if (typeof candidate !== 'function') {
     throw new BackendError(
       'IncompatibleSettings',

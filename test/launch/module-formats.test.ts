@@ -1,0 +1,77 @@
+/**
+ * Rank programs and worker modules of every file extension, in a CommonJS package and in an ES module
+ * package (spec/train.md §8): `collective run` and train() load each, on shm (worker threads) and on
+ * tcp (child processes), where loading differs. The projects use the built package (dist/) through
+ * node_modules/collective, as a user's project does.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EXTENSIONS,
+  PACKAGE_TYPES,
+  TRAIN_BACKENDS,
+  TRAIN_DRIVER,
+  TRAIN_WORKERS,
+  createProject,
+  type Project,
+  type TrainOutcome,
+} from './formats/project.js';
+
+const BIN = fileURLToPath(new URL('../../bin/collective.js', import.meta.url));
+const BACKENDS = ['shm', 'tcp'] as const;
+const CASES = EXTENSIONS.flatMap((extension) => BACKENDS.map((backend) => [extension, backend] as const));
+const TRAIN_CASES = EXTENSIONS.flatMap((extension) =>
+  TRAIN_BACKENDS.map((backend) => [extension, backend] as const),
+);
+const RANKS = 2;
+/** Each rank adds rank + 1. */
+const sumOver = (ranks: number): number => (ranks * (ranks + 1)) / 2;
+
+function node(args: readonly string[], cwd: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+describe.each(PACKAGE_TYPES)('a "type": "%s" package', (type) => {
+  let project: Project;
+  let trained: Map<string, TrainOutcome>;
+
+  beforeAll(async () => {
+    project = createProject(type);
+    const { code, output } = await node([TRAIN_DRIVER], project.dir);
+    expect(code, output).toBe(0);
+    const outcomes = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as TrainOutcome);
+    trained = new Map(outcomes.map((o) => [`${o.extension} ${o.backend}`, o]));
+  });
+
+  afterAll(() => project?.remove());
+
+  it.each(CASES)('collective run -n 2 runs a %s rank program (%s)', async (extension, backend) => {
+    const script = project.rankProgram(extension);
+    const { code, output } = await node(
+      [BIN, 'run', '-n', String(RANKS), '--backend', backend, script],
+      project.dir,
+    );
+    expect(code, output).toBe(0);
+    for (let rank = 0; rank < RANKS; rank++) {
+      expect(output).toContain(`rank ${rank} of ${RANKS} on ${backend}: sum ${sumOver(RANKS)}`);
+    }
+  });
+
+  it.each(TRAIN_CASES)('train() runs a %s worker module (%s)', (extension, backend) => {
+    const outcome = trained.get(`${extension} ${backend}`);
+    expect(outcome?.error).toBeUndefined();
+    const workers = backend === 'local' ? 1 : TRAIN_WORKERS;
+    expect(outcome?.value).toEqual({ sum: sumOver(workers), backend, sameCommError: true });
+  });
+});
