@@ -198,7 +198,8 @@ type Abuse =
   | { kind: 'huge'; announcedMiB: number; sentMiB: number; sameFingerprint: boolean }
   | { kind: 'abandon'; chunks: number; cut: number }
   | { kind: 'never-started'; action: 'barrier' | 'broadcast' }
-  | { kind: 'unanswered' };
+  | { kind: 'unanswered' }
+  | { kind: 'begin-flood'; begins: number };
 
 const INSIDER_MiB = 1024 * 1024;
 /** 'ahead' rounds are 8 MiB: 24 or more of them held whole would pass the memory bound below. */
@@ -207,6 +208,8 @@ const AHEAD_ELEMENTS = INSIDER_MiB;
 const SMALL_ELEMENTS = 128;
 /** Rank 0's peak array buffers over every insider run: hold limit, staging, arrays, with a margin. */
 const INSIDER_PEAK_BOUND_BYTES = 160 * INSIDER_MiB;
+/** Rank 0's peak JS heap over every insider run: 32 Ki queued Begins at most, with a margin. */
+const INSIDER_HEAP_BOUND_BYTES = 64 * INSIDER_MiB;
 /** Honest ranks' timeout in insider runs (s): a stall is reported, never a hang. */
 const INSIDER_TIMEOUT_SECS = 5;
 
@@ -232,6 +235,10 @@ const abuses: Record<Abuse['kind'], fc.Arbitrary<Abuse>> = {
     action: fc.constantFrom('barrier' as const, 'broadcast' as const),
   }),
   unanswered: fc.constant({ kind: 'unanswered' as const }),
+  'begin-flood': fc.record({
+    kind: fc.constant('begin-flood' as const),
+    begins: fc.integer({ min: 150_000, max: 250_000 }),
+  }),
 };
 
 /** What every honest rank may see for each abuse; 'ok' means correct sums too. */
@@ -241,6 +248,7 @@ const EXPECTED: Record<Abuse['kind'], string[]> = {
   abandon: ['CollectiveFailed'],
   'never-started': ['CollectiveMismatch'],
   unanswered: ['none'],
+  'begin-flood': ['ok'],
 };
 
 /** The insider's side of one abuse, written at once (views by reference: little memory here). */
@@ -271,6 +279,10 @@ async function abuse(insider: Insider, a: Abuse): Promise<void> {
       insider.begin(0, Action.broadcast, words, 32);
       insider.send(Tag.Broadcast, new Uint8Array(32));
     }
+  } else if (a.kind === 'begin-flood') {
+    // Empty barriers far ahead: no data, so only the per-contribution charge bounds them.
+    const words = encodeFingerprint(fingerprint('barrier'));
+    for (let s = 0; s < a.begins; s++) insider.begin(s, Action.barrier, words, 0);
   } else {
     insider.allreduce(0, new Float64Array(AHEAD_ELEMENTS).fill(1), chunk);
   }
@@ -302,6 +314,15 @@ async function honestRank(
   }
 }
 
+async function honestBarriers(comm: Communicator, rounds: number): Promise<string> {
+  try {
+    for (let i = 0; i < rounds; i++) await comm.barrier();
+    return 'ok';
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  }
+}
+
 describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
   const children: MemoryChild[] = [];
   afterEach(() => stopMemoryChildren(children));
@@ -321,7 +342,8 @@ describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
         connectTcp({ ...BASE, rank: 2, size: 3, port, timeoutSecs: INSIDER_TIMEOUT_SECS }),
         child.next('formed'),
       ]);
-      const rounds = a.kind === 'ahead' ? a.rounds : a.kind === 'unanswered' ? 0 : 1;
+      const rounds =
+        a.kind === 'ahead' ? a.rounds : a.kind === 'unanswered' ? 0 : a.kind === 'begin-flood' ? 2 : 1;
       const elements =
         a.kind === 'ahead'
           ? AHEAD_ELEMENTS
@@ -331,11 +353,16 @@ describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
       child.discard('paused');
       const done = abuse(insider, a);
       // Rank 0 reads ahead until it stops reading the insider, or has read everything (no bound).
-      if (a.kind === 'ahead') await Promise.race([child.next('paused'), insider.link.drained()]);
+      if (a.kind === 'ahead' || a.kind === 'begin-flood')
+        await Promise.race([child.next('paused'), insider.link.drained()]);
       let outcomes = ['none', 'none'];
       if (rounds > 0) {
-        child.child.send({ type: 'run', rounds, elements });
-        const [ran, honest] = await Promise.all([child.next('ran'), honestRank(rank2, rounds, elements, 3)]);
+        const barriers = a.kind === 'begin-flood';
+        child.child.send(barriers ? { type: 'barriers', rounds } : { type: 'run', rounds, elements });
+        const [ran, honest] = await Promise.all([
+          child.next('ran'),
+          barriers ? honestBarriers(rank2, rounds) : honestRank(rank2, rounds, elements, 3),
+        ]);
         const r0 = ran as unknown as { ok: boolean; sums: number[]; error?: string };
         const zero = r0.ok ? (r0.sums.every((s) => s === 3) ? 'ok' : `wrong sums`) : (r0.error ?? '?');
         outcomes = [zero, honest];
@@ -351,6 +378,10 @@ describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
     const { peak } = await child.memory();
     expect(peak.arrayBuffers, `rank 0 peak ${(peak.arrayBuffers / INSIDER_MiB).toFixed(0)} MiB`).toBeLessThan(
       INSIDER_PEAK_BOUND_BYTES,
+    );
+    // Begins alone: the per-contribution charge stops them (138 MiB of heap before it).
+    expect(peak.heapUsed, `rank 0 heap peak ${(peak.heapUsed / INSIDER_MiB).toFixed(0)} MiB`).toBeLessThan(
+      INSIDER_HEAP_BOUND_BYTES,
     );
     child.child.send({ type: 'close' });
     expect(await child.exited, child.stderr).toBe(0);
