@@ -18,8 +18,6 @@ export interface Contribution {
   /** Data payloads not yet released; frames[0] starts at byte `framesStart` of the contribution. */
   readonly frames: Uint8Array[];
   framesStart: number;
-  /** Bytes of the rank's staging area this contribution has used (allreduce only). */
-  staged: number;
   /** When true, arriving data is counted and dropped (the collective was abandoned). */
   discard: boolean;
 }

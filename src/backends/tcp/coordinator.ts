@@ -45,26 +45,20 @@ import {
 import { RoundProgress, type LocalCall } from './round.js';
 import { createOneRankCommunicator } from '../../communicator/one-rank.js';
 import { closeConnections, StallClock } from './lifecycle.js';
+import { StagingRing } from './staging.js';
 
-/** Data rank 0 holds for one rank beyond what it can use now, before it stops reading that rank (bytes). */
+/**
+ * Everything rank 0 holds for one worker across rounds — the unused data of its current contribution,
+ * every byte of the contributions it sent ahead, and CONTRIBUTION_OVERHEAD_BYTES per contribution —
+ * before it stops reading that worker (bytes, spec §5.1). Reading resumes below half of it.
+ */
 export const HOLD_LIMIT_BYTES = 32 * 1024 * 1024;
 
-/** Frames smaller than this (bytes) may not fit the staging area; they are buffered as they come. */
-const STAGED_FRAME_MIN_BYTES = 4096;
-
-/** Staging per staged frame (bytes): its 8-byte AllreduceSend prefix plus up to 7 bytes of 8-alignment, rounded up. */
-const STAGING_PER_FRAME_BYTES = 16;
-/** Staging slack per contribution (bytes), for the last frame's prefix and alignment. */
-const STAGING_SLACK_BYTES = 64;
-
-/** Staging for a contribution: its bytes plus each frame's 8-byte prefix and alignment slack. */
-function stagingBytes(contribution: number): number {
-  return (
-    contribution +
-    STAGING_PER_FRAME_BYTES * Math.ceil(contribution / STAGED_FRAME_MIN_BYTES) +
-    STAGING_SLACK_BYTES
-  );
-}
+/**
+ * What one queued contribution costs besides its data (bytes): its record, fingerprint and frame
+ * list, rounded up. Charged to the hold limit, so a flood of empty Begins is bounded too.
+ */
+export const CONTRIBUTION_OVERHEAD_BYTES = 1024;
 
 /** Two fingerprints, as the int32 words of encodeFingerprint, are equal. */
 function sameWords(a: Int32Array, b: Int32Array): boolean {
@@ -98,8 +92,14 @@ export class CoordinatorBackend implements Backend {
   readonly #begun: number[];
   /** Worker ranks whose socket is paused because rank 0 holds too much of their data. */
   readonly #held = new Set<number>();
+  /**
+   * Per worker rank: bytes held for the contributions queued behind its head — each one's data
+   * received plus CONTRIBUTION_OVERHEAD_BYTES (those are never consumed, discarded or placed before
+   * they become the head). With the head's unused bytes it is what #heldFor measures.
+   */
+  readonly #ahead: number[];
   /** Per worker rank: where its allreduce chunks land (see #destinationFor). */
-  readonly #staging: Array<Uint8Array | undefined> = [];
+  readonly #staging: StagingRing[];
   #sequence = 0;
   #local: LocalCall | null = null;
   #progress: RoundProgress | null = null;
@@ -132,6 +132,8 @@ export class CoordinatorBackend implements Backend {
     this.#admission = admission;
     this.#queues = peers.map(() => []);
     this.#begun = peers.map(() => 0);
+    this.#ahead = peers.map(() => 0);
+    this.#staging = peers.map(() => new StagingRing());
     this.#lastHeard = peers.map(() => performance.now());
     this.#clock = new StallClock(settings.timeoutMs, settings.stallWarningMs, (stalledMs, fatal) =>
       this.#onStall(stalledMs, fatal),
@@ -204,6 +206,7 @@ export class CoordinatorBackend implements Backend {
     // A paused socket would never read the peer's FIN: close would wait out CLOSE_GRACE_MS.
     for (const rank of this.#held) this.#peers[rank]?.socket.resume();
     this.#held.clear();
+    for (const ring of this.#staging) ring.release();
     const live = this.#workers.filter((p) => !p.ended);
     for (const peer of live) {
       peer.onFrame = () => {};
@@ -293,6 +296,7 @@ export class CoordinatorBackend implements Backend {
       if (begin.action === Action.barrier && begin.contributionBytes !== 0)
         throw protocolError('BAD_PAYLOAD', 'a barrier carries no data');
       this.#begun[rank] = expected + 1;
+      if (last !== undefined) this.#ahead[rank] = (this.#ahead[rank] as number) + CONTRIBUTION_OVERHEAD_BYTES;
       queue.push({
         sequence: begin.sequence,
         action: begin.action,
@@ -302,9 +306,9 @@ export class CoordinatorBackend implements Backend {
         received: 0,
         frames: [],
         framesStart: 0,
-        staged: 0,
         discard: false,
       });
+      if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
     } else if (tag === Tag.AllreduceSend || tag === Tag.AllgathervSend || tag === Tag.Broadcast) {
       if (!last || isComplete(last))
         throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} outside a collective`);
@@ -323,6 +327,7 @@ export class CoordinatorBackend implements Backend {
       if (last.received + data.byteLength > last.bytes)
         throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
       last.received += data.byteLength;
+      if (last !== queue[0]) this.#ahead[rank] = (this.#ahead[rank] as number) + data.byteLength;
       // Discarded data is dropped on arrival: nothing of it is held.
       if (last.discard) last.framesStart = last.received;
       // A relay payload placed by the sink is already in rank 0's recv; everything else is kept
@@ -330,7 +335,7 @@ export class CoordinatorBackend implements Backend {
       const inRecv = placed && tag !== Tag.AllreduceSend;
       if (!last.discard && !inRecv && data.byteLength > 0) {
         last.frames.push(data);
-        if (last.received - last.framesStart > HOLD_LIMIT_BYTES) this.#hold(rank);
+        if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
       }
     } else if (tag === Tag.Shutdown) {
       this.#onShutdown(rank);
@@ -345,43 +350,47 @@ export class CoordinatorBackend implements Backend {
   }
 
   /**
-   * Where the reader puts a data frame's payload: allreduce chunks go to the rank's staging area
-   * (reused from round to round, 8-byte aligned, so chunks are reduced in place and no buffer is
-   * allocated per frame); relay chunks go straight into rank 0's recv once the round runs.
+   * Where the reader puts a data frame's payload: allreduce chunks go to the rank's staging ring
+   * (spec §5.3: at most STAGING_BUDGET_BYTES, reused, 8-byte aligned, so chunks are reduced in place
+   * and no buffer is allocated per frame); relay chunks go straight into rank 0's recv once the
+   * round runs.
    */
   #destinationFor(rank: number, tag: number, bytes: number): Uint8Array | null {
     if (tag !== Tag.AllreduceSend) return this.#progress?.destinationFor(rank, tag, bytes) ?? null;
     const queue = this.#queues[rank] as Contribution[];
     const last = queue[queue.length - 1];
     if (!last || last.discard || isComplete(last) || last.action !== Action.allreduce) return null;
-    // Only the oldest pending contribution of a rank may use its staging area.
+    // Only the oldest pending contribution of a rank may use its staging ring.
     if (queue.length > 1 && queue.some((c) => c !== last && !c.discard)) return null;
-    const wanted = stagingBytes(last.bytes);
-    let staging = this.#staging[rank];
-    // A large area only for a collective rank 0 has agreed to: a bogus Begin cannot make it allocate.
-    const trusted = wanted <= HOLD_LIMIT_BYTES || this.#matchesLocal(last);
-    if (trusted && last.staged === 0 && last.received === 0 && (!staging || staging.byteLength < wanted)) {
-      staging = new Uint8Array(wanted);
-      this.#staging[rank] = staging;
-    }
-    if (!staging || last.staged + bytes > staging.byteLength) return null;
-    const at = last.staged;
-    // The next payload starts 8-aligned, so its data (after the 8-byte prefix) stays aligned.
-    last.staged = Math.ceil((at + bytes) / 8) * 8;
-    return staging.subarray(at, at + bytes);
+    return (this.#staging[rank] as StagingRing).slotFor(last, bytes);
   }
 
-  #matchesLocal(c: Contribution): boolean {
-    const local = this.#local;
-    return (
-      local !== null &&
-      local.action === c.action &&
-      c.sequence === this.#sequence &&
-      sameWords(local.words, c.words)
-    );
+  /**
+   * What rank 0 holds for a worker (bytes, spec §5.1): its head's data not yet used, the data of every
+   * contribution it sent ahead, and each queued contribution's overhead. Data placed in rank 0's recv
+   * or dropped (a discarded round) is not held; staged allreduce data counts until reduced.
+   */
+  #heldFor(rank: number): number {
+    const head = (this.#queues[rank] as Contribution[])[0];
+    if (head === undefined) return 0;
+    const unused = head.discard ? 0 : head.received - head.framesStart;
+    return CONTRIBUTION_OVERHEAD_BYTES + unused + (this.#ahead[rank] as number);
   }
 
-  /** A rank far ahead of the round (or of the slowest rank) stops being read: TCP holds the rest. */
+  /** The head of a worker's queue leaves; the next contribution, if any, becomes the head. */
+  #shift(rank: number): void {
+    const queue = this.#queues[rank] as Contribution[];
+    queue.shift();
+    const next = queue[0];
+    this.#ahead[rank] =
+      next === undefined ? 0 : (this.#ahead[rank] as number) - CONTRIBUTION_OVERHEAD_BYTES - next.received;
+  }
+
+  /**
+   * A worker far ahead of the round (or of the slowest rank) stops being read: TCP holds the rest.
+   * It cannot starve the round: what the round needs of it came before what it sent ahead, so it is
+   * here; and within a round the slowest rank's unused data is at most a frame, so it is never held.
+   */
   #hold(rank: number): void {
     if (this.#held.has(rank)) return;
     this.#held.add(rank);
@@ -390,8 +399,7 @@ export class CoordinatorBackend implements Backend {
 
   #release(): void {
     for (const rank of this.#held) {
-      const head = (this.#queues[rank] as Contribution[])[0];
-      if (!head || head.discard || head.received - head.framesStart <= HOLD_LIMIT_BYTES / 2) {
+      if (this.#heldFor(rank) <= HOLD_LIMIT_BYTES / 2) {
         this.#held.delete(rank);
         this.#peers[rank]?.socket.resume();
       }
@@ -579,7 +587,7 @@ export class CoordinatorBackend implements Backend {
       const queue = this.#queues[r] as Contribution[];
       const head = queue[0];
       if (head) this.#lastKind[r] = head.fingerprint.kind;
-      if (head && isComplete(head)) queue.shift();
+      if (head && isComplete(head)) this.#shift(r);
     }
     // A discarded head still receiving data stays until complete; its later data is dropped in place.
     this.#dropCompletedDiscards();
@@ -589,7 +597,7 @@ export class CoordinatorBackend implements Backend {
     for (let r = 1; r < this.size; r++) {
       const queue = this.#queues[r] as Contribution[];
       while (queue.length > 0 && (queue[0] as Contribution).discard && isComplete(queue[0] as Contribution))
-        queue.shift();
+        this.#shift(r);
     }
   }
 

@@ -1,22 +1,27 @@
 /**
  * Fuzzing (spec/backend-tcp.md §7.3): random and mutated bytes into the frame parser, into rank 0
- * while it forms a group and once it is formed, and into a worker from a fake rank 0. Never a crash
+ * while it forms a group and once it is formed, and into a worker from a fake rank 0; and an insider
+ * mode: a peer admitted with the real handshake that then sends well-formed abusive sequences (§5.4). Never a crash
  * (vitest fails the run on any uncaught exception), never a hang (every collective settles), memory
  * bounded (the parser never holds more than one frame's limit).
  */
 import { createServer, type Socket } from 'node:net';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { connectTcp } from '../../../src/backends/tcp/index.js';
 import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
 import {
   Action,
+  DEFAULT_CHUNK_BYTES,
   encodeBegin,
   FRAME_HEADER_BYTES,
   ProtocolError,
   Tag,
 } from '../../../src/backends/tcp/protocol.js';
 import { encodeFingerprint, fingerprint } from '../../../src/communicator/fingerprint.js';
+import type { Communicator } from '../../../src/communicator/communicator.js';
+import { allreduceWords, Insider, tcpLink } from './insider.js';
+import { MemoryChild, stopMemoryChildren } from './memory-child.js';
 import { BASE, frame, RawPeer, startRankZero } from './support.js';
 
 const LIMIT = 1024;
@@ -184,5 +189,216 @@ describe('fuzz: a worker facing a hostile rank 0', () => {
       (peer as Socket | null)?.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+/** What an insider (an admitted peer) does to a group of 3 where rank 0 and rank 2 are honest. */
+type Abuse =
+  | { kind: 'ahead'; rounds: number; extra: number }
+  | { kind: 'huge'; announcedMiB: number; sentMiB: number; sameFingerprint: boolean }
+  | { kind: 'abandon'; chunks: number; cut: number }
+  | { kind: 'never-started'; action: 'barrier' | 'broadcast' }
+  | { kind: 'unanswered' }
+  | { kind: 'begin-flood'; begins: number };
+
+const INSIDER_MiB = 1024 * 1024;
+/** 'ahead' rounds are 8 MiB: 24 or more of them held whole would pass the memory bound below. */
+const AHEAD_ELEMENTS = INSIDER_MiB;
+/** Honest collectives of the other kinds: 1 KiB. */
+const SMALL_ELEMENTS = 128;
+/** Rank 0's peak array buffers over every insider run: hold limit, staging, arrays, with a margin. */
+const INSIDER_PEAK_BOUND_BYTES = 160 * INSIDER_MiB;
+/** Rank 0's peak JS heap over every insider run: 32 Ki queued Begins at most, with a margin. */
+const INSIDER_HEAP_BOUND_BYTES = 64 * INSIDER_MiB;
+/** Honest ranks' timeout in insider runs (s): a stall is reported, never a hang. */
+/** The insider's group has a token, so the insider's join walks the token challenge too. */
+const INSIDER_TOKEN = 'fuzz-insider-token-0123456789abcdef';
+const INSIDER_TIMEOUT_SECS = 5;
+
+const abuses: Record<Abuse['kind'], fc.Arbitrary<Abuse>> = {
+  ahead: fc.record({
+    kind: fc.constant('ahead' as const),
+    rounds: fc.integer({ min: 1, max: 2 }),
+    extra: fc.integer({ min: 24, max: 40 }),
+  }),
+  huge: fc.record({
+    kind: fc.constant('huge' as const),
+    announcedMiB: fc.integer({ min: 64, max: 1 << 20 }),
+    sentMiB: fc.integer({ min: 8, max: 48 }),
+    sameFingerprint: fc.boolean(),
+  }),
+  abandon: fc.record({
+    kind: fc.constant('abandon' as const),
+    chunks: fc.integer({ min: 2, max: 40 }),
+    cut: fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+  }),
+  'never-started': fc.record({
+    kind: fc.constant('never-started' as const),
+    action: fc.constantFrom('barrier' as const, 'broadcast' as const),
+  }),
+  unanswered: fc.constant({ kind: 'unanswered' as const }),
+  'begin-flood': fc.record({
+    kind: fc.constant('begin-flood' as const),
+    begins: fc.integer({ min: 150_000, max: 250_000 }),
+  }),
+};
+
+/** What every honest rank may see for each abuse; 'ok' means correct sums too. */
+const EXPECTED: Record<Abuse['kind'], string[]> = {
+  ahead: ['ok'],
+  huge: ['CollectiveMismatch', 'CollectiveFailed'],
+  abandon: ['CollectiveFailed'],
+  'never-started': ['CollectiveMismatch'],
+  unanswered: ['none'],
+  'begin-flood': ['ok'],
+};
+
+/** The insider's side of one abuse, written at once (views by reference: little memory here). */
+async function abuse(insider: Insider, a: Abuse): Promise<void> {
+  const chunk = DEFAULT_CHUNK_BYTES;
+  if (a.kind === 'ahead') {
+    const data = new Float64Array(AHEAD_ELEMENTS).fill(1);
+    for (let s = 0; s < a.rounds + a.extra; s++) insider.allreduce(s, data, chunk);
+  } else if (a.kind === 'huge') {
+    const count = a.sameFingerprint ? SMALL_ELEMENTS : (a.announcedMiB * INSIDER_MiB) / 8;
+    insider.begin(0, Action.allreduce, allreduceWords(count), a.announcedMiB * INSIDER_MiB);
+    const block = new Float64Array(INSIDER_MiB / 8).fill(1);
+    const prefix = allreducePrefix();
+    const bytes = new Uint8Array(block.buffer);
+    for (let i = 0; i < a.sentMiB * (INSIDER_MiB / chunk); i++)
+      insider.send(Tag.AllreduceSend, prefix, bytes.subarray(0, chunk));
+  } else if (a.kind === 'abandon') {
+    const data = new Float64Array((a.chunks * chunk) / 8).fill(1);
+    // Rank 0 and rank 2 call an allreduce of this size; the insider stops mid-frame and vanishes.
+    insider.allreduce(0, data, chunk, Math.floor(a.cut * data.byteLength));
+    await insider.link.drained();
+    insider.link.destroy();
+  } else if (a.kind === 'never-started') {
+    if (a.action === 'barrier')
+      insider.begin(0, Action.barrier, encodeFingerprint(fingerprint('barrier')), 0);
+    else {
+      const words = encodeFingerprint(fingerprint('broadcast', { dtype: 'float64', count: 4, root: 1 }));
+      insider.begin(0, Action.broadcast, words, 32);
+      insider.send(Tag.Broadcast, new Uint8Array(32));
+    }
+  } else if (a.kind === 'begin-flood') {
+    // Empty barriers far ahead: no data, so only the per-contribution charge bounds them.
+    const words = encodeFingerprint(fingerprint('barrier'));
+    for (let s = 0; s < a.begins; s++) insider.begin(s, Action.barrier, words, 0);
+  } else {
+    insider.allreduce(0, new Float64Array(AHEAD_ELEMENTS).fill(1), chunk);
+  }
+}
+
+function allreducePrefix(): Uint8Array {
+  const words = allreduceWords(1);
+  const prefix = new Uint8Array(8);
+  prefix[0] = ((words[0] as number) >>> 16) & 0xff;
+  prefix[1] = ((words[0] as number) >>> 8) & 0xff;
+  return prefix;
+}
+
+/** Rank 2's loop: the same allreduces as rank 0; 'ok' only when every sum is right. */
+async function honestRank(
+  comm: Communicator,
+  rounds: number,
+  elements: number,
+  expected: number,
+): Promise<string> {
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const out = await comm.allreduce(new Float64Array(elements).fill(1));
+      if (out[0] !== expected || out[elements - 1] !== expected) return `wrong sum ${out[0]}`;
+    }
+    return 'ok';
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  }
+}
+
+async function honestBarriers(comm: Communicator, rounds: number): Promise<string> {
+  try {
+    for (let i = 0; i < rounds; i++) await comm.barrier();
+    return 'ok';
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  }
+}
+
+describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
+  const children: MemoryChild[] = [];
+  afterEach(() => stopMemoryChildren(children));
+
+  it('rank 0 memory stays bounded; honest ranks get the right sums or a clear error, never a hang', async () => {
+    const plan = [
+      ...Object.values(abuses).map((arb) => fc.sample(arb, 1)[0] as Abuse),
+      ...fc.sample(fc.oneof(...Object.values(abuses)), 2),
+    ];
+    // With a token: the insider holds it, as any member of the job does (spec §3.6).
+    const child = new MemoryChild({
+      scenario: 'coordinator',
+      size: 3,
+      timeoutSecs: INSIDER_TIMEOUT_SECS,
+      token: INSIDER_TOKEN,
+    });
+    children.push(child);
+    for (const [i, a] of plan.entries()) {
+      if (i > 0) child.child.send({ type: 'reform' });
+      const { port } = (await child.next('listening')) as unknown as { port: number };
+      const [insider, rank2] = await Promise.all([
+        tcpLink(port).then((link) => Insider.join(link, { rank: 1, size: 3, token: INSIDER_TOKEN })),
+        connectTcp({
+          ...BASE,
+          rank: 2,
+          size: 3,
+          port,
+          timeoutSecs: INSIDER_TIMEOUT_SECS,
+          token: INSIDER_TOKEN,
+        }),
+        child.next('formed'),
+      ]);
+      const rounds =
+        a.kind === 'ahead' ? a.rounds : a.kind === 'unanswered' ? 0 : a.kind === 'begin-flood' ? 2 : 1;
+      const elements =
+        a.kind === 'ahead'
+          ? AHEAD_ELEMENTS
+          : a.kind === 'abandon'
+            ? (a.chunks * DEFAULT_CHUNK_BYTES) / 8
+            : SMALL_ELEMENTS;
+      child.discard('paused');
+      const done = abuse(insider, a);
+      // Rank 0 reads ahead until it stops reading the insider, or has read everything (no bound).
+      if (a.kind === 'ahead' || a.kind === 'begin-flood')
+        await Promise.race([child.next('paused'), insider.link.drained()]);
+      let outcomes = ['none', 'none'];
+      if (rounds > 0) {
+        const barriers = a.kind === 'begin-flood';
+        child.child.send(barriers ? { type: 'barriers', rounds } : { type: 'run', rounds, elements });
+        const [ran, honest] = await Promise.all([
+          child.next('ran'),
+          barriers ? honestBarriers(rank2, rounds) : honestRank(rank2, rounds, elements, 3),
+        ]);
+        const r0 = ran as unknown as { ok: boolean; sums: number[]; error?: string };
+        const zero = r0.ok ? (r0.sums.every((s) => s === 3) ? 'ok' : `wrong sums`) : (r0.error ?? '?');
+        outcomes = [zero, honest];
+      }
+      await done;
+      expect({ abuse: a, outcomes }).toEqual({
+        abuse: a,
+        outcomes: outcomes.map(() => expect.toBeOneOf(EXPECTED[a.kind])),
+      });
+      insider.link.destroy();
+      await rank2.close();
+    }
+    const { peak } = await child.memory();
+    expect(peak.arrayBuffers, `rank 0 peak ${(peak.arrayBuffers / INSIDER_MiB).toFixed(0)} MiB`).toBeLessThan(
+      INSIDER_PEAK_BOUND_BYTES,
+    );
+    // Begins alone: the per-contribution charge stops them (138 MiB of heap before it).
+    expect(peak.heapUsed, `rank 0 heap peak ${(peak.heapUsed / INSIDER_MiB).toFixed(0)} MiB`).toBeLessThan(
+      INSIDER_HEAP_BOUND_BYTES,
+    );
+    child.child.send({ type: 'close' });
+    expect(await child.exited, child.stderr).toBe(0);
   });
 });
