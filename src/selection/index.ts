@@ -6,3 +6,4 @@ export type { LauncherName, NodeLayout } from './launchers.js';
 export type { Sourced } from './values.js';
 export { launcherBackend } from './launcher-choice.js';
 export { LISTENING_MESSAGE_KIND, type ListeningMessage } from './init.js';
+export { parseBackendChoice } from './settings.js';

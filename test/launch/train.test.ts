@@ -286,11 +286,6 @@ describe('train(): validation before anything starts', () => {
       /numWorkers must be an integer >= 1, got 2.5/,
     ],
     [
-      'an unknown backend',
-      () => train(WORKER, { numWorkers: 2, backend: 'mpi' as never }),
-      /unknown backend 'mpi'/,
-    ],
-    [
       'local with 2 workers',
       () => train(WORKER, { numWorkers: 2, backend: 'local' }),
       /local backend has one rank/,
