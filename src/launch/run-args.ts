@@ -11,7 +11,7 @@ export const RUN_HELP = `usage: collective run -n N [--backend auto|shm|tcp|loca
 Runs SCRIPT (a .js or .ts file) as N ranks that call init() themselves, like mpirun or torchrun.
 
 options:
-  -n, --np N           number of ranks (required; an integer >= 1; more than the cores is allowed, with a warning)
+  -n, --np N           number of ranks (required; an integer >= 1; more than the cores is allowed, with one warning)
   --backend NAME       auto (default): COLLECTIVE_BACKEND when it is set, else tcp when
                        COLLECTIVE_TCP_COORDINATOR is set, else shm
                        shm:   the ranks are worker threads of this process, sharing memory

@@ -5,7 +5,6 @@
  * command returns only when every rank is reaped.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
 import {
   moduleFileExists,
@@ -18,7 +17,7 @@ import { exitCodeOf, failed, type RankExit, type RankHandle } from './rank-handl
 import { RankOutput } from './rank-output.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
-import { LISTENING_MESSAGE_KIND, type ListeningMessage } from '../selection/index.js';
+import { LISTENING_MESSAGE_KIND, launchOversubscription, type ListeningMessage } from '../selection/index.js';
 import { BackendError } from '../communicator/errors.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runBackend, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
@@ -110,10 +109,9 @@ class RankSupervisor {
   async run(): Promise<number> {
     const { numRanks, timeoutSecs } = this.#args;
     const backend = this.#backend;
-    const cores = availableParallelism();
-    if (numRanks > cores) {
-      this.#output.note(`${numRanks} ranks on ${cores} cores: ranks will share cores (correct, but slower)`);
-    }
+    // The launcher says it once; its shm rank 0 is told not to repeat it (launcherWarned).
+    const oversubscribed = launchOversubscription(numRanks, backend);
+    if (oversubscribed) this.#output.note(`warning ${oversubscribed.code}: ${oversubscribed.message}`);
     const relays: Promise<void>[] = [];
     const forward = new Map<NodeJS.Signals, () => void>();
     for (const signal of FORWARDED_SIGNALS) {
@@ -183,7 +181,7 @@ class RankSupervisor {
         new ThreadRank({
           rank,
           source,
-          workerData: { [SHM_WORKER_DATA_KEY]: { group: group.handle, rank } },
+          workerData: { [SHM_WORKER_DATA_KEY]: { group: group.handle, rank, launcherWarned: true } },
           env: rankEnv(rank),
           argv: scriptArgs,
           output: 'pipe',

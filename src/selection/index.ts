@@ -7,3 +7,4 @@ export type { Sourced } from './values.js';
 export { launcherBackend } from './launcher-choice.js';
 export { LISTENING_MESSAGE_KIND, type ListeningMessage } from './init.js';
 export { parseBackendChoice } from './settings.js';
+export { emitWarningOnce, launchOversubscription } from './warnings.js';
