@@ -4,6 +4,7 @@ import { BackendError, CommError, WorkerError } from '../../src/index.js';
 import { train, type ProgressEvent } from '../../src/launch/train.js';
 import type { FixtureArgs } from './fixtures/worker.js';
 import { activeResources, assertAllGone, assertNoExtraResources } from './leftovers.js';
+import { onlyOversubscriptionWarnings } from '../support/warnings.js';
 
 const WORKER = new URL('./fixtures/worker.ts', import.meta.url);
 const BACKENDS = ['shm', 'tcp'] as const;
@@ -37,6 +38,9 @@ async function expectFailure(promise: Promise<unknown>): Promise<unknown> {
   }
   assert.fail('train() resolved, but a worker failed');
 }
+
+// Their launches of 3 workers warn on a 2-core machine; nothing else may warn.
+onlyOversubscriptionWarnings();
 
 describe('train(): results', () => {
   it.each(BACKENDS)('returns rank 0 result with %s', async (backend) => {

@@ -3,6 +3,8 @@
  * test asserts it. recordWarnings() takes the place of this thread's 'warning' listeners (Node's default
  * one prints to stderr) until stop(); take() returns what was emitted since the last take().
  */
+import { availableParallelism } from 'node:os';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 export interface RecordedWarning {
   readonly name: string;
   readonly code: string | undefined;
@@ -44,4 +46,30 @@ export function codes(warnings: readonly RecordedWarning[]): string[] {
  */
 export function warningsDelivered(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Whether a warning is COLLECTIVE_OVERSUBSCRIBED for a launch of more ranks than this machine has cores
+ * (`N shm ranks …`): due on a 2-core machine for 3 workers, never on a machine with more cores.
+ */
+export function isDueOversubscription(warning: RecordedWarning): boolean {
+  const ranks = Number(/^(\d+) /.exec(warning.message)?.[1]);
+  return warning.code === 'COLLECTIVE_OVERSUBSCRIBED' && ranks > availableParallelism();
+}
+
+/**
+ * For a file whose tests launch more workers than cores: records every warning, and after each test
+ * fails on any warning other than a due oversubscription (those are asserted by test/launch/oversubscription.test.ts).
+ */
+export function onlyOversubscriptionWarnings(): void {
+  let warnings: WarningRecorder | undefined;
+  beforeAll(() => {
+    warnings = recordWarnings();
+  });
+  afterEach(async () => {
+    await warningsDelivered();
+    const unexpected = (warnings?.take() ?? []).filter((w) => !isDueOversubscription(w));
+    expect(unexpected, 'unexpected warnings').toEqual([]);
+  });
+  afterAll(() => warnings?.stop());
 }
