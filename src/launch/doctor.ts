@@ -14,17 +14,41 @@ Run it under the same launcher as your program (e.g. mpirun -n 2 npx collective 
   --json   print the report as JSON
 `;
 
-function sourced(value: { value: unknown; source: string } | null): string {
-  return value === null ? '(unknown)' : `${String(value.value)}  (from ${value.source})`;
+/** Labels of the facts block are padded to this many characters, so the values line up. */
+const LABEL_WIDTH = 15;
+
+function row(label: string, text: string): string {
+  return `${`${label}:`.padEnd(LABEL_WIDTH)}${text}`;
+}
+
+/** A variable, an option or `NAME=value` pairs: what a value was read from. */
+const READ_FROM = /^[\w.]+(=[^,\s]*)?(, [\w.]+(=[^,\s]*)?)*$/;
+const DEFAULTED = /^default (\S+)$/;
+
+/**
+ * Where a value came from, as a phrase: `from COLLECTIVE_RANK`, `default; COLLECTIVE_TIMEOUT_SECS is not set`,
+ * or the source's own sentence (`no launcher detected`, `SLURM_NNODES is not set`).
+ */
+export function describeSource(source: string): string {
+  const defaulted = DEFAULTED.exec(source);
+  if (defaulted) return `default; ${defaulted[1]} is not set`;
+  return READ_FROM.test(source) ? `from ${source}` : source;
+}
+
+function sourced(value: { value: unknown; source: string } | null, absent = '(unknown)'): string {
+  return value === null ? absent : `${String(value.value)}  (${describeSource(value.source)})`;
 }
 
 function timeoutLines(timeouts: EnvironmentReport['timeouts']): string[] {
-  if (timeouts === null) return ['timeout:      (unreadable, see the error below)'];
-  const stall = timeouts.stallWarningSecs;
+  if (timeouts === null) return [row('timeout', '(unreadable: see the error below)')];
+  const { timeoutSecs, stallWarningSecs: stall, connectTimeoutSecs } = timeouts;
   return [
-    `timeout:      ${timeouts.timeoutSecs.value} s  (from ${timeouts.timeoutSecs.source})`,
-    `stall warning: ${stall.value === 0 ? 'off' : `${stall.value} s, repeated`}  (from ${stall.source})`,
-    `connect:      ${timeouts.connectTimeoutSecs.value} s  (from ${timeouts.connectTimeoutSecs.source})`,
+    row('timeout', `${timeoutSecs.value} s  (${describeSource(timeoutSecs.source)})`),
+    row(
+      'stall warning',
+      `${stall.value === 0 ? 'off' : `${stall.value} s, repeated`}  (${describeSource(stall.source)})`,
+    ),
+    row('connect', `${connectTimeoutSecs.value} s  (${describeSource(connectTimeoutSecs.source)})`),
   ];
 }
 
@@ -35,14 +59,18 @@ function table(entries: Readonly<Record<string, string>>): string[] {
 }
 
 export function formatReport(report: EnvironmentReport): string {
+  const { coordinator } = report;
   const lines = [
-    `launcher:     ${report.launcher}`,
-    `rank:         ${sourced(report.rank)}`,
-    `size:         ${sourced(report.size)}`,
-    `node layout:  ${sourced(report.nodeLayout)}`,
-    `coordinator:  ${report.coordinator ? `${report.coordinator.address}  (${report.coordinator.source})` : '(none)'}`,
-    `shm group:    ${report.shmGroupRank ? sourced(report.shmGroupRank) : '(not in one)'}`,
-    `job id:       ${report.jobId ? sourced(report.jobId) : '(none)'}`,
+    row('launcher', report.launcher),
+    row('rank', sourced(report.rank)),
+    row('size', sourced(report.size)),
+    row('node layout', sourced(report.nodeLayout)),
+    row(
+      'coordinator',
+      coordinator ? `${coordinator.address}  (${describeSource(coordinator.source)})` : '(none)',
+    ),
+    row('shm group', report.shmGroupRank ? `rank ${sourced(report.shmGroupRank)}` : '(not in one)'),
+    row('job id', sourced(report.jobId, '(none)')),
     ...timeoutLines(report.timeouts),
     '',
     'launcher variables:',

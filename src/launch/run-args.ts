@@ -1,8 +1,9 @@
 /** The command line of `collective run` (spec/train.md §7), parsed with node:util parseArgs. */
 import { parseArgs } from 'node:util';
+import { launcherBackend, parseBackendChoice, type BackendChoice } from '../selection/index.js';
 
-export const RUN_BACKENDS = ['auto', 'shm', 'tcp', 'local'] as const;
-export type RunBackend = (typeof RUN_BACKENDS)[number];
+/** The variable that names a backend when --backend does not (init() reads the same one). */
+const BACKEND_VARIABLE = 'COLLECTIVE_BACKEND';
 
 export const RUN_HELP = `usage: collective run -n N [--backend auto|shm|tcp|local] [--timeout SECONDS]
                       [--no-prefix] [--json] [--no-parent-watch] SCRIPT [ARGS…]
@@ -10,8 +11,9 @@ export const RUN_HELP = `usage: collective run -n N [--backend auto|shm|tcp|loca
 Runs SCRIPT (a .js or .ts file) as N ranks that call init() themselves, like mpirun or torchrun.
 
 options:
-  -n, --np N           number of ranks (required; an integer >= 1; more than the cores is allowed, with a warning)
-  --backend NAME       auto (default): tcp when COLLECTIVE_TCP_COORDINATOR is set, else shm
+  -n, --np N           number of ranks (required; an integer >= 1; more than the cores is allowed, with one warning)
+  --backend NAME       auto (default): COLLECTIVE_BACKEND when it is set, else tcp when
+                       COLLECTIVE_TCP_COORDINATOR is set, else shm
                        shm:   the ranks are worker threads of this process, sharing memory
                        tcp:   the ranks are child processes; rank 0 coordinates on 127.0.0.1
                        local: one rank (-n 1), no communication
@@ -40,7 +42,8 @@ ended as a process would be.
 
 export interface RunArgs {
   numRanks: number;
-  backend: RunBackend;
+  /** As written (--backend, default 'auto'); runBackend() resolves it. */
+  backend: BackendChoice;
   timeoutSecs: number | null;
   prefix: boolean;
   json: boolean;
@@ -93,15 +96,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs | null {
   if (!Number.isInteger(numRanks) || numRanks < 1) {
     throw new RunUsageError(`-n must be an integer >= 1, got '${values.np}'`);
   }
-  const backend = values.backend as RunBackend;
-  if (!RUN_BACKENDS.includes(backend)) {
-    throw new RunUsageError(`unknown backend '${values.backend}': use ${RUN_BACKENDS.join(', ')}`);
-  }
-  if (backend === 'local' && numRanks !== 1) {
-    throw new RunUsageError(
-      `the local backend has one rank, but -n is ${numRanks}: use --backend shm or tcp`,
-    );
-  }
+  // The same BackendError 'InvalidBackend' as init() and train() raise for a bad name.
+  const backend = parseBackendChoice('--backend', values.backend);
   let timeoutSecs: number | null = null;
   if (values.timeout !== undefined) {
     timeoutSecs = Number(values.timeout);
@@ -120,4 +116,22 @@ export function parseRunArgs(argv: readonly string[]): RunArgs | null {
     script,
     scriptArgs,
   };
+}
+
+/**
+ * The backend the ranks of a run use: --backend when given, else COLLECTIVE_BACKEND from the launcher's
+ * environment (checked as init() checks it), else tcp when a coordinator is named, else shm.
+ */
+export function runBackend(args: RunArgs, env: NodeJS.ProcessEnv): 'shm' | 'tcp' | 'local' {
+  const named = env[BACKEND_VARIABLE];
+  const [choice, source] =
+    args.backend !== 'auto' || named === undefined
+      ? [args.backend, `--backend ${args.backend}`]
+      : [parseBackendChoice(BACKEND_VARIABLE, named), `${BACKEND_VARIABLE}=${named}`];
+  if (choice === 'local' && args.numRanks !== 1) {
+    throw new RunUsageError(
+      `the local backend has one rank, but -n is ${args.numRanks} (${source}): use --backend shm or tcp`,
+    );
+  }
+  return choice === 'auto' ? launcherBackend(env) : choice;
 }

@@ -5,7 +5,6 @@
  * command returns only when every rank is reaped.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { SHM_WORKER_DATA_KEY, createShmGroup, type ShmGroup } from '../backends/shm/index.js';
 import {
   moduleFileExists,
@@ -18,8 +17,9 @@ import { exitCodeOf, failed, type RankExit, type RankHandle } from './rank-handl
 import { RankOutput } from './rank-output.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
-import { LISTENING_MESSAGE_KIND, launcherBackend, type ListeningMessage } from '../selection/index.js';
-import { RUN_HELP, RunUsageError, parseRunArgs, type RunArgs } from './run-args.js';
+import { LISTENING_MESSAGE_KIND, launchOversubscription, type ListeningMessage } from '../selection/index.js';
+import { BackendError } from '../communicator/errors.js';
+import { RUN_HELP, RunUsageError, parseRunArgs, runBackend, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
 import { endDescendants } from './descendants.js';
 import { JOB_ID_VARIABLE } from './train-options.js';
@@ -53,36 +53,42 @@ const RUN_TOKEN_BYTES = 16;
 /** Rank 0 of a tcp run listens on an ephemeral port and reports it (no port race). */
 const EPHEMERAL_PORT = 0;
 
+/** A command line that cannot run, as the user should read it: the message, and a BackendError's kind. */
+function usageMessage(error: unknown): string | null {
+  if (error instanceof BackendError) return `BackendError ${error.kind}: ${error.message}`;
+  if (error instanceof RunUsageError) return error.message;
+  if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))
+    return (error as Error).message;
+  return null;
+}
+
 export async function runCommand(argv: readonly string[]): Promise<number> {
   let args: RunArgs | null;
+  let backend: 'shm' | 'tcp' | 'local';
   try {
     args = parseRunArgs(argv);
-  } catch (error) {
-    if (
-      !(error instanceof RunUsageError) &&
-      !String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')
-    ) {
-      throw error;
+    if (args === null) {
+      process.stdout.write(RUN_HELP);
+      return 0;
     }
-    process.stderr.write(
-      `collective run: ${(error as Error).message}\nrun 'collective run --help' for usage\n`,
-    );
+    backend = runBackend(args, process.env);
+  } catch (error) {
+    const message = usageMessage(error);
+    if (message === null) throw error;
+    process.stderr.write(`collective run: ${message}\nrun 'collective run --help' for usage\n`);
     return USAGE_EXIT_CODE;
-  }
-  if (args === null) {
-    process.stdout.write(RUN_HELP);
-    return 0;
   }
   const script = toModuleUrl(args.script);
   if (!moduleFileExists(script)) {
     process.stderr.write(`collective run: script ${args.script} does not exist\n`);
     return USAGE_EXIT_CODE;
   }
-  return new RankSupervisor(args, script).run();
+  return new RankSupervisor(args, backend, script).run();
 }
 
 class RankSupervisor {
   readonly #args: RunArgs;
+  readonly #backend: 'shm' | 'tcp' | 'local';
   readonly #script: URL;
   readonly #output: RankOutput;
   readonly #ranks: RankHandle[] = [];
@@ -92,8 +98,9 @@ class RankSupervisor {
   #stopping: Promise<unknown> | null = null;
   #group: ShmGroup | null = null;
 
-  constructor(args: RunArgs, script: URL) {
+  constructor(args: RunArgs, backend: 'shm' | 'tcp' | 'local', script: URL) {
     this.#args = args;
+    this.#backend = backend;
     this.#script = script;
     const mode = args.json ? 'json' : args.prefix ? 'prefix' : 'plain';
     this.#output = new RankOutput(mode, process.stdout, process.stderr);
@@ -101,11 +108,10 @@ class RankSupervisor {
 
   async run(): Promise<number> {
     const { numRanks, timeoutSecs } = this.#args;
-    const backend = this.#resolveBackend();
-    const cores = availableParallelism();
-    if (numRanks > cores) {
-      this.#output.note(`${numRanks} ranks on ${cores} cores: ranks will share cores (correct, but slower)`);
-    }
+    const backend = this.#backend;
+    // The launcher says it once; its shm rank 0 is told not to repeat it (launcherWarned).
+    const oversubscribed = launchOversubscription(numRanks, backend);
+    if (oversubscribed) this.#output.note(`warning ${oversubscribed.code}: ${oversubscribed.message}`);
     const relays: Promise<void>[] = [];
     const forward = new Map<NodeJS.Signals, () => void>();
     for (const signal of FORWARDED_SIGNALS) {
@@ -153,12 +159,6 @@ class RankSupervisor {
     return this.#finish();
   }
 
-  #resolveBackend(): 'shm' | 'tcp' | 'local' {
-    const { backend } = this.#args;
-    if (backend !== 'auto') return backend;
-    return launcherBackend(process.env);
-  }
-
   async #starter(
     backend: 'shm' | 'tcp' | 'local',
   ): Promise<(rank: number, port: number) => ProcessRank | ThreadRank> {
@@ -181,7 +181,7 @@ class RankSupervisor {
         new ThreadRank({
           rank,
           source,
-          workerData: { [SHM_WORKER_DATA_KEY]: { group: group.handle, rank } },
+          workerData: { [SHM_WORKER_DATA_KEY]: { group: group.handle, rank, launcherWarned: true } },
           env: rankEnv(rank),
           argv: scriptArgs,
           output: 'pipe',

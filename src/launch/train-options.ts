@@ -1,11 +1,12 @@
 /**
  * train()'s options, checked before anything starts (spec/train.md §3): every mistake is a
- * BackendError 'IncompatibleSettings' that names the option and what to pass instead.
+ * BackendError 'IncompatibleSettings' that names the option and what to pass instead — but for an
+ * unknown backend name, which is 'InvalidBackend' as at every other entry point.
  */
 import { randomUUID } from 'node:crypto';
 import { BackendError } from '../communicator/errors.js';
 import type { Communicator } from '../communicator/communicator.js';
-import { launcherBackend } from '../selection/index.js';
+import { launcherBackend, parseBackendChoice } from '../selection/index.js';
 import { readTimeouts } from '../selection/settings.js';
 import { moduleFileExists, toModuleUrl } from './module-loading.js';
 import { loadWorkerFunction } from './worker-function.js';
@@ -19,7 +20,6 @@ export const JOB_ID_VARIABLE = 'COLLECTIVE_JOB_ID';
  * processes), `'local'` (one worker only).
  */
 export type TrainBackendChoice = 'auto' | 'shm' | 'tcp' | 'local';
-export const TRAIN_BACKENDS: readonly TrainBackendChoice[] = ['auto', 'shm', 'tcp', 'local'];
 
 /**
  * What a worker's function receives besides its communicator (spec/train.md §2).
@@ -128,14 +128,7 @@ export async function planTraining(workerModule: unknown, options: unknown): Pro
       'pass numWorkers: 1 or more',
     );
   }
-  const choice = o.backend ?? 'auto';
-  if (!TRAIN_BACKENDS.includes(choice)) {
-    throw incompatible(
-      `unknown backend '${String(choice)}'`,
-      { backend: choice, available: TRAIN_BACKENDS },
-      `pass backend: ${TRAIN_BACKENDS.map((b) => `'${b}'`).join(', ')}`,
-    );
-  }
+  const choice = o.backend === undefined ? 'auto' : parseBackendChoice('options.backend', o.backend);
   if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs > 0)) {
     throw incompatible(
       `timeoutMs must be a positive number, got ${String(o.timeoutMs)}`,

@@ -8,6 +8,7 @@ import { SHM_WORKER_DATA_KEY, createShmGroup } from '../backends/shm/index.js';
 import { createLocalCommunicator } from '../backends/local/index.js';
 import { CommError, WorkerError, serializeError } from '../communicator/errors.js';
 import { processExecArgv, siblingModule, threadBootstrap } from './module-loading.js';
+import { emitWarningOnce, launchOversubscription } from '../selection/index.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank } from './rank-thread.js';
 import { workerEnvironment } from './worker-communicator.js';
@@ -77,6 +78,9 @@ export async function train<R = unknown, A = unknown>(
 ): Promise<R> {
   const plan = await planTraining(workerModule, options);
   if (plan.backend === 'local') return (await runInThisThread(plan)) as R;
+  // Said here, once per launch; a shm rank 0 is told not to repeat it (launcherWarned).
+  const oversubscribed = launchOversubscription(plan.numWorkers, plan.backend);
+  if (oversubscribed) emitWarningOnce(oversubscribed);
   const run = new TrainRun(plan);
   const entry = siblingModule('worker-entry');
   const modules = [entry, plan.moduleUrl];
@@ -101,7 +105,7 @@ export async function train<R = unknown, A = unknown>(
           source,
           workerData: {
             [TRAIN_WORKER_DATA_KEY]: config(rank),
-            [SHM_WORKER_DATA_KEY]: { group: group.handle, rank },
+            [SHM_WORKER_DATA_KEY]: { group: group.handle, rank, launcherWarned: true },
           },
           env: workerEnvironment(plan.env, { backend: 'shm', rank, size: plan.numWorkers }),
           output: 'inherit',

@@ -159,7 +159,7 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
     size: world?.size ?? null,
     nodeLayout: launch?.layout ?? {
       value: world?.size?.value === 1 ? 'single-node' : 'unknown',
-      source: launch ? 'unreadable' : 'no launcher says',
+      source: launch ? 'unreadable: see the error below' : 'no launcher detected',
     },
     coordinator,
     jobId: jobId ?? null,

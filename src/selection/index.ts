@@ -8,3 +8,5 @@ export type { SourcedTimeouts, Timeouts } from './settings.js';
 export type { SelectionWarning } from './config.js';
 export { launcherBackend } from './launcher-choice.js';
 export { LISTENING_MESSAGE_KIND, type ListeningMessage } from './init.js';
+export { parseBackendChoice } from './settings.js';
+export { emitWarningOnce, launchOversubscription } from './warnings.js';

@@ -9,6 +9,7 @@ import type { Communicator } from '../communicator/communicator.js';
 import { resolveSelection, type SelectionInputs } from './chain.js';
 import type { InitOptions } from './options.js';
 import { createBackend } from './registry.js';
+import { readShmMembership } from './shm-group.js';
 import { incompatible } from './values.js';
 import { emitWarningOnce, oversubscriptionWarning, WARNING_TYPE } from './warnings.js';
 
@@ -37,6 +38,10 @@ export function selectionInputs(options: InitOptions): SelectionInputs {
     throw incompatible('options', options, 'an object such as { backend, rank, size } (or nothing)');
   }
   return { options, env: options.env ?? process.env, workerData, isMainThread };
+}
+
+function launcherWarned(inputs: SelectionInputs): boolean {
+  return readShmMembership(inputs.options, inputs.workerData)?.launcherWarned === true;
 }
 
 /**
@@ -75,17 +80,19 @@ export function selectionInputs(options: InitOptions): SelectionInputs {
  * ```
  */
 export async function init(options: InitOptions = {}): Promise<Communicator> {
-  const resolution = resolveSelection(selectionInputs(options));
+  const inputs = selectionInputs(options);
+  const resolution = resolveSelection(inputs);
   for (const warning of resolution.warnings) emitWarningOnce(warning);
   const comm = await createBackend(resolution.config, {
     // Start-up and slow-rank warnings describe events (they carry a sequence number): emitted each time.
     onWarning: (code, message) => process.emitWarning(message, { type: WARNING_TYPE, code }),
     onListening: reportListening,
   });
-  // Every rank of a shm group lives in this process; rank 0 speaks for the group.
+  // Every rank of a shm group lives in this process; rank 0 speaks for the group, unless the launcher
+  // that started the group (train(), collective run) has spoken already: one warning per launch.
   const cores = availableParallelism();
-  if (comm.backend === 'shm' && comm.rank === 0 && comm.size > cores) {
-    emitWarningOnce(oversubscriptionWarning(comm.size, cores));
+  if (comm.backend === 'shm' && comm.rank === 0 && comm.size > cores && !launcherWarned(inputs)) {
+    emitWarningOnce(oversubscriptionWarning(comm.size, cores, 'shm'));
   }
   return comm;
 }

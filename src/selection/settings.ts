@@ -47,12 +47,21 @@ export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced
       ? [options.backend as unknown, 'options.backend']
       : [env[VARIABLES.backend], VARIABLES.backend];
   if (raw === undefined) return { value: 'auto', source: 'default' };
+  return { value: parseBackendChoice(source, raw), source };
+}
+
+/**
+ * A backend name as written at `source` (init's options.backend, COLLECTIVE_BACKEND, train's
+ * options.backend, `collective run --backend`): trimmed, any case. Every entry point reads names here,
+ * so a bad one is the same BackendError 'InvalidBackend' wherever it was written (spec/selection.md §6).
+ */
+export function parseBackendChoice(source: string, raw: unknown): BackendChoice {
   const text = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
-  if (BACKEND_CHOICES.includes(text as BackendChoice)) return { value: text as BackendChoice, source };
+  if (BACKEND_CHOICES.includes(text as BackendChoice)) return text as BackendChoice;
   const available = ['auto', ...BACKEND_NAMES];
   throw new BackendError(
     'InvalidBackend',
-    `unknown backend ${source}=${JSON.stringify(raw)}; available: ${available.join(', ')}`,
+    `unknown backend ${source}=${JSON.stringify(raw) ?? String(raw)}; available: ${available.join(', ')}`,
     { variable: source, value: raw, available },
     `set ${source} to one of ${available.join(', ')} (or leave it unset for auto)`,
   );

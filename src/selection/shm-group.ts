@@ -15,6 +15,12 @@ export const SHM_WORKER_DATA_KEY = '__collectiveShm';
 export interface ShmMembership {
   readonly group: object;
   readonly rank: Sourced<number>;
+  /**
+   * A launcher of ours (train(), `collective run`) started this thread and has said what there is to say
+   * about the launch (more ranks than cores): rank 0's init() does not say it again. Set by the
+   * launcher as `launcherWarned: true` next to group and rank.
+   */
+  readonly launcherWarned: boolean;
 }
 
 /** The membership named by init options, or by workerData; undefined when this thread is in no group. */
@@ -31,6 +37,7 @@ export function readShmMembership(
     return {
       group: options.group,
       rank: { value: parseRank('options.rank', options.rank), source: 'options.rank' },
+      launcherWarned: false,
     };
   }
   if (workerData === null || typeof workerData !== 'object') return undefined;
@@ -38,9 +45,17 @@ export function readShmMembership(
   if (entry === undefined) return undefined;
   const where = `workerData.${SHM_WORKER_DATA_KEY}`;
   if (entry === null || typeof entry !== 'object') throw incompatible(where, entry, '{ group, rank }');
-  const { group, rank } = entry as { group?: unknown; rank?: unknown };
+  const { group, rank, launcherWarned } = entry as {
+    group?: unknown;
+    rank?: unknown;
+    launcherWarned?: unknown;
+  };
   if (group === null || typeof group !== 'object')
     throw incompatible(`${where}.group`, group, 'a ShmGroupHandle');
   if (typeof rank !== 'number') throw incompatible(`${where}.rank`, rank, 'an integer ≥ 0');
-  return { group, rank: { value: parseRank(`${where}.rank`, rank), source: `${where}.rank` } };
+  return {
+    group,
+    rank: { value: parseRank(`${where}.rank`, rank), source: `${where}.rank` },
+    launcherWarned: launcherWarned === true,
+  };
 }

@@ -3,6 +3,7 @@
  * with a stable code, at most once per process for each distinct warning, so a loop of init() calls
  * or many ranks in one process do not flood stderr.
  */
+import { availableParallelism } from 'node:os';
 import type { SelectionWarning } from './config.js';
 
 export const WARNING_TYPE = 'CollectiveWarning';
@@ -18,10 +19,33 @@ export function emitWarningOnce(warning: SelectionWarning): boolean {
   return true;
 }
 
-/** More ranks spinning on shared memory than cores: each waiting rank burns a core others need. */
-export function oversubscriptionWarning(ranks: number, cores: number): SelectionWarning {
+export const OVERSUBSCRIBED_CODE = 'COLLECTIVE_OVERSUBSCRIBED';
+
+/**
+ * More ranks on this node than cores. shm ranks spin-wait, so each waiting rank burns a core others
+ * need; tcp ranks only share the cores. Said once per launch: by the launcher that started the ranks
+ * (train(), `collective run`), else by rank 0 of a shm group (spec/selection.md §7).
+ */
+export function oversubscriptionWarning(
+  ranks: number,
+  cores: number,
+  backend: 'shm' | 'tcp',
+): SelectionWarning {
+  const effect =
+    backend === 'shm'
+      ? `spin-wait on ${cores} cores: expect slow collectives`
+      : `share ${cores} cores: correct, but slower`;
   return {
-    code: 'COLLECTIVE_OVERSUBSCRIBED',
-    message: `${ranks} shm ranks spin-wait on ${cores} cores: expect slow collectives; launch at most ${cores} ranks per node`,
+    code: OVERSUBSCRIBED_CODE,
+    message: `${ranks} ${backend} ranks ${effect}; launch at most ${cores} ranks per node`,
   };
+}
+
+/** The warning a launcher gives before it starts `ranks` ranks on this node, or null when they fit. */
+export function launchOversubscription(
+  ranks: number,
+  backend: 'shm' | 'tcp' | 'local',
+): SelectionWarning | null {
+  const cores = availableParallelism();
+  return backend !== 'local' && ranks > cores ? oversubscriptionWarning(ranks, cores, backend) : null;
 }

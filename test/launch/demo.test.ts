@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { train } from '../../src/index.js';
 import type { DemoArgs, DemoResult } from '../../demo/logistic-worker.js';
+import { onlyOversubscriptionWarnings } from '../support/warnings.js';
 
 const DEMO_WORKER = new URL('../../demo/logistic-worker.ts', import.meta.url);
 const DEMO_MAIN = fileURLToPath(new URL('../../demo/main.ts', import.meta.url));
@@ -10,6 +11,9 @@ const DEMO_MAIN = fileURLToPath(new URL('../../demo/main.ts', import.meta.url));
 function bytesOf(weights: Float64Array): Buffer {
   return Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength);
 }
+
+// Their launches of 3 workers warn on a 2-core machine; nothing else may warn.
+onlyOversubscriptionWarnings();
 
 describe('the demo', () => {
   it('trains the same weights to the last bit on shm and tcp, with uneven shards', async () => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { waitUntilGone } from './leftovers.js';
 import { RANK_SCRIPT } from './run-cli.js';
+import { streamText } from '../support/stream-text.js';
 
 const WRAPPER = fileURLToPath(new URL('./fixtures/launcher-wrapper.ts', import.meta.url));
 const RANKS = 2;
@@ -21,8 +22,10 @@ describe("collective run: the launcher's parent goes away", () => {
     const wrapper = spawn(
       process.execPath,
       ['--import', 'tsx', WRAPPER, '-n', String(RANKS), '--backend', backend, RANK_SCRIPT, 'plain-wait'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    // The launcher outlives the wrapper and writes its note on the stderr it inherited: read to the end.
+    const stderr = streamText(wrapper.stderr);
     const pids: number[] = [];
     let partial = '';
     await new Promise<void>((resolve) => {
@@ -40,5 +43,8 @@ describe("collective run: the launcher's parent goes away", () => {
     // The launcher, then every rank process (shm ranks are threads of the launcher).
     await waitUntilGone(pids);
     expect(pids).toHaveLength(1 + RANKS);
+    expect(await stderr).toMatch(
+      /^collective run: the launcher's parent \(pid \d+\) is gone; stopping every rank as on SIGTERM$/m,
+    );
   });
 });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { train } from '../../src/launch/train.js';
 import { waitUntilGone } from './leftovers.js';
 import { RANK_SCRIPT, runCli } from './run-cli.js';
+import { streamText } from '../support/stream-text.js';
 
 const WORKER = new URL('./fixtures/worker.ts', import.meta.url);
 const WRAPPER = fileURLToPath(new URL('./fixtures/launcher-wrapper.ts', import.meta.url));
@@ -70,8 +71,10 @@ describe('collective run: no helper of a rank outlives the job, thread ranks inc
     const wrapper = spawn(
       process.execPath,
       ['--import', 'tsx', WRAPPER, '-n', '2', '--backend', 'shm', RANK_SCRIPT, 'helpers', '-1', 'wait'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    // The launcher outlives the wrapper and writes its notes on the stderr it inherited: read to the end.
+    const stderr = streamText(wrapper.stderr);
     const helpers: number[] = [];
     let partial = '';
     await new Promise<void>((resolve) => {
@@ -84,6 +87,9 @@ describe('collective run: no helper of a rank outlives the job, thread ranks inc
     });
     wrapper.kill('SIGTERM');
     await waitUntilGone(helpers);
+    const notes = await stderr;
+    expect(notes).toMatch(/^collective run: the launcher's parent \(pid \d+\) is gone/m);
+    expect(notes).toMatch(/^collective run: ended 6 process\(es\) the ranks left running: /m);
   });
 });
 

@@ -37,7 +37,11 @@ describe('collective run: exit status', () => {
 
   it.each([
     [['-n', '0', RANK_SCRIPT], /-n must be an integer >= 1/],
-    [['--backend', 'mpi', '-n', '2', RANK_SCRIPT], /unknown backend 'mpi'/],
+    [
+      ['--backend', 'mpi', '-n', '2', RANK_SCRIPT],
+      /BackendError InvalidBackend: unknown backend --backend="mpi"/,
+    ],
+    [['--backend', 'local', '-n', '2', RANK_SCRIPT], /the local backend has one rank, but -n is 2/],
     [['-n', '2'], /no SCRIPT given/],
     [['-n', '2', '--frobnicate', RANK_SCRIPT], /Unknown option '--frobnicate'/],
     [['-n', '2', 'no-such-script.ts'], /does not exist/],

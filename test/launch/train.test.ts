@@ -4,6 +4,7 @@ import { BackendError, CommError, WorkerError } from '../../src/index.js';
 import { train, type ProgressEvent } from '../../src/launch/train.js';
 import type { FixtureArgs } from './fixtures/worker.js';
 import { activeResources, assertAllGone, assertNoExtraResources } from './leftovers.js';
+import { onlyOversubscriptionWarnings } from '../support/warnings.js';
 
 const WORKER = new URL('./fixtures/worker.ts', import.meta.url);
 const BACKENDS = ['shm', 'tcp'] as const;
@@ -37,6 +38,9 @@ async function expectFailure(promise: Promise<unknown>): Promise<unknown> {
   }
   assert.fail('train() resolved, but a worker failed');
 }
+
+// Their launches of 3 workers warn on a 2-core machine; nothing else may warn.
+onlyOversubscriptionWarnings();
 
 describe('train(): results', () => {
   it.each(BACKENDS)('returns rank 0 result with %s', async (backend) => {
@@ -284,11 +288,6 @@ describe('train(): validation before anything starts', () => {
       'numWorkers 2.5',
       () => train(WORKER, { numWorkers: 2.5 }),
       /numWorkers must be an integer >= 1, got 2.5/,
-    ],
-    [
-      'an unknown backend',
-      () => train(WORKER, { numWorkers: 2, backend: 'mpi' as never }),
-      /unknown backend 'mpi'/,
     ],
     [
       'local with 2 workers',

@@ -76,7 +76,7 @@ describe('collective doctor', () => {
   it('human form names the pick and the reason, and a malformed value', async () => {
     const ok = await collective(['doctor'], {});
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toContain('launcher:     none');
+    expect(ok.stdout).toContain('launcher:      none');
     expect(ok.stdout).toContain('init() would pick: local');
     const bad = await collective(['doctor'], { COLLECTIVE_RANK: 'abc', COLLECTIVE_SIZE: '2' });
     expect(bad.code).toBe(1);
@@ -94,9 +94,9 @@ describe('collective doctor', () => {
       connectTimeoutSecs: { value: 30, source: 'default COLLECTIVE_CONNECT_TIMEOUT_SECS' },
     });
     const text = await collective(['doctor'], { COLLECTIVE_TIMEOUT_SECS: '120' });
-    expect(text.stdout).toContain('timeout:      120 s  (from COLLECTIVE_TIMEOUT_SECS)');
+    expect(text.stdout).toContain('timeout:       120 s  (from COLLECTIVE_TIMEOUT_SECS)');
     expect(text.stdout).toContain(
-      'stall warning: 60 s, repeated  (from default COLLECTIVE_STALL_WARNING_SECS)',
+      'stall warning: 60 s, repeated  (default; COLLECTIVE_STALL_WARNING_SECS is not set)',
     );
     const off = await collective(['doctor'], { COLLECTIVE_STALL_WARNING_SECS: '0' });
     expect(off.stdout).toContain('stall warning: off  (from COLLECTIVE_STALL_WARNING_SECS)');
@@ -113,14 +113,14 @@ describe('collective doctor', () => {
     expect(report.jobId).toEqual({ value: '1099366401', source: 'PMIX_NAMESPACE' });
     expect(report.warnings).toEqual([]);
     const text = await collective(['doctor'], { ...mpirun, COLLECTIVE_JOB_ID: 'train-42' });
-    expect(text.stdout).toContain('job id:       train-42  (from COLLECTIVE_JOB_ID)');
+    expect(text.stdout).toContain('job id:        train-42  (from COLLECTIVE_JOB_ID)');
     const anonymous = await collective(['doctor', '--json'], mpirun);
     expect(anonymous.code, anonymous.stderr).toBe(0);
     const bare = JSON.parse(anonymous.stdout);
     expect(bare.jobId).toBeNull();
     expect(bare.warnings.map((w: { code: string }) => w.code)).toEqual(['COLLECTIVE_NO_JOB_ID']);
     const human = await collective(['doctor'], mpirun);
-    expect(human.stdout).toContain('job id:       (none)');
+    expect(human.stdout).toContain('job id:        (none)');
     expect(human.stdout).toMatch(
       /warning COLLECTIVE_NO_JOB_ID: .*same port could join each other.*COLLECTIVE_JOB_ID/,
     );
@@ -165,6 +165,21 @@ describe('collective doctor', () => {
     expect(report.error.context).toMatchObject({ variable: 'COLLECTIVE_TCP_COORDINATOR', normalised: '::' });
     expect(report.error.message).toContain('all interfaces');
     expect(report.error.suggestion).toContain('COLLECTIVE_TCP_BIND_ADDR=0.0.0.0');
+  });
+
+  it.each([
+    [{}, '(no launcher detected)'],
+    [{ SLURM_PROCID: '0', SLURM_NTASKS: '4' }, '(SLURM_NNODES is not set)'],
+    [{ COLLECTIVE_RANK: '1', COLLECTIVE_SIZE: '2', COLLECTIVE_TCP_COORDINATOR: '10.0.0.1:3000' }, null],
+  ])('reads as English, in aligned columns (%j)', async (env, layoutReason) => {
+    const ran = await collective(['doctor'], env);
+    const facts = ran.stdout.split('\n\n')[0]!.split('\n');
+    // "(from X)" only where X is a variable or an option the value was read from.
+    expect(ran.stdout).not.toMatch(/\(from (no |default |[^)]* is not set)/);
+    expect(ran.stdout).toContain('timeout:       1800 s  (default; COLLECTIVE_TIMEOUT_SECS is not set)');
+    if (layoutReason !== null) expect(ran.stdout).toContain(`node layout:   unknown  ${layoutReason}`);
+    const columns = new Set(facts.map((line) => /^[a-z ]+: +/.exec(line)?.[0].length));
+    expect([...columns], ran.stdout).toEqual([15]);
   });
 
   it('rejects an unknown flag and an unknown command with usage (exit 2)', async () => {

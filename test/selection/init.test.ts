@@ -8,10 +8,11 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackendError } from '../../src/communicator/errors.js';
 import { availableBackends, init } from '../../src/index.js';
 import { childEnv } from './fixtures/child-env.js';
+import { codes, recordWarnings, warningsDelivered, type WarningRecorder } from '../support/warnings.js';
 
 /** A listening server on an ephemeral loopback port. */
 async function listening(): Promise<Server> {
@@ -42,7 +43,16 @@ async function rejection(promise: Promise<unknown>): Promise<BackendError> {
 }
 
 const held: Server[] = [];
+let warnings: WarningRecorder;
+beforeEach(() => {
+  warnings = recordWarnings();
+});
 afterEach(async () => {
+  // A test takes the warnings it expects; any other is reported here.
+  await warningsDelivered();
+  const unexpected = warnings.take();
+  warnings.stop();
+  expect(unexpected, 'unexpected warnings').toEqual([]);
   await Promise.all(held.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
 
@@ -89,6 +99,8 @@ describe('init', () => {
     expect(error.kind).toBe('InitializationFailed');
     expect(error.context).toMatchObject({ address: `127.0.0.1:${port}`, errno: 'ECONNREFUSED' });
     expect(error.suggestion).toContain('COLLECTIVE_TCP_COORDINATOR');
+    await warningsDelivered();
+    expect(codes(warnings.take())).toEqual(['COLLECTIVE_NO_JOB_ID']);
   });
 
   it('a coordinator name that does not resolve fails at once, not after the connect timeout', async () => {
@@ -110,6 +122,8 @@ describe('init', () => {
     expect(error.suggestion).toContain('does not resolve');
     // Generous: the lookup answers in well under a second; EAI_AGAIN is retried for a stated 5 s.
     expect(Date.now() - started).toBeLessThan(30_000);
+    await warningsDelivered();
+    expect(codes(warnings.take())).toEqual(['COLLECTIVE_NO_JOB_ID']);
   });
 
   it('a coordinator port taken by another job → InitializationFailed telling to set COLLECTIVE_TCP_PORT', async () => {
@@ -120,6 +134,8 @@ describe('init', () => {
     expect(error.kind).toBe('InitializationFailed');
     expect(error.context).toMatchObject({ errno: 'EADDRINUSE' });
     expect(error.suggestion).toContain('set COLLECTIVE_TCP_PORT');
+    await warningsDelivered();
+    expect(codes(warnings.take())).toEqual(['COLLECTIVE_NO_JOB_ID']);
   });
 
   it('loads a backend module only when it is selected', async () => {

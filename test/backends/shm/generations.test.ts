@@ -12,6 +12,7 @@ import { connectShm, createShmGroup } from '../../../src/backends/shm/index.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { BackendError, CommError } from '../../../src/communicator/errors.js';
 import { failureOf, ScriptedWorld } from './scripted-world.js';
+import { codes, recordWarnings, warningsDelivered } from '../../support/warnings.js';
 
 async function caught(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -68,20 +69,28 @@ describe('shm: joining the next generation', () => {
     const { handle } = createShmGroup({ size: 2 });
     const [a, b] = [await join(handle, 0), await join(handle, 1)];
     await a.close();
-    const warned = new Promise<string>((resolve) => {
-      const listener = (w: Error): void => {
-        if (w.name !== 'CollectiveWarning') return;
-        process.off('warning', listener);
-        resolve(w.message);
-      };
-      process.on('warning', listener);
-    });
-    const again = connectShm({ group: handle, rank: 0, timeoutSecs: 10, stallWarningSecs: 0.05 });
-    expect(await warned).toMatch(
-      /^shm rank 0: init\(\): waiting \d+\.\d s for rank 1 \(its communicator is still open\) of generation 0/,
-    );
-    await b.close();
-    await (await again).close();
+    // Recorded, not printed: the warning repeats every 0.05 s until rank 1 closes.
+    const warnings = recordWarnings();
+    try {
+      const warned = new Promise<string>((resolve) => {
+        const listener = (w: Error): void => {
+          if (w.name !== 'CollectiveWarning') return;
+          process.off('warning', listener);
+          resolve(w.message);
+        };
+        process.on('warning', listener);
+      });
+      const again = connectShm({ group: handle, rank: 0, timeoutSecs: 10, stallWarningSecs: 0.05 });
+      expect(await warned).toMatch(
+        /^shm rank 0: init\(\): waiting \d+\.\d s for rank 1 \(its communicator is still open\) of generation 0/,
+      );
+      await b.close();
+      await (await again).close();
+      await warningsDelivered();
+      expect(new Set(codes(warnings.take()))).toEqual(new Set(['COLLECTIVE_STALL']));
+    } finally {
+      warnings.stop();
+    }
   });
 
   it('a re-join whose peer never closes fails after the timeout, naming that rank', async () => {

@@ -1,0 +1,59 @@
+/** The `collective` command itself: --version, help, and a missing or unknown command. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../selection/fixtures/cli.ts', import.meta.url));
+const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+/** Generous: tsx compiles the CLI on a loaded 2-core machine. */
+const CHILD_TIMEOUT_MS = 30_000;
+
+function collective(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: CHILD_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('collective', () => {
+  it.each([['--version'], ['-v']])('%s prints the package version and exits 0', async (flag) => {
+    const ran = await collective([flag]);
+    expect(ran).toEqual({ code: 0, stdout: `${PACKAGE.version}\n`, stderr: '' });
+  });
+
+  it('with no command prints the help on stderr and exits 2', async () => {
+    const ran = await collective([]);
+    expect(ran.code).toBe(2);
+    expect(ran.stdout).toBe('');
+    expect(ran.stderr).toMatch(/^usage: collective <command>/);
+    expect(ran.stderr).toContain('doctor');
+    expect(ran.stderr).toContain('--version');
+  });
+
+  it.each([['--help'], ['-h'], ['help']])('%s prints the help on stdout and exits 0', async (flag) => {
+    const ran = await collective([flag]);
+    expect(ran.code).toBe(0);
+    expect(ran.stderr).toBe('');
+    expect(ran.stdout).toMatch(/^usage: collective <command>/);
+    for (const word of ['run', 'doctor', '--version', '--help']) expect(ran.stdout).toContain(word);
+  });
+
+  it('an unknown command is named, with the help, and exits 2', async () => {
+    const ran = await collective(['frobnicate']);
+    expect(ran.code).toBe(2);
+    expect(ran.stdout).toBe('');
+    expect(ran.stderr).toMatch(/^collective: unknown command 'frobnicate'\n/);
+  });
+});
