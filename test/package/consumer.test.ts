@@ -26,9 +26,9 @@ const SUM = (RANKS * (RANKS + 1)) / 2;
  * Exports (imported by typed.ts) whose doc comment an editor's hover must show through the installed
  * declarations: those documented today; `init` joins once its doc comment lands (issue 17 item 1).
  */
-const HOVER_DOCUMENTED = ['CommError'] as const;
+const HOVER_DOCUMENTED = ['CommError', 'init'] as const;
 /** Communicator members likewise. */
-const HOVER_DOCUMENTED_MEMBERS = ['isLeader'] as const;
+const HOVER_DOCUMENTED_MEMBERS = ['isLeader', 'allreduce', 'barrier', 'splitLocal'] as const;
 
 let root: string;
 let tarball: string;
