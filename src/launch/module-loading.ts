@@ -4,8 +4,7 @@
  * from this package so that it works whatever the user's working directory is.
  */
 import { existsSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError } from '../communicator/errors.js';
 
@@ -49,12 +48,11 @@ let tsxLocations: TsxLocations | null | undefined;
 export function findTsx(): TsxLocations | null {
   if (tsxLocations !== undefined) return tsxLocations;
   try {
-    const packageJson = createRequire(import.meta.url).resolve('tsx/package.json');
-    const root = dirname(packageJson);
+    // Through tsx's exports map (its public entry points), not its file layout.
     tsxLocations = {
-      loader: pathToFileURL(join(root, 'dist', 'loader.mjs')),
-      api: pathToFileURL(join(root, 'dist', 'esm', 'api', 'index.mjs')),
-      cjsApi: pathToFileURL(join(root, 'dist', 'cjs', 'api', 'index.mjs')),
+      loader: new URL(import.meta.resolve('tsx')),
+      api: new URL(import.meta.resolve('tsx/esm/api')),
+      cjsApi: new URL(import.meta.resolve('tsx/cjs/api')),
     };
   } catch {
     tsxLocations = null;

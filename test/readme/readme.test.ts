@@ -81,7 +81,12 @@ describe('README examples', () => {
     const groups = await collectiveRun(backend, 'node-groups.ts');
     expect(groups.code, groups.stderr).toBe(0);
     expect(groups.stdout.match(backend === 'shm' ? /total 10/g : /total 20/g)).toHaveLength(2);
-    for (const ran of [app, api, groups]) expect(ran.stderr).toBe('');
+    // Nothing on stderr but, on a machine with fewer cores than ranks, the one oversubscription note.
+    for (const ran of [app, api, groups]) {
+      expect(ran.stderr.split('\n').filter((l) => l !== '' && !/COLLECTIVE_OVERSUBSCRIBED/.test(l))).toEqual(
+        [],
+      );
+    }
   });
 
   it('main.ts trains on 4 workers and prints the weights', async () => {

@@ -133,7 +133,6 @@ export class Admission {
         `${reason}:${claimed}`,
         `tcp rank 0: rejected a connection from ${where}: ${message}${advice}`,
       );
-      this.#pending.awaitingAuth(connection, false);
       connection.send(Tag.Reject, encodeReject(reason, message));
       connection.end();
       connection.onFrame = () => {};
@@ -154,7 +153,6 @@ export class Admission {
         // The worker proves the token first (§3.1): a Challenge carries nothing keyed by the token.
         join = { workerNonce: hello.nonce, coordinatorNonce: newNonce(), rank: hello.rank, size: hello.size };
         connection.send(Tag.Challenge, encodeChallenge(join.coordinatorNonce));
-        this.#pending.awaitingAuth(connection, true);
         return;
       }
       if (tag === Tag.Auth && hello !== null && join !== null && this.#settings.token !== null) {

@@ -38,15 +38,17 @@ export function elementsOf(
   dtype: DType,
   scratch: Uint8Array,
 ): NumericArray {
-  while (c.frames.length > 0 && c.framesStart + (c.frames[0] as Uint8Array).byteLength <= from) {
-    c.framesStart += (c.frames.shift() as Uint8Array).byteLength;
-  }
+  release(c, from);
   const n = (to - from) / dtype.bytes;
   const first = c.frames[0] as Uint8Array;
   const at = from - c.framesStart;
   if (at + (to - from) <= first.byteLength) {
     const offset = first.byteOffset + at;
-    if (offset % dtype.bytes === 0) return new dtype.ctor(first.buffer, offset, n);
+    if (offset % dtype.bytes === 0) {
+      const view = new dtype.ctor(first.buffer, offset, n);
+      release(c, to);
+      return view;
+    }
   }
   let filled = 0;
   let frameStart = c.framesStart;
@@ -60,5 +62,17 @@ export function elementsOf(
     }
     frameStart += frame.byteLength;
   }
+  release(c, to);
   return new dtype.ctor(scratch.buffer, scratch.byteOffset, n);
+}
+
+/**
+ * Drops the frames that end at or before byte `upTo`: once a chunk is taken, no frame it used wholly
+ * stays held, so what rank 0 holds for the rank a round waits on is at most one partly used frame
+ * (spec §5.4 (2)) — the argument that a paused rank never starves the round it is needed for.
+ */
+function release(c: Contribution, upTo: number): void {
+  while (c.frames.length > 0 && c.framesStart + (c.frames[0] as Uint8Array).byteLength <= upTo) {
+    c.framesStart += (c.frames.shift() as Uint8Array).byteLength;
+  }
 }

@@ -37,6 +37,7 @@ import {
   encodeMismatch,
   encodeSequence,
   encodeSilentRanks,
+  MAX_FRAME_PAYLOAD,
   protocolError,
   Tag,
   tagName,
@@ -53,6 +54,11 @@ import { StagingRing } from './staging.js';
  * before it stops reading that worker (bytes, spec §5.1). Reading resumes below half of it.
  */
 export const HOLD_LIMIT_BYTES = 32 * 1024 * 1024;
+// §5.4 (2): the rank a round waits on holds at most one partly used frame, which must sit below the
+// mark where reading resumes, or a paused rank could starve the round it is needed for.
+if (MAX_FRAME_PAYLOAD >= HOLD_LIMIT_BYTES / 2) {
+  throw new Error('internal error: MAX_FRAME_PAYLOAD must stay below HOLD_LIMIT_BYTES / 2 (spec §5.4)');
+}
 
 /**
  * What one queued contribution costs besides its data (bytes): its record, fingerprint and frame

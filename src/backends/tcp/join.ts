@@ -132,7 +132,7 @@ export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connectio
   let closes = 0;
   for (;;) {
     const socket = await connectWithBackoff(s, reads, deadline, closes);
-    const outcome = await handshake(s, new Connection(socket, reads), adopt);
+    const outcome = await handshake(s, new Connection(socket, reads), adopt, deadline);
     if (outcome.joined) return outcome.value;
     closes++;
     if (deadline - Date.now() <= 0) {
@@ -157,6 +157,7 @@ function handshake<T>(
   s: TcpSettings,
   connection: Connection,
   adopt: (connection: Connection) => T,
+  deadline: number,
 ): Promise<Outcome<T>> {
   const workerNonce = newNonce();
   return new Promise<Outcome<T>>((resolve, reject) => {
@@ -181,7 +182,8 @@ function handshake<T>(
             'check that every rank was started',
           ),
         ),
-      s.connectTimeoutMs,
+      // The connect timeout counts from connectTcp's start, retries included (§3.5).
+      Math.max(0, deadline - Date.now()),
     );
     connection.onEnd = (error) => {
       if (error instanceof ProtocolError) {

@@ -3,8 +3,9 @@
  * never finish — idle sockets, a flood, a reconnect storm — cannot keep the real ranks out:
  *  - each has a deadline from its arrival (HANDSHAKE_DEADLINE_MS, at most the connect timeout) to
  *    be admitted; past it, it is closed;
- *  - at most MAX_PENDING_HANDSHAKES are held; when full, a new arrival evicts the oldest one (one
- *    not waiting on its own Auth first), so the newest — a retrying rank among them — gets its turn.
+ *  - at most MAX_PENDING_HANDSHAKES are held; when full, a new arrival evicts the oldest by arrival,
+ *    whatever it has sent: a Hello proves nothing (no secret is needed to send a valid one), so no
+ *    connection can buy protection, and a flooder must out-pace a real rank's whole handshake.
  * Connections dropped in the handshake are reported through the warning hook at most once per
  * DROP_WARNING_INTERVAL_MS: the first at once, the others in one summary, naming source addresses.
  */
@@ -27,8 +28,8 @@ interface Entry {
   address: string;
   host: string;
   timer: NodeJS.Timeout;
-  /** Rank 0 sent a Challenge and waits for this connection's Auth: evicted after the others. */
-  awaitingAuth: boolean;
+  /** Rank 0 refused it (Reject sent, counted there): its end is not reported again. */
+  refused: boolean;
 }
 
 /** "127.0.0.1 ×64, ::1 ×2": the hosts with the most connections first. */
@@ -70,14 +71,8 @@ export class PendingHandshakes {
       address: `${host}:${socket.remotePort ?? '?'}`,
       host,
       timer,
-      awaitingAuth: false,
+      refused: false,
     });
-  }
-
-  /** Rank 0 sent `connection` a Challenge (true) or its answer to the Auth (false). */
-  awaitingAuth(connection: Connection, waiting: boolean): void {
-    const entry = this.#entries.get(connection);
-    if (entry) entry.awaitingAuth = waiting;
   }
 
   /** `connection` was admitted: it leaves the table. */
@@ -104,6 +99,7 @@ export class PendingHandshakes {
    */
   refused(connection: Connection, key: string, message: string): void {
     const entry = this.#entries.get(connection);
+    if (entry) entry.refused = true;
     if (this.#refusalsWarned.has(key)) {
       if (entry) this.#count('rejected', entry);
       if (this.#interval === null) this.#startInterval();
@@ -128,23 +124,19 @@ export class PendingHandshakes {
     for (const connection of connections) connection.destroy();
   }
 
+  /** The oldest by arrival: a Map iterates in insertion order. */
   #evictOldest(): void {
-    let oldest: Connection | undefined;
-    for (const [connection, entry] of this.#entries) {
-      oldest ??= connection;
-      if (!entry.awaitingAuth) {
-        oldest = connection;
-        break;
-      }
-    }
-    if (oldest) this.#drop(oldest, 'evicted');
+    const oldest = this.#entries.keys().next();
+    if (!oldest.done) this.#drop(oldest.value, 'evicted');
   }
 
   #drop(connection: Connection, kind: DropKind): void {
     const entry = this.#entries.get(connection);
     if (!entry) return;
     // Reported before it leaves the table: an eviction's warning names the flood it is part of.
-    if (kind === 'deadline')
+    if (entry.refused) {
+      // Already counted as refused.
+    } else if (kind === 'deadline')
       this.#report(kind, entry, `no complete handshake within ${this.#deadlineMs / MS_PER_SEC} s`);
     else if (this.#interval === null) this.#reportFlood(entry);
     else this.#count(kind, entry);

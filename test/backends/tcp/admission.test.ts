@@ -33,6 +33,8 @@ const STORM_CYCLES = 25;
 const FEW_WARNINGS = 5;
 /** Workers joining with a wrong token, one after another. */
 const WRONG_TOKEN_JOINS = 30;
+/** Connections closed before one is held silent: their backoffs (10 ms doubling to 500 ms) add up to 3.6 s. */
+const CLOSED_BEFORE_SILENT = 12;
 
 const dropWarnings = (warnings: string[]): string[] =>
   warnings.filter((w) => /flood|dropped|evicted|handshake deadline/.test(w));
@@ -118,11 +120,50 @@ describe('tcp admission under load', () => {
   });
 });
 
+describe('eviction from a full handshake table', () => {
+  it('evicts the oldest by arrival, even one that sent a valid Handshake (a Handshake proves nothing)', async () => {
+    const { port, comm } = await startRankZero(2, { token: TOKEN, onWarning: () => {} });
+    // Resolves once rank 0's server has taken `count` more connections (its handlers run in the same turn).
+    const accepted = (count: number): Promise<void> =>
+      new Promise((resolve) => {
+        let seen = 0;
+        const onSocket = (): void => {
+          if (++seen < count) return;
+          unsubscribe('net.server.socket', onSocket);
+          queueMicrotask(resolve);
+        };
+        subscribe('net.server.socket', onSocket);
+      });
+    const holders: RawPeer[] = [];
+    for (let i = 0; i < MAX_PENDING_HANDSHAKES - 1; i++) {
+      const peer = await RawPeer.open(port);
+      const hello = { version: PROTOCOL_VERSION, hasToken: true, rank: 1, size: 2, jobId: null };
+      peer.write(frame(Tag.Handshake, encodeHello({ ...hello, nonce: newNonce() })));
+      await peer.next(Tag.Challenge);
+      holders.push(peer);
+    }
+    const bareTaken = accepted(1);
+    const bare = await RawPeer.open(port);
+    await bareTaken;
+    // The table is full: one more arrival evicts the oldest, the first holder — not the bare newcomer.
+    const newcomer = await RawPeer.open(port);
+    const first = await Promise.race([
+      holders[0]!.closed.then(() => 'oldest holder'),
+      bare.closed.then(() => 'bare connection'),
+    ]);
+    expect(first).toBe('oldest holder');
+    for (const peer of [...holders, bare, newcomer]) peer.socket.destroy();
+    await expectWorking(
+      await Promise.all([comm, connectTcp({ ...BASE, token: TOKEN, rank: 1, size: 2, port })]),
+    );
+  });
+});
+
 describe('refusals under a flood', () => {
   it('a flood of wrong tokens is warned of once in full, not once per connection; the group still forms', async () => {
     const warnings: string[] = [];
     const { port, comm } = await startRankZero(2, { token: TOKEN, onWarning: (m) => warnings.push(m) });
-    const wrong = { ...BASE, token: 'not the token', rank: 1, size: 2, port, connectTimeoutMs: 2_000 };
+    const wrong = { ...BASE, token: 'not the token', rank: 1, size: 2, port };
     for (let i = 0; i < WRONG_TOKEN_JOINS; i++) {
       expect((await backendError(connectTcp(wrong))).context['rejectReason']).toBe(RejectReason.BadToken);
     }
@@ -155,6 +196,28 @@ describe('a worker whose connection rank 0 closes during the handshake', () => {
     ]);
     expect(seen).toBeGreaterThanOrEqual(4);
     await expectWorking(comms);
+  });
+
+  it('gives up at its connect timeout counted from its start, even when a late retry is held silent', async () => {
+    // Not a rank 0: closes the first connections (retries with growing backoff), then holds one silent.
+    const server = createServer();
+    const held: Socket[] = [];
+    let seen = 0;
+    server.on('connection', (socket) => {
+      if (++seen <= CLOSED_BEFORE_SILENT) socket.destroy();
+      else held.push(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const started = performance.now();
+    const error = await backendError(connectTcp({ ...BASE, rank: 1, size: 2, port, connectTimeoutSecs: 5 }));
+    const elapsedSecs = (performance.now() - started) / 1000;
+    expect(error.kind).toBe('InitializationFailed');
+    expect(seen).toBe(CLOSED_BEFORE_SILENT + 1);
+    // The held connection waits out what is left of the 5 s, not 5 s more (the old bound: ≥ 8.6 s).
+    expect(elapsedSecs).toBeLessThan(7);
+    for (const socket of held) socket.destroy();
+    server.close();
   });
 
   it('names rank 0 as exited when rank 0 is killed during formation', async () => {
