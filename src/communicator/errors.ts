@@ -28,7 +28,12 @@ export class CollectiveError extends Error {
   /** The class name, for logs and for errors rebuilt after crossing a thread or process boundary. */
   override name = 'CollectiveError';
 
-  /** An instance of this class, of this copy of the package or of another (see CLASS_KEY). */
+  /**
+   * `value instanceof CommError` (and the other classes): true for an instance of this class made by
+   * this copy of the package or by another one loaded in the same process (spec/train.md §8.3).
+   *
+   * @param value - anything; false for primitives and null.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     const key = classKeyOf(this);
     // A user's subclass has no key of its own: ordinary instanceof.
