@@ -10,6 +10,8 @@ import { init } from '../../src/browser.js';
 import { DTYPES, REDUCE_OPS, type DType, type NumericArray } from '../../src/communicator/dtypes.js';
 import { encodeObject } from '../../src/communicator/objects.js';
 import { reduceRankOrder } from '../../src/communicator/reduce.js';
+import { createHmac } from 'node:crypto';
+import { HMAC_CASES, RFC4231 } from './crypto-vectors.js';
 import { byteList, dtypeCases, fromBytes, type DTypeCase } from './cases.js';
 import { jsModule, openBrowser, type BrowserHarness } from './support.js';
 
@@ -203,5 +205,105 @@ describe('the object family in the browser bundle', () => {
       { encoded },
     );
     expect(fromPage).toEqual(encoded);
+  });
+});
+
+describe('the stand-ins and platform helpers in the page', () => {
+  it("node:crypto's stand-in gives node:crypto's HMAC-SHA256, timingSafeEqual and randomBytes", async () => {
+    const cases = [...RFC4231.map(({ key, data }) => ({ key, parts: [data] })), ...HMAC_CASES];
+    const fromPage = await harness.evaluate(
+      ({ internals: k }, { cases }) => {
+        const macs = cases.map(({ key, parts }) => {
+          const mac = k.createHmac('sha256', k.Buffer.from(key, 'hex'));
+          for (const part of parts)
+            mac.update(part.startsWith('text:') ? part.slice(5) : k.Buffer.from(part, 'hex'));
+          return mac.digest().toString('hex');
+        });
+        const a = k.Buffer.from('00010203', 'hex');
+        const equal = [
+          k.timingSafeEqual(a, k.Buffer.from('00010203', 'hex')),
+          k.timingSafeEqual(a, k.Buffer.from('00010204', 'hex')),
+        ];
+        let lengthError = '';
+        try {
+          k.timingSafeEqual(a, k.Buffer.from('00', 'hex'));
+        } catch (error) {
+          lengthError = `${(error as Error).name} ${(error as { code?: string }).code}`;
+        }
+        const random = k.randomBytes(70_000);
+        return { macs, equal, lengthError, randomLength: random.length, isBuffer: k.Buffer.isBuffer(random) };
+      },
+      { cases },
+    );
+    const expected = cases.map(({ key, parts }) => {
+      const mac = createHmac('sha256', Buffer.from(key, 'hex'));
+      for (const part of parts)
+        mac.update(part.startsWith('text:') ? part.slice(5) : Buffer.from(part, 'hex'));
+      return mac.digest('hex');
+    });
+    expect(fromPage).toEqual({
+      macs: expected,
+      equal: [true, false],
+      lengthError: 'RangeError ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH',
+      randomLength: 70_000,
+      isBuffer: true,
+    });
+  });
+
+  it("node:buffer's stand-in encodes as Node.js does, and sets globalThis.Buffer", async () => {
+    const text = 'ünïcode ✓ 😀';
+    const fromPage = await harness.evaluate(
+      ({ internals: k }, { text }) => [
+        k.Buffer.from(text).toString('hex'),
+        k.Buffer.from(text).toString('base64'),
+        // Set by whichever bundle loaded first (each bundle carries its own copy of the package).
+        (globalThis as { Buffer?: { isBuffer(b: unknown): boolean } }).Buffer?.isBuffer(k.Buffer.from(text)),
+      ],
+      { text },
+    );
+    expect(fromPage).toEqual([Buffer.from(text).toString('hex'), Buffer.from(text).toString('base64'), true]);
+  });
+
+  it('emitWarning falls back to console.warn, nextMacrotask resolves, unrefTimer is a no-op on a number', async () => {
+    const before = harness.console.length;
+    const result = await harness.evaluate(async ({ internals: k }) => {
+      const order: string[] = [];
+      const macrotask = k.nextMacrotask().then(() => order.push('macrotask'));
+      await Promise.resolve().then(() => order.push('microtask'));
+      await macrotask;
+      k.unrefTimer(setTimeout(() => {}, 0));
+      k.emitWarning('collective #3 (barrier): waiting', {
+        type: 'CollectiveWarning',
+        code: 'COLLECTIVE_STALL',
+      });
+      return order;
+    }, null);
+    expect(result).toEqual(['microtask', 'macrotask']);
+    expect(harness.console.slice(before)).toEqual([
+      { type: 'warning', text: 'CollectiveWarning [COLLECTIVE_STALL]: collective #3 (barrier): waiting' },
+    ]);
+  });
+
+  it("init() of a backend a page cannot run is a BackendError 'InvalidBackend' naming the choices", async () => {
+    const fromPage = await harness.evaluate(async ({ collective: m }) => {
+      try {
+        await m.init({ backend: 'tcp' });
+        return 'resolved';
+      } catch (error) {
+        return [error instanceof m.BackendError, (error as { kind: string }).kind, (error as Error).message];
+      }
+    }, null);
+    expect(fromPage).toEqual([
+      true,
+      'InvalidBackend',
+      `init: backend "tcp" cannot run in a browser — pass init({ backend: 'local' })`,
+    ]);
+  });
+
+  it('the page logged nothing else', () => {
+    const unexpected = harness.console.filter(
+      (entry) => !entry.text.startsWith('CollectiveWarning [COLLECTIVE_STALL]'),
+    );
+    expect(unexpected).toEqual([]);
   });
 });

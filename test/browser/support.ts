@@ -79,6 +79,10 @@ function serve(files: ReadonlyMap<string, ServedFile>): Promise<Server> {
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
     const file = path === '/' ? { body: BLANK_PAGE, type: 'text/html; charset=utf-8' } : files.get(path);
+    if (!file && path === '/favicon.ico') {
+      response.writeHead(204).end(); // asked for by every page; a 404 would be logged as a console error
+      return;
+    }
     if (!file) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end(`not served: ${path}`);
       return;
