@@ -3,11 +3,11 @@
  * 1…R-1 connect to it. This module is its whole public surface.
  */
 import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
-import { Admission } from './admission.js';
-import { CoordinatorBackend } from './coordinator.js';
-import { joinGroup } from './join.js';
+import { Admission } from '../star/admission.js';
+import { CoordinatorBackend } from '../star/coordinator.js';
+import { joinGroup } from '../star/join.js';
 import { checkBoundAddress, resolveTcpOptions, type TcpOptions } from './options.js';
-import { WorkerBackend } from './worker.js';
+import { WorkerBackend } from '../star/worker.js';
 
 export type { TcpOptions } from './options.js';
 

@@ -21,7 +21,7 @@ import {
   RejectReason,
   type JoinIds,
 } from './handshake.js';
-import type { TcpSettings } from './options.js';
+import type { TcpSettings } from '../tcp/options.js';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ProtocolError, Tag, tagName } from './protocol.js';
 
 const FIRST_RETRY_MS = 10;

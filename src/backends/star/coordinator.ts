@@ -28,7 +28,7 @@ import {
   timedOut,
   whyEnded,
 } from './failures.js';
-import type { TcpSettings } from './options.js';
+import type { StarSettings } from './settings.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
@@ -82,7 +82,7 @@ export class CoordinatorBackend implements Backend {
   readonly rank = 0;
   readonly isLeader = true;
   readonly size: number;
-  readonly #s: TcpSettings;
+  readonly #s: StarSettings;
   readonly #peers: Connection[];
   /** #peers without rank 0's empty slot: the hot path iterates it without allocating. */
   readonly #workers: Connection[];
@@ -124,7 +124,7 @@ export class CoordinatorBackend implements Backend {
   /** Per worker rank: the kind of the last round it took part in (sequence #sequence − 1), for stall reports. */
   readonly #lastKind: string[] = [];
 
-  constructor(settings: TcpSettings, peers: Connection[], admission: Admission) {
+  constructor(settings: StarSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
     this.size = settings.size;
     this.#peers = peers;

@@ -26,7 +26,7 @@ import {
   whyEnded,
 } from './failures.js';
 import { closeConnections, StallClock } from './lifecycle.js';
-import type { TcpSettings } from './options.js';
+import type { StarSettings } from './settings.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
@@ -74,7 +74,7 @@ export class WorkerBackend implements Backend {
   readonly isLeader = true;
   readonly rank: number;
   readonly size: number;
-  readonly #s: TcpSettings;
+  readonly #s: StarSettings;
   readonly #connection: Connection;
   #sequence = 0;
   #pending: PendingCall | null = null;
@@ -84,7 +84,7 @@ export class WorkerBackend implements Backend {
   /** Bytes queued in the socket at the last silence check (progress detector for a long send). */
   #queuedAtLastCheck = 0;
 
-  constructor(settings: TcpSettings, connection: Connection) {
+  constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
     this.rank = settings.rank;
     this.size = settings.size;

@@ -24,7 +24,7 @@ import {
   type JoinIds,
   type RejectReasonCode,
 } from './handshake.js';
-import type { TcpSettings } from './options.js';
+import type { TcpSettings } from '../tcp/options.js';
 import { PendingHandshakes } from './pending.js';
 import { MAX_FRAME_PAYLOAD, Tag, tagName } from './protocol.js';
 
