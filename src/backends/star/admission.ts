@@ -1,6 +1,6 @@
 /**
  * Rank 0's side of forming the group (spec/backend-tcp.md §3): take the links a LinkListener
- * accepts (§10), run the handshake on every one, and resolve once ranks 1…R-1 have each joined exactly once.
+ * accepts (§11), run the handshake on every one, and resolve once ranks 1…R-1 have each joined exactly once.
  * A connection that fails the handshake is told why (Reject), logged through the warning hook and
  * closed; the group being formed is not disturbed. Connections still in the handshake are bounded
  * in number and time (PendingHandshakes, §3.5). After formation, late connections are turned away

@@ -1,5 +1,5 @@
 /**
- * Writes frames to a link (spec/backend-tcp.md §2, §5.1, §10). Small frames are copied into one
+ * Writes frames to a link (spec/backend-tcp.md §2, §5.1, §11). Small frames are copied into one
  * buffer and leave in one link write (one syscall, one segment with TCP_NODELAY; one message over a
  * message link); large ones go as a header plus the caller's own bytes, so array data is never
  * copied on the way out. Between cork() and uncork() frames are collected and leave together: runs

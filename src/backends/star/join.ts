@@ -1,5 +1,5 @@
 /**
- * A worker's side of forming the group (spec/backend-tcp.md §3): dial rank 0 (§10), retrying with
+ * A worker's side of forming the group (spec/backend-tcp.md §3): dial rank 0 (§11), retrying with
  * exponential backoff until the connect timeout (workers may start before rank 0 listens, and rank 0
  * may close a connection still in its handshake when a flood fills its table, §3.5), run the
  * handshake, and wait for Ack — sent when every rank has joined. When it gives up, the error says

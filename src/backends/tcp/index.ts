@@ -1,6 +1,6 @@
 /**
  * The tcp backend (spec/backend-tcp.md): the star protocol (`../star/`) over `net.Socket` links
- * (§10.2). Ranks are processes; rank 0 listens and coordinates, ranks 1…R-1 connect to it. This
+ * (§11.2). Ranks are processes; rank 0 listens and coordinates, ranks 1…R-1 connect to it. This
  * module is its whole public surface.
  */
 import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';

@@ -1,5 +1,5 @@
 /**
- * The star protocol's link over `net.Socket` (spec/backend-tcp.md §10.2): NetLink (one TCP
+ * The star protocol's link over `net.Socket` (spec/backend-tcp.md §11.2): NetLink (one TCP
  * connection, TCP_NODELAY, keepalive, reads into one reused buffer on the worker's side), NetListener
  * (rank 0's listening server, its own or one adopted from options.server) and the net dialer, which
  * classifies a failed connect for the worker's retry loop.
