@@ -19,6 +19,7 @@ export type {
   SharedRegion,
   AllgathervOptions,
   BackendName,
+  KnownBackendName,
 } from './communicator/communicator.js';
 export type { NumericArray, NumericArrayConstructor, ReduceOp, DTypeName } from './communicator/dtypes.js';
 export {

@@ -23,12 +23,19 @@ import {
 } from './validate.js';
 
 /**
- * The transport behind a {@link Communicator} (`comm.backend`): `'local'` (one rank), `'shm'` (worker
- * threads of one process over SharedArrayBuffer + Atomics) or `'tcp'` (processes on one or many
- * machines). Open to further names (`string & {}`) so that backends added later type-check; compare
- * with the literals. Spec: spec/selection.md §2.
+ * The backends this build registers: `'local'` (one rank), `'shm'` (worker threads of one process over
+ * SharedArrayBuffer + Atomics) and `'tcp'` (processes on one or many machines). The contract may not
+ * import selection/, so the names are written here; the backend table (src/selection/backends.ts)
+ * fails to compile unless it has exactly one row for each. Spec: spec/selection.md §2.
  */
-export type BackendName = 'local' | 'shm' | 'tcp' | (string & {});
+export type KnownBackendName = 'local' | 'shm' | 'tcp';
+
+/**
+ * The transport behind a {@link Communicator} (`comm.backend`): one of {@link KnownBackendName}. Open
+ * to further names (`string & {}`) so that backends added later type-check; compare with the
+ * literals. Spec: spec/selection.md §2.
+ */
+export type BackendName = KnownBackendName | (string & {});
 
 /**
  * Memory that the ranks of one node share (spec/communicator.md §4.8), made by

@@ -39,6 +39,14 @@ export class CannotTravel extends Error {
   }
 }
 
+/**
+ * The SharedArrayBuffer class, or undefined where the platform withholds it: a browser page that is not
+ * cross-origin isolated has no SharedArrayBuffer global, and a bare reference would throw there
+ * (spec/browser.md §3). Where it is absent no value can hold one, so there is nothing to refuse.
+ */
+const SharedArrayBufferClass = (globalThis as { SharedArrayBuffer?: SharedArrayBufferConstructor })
+  .SharedArrayBuffer;
+
 /** Objects that arrive as what they were sent as (their prototype is restored by the decoder). */
 const KEPT_CLASSES: ReadonlySet<unknown> = new Set([
   Object.prototype,
@@ -100,7 +108,7 @@ export function checkTravels(value: unknown): void {
     if (v === null || seen.has(v)) return;
     seen.add(v);
     if (ArrayBuffer.isView(v)) return; // typed arrays and DataView: values are copied
-    if (v instanceof SharedArrayBuffer) {
+    if (SharedArrayBufferClass !== undefined && v instanceof SharedArrayBufferClass) {
       fail(
         'is a SharedArrayBuffer, which cannot travel (it would arrive as {}): copy it into an ArrayBuffer, or share memory with createSharedRegion',
       );

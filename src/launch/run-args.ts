@@ -1,22 +1,64 @@
 /** The command line of `collective run` (spec/train.md §7), parsed with node:util parseArgs. */
 import { parseArgs } from 'node:util';
-import { launcherBackend, parseBackendChoice, type BackendChoice } from '../selection/index.js';
+import {
+  BACKEND_TABLE,
+  launcherAutoRule,
+  launcherBackend,
+  parseBackendChoice,
+  rowOf,
+  type BackendChoice,
+  type TableName,
+} from '../selection/index.js';
 
 /** The variable that names a backend when --backend does not (init() reads the same one). */
 const BACKEND_VARIABLE = 'COLLECTIVE_BACKEND';
 
-export const RUN_HELP = `usage: collective run -n N [--backend auto|shm|tcp|local] [--timeout SECONDS]
+/** The help's second column starts here; its lines wrap before this width. */
+const HELP_INDENT = 23;
+const HELP_WIDTH = 90;
+
+/** The rows as the help lists them: those with many ranks first, then the one-rank ones, in table order. */
+const HELP_ROWS = [
+  ...BACKEND_TABLE.filter((row) => row.launch.ranks !== 'one'),
+  ...BACKEND_TABLE.filter((row) => row.launch.ranks === 'one'),
+];
+const NAME_WIDTH = Math.max(...HELP_ROWS.map((row) => row.name.length)) + 2;
+
+/** `text` as lines of at most HELP_WIDTH characters, the first after `first`, the rest indented. */
+function wrapHelp(first: string, text: string): string {
+  const lines: string[] = [];
+  let line = first;
+  for (const word of text.split(' ')) {
+    const next = line.length === HELP_INDENT ? line + word : `${line} ${word}`;
+    if (next.length > HELP_WIDTH && line.length > HELP_INDENT) {
+      lines.push(line);
+      line = ' '.repeat(HELP_INDENT) + word;
+    } else line = next;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+const BACKEND_HELP = [
+  wrapHelp(
+    '  --backend NAME       ',
+    `auto (default): COLLECTIVE_BACKEND when it is set, else ${launcherAutoRule()}`,
+  ),
+  ...HELP_ROWS.map(
+    (row) => `${' '.repeat(HELP_INDENT)}${`${row.name}:`.padEnd(NAME_WIDTH)}${row.launch.help}`,
+  ),
+].join('\n');
+
+const PROCESS_BACKENDS = BACKEND_TABLE.filter((row) => row.launch.ranks === 'processes').map((r) => r.name);
+
+export const RUN_HELP = `usage: collective run -n N [--backend ${['auto', ...HELP_ROWS.map((row) => row.name)].join('|')}] [--timeout SECONDS]
                       [--no-prefix] [--json] [--no-parent-watch] SCRIPT [ARGS…]
 
 Runs SCRIPT (a .js or .ts file) as N ranks that call init() themselves, like mpirun or torchrun.
 
 options:
   -n, --np N           number of ranks (required; an integer >= 1; more than the cores is allowed, with one warning)
-  --backend NAME       auto (default): COLLECTIVE_BACKEND when it is set, else tcp when
-                       COLLECTIVE_TCP_COORDINATOR is set, else shm
-                       shm:   the ranks are worker threads of this process, sharing memory
-                       tcp:   the ranks are child processes; rank 0 coordinates on 127.0.0.1
-                       local: one rank (-n 1), no communication
+${BACKEND_HELP}
   --timeout SECONDS    stop every rank after SECONDS and exit with status 124
   --no-prefix          print the ranks' lines as they are, without the [rank] prefix
   --json               print one JSON object per line: {"rank","stream","line"} for output,
@@ -25,7 +67,7 @@ options:
                        by default the ranks are stopped as on SIGTERM within 1 s of it
   -h, --help           show this help
 
-Each rank sees COLLECTIVE_BACKEND, COLLECTIVE_RANK and COLLECTIVE_SIZE (and, for tcp,
+Each rank sees COLLECTIVE_BACKEND, COLLECTIVE_RANK and COLLECTIVE_SIZE (and, for ${PROCESS_BACKENDS.join(' and ')},
 COLLECTIVE_TCP_COORDINATOR), so a bare \`await init()\` joins the group.
 
 Output: every line a rank prints is prefixed with [rank]. On a terminal, a status line on stderr
@@ -122,15 +164,16 @@ export function parseRunArgs(argv: readonly string[]): RunArgs | null {
  * The backend the ranks of a run use: --backend when given, else COLLECTIVE_BACKEND from the launcher's
  * environment (checked as init() checks it), else tcp when a coordinator is named, else shm.
  */
-export function runBackend(args: RunArgs, env: NodeJS.ProcessEnv): 'shm' | 'tcp' | 'local' {
+export function runBackend(args: RunArgs, env: NodeJS.ProcessEnv): TableName {
   const named = env[BACKEND_VARIABLE];
   const [choice, source] =
     args.backend !== 'auto' || named === undefined
       ? [args.backend, `--backend ${args.backend}`]
       : [parseBackendChoice(BACKEND_VARIABLE, named), `${BACKEND_VARIABLE}=${named}`];
-  if (choice === 'local' && args.numRanks !== 1) {
+  if (choice !== 'auto' && rowOf(choice).launch.ranks === 'one' && args.numRanks !== 1) {
+    const many = BACKEND_TABLE.filter((row) => row.launch.ranks !== 'one').map((row) => row.name);
     throw new RunUsageError(
-      `the local backend has one rank, but -n is ${args.numRanks} (${source}): use --backend shm or tcp`,
+      `the ${choice} backend has one rank, but -n is ${args.numRanks} (${source}): use --backend ${many.join(' or ')}`,
     );
   }
   return choice === 'auto' ? launcherBackend(env) : choice;

@@ -17,7 +17,13 @@ import { exitCodeOf, failed, type RankExit, type RankHandle } from './rank-handl
 import { RankOutput } from './rank-output.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank, signalRelayPrelude } from './rank-thread.js';
-import { LISTENING_MESSAGE_KIND, launchOversubscription, type ListeningMessage } from '../selection/index.js';
+import {
+  LISTENING_MESSAGE_KIND,
+  launchOversubscription,
+  rowOf,
+  type ListeningMessage,
+  type TableName,
+} from '../selection/index.js';
 import { BackendError } from '../communicator/errors.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runBackend, type RunArgs } from './run-args.js';
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
@@ -64,7 +70,7 @@ function usageMessage(error: unknown): string | null {
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
   let args: RunArgs | null;
-  let backend: 'shm' | 'tcp' | 'local';
+  let backend: TableName;
   try {
     args = parseRunArgs(argv);
     if (args === null) {
@@ -88,7 +94,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 
 class RankSupervisor {
   readonly #args: RunArgs;
-  readonly #backend: 'shm' | 'tcp' | 'local';
+  readonly #backend: TableName;
   readonly #script: URL;
   readonly #output: RankOutput;
   readonly #ranks: RankHandle[] = [];
@@ -98,7 +104,7 @@ class RankSupervisor {
   #stopping: Promise<unknown> | null = null;
   #group: ShmGroup | null = null;
 
-  constructor(args: RunArgs, backend: 'shm' | 'tcp' | 'local', script: URL) {
+  constructor(args: RunArgs, backend: TableName, script: URL) {
     this.#args = args;
     this.#backend = backend;
     this.#script = script;
@@ -123,6 +129,8 @@ class RankSupervisor {
       timeoutSecs === null ? null : setTimeout(() => this.#timeout(timeoutSecs), timeoutSecs * MS_PER_SEC);
     const parentWatch = this.#args.parentWatch ? this.#watchParent() : null;
     this.#output.startStatus(() => this.#counts());
+    // Process ranks around a coordinating rank 0: it listens first and reports its port (§7.3).
+    const coordinated = rowOf(backend).launch.ranks === 'processes';
     try {
       const start = await this.#starter(backend);
       let port = EPHEMERAL_PORT;
@@ -132,7 +140,7 @@ class RankSupervisor {
         if (handle.stdout) relays.push(this.#output.relay(rank, handle.stdout, 'stdout'));
         if (handle.stderr) relays.push(this.#output.relay(rank, handle.stderr, 'stderr'));
         void handle.exited.then((exit) => this.#onExit(handle, exit));
-        if (rank === 0 && backend === 'tcp' && numRanks > 1 && handle instanceof ProcessRank) {
+        if (rank === 0 && coordinated && numRanks > 1 && handle instanceof ProcessRank) {
           // Rank 0 binds port 0 and tells us the port it got; only then do the others start.
           const listening = await listeningPort(handle);
           if (listening === null) break;
@@ -159,9 +167,7 @@ class RankSupervisor {
     return this.#finish();
   }
 
-  async #starter(
-    backend: 'shm' | 'tcp' | 'local',
-  ): Promise<(rank: number, port: number) => ProcessRank | ThreadRank> {
+  async #starter(backend: TableName): Promise<(rank: number, port: number) => ProcessRank | ThreadRank> {
     const { numRanks, scriptArgs } = this.#args;
     // One job identity per launch, shared by its ranks, so a rank of another job on this node is refused.
     const jobId = process.env[JOB_ID_VARIABLE] ?? randomUUID();
@@ -173,7 +179,8 @@ class RankSupervisor {
       COLLECTIVE_SIZE: String(numRanks),
       ...extra,
     });
-    if (backend === 'shm') {
+    const { ranks } = rowOf(backend).launch;
+    if (ranks === 'threads') {
       const group = createShmGroup({ size: numRanks });
       this.#group = group;
       const source = signalRelayPrelude + threadBootstrap(this.#script, [this.#script]);
@@ -193,7 +200,7 @@ class RankSupervisor {
     // A secret of this run, so that no other local process can join it as a rank.
     const token = process.env['COLLECTIVE_TCP_TOKEN'] ?? randomBytes(RUN_TOKEN_BYTES).toString('hex');
     const extra = (port: number): Record<string, string> =>
-      backend === 'tcp'
+      ranks === 'processes'
         ? { COLLECTIVE_TCP_COORDINATOR: `${LOOPBACK}:${port}`, COLLECTIVE_TCP_TOKEN: token }
         : {};
     return (rank, port) =>

@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { BackendError } from '../communicator/errors.js';
 import type { Communicator } from '../communicator/communicator.js';
-import { launcherBackend, parseBackendChoice } from '../selection/index.js';
+import {
+  BACKEND_TABLE,
+  launcherBackend,
+  parseBackendChoice,
+  rowOf,
+  type BackendChoice,
+  type TableName,
+} from '../selection/index.js';
 import { readTimeouts } from '../selection/settings.js';
 import { moduleFileExists, toModuleUrl } from './module-loading.js';
 import { loadWorkerFunction } from './worker-function.js';
@@ -19,7 +26,7 @@ export const JOB_ID_VARIABLE = 'COLLECTIVE_JOB_ID';
  * `COLLECTIVE_TCP_COORDINATOR` is set, else shm), `'shm'` (worker threads), `'tcp'` (child
  * processes), `'local'` (one worker only).
  */
-export type TrainBackendChoice = 'auto' | 'shm' | 'tcp' | 'local';
+export type TrainBackendChoice = BackendChoice;
 
 /**
  * What a worker's function receives besides its communicator (spec/train.md §2).
@@ -97,7 +104,8 @@ export interface TrainOptions<A = unknown> {
 export interface TrainPlan {
   moduleUrl: URL;
   numWorkers: number;
-  backend: 'local' | 'shm' | 'tcp';
+  /** A row of the backend table; `one`-rank rows only with numWorkers 1. */
+  backend: TableName;
   args: unknown;
   onProgress: ((event: ProgressEvent) => void) | null;
   timeoutMs: number | null;
@@ -106,6 +114,9 @@ export interface TrainPlan {
   /** The default export, loaded here to check it (and used directly when numWorkers is 1). */
   workerFunction: WorkerFunction;
 }
+
+/** numWorkers 1: the one worker runs in the calling thread (spec/train.md §2), on the table's one-rank row. */
+const ONE_WORKER_BACKEND: TableName = BACKEND_TABLE.find((row) => row.launch.ranks === 'one')!.name;
 
 function incompatible(message: string, context: Record<string, unknown>, suggestion: string): BackendError {
   return new BackendError('IncompatibleSettings', `train(): ${message}`, context, suggestion);
@@ -156,13 +167,14 @@ export async function planTraining(workerModule: unknown, options: unknown): Pro
   const moduleUrl = resolveWorkerModule(workerModule);
   const workerFunction = await loadWorkerFunction(moduleUrl);
   let backend: TrainPlan['backend'];
-  if (numWorkers === 1) backend = 'local';
+  if (numWorkers === 1) backend = ONE_WORKER_BACKEND;
   else if (choice === 'auto') backend = launcherBackend(env);
-  else if (choice === 'local') {
+  else if (rowOf(choice).launch.ranks === 'one') {
+    const many = BACKEND_TABLE.filter((row) => row.launch.ranks !== 'one').map((row) => `'${row.name}'`);
     throw incompatible(
-      `the local backend has one rank, but numWorkers is ${numWorkers}`,
+      `the ${choice} backend has one rank, but numWorkers is ${numWorkers}`,
       { numWorkers, backend: choice },
-      "use backend 'shm' or 'tcp' (or 'auto') for more than one worker",
+      `use backend ${many.join(' or ')} (or 'auto') for more than one worker`,
     );
   } else backend = choice;
   return {

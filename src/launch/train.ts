@@ -8,7 +8,7 @@ import { SHM_WORKER_DATA_KEY, createShmGroup } from '../backends/shm/index.js';
 import { createLocalCommunicator } from '../backends/local/index.js';
 import { CommError, WorkerError, serializeError } from '../communicator/errors.js';
 import { processExecArgv, siblingModule, threadBootstrap } from './module-loading.js';
-import { emitWarningOnce, launchOversubscription } from '../selection/index.js';
+import { emitWarningOnce, launchOversubscription, rowOf } from '../selection/index.js';
 import { ProcessRank } from './rank-process.js';
 import { ThreadRank } from './rank-thread.js';
 import { workerEnvironment } from './worker-communicator.js';
@@ -77,7 +77,8 @@ export async function train<R = unknown, A = unknown>(
   options: TrainOptions<A> = {},
 ): Promise<R> {
   const plan = await planTraining(workerModule, options);
-  if (plan.backend === 'local') return (await runInThisThread(plan)) as R;
+  const { ranks } = rowOf(plan.backend).launch;
+  if (ranks === 'one') return (await runInThisThread(plan)) as R;
   // Said here, once per launch; a shm rank 0 is told not to repeat it (launcherWarned).
   const oversubscribed = launchOversubscription(plan.numWorkers, plan.backend);
   if (oversubscribed) emitWarningOnce(oversubscribed);
@@ -88,13 +89,13 @@ export async function train<R = unknown, A = unknown>(
   const config = (rank: number): WorkerConfig => ({
     rank,
     size: plan.numWorkers,
-    backend: plan.backend as WorkerConfig['backend'],
+    backend: plan.backend,
     moduleUrl: plan.moduleUrl.href,
     args: plan.args,
     token,
   });
 
-  if (plan.backend === 'shm') {
+  if (ranks === 'threads') {
     const group = createShmGroup({ size: plan.numWorkers });
     run.onFirstFailure = (rank, reason) => group.abort(rank, reason);
     const source = threadBootstrap(entry, modules);
@@ -107,7 +108,7 @@ export async function train<R = unknown, A = unknown>(
             [TRAIN_WORKER_DATA_KEY]: config(rank),
             [SHM_WORKER_DATA_KEY]: { group: group.handle, rank, launcherWarned: true },
           },
-          env: workerEnvironment(plan.env, { backend: 'shm', rank, size: plan.numWorkers }),
+          env: workerEnvironment(plan.env, { backend: plan.backend, rank, size: plan.numWorkers }),
           output: 'inherit',
           signalRelay: false,
         }),
@@ -121,7 +122,7 @@ export async function train<R = unknown, A = unknown>(
       rank,
       entry,
       execArgv,
-      env: workerEnvironment(plan.env, { backend: 'tcp', rank, size: plan.numWorkers }),
+      env: workerEnvironment(plan.env, { backend: plan.backend, rank, size: plan.numWorkers }),
       output: 'inherit',
       ownProcessGroup: true,
     });

@@ -9,6 +9,7 @@
  */
 import type { Communicator } from '../communicator/communicator.js';
 import { formatHostPort } from '../selection/addresses.js';
+import { rowOf } from '../selection/backends.js';
 import { init } from '../selection/init.js';
 import { launcherName } from '../selection/launchers.js';
 import { VARIABLES } from '../selection/settings.js';
@@ -57,7 +58,7 @@ export function workerEnvironment(
   env[VARIABLES.rank] = String(run.rank);
   env[VARIABLES.size] = String(run.size);
   env[VARIABLES.connectTimeoutSecs] ??= String(TRAIN_CONNECT_TIMEOUT_SECS);
-  if (run.backend === 'tcp' && run.rank === 0) {
+  if (rowOf(run.backend).launch.ranks === 'processes' && run.rank === 0) {
     env[VARIABLES.coordinator] = `${TRAIN_TCP_HOST}:${EPHEMERAL_PORT}`;
   }
   return env;
@@ -74,7 +75,7 @@ export interface WorkerLinks {
  * in the environment the process was started with (/proc/<pid>/environ).
  */
 async function adoptRunFacts(config: WorkerConfig, links: WorkerLinks): Promise<void> {
-  if (config.backend !== 'tcp') return;
+  if (rowOf(config.backend).launch.ranks !== 'processes') return;
   process.env[VARIABLES.token] = config.token;
   if (config.rank === 0) return;
   const { host, port } = await links.coordinator();

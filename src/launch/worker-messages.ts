@@ -4,8 +4,10 @@
  * or a progress event may hold typed arrays, Maps and Dates.
  */
 import type { SerializedError } from '../communicator/errors.js';
+import type { TableName } from '../selection/index.js';
 
-export type TrainBackend = 'shm' | 'tcp';
+/** The backend of a train() worker: a row of the backend table whose ranks are threads or processes. */
+export type TrainBackend = TableName;
 
 /** What a worker needs to know to start; a thread gets it in workerData, a process as its first message. */
 export interface WorkerConfig {

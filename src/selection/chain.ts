@@ -6,39 +6,18 @@
  *   explicit backend → (reserved: native MPI) → tcp if a coordinator is known → shm if in a group → local
  */
 import { BackendError } from '../communicator/errors.js';
-import {
-  LOOPBACK_HOST,
-  type BackendConfig,
-  type ShmConfig,
-  type SelectionWarning,
-  type TcpConfig,
-} from './config.js';
-import { formatHostPort, refuseUnspecifiedCoordinator } from './addresses.js';
-import { readLaunch, type LaunchFacts } from './launchers.js';
-import type { BackendChoice, InitOptions } from './options.js';
+import { readBackendChoice } from './backend-choice.js';
+import { autoSteps, rowOf, type BackendConfig } from './backends.js';
+import { shown, type AutoFacts, type Context, type SelectionInputs } from './configure.js';
+import { readLaunch } from './launchers.js';
+import type { SelectionWarning } from './config.js';
+import type { BackendChoice } from './options.js';
 import { availabilityOf } from './registry.js';
-import {
-  readBackendChoice,
-  readJobId,
-  readNamedAddress,
-  readTcpExtras,
-  readTimeouts,
-  readWorldShape,
-  VARIABLES,
-  type NamedAddress,
-  type Timeouts,
-  type WorldShape,
-} from './settings.js';
-import { readShmMembership, type ShmMembership } from './shm-group.js';
-import type { EnvRecord, Sourced } from './values.js';
+import { readNamedAddress, readTimeouts, readWorldShape, VARIABLES } from './settings.js';
+import { readShmMembership } from './shm-group.js';
+import type { Sourced } from './values.js';
 
-export interface SelectionInputs {
-  readonly options: InitOptions;
-  readonly env: EnvRecord;
-  /** worker_threads.workerData of the calling thread. */
-  readonly workerData: unknown;
-  readonly isMainThread: boolean;
-}
+export type { SelectionInputs } from './configure.js';
 
 export interface Resolution {
   readonly choice: Sourced<BackendChoice>;
@@ -47,16 +26,6 @@ export interface Resolution {
   readonly reasons: readonly string[];
   readonly warnings: readonly SelectionWarning[];
 }
-
-interface Context {
-  readonly inputs: SelectionInputs;
-  readonly timeouts: Timeouts;
-  readonly launch: LaunchFacts | undefined;
-  readonly membership: ShmMembership | undefined;
-  readonly reasons: string[];
-}
-
-const shown = (s: Sourced<unknown>): string => `${s.source}=${String(s.value)}`;
 
 export function resolveSelection(inputs: SelectionInputs): Resolution {
   const choice = readBackendChoice(inputs.options, inputs.env);
@@ -72,7 +41,7 @@ export function resolveSelection(inputs: SelectionInputs): Resolution {
     config = autoSelect(context);
   } else {
     context.reasons.push(`${shown(choice)} names the backend explicitly`);
-    config = choice.value === 'local' ? local(context) : choice.value === 'shm' ? shm(context) : tcp(context);
+    config = rowOf(choice.value).configure(context);
   }
   const availability = availabilityOf(config.backend);
   if (!availability.available) {
@@ -106,174 +75,17 @@ function autoSelect(context: Context): BackendConfig {
       `say which one you mean: ${VARIABLES.backend}=shm or ${VARIABLES.backend}=tcp (or init({ backend }))`,
     );
   }
-  if (address.host !== undefined || (multiRank && launch?.layout.value === 'single-node')) {
-    return tcp(context, world, address);
+  const facts: AutoFacts = { world, address, multiRank };
+  // The table's auto steps in order (§5.1); the last (local) always picks, or says what is missing.
+  for (const { step } of autoSteps()) {
+    if (step.picks(context, facts)) return step.select(context, facts);
   }
-  if (membership !== undefined) return shm(context);
-  if (multiRank) throw missingCoordinator(world.size!, launch);
-  if (world.rank !== undefined && world.size === undefined) throw missing('auto', [sizeItem()]);
-  reasons.push('no coordinator, no shm group and a world of one rank → local');
-  return { backend: 'local' };
-}
-
-function local(context: Context): BackendConfig {
-  const world = readWorldShape(context.inputs.options, context.inputs.env, context.launch);
-  if (world.size !== undefined && world.size.value > 1) {
-    throw new BackendError(
-      'IncompatibleSettings',
-      `the local backend has exactly one rank but ${shown(world.size)}`,
-      { variable: world.size.source, value: world.size.value, backend: 'local' },
-      `use ${VARIABLES.backend}=tcp (or auto) for ${world.size.value} ranks, or launch one rank`,
-    );
-  }
-  return { backend: 'local' };
-}
-
-function shm(context: Context): ShmConfig {
-  const { membership, inputs, reasons } = context;
-  if (membership === undefined) {
-    const source = inputs.options.backend !== undefined ? 'options.backend' : VARIABLES.backend;
-    throw new BackendError(
-      'IncompatibleSettings',
-      `${source}=shm but this thread is not in a shm group (no options.group, no workerData group)`,
-      { variable: source, value: 'shm' },
-      'start the ranks with `collective run --backend shm`, or pass init({ backend: "shm", group, rank }) from your own worker threads',
-    );
-  }
-  // The environment is shared by every thread of the process, so only an option can name a thread's rank.
-  const rankOption = inputs.options.rank;
-  if (rankOption !== undefined && rankOption !== membership.rank.value) {
-    throw new BackendError(
-      'IncompatibleSettings',
-      `options.rank=${rankOption} contradicts ${shown(membership.rank)}`,
-      { variable: 'options.rank', value: rankOption, conflictsWith: membership.rank.source },
-      'drop options.rank: the shm group already says which rank this thread is',
-    );
-  }
-  reasons.push(`this thread is in a shm group (${shown(membership.rank)}) → shm`);
-  return {
-    backend: 'shm',
-    group: membership.group,
-    rank: membership.rank.value,
-    timeoutSecs: context.timeouts.timeoutSecs,
-    stallWarningSecs: context.timeouts.stallWarningSecs,
-  };
-}
-
-function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: NamedAddress): TcpConfig {
-  const { options, env } = context.inputs;
-  const { launch, reasons } = context;
-  const world = knownWorld ?? readWorldShape(options, env, launch);
-  const address = knownAddress ?? readNamedAddress(options, env, launch);
-  const oneNode = world.size?.value === 1 || launch?.layout.value === 'single-node';
-  const host: Sourced<string> | undefined =
-    address.host ??
-    (oneNode && world.size !== undefined
-      ? { value: LOOPBACK_HOST, source: `one node (${launch?.layout.source ?? shown(world.size)})` }
-      : undefined);
-  const items = [
-    ...(world.rank === undefined ? [rankItem()] : []),
-    ...(world.size === undefined ? [sizeItem()] : []),
-    ...(host === undefined ? [coordinatorItem(launch)] : []),
-  ];
-  if (items.length > 0) {
-    if (items.length === 1 && host === undefined && world.size !== undefined) {
-      throw missingCoordinator(world.size, launch);
-    }
-    throw missing('tcp', items);
-  }
-  if (address.port.value === 0 && world.rank!.value !== 0) {
-    throw new BackendError(
-      'IncompatibleSettings',
-      `${address.port.source} is 0 on rank ${world.rank!.value}: only rank 0 can listen on an ephemeral port; the other ranks need the port it got`,
-      { variable: address.port.source, value: 0, rank: world.rank!.value },
-      "let a launcher relay rank 0's port (collective run does), or set the same fixed port on every rank",
-    );
-  }
-  const extras = readTcpExtras(options, env);
-  refuseUnspecifiedCoordinator(host!, world.rank!.value, extras.bindAddr, VARIABLES);
-  const jobId = readJobId(options, env, launch);
-  reasons.push(
-    address.host !== undefined
-      ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`
-      : `all ${world.size!.value} ranks run on ${host!.source} and no coordinator is named → tcp at ${formatHostPort(LOOPBACK_HOST, address.port.value)}`,
-  );
-  return {
-    backend: 'tcp',
-    rank: world.rank!.value,
-    size: world.size!.value,
-    host: host!.value,
-    port: address.port.value,
-    ...extras,
-    ...(jobId ? { jobId: jobId.value, jobIdSource: jobId.source } : {}),
-    ...context.timeouts,
-    layout: launch?.layout.value ?? (world.size!.value === 1 ? 'single-node' : 'unknown'),
-  };
-}
-
-interface MissingItem {
-  readonly variable: string;
-  readonly example: string;
-}
-
-const rankItem = (): MissingItem => ({
-  variable: VARIABLES.rank,
-  example: `export ${VARIABLES.rank}=0   # 0 on rank 0's machine, then 1, 2, … on the others`,
-});
-const sizeItem = (): MissingItem => ({ variable: VARIABLES.size, example: `export ${VARIABLES.size}=2` });
-const coordinatorItem = (launch: LaunchFacts | undefined): MissingItem => ({
-  variable: VARIABLES.coordinator,
-  example: launch?.coordinatorHowTo ?? `export ${VARIABLES.coordinator}=10.0.0.1:29500   # rank 0's host`,
-});
-
-function missing(backend: string, items: readonly MissingItem[]): BackendError {
-  return new BackendError(
-    'MissingConfiguration',
-    `${backend} needs ${items.map((i) => i.variable).join(', ')}; set: ${items.map((i) => i.example).join('; ')}`,
-    { backend, missing: items },
-    `set ${items.map((i) => i.variable).join(' and ')} on every rank (or pass them to init())`,
-  );
-}
-
-function missingCoordinator(size: Sourced<number>, launch: LaunchFacts | undefined): BackendError {
-  const item = coordinatorItem(launch);
-  const how = launch
-    ? `${launch.launcher} started ${size.value} ranks ${
-        launch.layout.value === 'multi-node'
-          ? 'across several nodes'
-          : 'without saying whether they share a node'
-      } (${launch.layout.source})`
-    : `${shown(size)} ranks`;
-  return new BackendError(
-    'MissingConfiguration',
-    `${how} and no coordinator is named: set ${VARIABLES.coordinator} to rank 0's host`,
-    { missing: [item], launcher: launch?.launcher ?? null, layout: launch?.layout.value ?? 'unknown' },
-    item.example,
-  );
+  throw new Error('internal error: no auto step of the backend table picked (the last must always pick)');
 }
 
 function warningsFor(config: BackendConfig, inputs: SelectionInputs): SelectionWarning[] {
-  if (config.backend !== 'tcp') return [];
-  const warnings: SelectionWarning[] = [];
-  if (!inputs.isMainThread) {
-    warnings.push({
-      code: 'COLLECTIVE_TCP_BETWEEN_THREADS',
-      message:
-        'tcp selected in a worker thread: ranks that are threads of one process are faster over shm (collective run --backend shm)',
-    });
-  }
-  if (config.size > 1 && config.jobId === undefined) warnings.push(noJobIdWarning(config));
-  return warnings;
-}
-
-/** A multi-rank tcp world that nothing names: a rank of another job could be admitted to it. */
-export function noJobIdWarning(config: TcpConfig): SelectionWarning {
-  return {
-    code: 'COLLECTIVE_NO_JOB_ID',
-    message:
-      `no job identity for this ${config.size}-rank tcp job at ${formatHostPort(config.host, config.port)}: ` +
-      "two jobs on one node with the same port could join each other and compute with each other's data. " +
-      `Set ${VARIABLES.jobId} to the same value on every rank of this job and a different value for every other job (e.g. ${VARIABLES.jobId}=train-42), ` +
-      'or launch with collective run, mpirun, srun or torchrun --rdzv-id, which name the job themselves',
+  const row = rowOf(config.backend) as {
+    warnings?(c: BackendConfig, i: SelectionInputs): SelectionWarning[];
   };
+  return row.warnings?.(config, inputs) ?? [];
 }

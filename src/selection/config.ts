@@ -57,7 +57,8 @@ export interface TcpConfig {
   readonly layout: NodeLayout;
 }
 
-export type BackendConfig = LocalConfig | ShmConfig | TcpConfig;
+/** The validated config of any backend: one member per row of the table (backends.ts). */
+export type { BackendConfig } from './backends.js';
 
 /** A working but poor choice, emitted once per process through process.emitWarning. */
 export interface SelectionWarning {

@@ -4,10 +4,12 @@
  * BackendError it would raise. `collective doctor` prints it. Each fact is read on its own, so one
  * malformed variable does not hide the others.
  */
+import type { KnownBackendName } from '../communicator/communicator.js';
 import { BackendError } from '../communicator/errors.js';
 import { formatHostPort } from './addresses.js';
+import { SECRET_VARIABLES } from './backends.js';
 import { resolveSelection } from './chain.js';
-import type { BackendConfig, SelectionWarning } from './config.js';
+import type { SelectionWarning } from './config.js';
 import { selectionInputs } from './init.js';
 import {
   launcherName,
@@ -29,7 +31,6 @@ import { readShmMembership } from './shm-group.js';
 import type { Sourced } from './values.js';
 
 const REDACTED = '<set, hidden>';
-const SECRET_VARIABLES = new Set(['COLLECTIVE_TCP_TOKEN']);
 
 /**
  * What {@link describeEnvironment} returns: every fact selection reads, each with its source, and
@@ -71,7 +72,7 @@ export interface EnvironmentReport {
   /** What init() would pick, or null when it would raise `error`. */
   readonly selection: {
     /** The backend init() would start. */
-    readonly backend: BackendConfig['backend'];
+    readonly backend: KnownBackendName;
     /** Each step of the priority chain that decided, in order (spec/selection.md §5.1). */
     readonly reasons: readonly string[];
   } | null;
@@ -134,7 +135,7 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
   const resolution = attempt(() => resolveSelection(inputs), errors);
   const config = resolution?.config;
   const coordinator =
-    config?.backend === 'tcp'
+    config !== undefined && 'host' in config
       ? {
           host: config.host,
           port: config.port,

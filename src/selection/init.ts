@@ -8,6 +8,7 @@ import { isMainThread, workerData } from 'node:worker_threads';
 import type { Communicator } from '../communicator/communicator.js';
 import { resolveSelection, type SelectionInputs } from './chain.js';
 import type { InitOptions } from './options.js';
+import { rowOf } from './backends.js';
 import { createBackend } from './registry.js';
 import { readShmMembership } from './shm-group.js';
 import { incompatible } from './values.js';
@@ -88,11 +89,17 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     onWarning: (code, message) => process.emitWarning(message, { type: WARNING_TYPE, code }),
     onListening: reportListening,
   });
-  // Every rank of a shm group lives in this process; rank 0 speaks for the group, unless the launcher
-  // that started the group (train(), collective run) has spoken already: one warning per launch.
+  // Every rank of a thread group (shm) lives in this process; rank 0 speaks for the group, unless the
+  // launcher that started the group (train(), collective run) has spoken already: one warning per launch.
   const cores = availableParallelism();
-  if (comm.backend === 'shm' && comm.rank === 0 && comm.size > cores && !launcherWarned(inputs)) {
-    emitWarningOnce(oversubscriptionWarning(comm.size, cores, 'shm'));
+  const { backend } = resolution.config;
+  if (
+    rowOf(backend).launch.ranks === 'threads' &&
+    comm.rank === 0 &&
+    comm.size > cores &&
+    !launcherWarned(inputs)
+  ) {
+    emitWarningOnce(oversubscriptionWarning(comm.size, cores, backend));
   }
   return comm;
 }

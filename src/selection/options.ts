@@ -3,15 +3,14 @@
  * and overrides it; `env` replaces process.env as the record the variables are read from.
  */
 import type { ShmGroupHandle } from '../backends/shm/index.js';
+import type { KnownBackendName } from '../communicator/communicator.js';
 import type { EnvRecord } from './values.js';
 
 /**
  * What {@link InitOptions.backend} and `COLLECTIVE_BACKEND` may say: `'auto'` (the priority chain of
  * spec/selection.md §5.1 decides) or a backend to use, validated against the launch (§5.2).
  */
-export type BackendChoice = 'auto' | 'local' | 'shm' | 'tcp';
-
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'local', 'shm', 'tcp'];
+export type BackendChoice = 'auto' | KnownBackendName;
 
 /**
  * What a caller of {@link init} may say (spec/selection.md §3). Every option mirrors an environment

@@ -82,7 +82,7 @@ async function metPreviousGroup(error: unknown): Promise<boolean> {
   if (error.context['closedDuringHandshake'] === true) return true;
   // Loaded here, not at the top: the tcp backend's modules load only when it is picked (registry's
   // load()); by now connectTcp has loaded this one.
-  const { RejectReason } = await import('../backends/tcp/handshake.js');
+  const { RejectReason } = await import('../backends/star/handshake.js');
   return error.context['rejectReason'] === RejectReason.GroupComplete;
 }
 

@@ -5,7 +5,7 @@
  * choices, so COLLECTIVE_* replaces what a launcher (torchrun's MASTER_ADDR) suggests.
  */
 import { BackendError } from '../communicator/errors.js';
-import { BACKEND_CHOICES, type BackendChoice, type InitOptions } from './options.js';
+import type { InitOptions } from './options.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_SECS,
   DEFAULT_STALL_WARNING_SECS,
@@ -14,7 +14,6 @@ import {
 } from './config.js';
 import { parseCoordinator, parseHostOnly } from './addresses.js';
 import { parseJobId, type LaunchFacts } from './launchers.js';
-import { BACKEND_NAMES } from './registry.js';
 import {
   incompatible,
   parsePort,
@@ -40,32 +39,6 @@ export const VARIABLES = {
   connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
   jobId: 'COLLECTIVE_JOB_ID',
 } as const;
-
-export function readBackendChoice(options: InitOptions, env: EnvRecord): Sourced<BackendChoice> {
-  const [raw, source] =
-    options.backend !== undefined
-      ? [options.backend as unknown, 'options.backend']
-      : [env[VARIABLES.backend], VARIABLES.backend];
-  if (raw === undefined) return { value: 'auto', source: 'default' };
-  return { value: parseBackendChoice(source, raw), source };
-}
-
-/**
- * A backend name as written at `source` (init's options.backend, COLLECTIVE_BACKEND, train's
- * options.backend, `collective run --backend`): trimmed, any case. Every entry point reads names here,
- * so a bad one is the same BackendError 'InvalidBackend' wherever it was written (spec/selection.md §6).
- */
-export function parseBackendChoice(source: string, raw: unknown): BackendChoice {
-  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
-  if (BACKEND_CHOICES.includes(text as BackendChoice)) return text as BackendChoice;
-  const available = ['auto', ...BACKEND_NAMES];
-  throw new BackendError(
-    'InvalidBackend',
-    `unknown backend ${source}=${JSON.stringify(raw) ?? String(raw)}; available: ${available.join(', ')}`,
-    { variable: source, value: raw, available },
-    `set ${source} to one of ${available.join(', ')} (or leave it unset for auto)`,
-  );
-}
 
 /** The three time settings of every rank, in seconds (spec/selection.md §3.1). */
 export interface Timeouts {

@@ -4,6 +4,7 @@
  * or many ranks in one process do not flood stderr.
  */
 import { availableParallelism } from 'node:os';
+import { rowOf, type TableName } from './backends.js';
 import type { SelectionWarning } from './config.js';
 
 export const WARNING_TYPE = 'CollectiveWarning';
@@ -26,15 +27,10 @@ export const OVERSUBSCRIBED_CODE = 'COLLECTIVE_OVERSUBSCRIBED';
  * need; tcp ranks only share the cores. Said once per launch: by the launcher that started the ranks
  * (train(), `collective run`), else by rank 0 of a shm group (spec/selection.md §7).
  */
-export function oversubscriptionWarning(
-  ranks: number,
-  cores: number,
-  backend: 'shm' | 'tcp',
-): SelectionWarning {
-  const effect =
-    backend === 'shm'
-      ? `spin-wait on ${cores} cores: expect slow collectives`
-      : `share ${cores} cores: correct, but slower`;
+export function oversubscriptionWarning(ranks: number, cores: number, backend: TableName): SelectionWarning {
+  const { launch } = rowOf(backend);
+  if (launch.ranks === 'one') throw new Error(`internal error: the ${backend} backend has one rank`);
+  const effect = launch.oversubscribed(cores);
   return {
     code: OVERSUBSCRIBED_CODE,
     message: `${ranks} ${backend} ranks ${effect}; launch at most ${cores} ranks per node`,
@@ -42,10 +38,9 @@ export function oversubscriptionWarning(
 }
 
 /** The warning a launcher gives before it starts `ranks` ranks on this node, or null when they fit. */
-export function launchOversubscription(
-  ranks: number,
-  backend: 'shm' | 'tcp' | 'local',
-): SelectionWarning | null {
+export function launchOversubscription(ranks: number, backend: TableName): SelectionWarning | null {
   const cores = availableParallelism();
-  return backend !== 'local' && ranks > cores ? oversubscriptionWarning(ranks, cores, backend) : null;
+  return rowOf(backend).launch.ranks !== 'one' && ranks > cores
+    ? oversubscriptionWarning(ranks, cores, backend)
+    : null;
 }

@@ -1,5 +1,5 @@
 /**
- * The link layer (spec/backend-tcp.md §10, "links"): what the star protocol — coordinator, worker,
+ * The link layer (spec/backend-tcp.md §11, "Links"): what the star protocol — coordinator, worker,
  * rounds, admission, handshake — needs from a transport, and nothing more. A link is Gloo's pair
  * (`gloo/transport/pair.h`): one ordered, reliable, bidirectional byte path between two ranks. Each
  * transport (`net.Socket`, WebSocket, later direct peer links) is one module behind these three

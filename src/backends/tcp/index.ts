@@ -1,13 +1,16 @@
 /**
- * The tcp backend (spec/backend-tcp.md): ranks are processes; rank 0 listens and coordinates, ranks
- * 1…R-1 connect to it. This module is its whole public surface.
+ * The tcp backend (spec/backend-tcp.md): the star protocol (`../star/`) over `net.Socket` links
+ * (§11.2). Ranks are processes; rank 0 listens and coordinates, ranks 1…R-1 connect to it. This
+ * module is its whole public surface.
  */
 import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
-import { Admission } from './admission.js';
-import { CoordinatorBackend } from './coordinator.js';
-import { joinGroup } from './join.js';
+import { formatHostPort } from '../../communicator/host-address.js';
+import { Admission } from '../star/admission.js';
+import { CoordinatorBackend } from '../star/coordinator.js';
+import { joinGroup } from '../star/join.js';
+import { WorkerBackend } from '../star/worker.js';
+import { listenNet, netDialer } from './net-link.js';
 import { checkBoundAddress, resolveTcpOptions, type TcpOptions } from './options.js';
-import { WorkerBackend } from './worker.js';
 
 export type { TcpOptions } from './options.js';
 
@@ -19,16 +22,22 @@ export type { TcpOptions } from './options.js';
 export async function connectTcp(options: TcpOptions): Promise<Communicator> {
   const settings = resolveTcpOptions(options);
   if (settings.rank > 0) {
+    const target = {
+      address: formatHostPort(settings.host, settings.port),
+      dial: netDialer(settings.host, settings.port),
+    };
     return joinGroup(
       settings,
+      target,
       (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
     );
   }
-  const admission = new Admission(settings);
+  const listener = await listenNet(settings);
+  const admission = new Admission(settings, listener);
   try {
-    const address = await admission.open();
-    checkBoundAddress(settings, address.host);
-    settings.onListening(address);
+    checkBoundAddress(settings, listener.host);
+    settings.onListening({ host: listener.host, port: listener.port });
+    admission.start();
     const members = await admission.formed;
     return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));
   } catch (error) {

@@ -10,8 +10,9 @@ import {
   STALL_WARNING_TYPE,
 } from '../../communicator/errors.js';
 import { normaliseHost } from '../../communicator/host-address.js';
-import { MAX_JOB_ID_BYTES } from './handshake.js';
-import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
+import { MAX_JOB_ID_BYTES } from '../star/handshake.js';
+import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from '../star/protocol.js';
+import type { StarSettings } from '../star/settings.js';
 
 export interface TcpOptions {
   rank: number;
@@ -61,9 +62,8 @@ export interface TcpOptions {
 
 export const WARNING_CODE = 'COLLECTIVE_TCP';
 
-export interface TcpSettings {
-  rank: number;
-  size: number;
+/** The star protocol's settings plus where rank 0 listens and workers dial (spec §1). */
+export interface TcpSettings extends StarSettings {
   host: string;
   port: number;
   /** Where rank 0 listens: options.bindAddr, else host (IP literals in canonical spelling, §1.1). */
@@ -71,17 +71,8 @@ export interface TcpSettings {
   /** options.bindAddr was given: only then may rank 0 listen on every interface. */
   explicitBind: boolean;
   allowInsecure: boolean;
-  token: string | null;
-  jobId: string | null;
-  timeoutMs: number;
-  /** 0: no stall warnings. */
-  stallWarningMs: number;
-  connectTimeoutMs: number;
-  chunkBytes: number;
   server: Server | null;
   onListening: (address: { host: string; port: number }) => void;
-  warn: (message: string) => void;
-  warnStall: (message: string) => void;
 }
 
 const MS_PER_SEC = 1000;

@@ -6,10 +6,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_PENDING_HANDSHAKES } from '../../../src/backends/tcp/admission.js';
-import { encodeHello, newNonce, NONCE_BYTES, RejectReason } from '../../../src/backends/tcp/handshake.js';
+import { MAX_PENDING_HANDSHAKES } from '../../../src/backends/star/admission.js';
+import { encodeHello, newNonce, NONCE_BYTES, RejectReason } from '../../../src/backends/star/handshake.js';
 import { connectTcp } from '../../../src/backends/tcp/index.js';
-import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
+import { PROTOCOL_VERSION, Tag } from '../../../src/backends/star/protocol.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { tcpStartFailure } from '../../../src/selection/tcp-failure.js';
 import {

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
-import { CLOSE_GRACE_MS } from '../../../src/backends/tcp/lifecycle.js';
+import { CLOSE_GRACE_MS } from '../../../src/backends/star/lifecycle.js';
 import {
   CHILD_BROADCAST_BYTES,
   closeAll,

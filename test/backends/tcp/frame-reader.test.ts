@@ -5,13 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeFingerprint, fingerprint } from '../../../src/communicator/fingerprint.js';
-import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
+import { FrameReader } from '../../../src/backends/star/frame-reader.js';
 import {
   decodeHello,
   encodeHello,
   HANDSHAKE_FIXED_BYTES,
   newNonce,
-} from '../../../src/backends/tcp/handshake.js';
+} from '../../../src/backends/star/handshake.js';
 import {
   Action,
   decodeAbort,
@@ -26,7 +26,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   Tag,
-} from '../../../src/backends/tcp/protocol.js';
+} from '../../../src/backends/star/protocol.js';
 import { frame } from './support.js';
 
 type Decoded = Array<{ tag: number; payload: number[] }>;

@@ -9,7 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectTcp } from '../../../src/backends/tcp/index.js';
-import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
+import { FrameReader } from '../../../src/backends/star/frame-reader.js';
 import {
   Action,
   DEFAULT_CHUNK_BYTES,
@@ -17,7 +17,7 @@ import {
   FRAME_HEADER_BYTES,
   ProtocolError,
   Tag,
-} from '../../../src/backends/tcp/protocol.js';
+} from '../../../src/backends/star/protocol.js';
 import { encodeFingerprint, fingerprint } from '../../../src/communicator/fingerprint.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { allreduceWords, Insider, tcpLink } from './insider.js';

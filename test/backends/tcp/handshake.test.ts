@@ -17,9 +17,9 @@ import {
   encodeHello,
   newNonce,
   proof,
-} from '../../../src/backends/tcp/handshake.js';
+} from '../../../src/backends/star/handshake.js';
 import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
-import { FRAME_HEADER_BYTES, PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
+import { FRAME_HEADER_BYTES, PROTOCOL_VERSION, Tag } from '../../../src/backends/star/protocol.js';
 import { BackendError } from '../../../src/communicator/errors.js';
 import { BASE, closeAll, frame, RawPeer, startRankZero, backendError } from './support.js';
 

@@ -6,7 +6,7 @@
  * the same insider can drive another link (a WebSocket) by giving it another link.
  */
 import { connect } from 'node:net';
-import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
+import { FrameReader } from '../../../src/backends/star/frame-reader.js';
 import {
   decodeChallenge,
   decodeReject,
@@ -14,7 +14,7 @@ import {
   newNonce,
   proof,
   proofMatches,
-} from '../../../src/backends/tcp/handshake.js';
+} from '../../../src/backends/star/handshake.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
@@ -25,7 +25,7 @@ import {
   Tag,
   tagName,
   type ActionCode,
-} from '../../../src/backends/tcp/protocol.js';
+} from '../../../src/backends/star/protocol.js';
 import { encodeFingerprint, fingerprint } from '../../../src/communicator/fingerprint.js';
 
 /** A byte pipe to rank 0. write() queues by reference: a view written many times costs nothing more. */

@@ -12,9 +12,9 @@ import {
   encodeHello,
   newNonce,
   RejectReason,
-} from '../../../src/backends/tcp/handshake.js';
+} from '../../../src/backends/star/handshake.js';
 import { resolveTcpOptions } from '../../../src/backends/tcp/options.js';
-import { PROTOCOL_VERSION, Tag } from '../../../src/backends/tcp/protocol.js';
+import { PROTOCOL_VERSION, Tag } from '../../../src/backends/star/protocol.js';
 import { BASE, closeAll, frame, RawPeer, startRankZero, backendError } from './support.js';
 
 /** Each rank contributes (its job's tag + rank): a sum tells whose data went in. */

@@ -4,7 +4,7 @@
  * peer), and the staging it keeps after a large collective (STAGING_BUDGET_BYTES).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_CHUNK_BYTES, Tag } from '../../../src/backends/tcp/protocol.js';
+import { DEFAULT_CHUNK_BYTES, Tag } from '../../../src/backends/star/protocol.js';
 import { Insider, tcpLink } from './insider.js';
 import { MemoryChild, stopMemoryChildren, type Usage } from './memory-child.js';
 

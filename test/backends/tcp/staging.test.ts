@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Contribution } from '../../../src/backends/tcp/contribution.js';
-import { ALLREDUCE_PREFIX_BYTES, DEFAULT_CHUNK_BYTES } from '../../../src/backends/tcp/protocol.js';
-import { STAGING_BUDGET_BYTES, StagingRing } from '../../../src/backends/tcp/staging.js';
+import type { Contribution } from '../../../src/backends/star/contribution.js';
+import { ALLREDUCE_PREFIX_BYTES, DEFAULT_CHUNK_BYTES } from '../../../src/backends/star/protocol.js';
+import { STAGING_BUDGET_BYTES, StagingRing } from '../../../src/backends/star/staging.js';
 import { closeAll, formGroup } from './support.js';
 
 function contribution(bytes: number): Contribution {

@@ -3,7 +3,7 @@
  * process was not running) does not count against the peers, but lateness must never hide a stall.
  */
 import { expect, it } from 'vitest';
-import { StallClock, TICKS_PER_TIMEOUT, type StallTiming } from '../../../src/backends/tcp/lifecycle.js';
+import { StallClock, TICKS_PER_TIMEOUT, type StallTiming } from '../../../src/backends/star/lifecycle.js';
 
 const TIMEOUT_MS = 1000;
 const WARNING_MS = 400;

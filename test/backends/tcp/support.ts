@@ -8,14 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { connectTcp, type TcpOptions } from '../../../src/backends/tcp/index.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { BackendError } from '../../../src/communicator/errors.js';
-import { FrameReader } from '../../../src/backends/tcp/frame-reader.js';
-import { encodeHello, newNonce } from '../../../src/backends/tcp/handshake.js';
+import { FrameReader } from '../../../src/backends/star/frame-reader.js';
+import { encodeHello, newNonce } from '../../../src/backends/star/handshake.js';
 import {
   FRAME_HEADER_BYTES,
   MAX_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   Tag,
-} from '../../../src/backends/tcp/protocol.js';
+} from '../../../src/backends/star/protocol.js';
 
 export type GroupOptions = Partial<Omit<TcpOptions, 'rank' | 'size' | 'port'>>;
 

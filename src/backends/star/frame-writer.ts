@@ -1,13 +1,14 @@
 /**
- * Writes frames to a socket (spec/backend-tcp.md §2, §5.1). Small frames are copied into one buffer
- * and leave in one write (one syscall, one segment with TCP_NODELAY); large ones go as a header plus
- * the caller's own bytes, so array data is never copied on the way out. Between cork() and uncork()
- * frames are collected and leave together: runs of small frames merged, large parts by reference.
+ * Writes frames to a link (spec/backend-tcp.md §2, §5.1, §11). Small frames are copied into one
+ * buffer and leave in one link write (one syscall, one segment with TCP_NODELAY; one message over a
+ * message link); large ones go as a header plus the caller's own bytes, so array data is never
+ * copied on the way out. Between cork() and uncork() frames are collected and leave together: runs
+ * of small frames merged, large parts by reference. Every link write is a batch of whole frames.
  *
- * The caller's bytes are referenced until the kernel has taken them: `flushed()` resolves when
- * every frame written so far has left, which is when the caller may reuse its buffers.
+ * The caller's bytes are referenced until the link has taken them: `flushed()` resolves when every
+ * frame written so far has left (every write's `done` has run), when the caller may reuse its buffers.
  */
-import type { Socket } from 'node:net';
+import type { Link } from '../link/link.js';
 import { FRAME_HEADER_BYTES } from './protocol.js';
 
 /** Frames up to this size (bytes, header included) are copied: cheaper than a writev of small pieces. */
@@ -29,9 +30,12 @@ export class FrameWriter {
   #corks = 0;
   readonly #done = (): void => this.#onFlushed();
 
-  constructor(private readonly socket: Socket) {}
+  /** Set by abandon(): the link is gone, nothing written will be reported as taken. */
+  #abandoned = false;
 
-  /** Writes (or batches) whose bytes the kernel has not taken yet. */
+  constructor(private readonly link: Link) {}
+
+  /** Writes (or batches) whose bytes the link has not taken yet. */
   get unflushedFrames(): number {
     return this.#unflushed + this.#batch.length;
   }
@@ -41,7 +45,7 @@ export class FrameWriter {
    * keep them unchanged until flushed()), false when they are copied.
    */
   write(tag: number, ...parts: Uint8Array[]): boolean {
-    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    if (!this.link.writable) return false;
     const frame: Frame = [tag, parts];
     if (this.#corks > 0) this.#batch.push(frame);
     else this.#emit([frame]);
@@ -50,7 +54,7 @@ export class FrameWriter {
 
   /** Writes frames back to back; same return value as write(), for any of them. */
   writeFrames(frames: readonly Frame[]): boolean {
-    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    if (!this.link.writable) return false;
     let referenced = false;
     for (const [, parts] of frames) if (frameBytes(parts) > COALESCE_BYTES) referenced = true;
     if (this.#corks > 0) for (const frame of frames) this.#batch.push(frame);
@@ -67,20 +71,19 @@ export class FrameWriter {
     if (this.#corks === 0 || --this.#corks > 0) return;
     const batch = this.#batch;
     if (batch.length === 0) return;
-    if (!this.socket.destroyed && !this.socket.writableEnded) {
-      this.#emit(batch);
-    }
+    if (this.link.writable) this.#emit(batch);
     batch.length = 0;
   }
 
-  /** Resolves when the kernel has taken every frame written so far (or the socket is gone). */
+  /** Resolves when the link has taken every frame written so far (or the link is gone). */
   flushed(): Promise<void> {
-    if (this.unflushedFrames === 0 || this.socket.destroyed) return Promise.resolve();
+    if (this.unflushedFrames === 0 || this.#abandoned) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Releases flushed() waiters when the socket dies with frames unflushed. */
+  /** Releases flushed() waiters when the link dies with frames unflushed. */
   abandon(): void {
+    this.#abandoned = true;
     this.#unflushed = 0;
     this.#batch.length = 0;
     for (const resolve of this.#waiters.splice(0)) resolve();
@@ -114,10 +117,10 @@ export class FrameWriter {
       }
     }
     this.#unflushed++;
-    this.socket.write(out, this.#done);
+    this.link.write([out], this.#done);
   }
 
-  /** Runs of small frames merged into one buffer, large parts by reference, all in one corked writev. */
+  /** Runs of small frames merged into one buffer, large parts by reference, all in one link write. */
   #emitMany(frames: readonly Frame[]): void {
     const pieces: Uint8Array[] = [];
     let small: Frame[] = [];
@@ -151,14 +154,7 @@ export class FrameWriter {
     }
     mergeSmall();
     this.#unflushed++;
-    if (pieces.length === 1) {
-      this.socket.write(pieces[0] as Uint8Array, this.#done);
-      return;
-    }
-    // Writes complete in order, so the callback of the last piece says every frame has left.
-    this.socket.cork();
-    pieces.forEach((piece, i) => this.socket.write(piece, i === pieces.length - 1 ? this.#done : undefined));
-    this.socket.uncork();
+    this.link.write(pieces, this.#done);
   }
 
   #onFlushed(): void {

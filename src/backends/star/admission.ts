@@ -1,15 +1,15 @@
 /**
- * Rank 0's side of forming the group (spec/backend-tcp.md §3): listen (or adopt a listening server),
- * run the handshake on every connection, and resolve once ranks 1…R-1 have each joined exactly once.
+ * Rank 0's side of forming the group (spec/backend-tcp.md §3): take the links a LinkListener
+ * accepts (§11), run the handshake on every one, and resolve once ranks 1…R-1 have each joined exactly once.
  * A connection that fails the handshake is told why (Reject), logged through the warning hook and
  * closed; the group being formed is not disturbed. Connections still in the handshake are bounded
  * in number and time (PendingHandshakes, §3.5). After formation, late connections are turned away
  * the same way until close().
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
-import { formatHostPort } from '../../communicator/host-address.js';
+import type { Link, LinkListener } from '../link/link.js';
 import { Connection } from './connection.js';
+import { unrefTimer } from './timers.js';
 import {
   checkHello,
   JOB_MISMATCH_ADVICE,
@@ -24,15 +24,15 @@ import {
   type JoinIds,
   type RejectReasonCode,
 } from './handshake.js';
-import type { TcpSettings } from './options.js';
 import { PendingHandshakes } from './pending.js';
 import { MAX_FRAME_PAYLOAD, Tag, tagName } from './protocol.js';
+import type { StarSettings } from './settings.js';
 
 export { HANDSHAKE_DEADLINE_MS, MAX_PENDING_HANDSHAKES } from './pending.js';
 
 export class Admission {
-  readonly #settings: TcpSettings;
-  #server: Server | null = null;
+  readonly #settings: StarSettings;
+  readonly #listener: LinkListener;
   readonly #members: Array<Connection | null>;
   #joined = 0;
   readonly #pending: PendingHandshakes;
@@ -40,13 +40,16 @@ export class Admission {
   readonly #acks: Buffer[];
   #formed = false;
   #closed = false;
-  #deadline: NodeJS.Timeout | null = null;
+  #deadline: ReturnType<typeof setTimeout> | null = null;
   #resolve: (members: Connection[]) => void = () => {};
   #reject: (error: Error) => void = () => {};
   readonly formed: Promise<Connection[]>;
 
-  constructor(settings: TcpSettings) {
+  /** Takes every link `listener` accepts from now on; call start() once the address is checked. */
+  constructor(settings: StarSettings, listener: LinkListener) {
     this.#settings = settings;
+    this.#listener = listener;
+    listener.onLink = (link) => this.#admit(link);
     this.#members = new Array<Connection | null>(settings.size).fill(null);
     this.#acks = new Array<Buffer>(settings.size).fill(Buffer.alloc(0));
     this.#pending = new PendingHandshakes(settings.connectTimeoutMs, settings.warn);
@@ -58,46 +61,15 @@ export class Admission {
     this.formed.catch(() => {});
   }
 
-  /** Listens (or adopts settings.server) and reports the real address; starts the formation clock. */
-  async open(): Promise<{ host: string; port: number }> {
+  /** Starts the formation clock (connectTimeoutMs); a group of one is formed at once. */
+  start(): void {
+    if (this.#closed) return;
     const s = this.#settings;
-    const server = s.server ?? createServer();
-    this.#server = server;
-    server.on('connection', (socket: Socket) => this.#admit(socket));
-    if (!s.server) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (error: NodeJS.ErrnoException) =>
-          reject(
-            new BackendError(
-              'InitializationFailed',
-              `tcp: rank 0 cannot listen on ${formatHostPort(s.bindAddr, s.port)} (${error.code ?? error.message})`,
-              { address: s.bindAddr, port: s.port, errno: error.code },
-              error.code === 'EADDRINUSE'
-                ? `port ${s.port} is taken (by another job's rank 0?): give each job its own COLLECTIVE_TCP_PORT (MASTER_PORT), or port 0 for an ephemeral one`
-                : 'check bindAddr: it must be an address of this machine',
-            ),
-          ),
-        );
-        server.listen({ host: s.bindAddr, port: s.port }, () => resolve());
-      });
-    } else if (!server.listening) {
-      throw new BackendError(
-        'IncompatibleSettings',
-        'tcp: the server passed in options.server is not listening',
-        { field: 'server' },
-        'call server.listen() before passing it, or omit server',
-      );
-    }
-    server.on('error', (error) => s.warn(`tcp rank 0: listening socket error: ${error.message}`));
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : s.port;
-    const host = typeof address === 'object' && address ? address.address : s.bindAddr;
     if (s.size === 1) this.#complete();
     else {
       this.#deadline = setTimeout(() => this.#giveUp(), s.connectTimeoutMs);
-      this.#deadline.unref();
+      unrefTimer(this.#deadline);
     }
-    return { host, port };
   }
 
   /** Stops listening and drops every connection not yet handed over. */
@@ -105,7 +77,7 @@ export class Admission {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.#server?.close();
+    this.#listener.close();
     this.#pending.close();
     if (!this.#formed) {
       for (const c of this.#members) c?.destroy();
@@ -113,16 +85,16 @@ export class Admission {
     }
   }
 
-  #admit(socket: Socket): void {
+  #admit(link: Link): void {
     if (this.#closed) {
-      socket.destroy();
+      link.destroy();
       return;
     }
     // After formation, a late connection is only turned away: it must not keep rank 0's process alive.
-    if (this.#formed) socket.unref();
-    const connection = new Connection(socket);
+    if (this.#formed) link.unref();
+    const connection = new Connection(link);
     this.#pending.add(connection);
-    const where = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    const where = link.remoteAddress;
     let hello: HandshakeHello | null = null;
     let join: JoinIds | null = null;
     const reject = (reason: RejectReasonCode, message: string): void => {
@@ -208,7 +180,7 @@ export class Admission {
     this.#formed = true;
     if (this.#deadline) clearTimeout(this.#deadline);
     // Formed, the listening socket only turns late joiners away: it must not keep the process alive.
-    this.#server?.unref();
+    this.#listener.unref();
     this.#pending.unref();
     const members = this.#members as Connection[];
     members.forEach((member, rank) => {

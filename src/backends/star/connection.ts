@@ -1,34 +1,13 @@
 /**
- * One TCP connection between a worker and the coordinator: a socket with its FrameReader and
- * FrameWriter. Whatever goes wrong on it — a malformed frame, a handler that rejects a frame, a
- * socket error, the peer leaving — ends up in exactly one `onEnd` call; nothing escapes as an
- * exception into the event loop, so a bad peer can never crash the process.
+ * One link between a worker and the coordinator, with its FrameReader and FrameWriter. Whatever goes
+ * wrong on it — a malformed frame, a handler that rejects a frame, a transport error, the peer
+ * leaving — ends up in exactly one `onEnd` call; nothing escapes as an exception into the event loop,
+ * so a bad peer can never crash the process.
  */
-import type { Socket } from 'node:net';
+import type { Link } from '../link/link.js';
 import { FrameReader } from './frame-reader.js';
 import { FrameWriter } from './frame-writer.js';
 import { MAX_HANDSHAKE_PAYLOAD } from './protocol.js';
-
-/** TCP keepalive probes start after this much idle time (ms), so a vanished peer host is noticed. */
-export const KEEPALIVE_IDLE_MS = 10_000;
-
-/** Bytes a socket reads at once into its reused buffer (`onread`). */
-export const STATIC_READ_BYTES = 64 * 1024;
-
-/**
- * Reading into one reused buffer (net's `onread` option) instead of a fresh buffer per read: no
- * allocation per message on the hot path. Create it before the socket, pass `options` to connect.
- */
-export class StaticReads {
-  deliver: (chunk: Buffer) => void = () => {};
-  readonly options = {
-    buffer: Buffer.allocUnsafe(STATIC_READ_BYTES),
-    callback: (bytes: number, buffer: Uint8Array): boolean => {
-      this.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
-      return true;
-    },
-  };
-}
 
 export class Connection {
   readonly reader: FrameReader;
@@ -41,30 +20,27 @@ export class Connection {
   #error: Error | null = null;
   #unflushedAtEnd = 0;
 
-  /** `reads`: the socket reads into one reused buffer (net's `onread`) and hands chunks here. */
-  constructor(
-    readonly socket: Socket,
-    reads?: StaticReads,
-  ) {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+  constructor(readonly link: Link) {
     this.reader = new FrameReader(
       (tag, payload, placed) => this.onFrame(tag, payload, placed),
       MAX_HANDSHAKE_PAYLOAD,
     );
-    this.writer = new FrameWriter(socket);
-    if (reads) reads.deliver = (chunk) => this.#read(chunk, true);
-    else socket.on('data', (chunk: Buffer) => this.#read(chunk, false));
-    socket.on('error', (error) => {
+    this.writer = new FrameWriter(link);
+    link.onData = (chunk, borrowed) => this.#read(chunk, borrowed);
+    link.onClose = (error) => {
       this.#error ??= error;
-    });
-    socket.on('close', () => this.#end());
+      this.#end();
+    };
   }
 
-  #read(chunk: Buffer, borrowed: boolean): void {
+  #read(chunk: Uint8Array, borrowed: boolean): void {
     if (this.#ended) return;
     try {
-      this.reader.push(chunk, borrowed);
+      // The reader decodes with Buffer's methods; a link that hands out plain bytes is viewed, not copied.
+      this.reader.push(
+        Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+        borrowed,
+      );
     } catch (error) {
       this.fail(error as Error);
     }
@@ -74,7 +50,7 @@ export class Connection {
     return this.#ended;
   }
 
-  /** Frames the kernel had not taken when the connection ended (they are dropped then: see onEnd). */
+  /** Frames the link had not taken when the connection ended (they are dropped then: see onEnd). */
   get unflushedAtEnd(): number {
     return this.#unflushedAtEnd;
   }
@@ -100,17 +76,17 @@ export class Connection {
   /** Ends the connection because of `error` (a protocol violation): no more frames are read. */
   fail(error: Error): void {
     this.#error ??= error;
-    this.socket.destroy();
+    this.link.destroy();
     this.#end();
   }
 
   /** Sends nothing more and closes once queued frames have left; the peer sees a clean end. */
   end(): void {
-    if (!this.socket.destroyed) this.socket.end();
+    this.link.end();
   }
 
   destroy(): void {
-    this.socket.destroy();
+    this.link.destroy();
     this.#end();
   }
 

@@ -28,7 +28,7 @@ import {
   timedOut,
   whyEnded,
 } from './failures.js';
-import type { TcpSettings } from './options.js';
+import type { StarSettings } from './settings.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
@@ -88,7 +88,7 @@ export class CoordinatorBackend implements Backend {
   readonly rank = 0;
   readonly isLeader = true;
   readonly size: number;
-  readonly #s: TcpSettings;
+  readonly #s: StarSettings;
   readonly #peers: Connection[];
   /** #peers without rank 0's empty slot: the hot path iterates it without allocating. */
   readonly #workers: Connection[];
@@ -96,7 +96,7 @@ export class CoordinatorBackend implements Backend {
   /** Per worker rank: its contributions not yet consumed, the head belonging to the current round. */
   readonly #queues: Contribution[][];
   readonly #begun: number[];
-  /** Worker ranks whose socket is paused because rank 0 holds too much of their data. */
+  /** Worker ranks whose link is paused because rank 0 holds too much of their data. */
   readonly #held = new Set<number>();
   /**
    * Per worker rank: bytes held for the contributions queued behind its head — each one's data
@@ -114,12 +114,12 @@ export class CoordinatorBackend implements Backend {
    * resolves once the kernel has taken them; the stall clock, a peer failure and close() reject it.
    */
   #flushing: LocalCall | null = null;
-  /** Bytes queued in the peers' sockets at the last stall tick while #flushing (progress detector). */
+  /** Bytes queued in the peers' links at the last stall tick while #flushing (progress detector). */
   #queuedAtLastTick = -1;
   #failure: CommError | null = null;
   /**
    * Workers that left while #flushing, after every frame to them had left — closing in an orderly
-   * way, or their socket just ending (a process that exits without close()): the flushing call still
+   * way, or their link just ending (a process that exits without close()): the flushing call still
    * completes for the others; the group fails once it has, naming the first of them (spec §7.1).
    */
   readonly #departed: Array<{ rank: number; why: string }> = [];
@@ -130,7 +130,7 @@ export class CoordinatorBackend implements Backend {
   /** Per worker rank: the kind of the last round it took part in (sequence #sequence − 1), for stall reports. */
   readonly #lastKind: string[] = [];
 
-  constructor(settings: TcpSettings, peers: Connection[], admission: Admission) {
+  constructor(settings: StarSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
     this.size = settings.size;
     this.#peers = peers;
@@ -147,7 +147,7 @@ export class CoordinatorBackend implements Backend {
     for (let r = 1; r < this.size; r++) {
       const peer = peers[r] as Connection;
       // Idle, the connections do not keep the process alive (spec §6.1): ref'd while a call is in flight.
-      peer.socket.unref();
+      peer.link.unref();
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
       peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
@@ -209,16 +209,16 @@ export class CoordinatorBackend implements Backend {
     local?.reject(closedInFlight(local.fp.kind));
     this.#admission.close();
     this.#stopPlacing();
-    // A paused socket would never read the peer's FIN: close would wait out CLOSE_GRACE_MS.
-    for (const rank of this.#held) this.#peers[rank]?.socket.resume();
+    // A paused link would never read the peer's FIN: close would wait out CLOSE_GRACE_MS.
+    for (const rank of this.#held) this.#peers[rank]?.link.resume();
     this.#held.clear();
     for (const ring of this.#staging) ring.release();
     const live = this.#workers.filter((p) => !p.ended);
     for (const peer of live) {
       peer.onFrame = () => {};
       peer.send(Tag.Shutdown);
-      // Until the Shutdown has left and the socket is closed, `await close()` keeps the process alive.
-      peer.socket.ref();
+      // Until the Shutdown has left and the link is closed, `await close()` keeps the process alive.
+      peer.link.ref();
     }
     this.#closing = closeConnections(live);
     return this.#closing;
@@ -267,8 +267,8 @@ export class CoordinatorBackend implements Backend {
   #refWorkers(on: boolean): void {
     if (this.#closing) return;
     for (const peer of this.#workers) {
-      if (on) peer.socket.ref();
-      else peer.socket.unref();
+      if (on) peer.link.ref();
+      else peer.link.unref();
     }
   }
 
@@ -400,14 +400,14 @@ export class CoordinatorBackend implements Backend {
   #hold(rank: number): void {
     if (this.#held.has(rank)) return;
     this.#held.add(rank);
-    this.#peers[rank]?.socket.pause();
+    this.#peers[rank]?.link.pause();
   }
 
   #release(): void {
     for (const rank of this.#held) {
       if (this.#heldFor(rank) <= HOLD_LIMIT_BYTES / 2) {
         this.#held.delete(rank);
-        this.#peers[rank]?.socket.resume();
+        this.#peers[rank]?.link.resume();
       }
     }
   }
@@ -527,7 +527,7 @@ export class CoordinatorBackend implements Backend {
       return;
     }
     this.#departed.push({ rank, why: DEPARTED });
-    // Nothing more is read from it; its socket ends when it closes (not a failure of its own).
+    // Nothing more is read from it; its link ends when it closes (not a failure of its own).
     (this.#peers[rank] as Connection).onFrame = () => {};
   }
 
@@ -547,7 +547,7 @@ export class CoordinatorBackend implements Backend {
   /** While #flushing: true when the kernel took bytes since the last tick (a slow reader is still a reader). */
   #flushMoved(): boolean {
     let queued = 0;
-    for (const peer of this.#workers) queued += peer.socket.writableLength;
+    for (const peer of this.#workers) queued += peer.link.bufferedBytes;
     const moved = queued !== this.#queuedAtLastTick;
     this.#queuedAtLastTick = queued;
     return moved;
@@ -564,7 +564,7 @@ export class CoordinatorBackend implements Backend {
     const detail = slow
       .map(
         (r) =>
-          `rank ${r} is not reading rank 0's result (${formatBytes(this.#peers[r]?.socket.writableLength ?? 0)} still queued for it, nothing taken for ${formatSecs(stalledMs)})`,
+          `rank ${r} is not reading rank 0's result (${formatBytes(this.#peers[r]?.link.bufferedBytes ?? 0)} still queued for it, nothing taken for ${formatSecs(stalledMs)})`,
       )
       .join('; ');
     if (!fatal) {
@@ -649,7 +649,7 @@ export class CoordinatorBackend implements Backend {
     const quiet = formatSecs(now - (this.#lastHeard[r] as number));
     if (!head) return `rank ${r} never arrived (${this.#lastDone(r)}; nothing from it for ${quiet})`;
     if (isComplete(head))
-      return `rank ${r} is not reading its result (${formatBytes(this.#peers[r]?.socket.writableLength ?? 0)} queued for it, nothing taken for ${quiet})`;
+      return `rank ${r} is not reading its result (${formatBytes(this.#peers[r]?.link.bufferedBytes ?? 0)} queued for it, nothing taken for ${quiet})`;
     return `rank ${r} sent ${formatBytes(head.received)} of ${formatBytes(head.bytes)}, then nothing for ${quiet}`;
   }
 

@@ -1,15 +1,14 @@
 /**
- * A worker's side of forming the group (spec/backend-tcp.md §3): connect to rank 0, retrying with
+ * A worker's side of forming the group (spec/backend-tcp.md §3): dial rank 0 (§11), retrying with
  * exponential backoff until the connect timeout (workers may start before rank 0 listens, and rank 0
  * may close a connection still in its handshake when a flood fills its table, §3.5), run the
  * handshake, and wait for Ack — sent when every rank has joined. When it gives up, the error says
  * which of these it met: rank 0 never reachable, closing the connection during the handshake, or
  * closing it and then refusing connections (it has exited).
  */
-import { connect, type Socket } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
-import { formatHostPort } from '../../communicator/host-address.js';
-import { Connection, StaticReads } from './connection.js';
+import { isDialError, type DialError, type Dialer, type Link } from '../link/link.js';
+import { Connection } from './connection.js';
 import {
   decodeChallenge,
   decodeReject,
@@ -21,14 +20,23 @@ import {
   RejectReason,
   type JoinIds,
 } from './handshake.js';
-import type { TcpSettings } from './options.js';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ProtocolError, Tag, tagName } from './protocol.js';
+import type { StarSettings } from './settings.js';
 
 const FIRST_RETRY_MS = 10;
 const MAX_RETRY_MS = 500;
 
+/** Where a worker joins: rank 0 as messages name it (`host:port`, a URL) and how to reach it. */
+export interface JoinTarget {
+  readonly address: string;
+  readonly dial: Dialer;
+}
+
+/** The settings and the target: everything the worker's side of formation reads. */
+type Joining = StarSettings & { readonly target: JoinTarget };
+
 function initFailed(
-  s: TcpSettings,
+  s: Joining,
   message: string,
   context: Record<string, unknown>,
   suggestion: string,
@@ -36,29 +44,13 @@ function initFailed(
   return new BackendError(
     'InitializationFailed',
     `tcp rank ${s.rank}: ${message}`,
-    { address: formatHostPort(s.host, s.port), rank: s.rank, ...context },
+    { address: s.target.address, rank: s.rank, ...context },
     suggestion,
   );
 }
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** One connect attempt: the socket once connected, or the errno that refused it. */
-function attempt(host: string, port: number, reads: StaticReads): Promise<Socket | NodeJS.ErrnoException> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, onread: reads.options });
-    const onError = (error: NodeJS.ErrnoException): void => {
-      socket.destroy();
-      resolve(error);
-    };
-    socket.once('error', onError);
-    socket.once('connect', () => {
-      socket.off('error', onError);
-      resolve(socket);
-    });
-  });
 }
 
 /** Delays between connect attempts: FIRST_RETRY_MS, doubling up to MAX_RETRY_MS. */
@@ -72,13 +64,13 @@ class Backoff {
 }
 
 /** After `closes` closes during the handshake, rank 0 stopped answering: it has (most likely) exited. */
-function goneAfterClose(s: TcpSettings, closes: number, error: NodeJS.ErrnoException): BackendError {
+function goneAfterClose(s: Joining, closes: number, error: DialError): BackendError {
   const errno = error.code ?? error.message;
   const times = closes === 1 ? '' : ` (${closes} times)`;
-  const then = error.code === 'ECONNREFUSED' ? 'refused new connections' : 'could not be reached';
+  const then = error.failure === 'refused' ? 'refused new connections' : 'could not be reached';
   return initFailed(
     s,
-    `rank 0 at ${s.host}:${s.port} closed the connection during the handshake${times} and then ${then} (${errno}) until the connect timeout: it has probably exited (crashed or was killed) or stopped listening`,
+    `rank 0 at ${s.target.address} closed the connection during the handshake${times} and then ${then} (${errno}) until the connect timeout: it has probably exited (crashed or was killed) or stopped listening`,
     // Not `errno`: selection rewords errors with an errno as "nothing listens there" (never reached).
     { closedDuringHandshake: true, closes, errnoAfterClose: error.code },
     "look at rank 0's output for why it ended, then restart the job",
@@ -86,30 +78,25 @@ function goneAfterClose(s: TcpSettings, closes: number, error: NodeJS.ErrnoExcep
 }
 
 /** Rank 0 still accepts connections but closed each of ours during the handshake. */
-function closedEachTime(s: TcpSettings, closes: number, last: Error | null): BackendError {
+function closedEachTime(s: Joining, closes: number, last: Error | null): BackendError {
   return initFailed(
     s,
-    `rank 0 at ${s.host}:${s.port} closed the connection ${closes} time${closes === 1 ? '' : 's'} during the handshake; it may be overloaded by other connections or may have exited${last ? ` (last: ${last.message})` : ''}`,
+    `rank 0 at ${s.target.address} closed the connection ${closes} time${closes === 1 ? '' : 's'} during the handshake; it may be overloaded by other connections or may have exited${last ? ` (last: ${last.message})` : ''}`,
     { closedDuringHandshake: true, closes },
     "if rank 0 warns of a connection flood, stop the processes it names or give the job its own port; otherwise look at rank 0's output, or raise the connect timeout",
   );
 }
 
-async function connectWithBackoff(
-  s: TcpSettings,
-  reads: StaticReads,
-  deadline: number,
-  closes: number,
-): Promise<Socket> {
+async function connectWithBackoff(s: Joining, deadline: number, closes: number): Promise<Link> {
   const backoff = new Backoff();
   for (;;) {
-    const result = await attempt(s.host, s.port, reads);
-    if (!(result instanceof Error)) return result;
+    const result = await s.target.dial();
+    if (!isDialError(result)) return result;
     if (deadline - Date.now() <= 0) {
       if (closes > 0) throw goneAfterClose(s, closes, result);
       throw initFailed(
         s,
-        `rank 0 unreachable at ${formatHostPort(s.host, s.port)} after ${s.connectTimeoutMs / 1000} s (${result.code ?? result.message})`,
+        `rank 0 unreachable at ${s.target.address} after ${s.connectTimeoutMs / 1000} s (${result.code ?? result.message})`,
         { errno: result.code },
         'start rank 0 (it listens and reports its port), check MASTER_ADDR/MASTER_PORT, or raise the connect timeout',
       );
@@ -119,26 +106,28 @@ async function connectWithBackoff(
 }
 
 /**
- * Connects and joins; once the whole group is formed, `adopt` takes the connection over — inside
+ * Dials `target` and joins; once the whole group is formed, `adopt` takes the connection over — inside
  * the Ack handler, so frames rank 0 sends right after Ack reach the adopter's handlers. A connection
  * rank 0 closes during the handshake is retried until the connect timeout (§3.5).
  */
-export async function joinGroup<T>(s: TcpSettings, adopt: (connection: Connection) => T): Promise<T> {
-  // A worker's frames are consumed as they arrive (results go straight into the caller's arrays,
-  // control frames are decoded at once), so its socket can read into one reused buffer.
-  const reads = new StaticReads();
+export async function joinGroup<T>(
+  settings: StarSettings,
+  target: JoinTarget,
+  adopt: (connection: Connection) => T,
+): Promise<T> {
+  const s: Joining = { ...settings, target };
   const deadline = Date.now() + s.connectTimeoutMs;
   const backoff = new Backoff();
   let closes = 0;
   for (;;) {
-    const socket = await connectWithBackoff(s, reads, deadline, closes);
-    const outcome = await handshake(s, new Connection(socket, reads), adopt, deadline);
+    const link = await connectWithBackoff(s, deadline, closes);
+    const outcome = await handshake(s, new Connection(link), adopt, deadline);
     if (outcome.joined) return outcome.value;
     closes++;
     if (deadline - Date.now() <= 0) {
       // One last look tells a rank 0 that exited (refused) from one that closes each connection.
-      const probe = await attempt(s.host, s.port, reads);
-      if (probe instanceof Error) throw goneAfterClose(s, closes, probe);
+      const probe = await s.target.dial();
+      if (isDialError(probe)) throw goneAfterClose(s, closes, probe);
       probe.destroy();
       throw closedEachTime(s, closes, outcome.error);
     }
@@ -154,7 +143,7 @@ type Outcome<T> = { joined: true; value: T } | { joined: false; error: Error | n
  * out of place — rejects with a final BackendError.
  */
 function handshake<T>(
-  s: TcpSettings,
+  s: Joining,
   connection: Connection,
   adopt: (connection: Connection) => T,
   deadline: number,
@@ -190,7 +179,7 @@ function handshake<T>(
         return fail(
           initFailed(
             s,
-            `rank 0 at ${s.host}:${s.port} sent a malformed handshake frame (${error.message})`,
+            `rank 0 at ${s.target.address} sent a malformed handshake frame (${error.message})`,
             { protocolError: error.code },
             'check the address points at a collective rank 0 of the same version',
           ),
@@ -206,7 +195,7 @@ function handshake<T>(
           return fail(
             initFailed(
               s,
-              `rank 0 at ${formatHostPort(s.host, s.port)} belongs to another job: ${message}`,
+              `rank 0 at ${s.target.address} belongs to another job: ${message}`,
               { reason: message, rejectReason: reason, jobId: s.jobId },
               JOB_MISMATCH_ADVICE,
             ),

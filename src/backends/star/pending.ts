@@ -1,6 +1,6 @@
 /**
  * Rank 0's table of connections still in the handshake (spec/backend-tcp.md §3.5). Connections that
- * never finish — idle sockets, a flood, a reconnect storm — cannot keep the real ranks out:
+ * never finish — idle connections, a flood, a reconnect storm — cannot keep the real ranks out:
  *  - each has a deadline from its arrival (HANDSHAKE_DEADLINE_MS, at most the connect timeout) to
  *    be admitted; past it, it is closed;
  *  - at most MAX_PENDING_HANDSHAKES are held; when full, a new arrival evicts the oldest by arrival,
@@ -10,6 +10,7 @@
  * DROP_WARNING_INTERVAL_MS: the first at once, the others in one summary, naming source addresses.
  */
 import type { Connection } from './connection.js';
+import { unrefTimer } from './timers.js';
 
 /** Unauthenticated connections held at once; a new one past this evicts the oldest. */
 export const MAX_PENDING_HANDSHAKES = 64;
@@ -27,7 +28,7 @@ interface Entry {
   /** host:port, as named in warnings. */
   address: string;
   host: string;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
   /** Rank 0 refused it (Reject sent, counted there): its end is not reported again. */
   refused: boolean;
 }
@@ -45,7 +46,7 @@ export class PendingHandshakes {
   readonly #deadlineMs: number;
   readonly #warn: (message: string) => void;
   /** Running while drops are being summarised; null when the last interval was quiet. */
-  #interval: NodeJS.Timeout | null = null;
+  #interval: ReturnType<typeof setTimeout> | null = null;
   #counts: Record<DropKind, number> = { evicted: 0, deadline: 0, failed: 0, rejected: 0 };
   /** Refusals already warned in full since the last quiet interval, by reason and claimed rank. */
   #refusalsWarned = new Set<string>();
@@ -63,13 +64,12 @@ export class PendingHandshakes {
   /** Holds `connection` until settled or dropped; when the table is full, evicts the oldest first. */
   add(connection: Connection): void {
     if (this.#entries.size >= MAX_PENDING_HANDSHAKES) this.#evictOldest();
-    const socket = connection.socket;
-    const host = socket.remoteAddress ?? '?';
+    const link = connection.link;
     const timer = setTimeout(() => this.#drop(connection, 'deadline'), this.#deadlineMs);
-    timer.unref();
+    unrefTimer(timer);
     this.#entries.set(connection, {
-      address: `${host}:${socket.remotePort ?? '?'}`,
-      host,
+      address: link.remoteAddress,
+      host: link.remoteHost,
       timer,
       refused: false,
     });
@@ -112,7 +112,7 @@ export class PendingHandshakes {
 
   /** Formed: connections still in the handshake must not keep rank 0's process alive. */
   unref(): void {
-    for (const connection of this.#entries.keys()) connection.socket.unref();
+    for (const connection of this.#entries.keys()) connection.link.unref();
   }
 
   /** Closes every connection still in the handshake, without reporting them. */
@@ -174,7 +174,7 @@ export class PendingHandshakes {
 
   #startInterval(): void {
     this.#interval = setTimeout(() => this.#summarise(), DROP_WARNING_INTERVAL_MS);
-    this.#interval.unref();
+    unrefTimer(this.#interval);
   }
 
   /** At the end of an interval: one warning for its drops, or quiet (the next drop warns at once). */

@@ -26,7 +26,7 @@ import {
   whyEnded,
 } from './failures.js';
 import { closeConnections, StallClock } from './lifecycle.js';
-import type { TcpSettings } from './options.js';
+import type { StarSettings } from './settings.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
@@ -74,23 +74,23 @@ export class WorkerBackend implements Backend {
   readonly isLeader = true;
   readonly rank: number;
   readonly size: number;
-  readonly #s: TcpSettings;
+  readonly #s: StarSettings;
   readonly #connection: Connection;
   #sequence = 0;
   #pending: PendingCall | null = null;
   #failure: CommError | null = null;
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
-  /** Bytes queued in the socket at the last silence check (progress detector for a long send). */
+  /** Bytes queued in the link at the last silence check (progress detector for a long send). */
   #queuedAtLastCheck = 0;
 
-  constructor(settings: TcpSettings, connection: Connection) {
+  constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
     // Idle, the connection does not keep the process alive (spec §6.1): ref'd only while a call is pending.
-    connection.socket.unref();
+    connection.link.unref();
     this.#clock = new StallClock(
       settings.timeoutMs * COORDINATOR_SILENCE_FACTOR,
       settings.stallWarningMs * COORDINATOR_SILENCE_FACTOR,
@@ -188,8 +188,8 @@ export class WorkerBackend implements Backend {
     this.#connection.reader.detachSink();
     this.#connection.onFrame = () => {};
     this.#connection.send(Tag.Shutdown);
-    // Until the Shutdown has left and the socket is closed, `await close()` keeps the process alive.
-    this.#connection.socket.ref();
+    // Until the Shutdown has left and the link is closed, `await close()` keeps the process alive.
+    this.#connection.link.ref();
     this.#closing = closeConnections([this.#connection]);
     return this.#closing;
   }
@@ -213,8 +213,8 @@ export class WorkerBackend implements Backend {
       fingerprint: words,
       contributionBytes: data.byteLength,
     });
-    const socket = this.#connection.socket;
-    socket.ref();
+    const link = this.#connection.link;
+    link.ref();
     return new Promise<void>((resolve, reject) => {
       this.#pending = {
         sequence,
@@ -227,11 +227,11 @@ export class WorkerBackend implements Backend {
         offset: 0,
         ownBlock,
         resolve: () => {
-          socket.unref();
+          link.unref();
           resolve();
         },
         reject: (error) => {
-          socket.unref();
+          link.unref();
           reject(error);
         },
       };
@@ -248,7 +248,7 @@ export class WorkerBackend implements Backend {
         frames.push([dataTag, prefix ? [prefix, chunk] : [chunk]]);
       }
       c.sendAll(frames);
-      this.#queuedAtLastCheck = c.socket.writableLength;
+      this.#queuedAtLastCheck = c.link.bufferedBytes;
     });
   }
 
@@ -367,7 +367,7 @@ export class WorkerBackend implements Backend {
   #onSilence(stalledMs: number, fatal: boolean): boolean {
     if (!this.#pending || this.#failure || this.#closing) return false;
     // Bytes of ours leaving since the last check: rank 0 is reading them, so it is not silent.
-    const queued = this.#connection.socket.writableLength;
+    const queued = this.#connection.link.bufferedBytes;
     if (queued !== this.#queuedAtLastCheck) {
       this.#queuedAtLastCheck = queued;
       this.#clock.progress();

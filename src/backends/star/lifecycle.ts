@@ -3,6 +3,7 @@
  * and cleared on close, so a process whose communicator is closed exits on its own.
  */
 import type { Connection } from './connection.js';
+import { unrefTimer } from './timers.js';
 
 /** The stall check runs this many times per timeout (or warning interval, if shorter): at most 5% late. */
 export const TICKS_PER_TIMEOUT = 20;
@@ -21,7 +22,7 @@ const REAL_TIMING: StallTiming = {
   now: () => performance.now(),
   every: (ms, tick) => {
     const timer = setInterval(tick, ms);
-    timer.unref();
+    unrefTimer(timer);
     return { stop: () => clearInterval(timer) };
   },
 };
@@ -113,7 +114,7 @@ export function closeConnections(connections: readonly Connection[]): Promise<vo
   return new Promise<void>((resolve) => {
     let left = open.length;
     const grace = setTimeout(() => open.forEach((c) => c.destroy()), CLOSE_GRACE_MS);
-    grace.unref();
+    unrefTimer(grace);
     for (const c of open) {
       c.onEnd = () => {
         if (--left === 0) {

@@ -1,0 +1,25 @@
+/**
+ * What the star protocol needs to know, whatever the link (spec/backend-tcp.md §1, §6): the group,
+ * the token and job id of the handshake, the clocks and the warning hooks. Each transport validates
+ * its own options and extends this with its addresses (TcpSettings, …).
+ */
+export interface StarSettings {
+  rank: number;
+  size: number;
+  /** HMAC-SHA256 challenge–response (§3.1) when set; null: no token. */
+  token: string | null;
+  /** The launcher's job identity (§3.4), at most MAX_JOB_ID_BYTES UTF-8 bytes; null: none. */
+  jobId: string | null;
+  /** The fatal timeout: no progress in a collective for this long (ms). */
+  timeoutMs: number;
+  /** The stall warning period (ms); 0: no stall warnings. */
+  stallWarningMs: number;
+  /** Ranks ≥ 1: keep dialling this long (ms); rank 0: wait this long for every rank. */
+  connectTimeoutMs: number;
+  /** Bytes per data frame (a multiple of 8, at most MAX_CHUNK_BYTES). */
+  chunkBytes: number;
+  /** Rejected connections and other backend warnings. */
+  warn: (message: string) => void;
+  /** Stall warnings (§7.2). */
+  warnStall: (message: string) => void;
+}

@@ -1,0 +1,244 @@
+/**
+ * The backend table (spec/selection.md §2): one row per backend, and the only place that lists them.
+ * Everything that names backends reads this table: the BackendName/BackendChoice/BackendConfig types,
+ * `parseBackendChoice` (its `available: auto, local, shm, tcp`), the priority chain (§5), the
+ * launchers' `auto` (§5.3), `collective run --help`, `train()`'s checks, the worker messages,
+ * availableBackends() and `collective doctor`. A new transport is one row here plus its modules (its
+ * config builder and its start function in selection/, its implementation in backends/).
+ *
+ * A row's module is imported only inside its `start`, i.e. only when that backend is selected.
+ */
+import type { Communicator, KnownBackendName } from '../communicator/communicator.js';
+import type { ShmGroupHandle } from '../backends/shm/index.js';
+import { loadBackendModule, type Availability, type StartHooks } from './backend-start.js';
+import type { LocalConfig, SelectionWarning, ShmConfig, TcpConfig } from './config.js';
+import {
+  local,
+  localByAuto,
+  shm,
+  tcp,
+  tcpWarnings,
+  type AutoFacts,
+  type Context,
+  type SelectionInputs,
+} from './configure.js';
+import type { InitOptions } from './options.js';
+import { VARIABLES } from './settings.js';
+import { startTcp } from './tcp-start.js';
+import type { EnvRecord } from './values.js';
+
+/** One step of `auto` (§5.1): tried in increasing `step` order, the first that picks decides. */
+export interface AutoStep<C> {
+  /** The step's number in spec/selection.md §5.1 (the order in which auto tries the rows). */
+  readonly step: number;
+  /** Whether this launch is this backend's, as auto reads it. */
+  picks(context: Context, facts: AutoFacts): boolean;
+  /** The config once picked, or the BackendError that says what is missing. */
+  select(context: Context, facts: AutoFacts): C;
+}
+
+/**
+ * How our launchers (train(), `collective run`) start a backend's ranks (spec/train.md §4, §7):
+ *
+ * - `one`: a single rank; train() runs it in the caller's thread, `collective run` as one process.
+ * - `threads`: worker threads of the launcher's process that share one shm group: each gets
+ *   `workerData[SHM_WORKER_DATA_KEY] = { group, rank, launcherWarned: true }`.
+ * - `processes`: child processes around a coordinating rank 0: rank 0 gets
+ *   `COLLECTIVE_TCP_COORDINATOR=127.0.0.1:0`, listens on the port the OS picks and reports it
+ *   (`LISTENING_MESSAGE_KIND`); the others then get that address; every rank gets the run's token
+ *   (`COLLECTIVE_TCP_TOKEN`: in the environment from `collective run`, over IPC from train()).
+ *
+ * Every rank also gets `COLLECTIVE_BACKEND` (the row's name), `COLLECTIVE_RANK`, `COLLECTIVE_SIZE` and
+ * `COLLECTIVE_JOB_ID`.
+ */
+export type LaunchRule =
+  | { readonly ranks: 'one'; readonly help: string }
+  | {
+      readonly ranks: 'threads' | 'processes';
+      /** Its line under `--backend NAME` in `collective run --help`. */
+      readonly help: string;
+      /** What too many ranks on too few cores does to it: the end of COLLECTIVE_OVERSUBSCRIBED's sentence. */
+      oversubscribed(cores: number): string;
+      /**
+       * §5.3: whether the launchers' `auto` picks it in this (the launcher's) environment, and the
+       * condition as the help says it (absent: the fallback). Tried in the order of `auto.step`.
+       */
+      readonly launcherAuto?: { readonly when?: string; picks(env: EnvRecord): boolean };
+    };
+
+/** One backend: everything the rest of the code needs to know about it. */
+export interface BackendRow<C extends { readonly backend: string }> {
+  /** The name, as `COLLECTIVE_BACKEND`, `init({ backend })`, `train({ backend })` and `--backend` take it. */
+  readonly name: C['backend'];
+  /** One line on what it is: availableBackends() returns it and `collective doctor` prints it. */
+  readonly description: string;
+  /** Whether it can run in this runtime, and why not (doctor prints the reason). */
+  availability(): Availability;
+  /** §5.2: the config of an explicit choice of it, or the BackendError that names what to fix. */
+  configure(context: Context): C;
+  /** §5.1: its step in the `auto` chain, or why `auto` never picks it. */
+  readonly auto: AutoStep<C> | { readonly never: string };
+  /** How the launchers start its ranks. */
+  readonly launch: LaunchRule;
+  /**
+   * What configures it beyond the settings of every backend (rank, size, timeouts, job id): its
+   * variables and init() options; `secret` variables are hidden by doctor.
+   */
+  readonly settings: {
+    readonly variables: readonly string[];
+    readonly options: readonly (keyof InitOptions)[];
+    readonly secret: readonly string[];
+  };
+  /** §7: warnings about a working but poor selection of it. */
+  warnings?(config: C, inputs: SelectionInputs): SelectionWarning[];
+  /** Imports its module (here and nowhere else) and starts this rank. */
+  start(config: C, hooks: StartHooks): Promise<Communicator>;
+}
+
+const LOCAL: BackendRow<LocalConfig> = {
+  name: 'local',
+  description: 'one rank in this process; identity semantics',
+  availability: () => ({ available: true }),
+  configure: local,
+  auto: { step: 6, picks: () => true, select: localByAuto },
+  launch: { ranks: 'one', help: 'one rank (-n 1), no communication' },
+  settings: { variables: [], options: [], secret: [] },
+  async start() {
+    const { createLocalCommunicator } = await import('../backends/local/index.js');
+    return createLocalCommunicator();
+  },
+};
+
+const SHM: BackendRow<ShmConfig> = {
+  name: 'shm',
+  description: 'worker threads of one process over SharedArrayBuffer + Atomics',
+  availability: () =>
+    typeof SharedArrayBuffer === 'function' && typeof Atomics === 'object'
+      ? { available: true }
+      : { available: false, reason: 'SharedArrayBuffer or Atomics is missing in this runtime' },
+  configure: shm,
+  auto: { step: 4, picks: (context) => context.membership !== undefined, select: shm },
+  launch: {
+    ranks: 'threads',
+    help: 'the ranks are worker threads of this process, sharing memory',
+    oversubscribed: (cores) => `spin-wait on ${cores} cores: expect slow collectives`,
+    launcherAuto: { picks: () => true },
+  },
+  settings: { variables: [], options: ['group', 'rank'], secret: [] },
+  async start(config) {
+    const { connectShm } = await loadBackendModule('shm', () => import('../backends/shm/index.js'));
+    // The handle came from workerData or the caller unchecked; connectShm validates it. A rank that
+    // closed joins the group's next generation (init() after close(), §5.4).
+    return connectShm({
+      group: config.group as ShmGroupHandle,
+      rank: config.rank,
+      timeoutSecs: config.timeoutSecs,
+      stallWarningSecs: config.stallWarningSecs,
+    });
+  },
+};
+
+const TCP: BackendRow<TcpConfig> = {
+  name: 'tcp',
+  description: 'processes on one or many machines; rank 0 coordinates a star of TCP connections',
+  availability: () => ({ available: true }),
+  configure: tcp,
+  auto: {
+    step: 3,
+    picks: (context, { address, multiRank }) =>
+      address.host !== undefined || (multiRank && context.launch?.layout.value === 'single-node'),
+    select: (context, { world, address }) => tcp(context, world, address),
+  },
+  launch: {
+    ranks: 'processes',
+    help: 'the ranks are child processes; rank 0 coordinates on 127.0.0.1',
+    oversubscribed: (cores) => `share ${cores} cores: correct, but slower`,
+    launcherAuto: {
+      when: `${VARIABLES.coordinator} is set`,
+      picks: (env) => Boolean(env[VARIABLES.coordinator]),
+    },
+  },
+  settings: {
+    variables: [VARIABLES.coordinator, VARIABLES.port, VARIABLES.bindAddr, VARIABLES.token],
+    options: ['coordinator', 'port', 'bindAddr', 'token', 'allowInsecure', 'connectTimeoutSecs'],
+    secret: [VARIABLES.token],
+  },
+  warnings: tcpWarnings,
+  start: startTcp,
+};
+
+/*
+ * The row a WebSocket transport adds (issue 13), for illustration; its config builder `ws` and
+ * `WsConfig` live in selection/ws-config.ts, `startWs` in selection/ws-start.ts, the transport in
+ * backends/ws/:
+ *
+ * const WS: BackendRow<WsConfig> = {
+ *   name: 'ws',
+ *   description: 'processes or browser tabs; rank 0 coordinates a star of WebSocket connections',
+ *   availability: () => ({ available: true }),
+ *   configure: ws,
+ *   // Never picked by auto: the environment of a tcp launch is also a valid ws launch, so auto
+ *   // cannot tell which one is meant, and tcp is faster where both work (spec/selection.md §5.1).
+ *   auto: { never: 'a ws launch looks like a tcp launch; name ws explicitly' },
+ *   launch: {
+ *     ranks: 'processes',
+ *     help: 'the ranks are child processes; rank 0 serves WebSocket on 127.0.0.1',
+ *     oversubscribed: (cores) => `share ${cores} cores: correct, but slower`,
+ *   },
+ *   settings: {
+ *     variables: [VARIABLES.coordinator, VARIABLES.port, VARIABLES.bindAddr, VARIABLES.token, VARIABLES.wsUrl],
+ *     options: ['coordinator', 'port', 'bindAddr', 'token', 'allowInsecure', 'connectTimeoutSecs', 'url', 'server', 'path', 'allowedOrigins'],
+ *     secret: [VARIABLES.token],
+ *   },
+ *   warnings: wsWarnings,
+ *   start: startWs,
+ * };
+ */
+
+/** The table, in the order names are listed (`available: auto, local, shm, tcp`). */
+export const BACKEND_TABLE = [LOCAL, SHM, TCP] as const;
+
+type ConfigOf<R> = R extends BackendRow<infer C> ? C : never;
+
+/** The validated config of any backend: one member per row. */
+export type BackendConfig = ConfigOf<(typeof BACKEND_TABLE)[number]>;
+
+/** The name of a backend in the table. */
+export type TableName = BackendConfig['backend'];
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * The contract's public `KnownBackendName` (communicator.ts, which may not import selection/) lists the
+ * table's names: a row whose name is not there, or a name there without a row, fails to compile here.
+ */
+export const CONTRACT_NAMES_MATCH_TABLE: Same<KnownBackendName, TableName> = true;
+
+/** The backends' names, in table order. */
+export const BACKEND_NAMES: readonly TableName[] = BACKEND_TABLE.map((row) => row.name);
+
+/** The row of a backend by name (names come from the table, so one always exists). */
+export function rowOf<N extends TableName>(name: N): BackendRow<Extract<BackendConfig, { backend: N }>> {
+  const row = BACKEND_TABLE.find((r) => r.name === name);
+  if (row === undefined) throw new Error(`internal error: no backend row named ${String(name)}`);
+  return row as unknown as BackendRow<Extract<BackendConfig, { backend: N }>>;
+}
+
+/** The names of the rows our launchers start as threads or processes: those that can have many ranks. */
+export function multiRankNames(): TableName[] {
+  return BACKEND_TABLE.filter((row) => row.launch.ranks !== 'one').map((row) => row.name);
+}
+
+/** The rows `auto` may pick, in the order it tries them. */
+export function autoSteps(): Array<{ row: (typeof BACKEND_TABLE)[number]; step: AutoStep<BackendConfig> }> {
+  const steps: Array<{ row: (typeof BACKEND_TABLE)[number]; step: AutoStep<BackendConfig> }> = [];
+  for (const row of BACKEND_TABLE) {
+    if ('step' in row.auto) steps.push({ row, step: row.auto as AutoStep<BackendConfig> });
+  }
+  return steps.sort((a, b) => a.step.step - b.step.step);
+}
+
+/** The variables whose values doctor hides (tokens). */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(
+  BACKEND_TABLE.flatMap((row) => row.settings.secret),
+);
