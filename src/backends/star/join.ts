@@ -25,6 +25,8 @@ import type { StarSettings } from './settings.js';
 
 const FIRST_RETRY_MS = 10;
 const MAX_RETRY_MS = 500;
+/** The least time a handshake attempt waits for rank 0, even past the connect deadline (ms). */
+const LAST_ATTEMPT_GRACE_MS = 500;
 
 /** Where a worker joins: rank 0 as messages name it (`host:port`, a URL) and how to reach it. */
 export interface JoinTarget {
@@ -171,8 +173,9 @@ function handshake<T>(
             'check that every rank was started',
           ),
         ),
-      // The connect timeout counts from connectTcp's start, retries included (§3.5).
-      Math.max(0, deadline - Date.now()),
+      // The connect timeout counts from the start, retries included (§3.5); an attempt made at the
+      // very end still gets LAST_ATTEMPT_GRACE_MS to see rank 0's answer or close.
+      Math.max(LAST_ATTEMPT_GRACE_MS, deadline - Date.now()),
     );
     connection.onEnd = (error) => {
       if (error instanceof ProtocolError) {
