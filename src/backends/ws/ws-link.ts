@@ -31,6 +31,12 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = {
 
 const NO_DATA = Buffer.alloc(0);
 
+/** A received message is handed up in slices of at most this many bytes, as a TCP read would be. */
+export const DELIVERY_SLICE_BYTES = 64 * 1024;
+
+/** TCP keepalive probes start after this much idle time (ms), as on tcp's links. */
+export const TCP_KEEPALIVE_IDLE_MS = 10_000;
+
 /** One batch as one message: a single piece as is, several joined (measured cheaper than fragments, §2). */
 function toMessage(pieces: readonly Uint8Array[]): Uint8Array {
   if (pieces.length === 1) return pieces[0]!;
@@ -71,7 +77,11 @@ export class WsLink implements Link {
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket | null,
+    /** The largest batch one write() may carry (bytes): the maxPayload both sides use (§5). */
+    readonly maxBatchBytes: number,
   ) {
+    // A Node peer is not pinged (§4): TCP keepalive notices its host vanishing, as for tcp.
+    socket?.setKeepAlive(true, TCP_KEEPALIVE_IDLE_MS);
     const host = socket?.remoteAddress ?? '?';
     this.remoteHost = host;
     this.remoteAddress = socket?.remotePort === undefined ? host : formatHostPort(host, socket.remotePort);
@@ -168,12 +178,26 @@ export class WsLink implements Link {
       return;
     }
     if (data.byteLength === 0) return;
-    if (this.#paused || this.#held.length > 0) this.#held.push(data);
-    else this.onData(data, false);
+    this.#held.push(data);
+    if (!this.#paused && this.#held.length === 1) this.#release();
   }
 
+  /**
+   * Delivers held messages in slices of at most DELIVERY_SLICE_BYTES, checking pause() between
+   * slices: a message may hold up to maxPayload bytes of small frames (Begins), and the receiver
+   * must be able to stop after a slice as it does after a TCP read (spec/backend-ws.md §2).
+   */
   #release(): void {
-    while (!this.#paused && !this.#closed && this.#held.length > 0) this.onData(this.#held.shift()!, false);
+    while (!this.#paused && !this.#closed && this.#held.length > 0) {
+      const head = this.#held[0]!;
+      if (head.byteLength <= DELIVERY_SLICE_BYTES) {
+        this.#held.shift();
+        this.onData(head, false);
+      } else {
+        this.#held[0] = head.subarray(DELIVERY_SLICE_BYTES);
+        this.onData(head.subarray(0, DELIVERY_SLICE_BYTES), false);
+      }
+    }
   }
 
   #report(error: Error | null): void {
@@ -247,7 +271,7 @@ export function wsDialer(url: string, options: WsDialOptions): Dialer {
       });
       ws.on('open', () => {
         ws.off('error', onError);
-        resolve(new WsLink(ws, socket));
+        resolve(new WsLink(ws, socket, options.maxPayload));
       });
     });
 }

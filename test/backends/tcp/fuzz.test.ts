@@ -20,7 +20,8 @@ import {
 } from '../../../src/backends/star/protocol.js';
 import { encodeFingerprint, fingerprint } from '../../../src/communicator/fingerprint.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
-import { allreduceWords, Insider, tcpLink } from './insider.js';
+import { connectWs } from '../../../src/backends/ws/index.js';
+import { allreduceWords, Insider, tcpLink, wsLink, type InsiderLink } from './insider.js';
 import { MemoryChild, stopMemoryChildren } from './memory-child.js';
 import { BASE, frame, RawPeer, startRankZero } from './support.js';
 
@@ -325,7 +326,17 @@ async function honestBarriers(comm: Communicator, rounds: number): Promise<strin
   }
 }
 
-describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
+/** The two links of the star (spec/backend-tcp.md §11): the insider and rank 2 use the same one. */
+const LINKS = [
+  { name: 'tcp', link: (port: number) => tcpLink(port), connect: connectTcp },
+  { name: 'ws', link: (port: number) => wsLink(`ws://127.0.0.1:${port}/`), connect: connectWs },
+] as const satisfies ReadonlyArray<{
+  name: 'tcp' | 'ws';
+  link: (port: number) => Promise<InsiderLink>;
+  connect: unknown;
+}>;
+
+describe.each(LINKS)('fuzz: an insider over $name (admitted, then abusive but well-formed)', (via) => {
   const children: MemoryChild[] = [];
   afterEach(() => stopMemoryChildren(children));
 
@@ -340,14 +351,15 @@ describe('fuzz: an insider (admitted, then abusive but well-formed)', () => {
       size: 3,
       timeoutSecs: INSIDER_TIMEOUT_SECS,
       token: INSIDER_TOKEN,
+      backend: via.name,
     });
     children.push(child);
     for (const [i, a] of plan.entries()) {
       if (i > 0) child.child.send({ type: 'reform' });
       const { port } = (await child.next('listening')) as unknown as { port: number };
       const [insider, rank2] = await Promise.all([
-        tcpLink(port).then((link) => Insider.join(link, { rank: 1, size: 3, token: INSIDER_TOKEN })),
-        connectTcp({
+        via.link(port).then((link) => Insider.join(link, { rank: 1, size: 3, token: INSIDER_TOKEN })),
+        via.connect({
           ...BASE,
           rank: 2,
           size: 3,

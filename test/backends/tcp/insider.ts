@@ -6,6 +6,8 @@
  * the same insider can drive another link (a WebSocket) by giving it another link.
  */
 import { connect } from 'node:net';
+import WebSocket from 'ws';
+import { WS_MAX_MESSAGE_BYTES } from '../../../src/backends/ws/limits.js';
 import { FrameReader } from '../../../src/backends/star/frame-reader.js';
 import {
   decodeChallenge,
@@ -72,6 +74,98 @@ export function tcpLink(port: number): Promise<InsiderLink> {
     socket.once('error', reject);
   });
 }
+
+/**
+ * A WebSocket InsiderLink to rank 0 at `url`, as a Node rank dials it (no Origin): each write() is
+ * one binary message, so the insider may also cut frames across messages. Drained once every send
+ * has been written to the socket (ws's send callbacks run in order).
+ */
+export function wsLink(url: string): Promise<InsiderLink> {
+  return new Promise((resolve, reject) => {
+    // A zero mask: ws then sends the views by reference instead of masking (copying) hundreds of MiB
+    // on the event loop that also runs the honest rank 2 (rank 0 unmasks a zero mask the same way).
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: WS_MAX_MESSAGE_BYTES,
+      generateMask: (mask: Buffer) => void mask.fill(0),
+    });
+    ws.binaryType = 'nodebuffer';
+    let unsent = 0;
+    let drainWaiters: Array<() => void> = [];
+    const wakeDrained = (): void => {
+      for (const wake of drainWaiters.splice(0)) wake();
+    };
+    const closed = new Promise<void>((done) =>
+      ws.once('close', () => {
+        unsent = 0;
+        wakeDrained();
+        done();
+      }),
+    );
+    ws.once('error', reject);
+    ws.once('open', () => {
+      ws.off('error', reject);
+      ws.on('error', () => {});
+      // Writes of one turn leave together, in messages of at most INSIDER_MESSAGE_BYTES: one ws.send
+      // per 5-byte header would cost the shared event loop seconds for a flood of Begins.
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      const flush = (): void => {
+        const pieces = pending;
+        pending = [];
+        pendingBytes = 0;
+        if (ws.readyState !== WebSocket.OPEN || pieces.length === 0) return;
+        let batch: Uint8Array[] = [];
+        let bytes = 0;
+        const send = (): void => {
+          if (batch.length === 0) return;
+          unsent++;
+          ws.send(Buffer.concat(batch), { binary: true }, () => {
+            if (unsent > 0 && --unsent === 0) wakeDrained();
+          });
+          batch = [];
+          bytes = 0;
+        };
+        for (const piece of pieces) {
+          if (bytes + piece.byteLength > INSIDER_MESSAGE_BYTES) send();
+          batch.push(piece);
+          bytes += piece.byteLength;
+        }
+        send();
+      };
+      const link: InsiderLink = {
+        write: (bytes) => {
+          if (ws.readyState !== WebSocket.OPEN) return;
+          if (pending.length === 0) {
+            unsent++; // the flush to come counts as unsent until it has run
+            setImmediate(() => {
+              flush();
+              if (unsent > 0 && --unsent === 0) wakeDrained();
+            });
+          }
+          pending.push(bytes);
+          pendingBytes += bytes.byteLength;
+        },
+        drained: () =>
+          unsent === 0 || ws.readyState !== WebSocket.OPEN
+            ? Promise.resolve()
+            : new Promise<void>((done) => drainWaiters.push(done)),
+        get queuedBytes() {
+          return ws.bufferedAmount + pendingBytes;
+        },
+        onBytes: () => {},
+        destroy: () => ws.terminate(),
+        closed,
+      };
+      ws.on('message', (data: Buffer) => link.onBytes(data));
+      drainWaiters = [];
+      resolve(link);
+    });
+  });
+}
+
+/** The largest message the ws insider sends (bytes): under rank 0's maxPayload. */
+const INSIDER_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Control frames are kept whole; data frames only counted (an insider may receive gigabytes). */
 const KEPT_PAYLOAD_BYTES = 4096;

@@ -31,6 +31,13 @@ export class Recorder {
     this.closed = new Promise((resolve) => (link.onClose = resolve));
   }
 
+  /** Resolves once `total` bytes have arrived (a Node link hands a big message up in slices). */
+  async received(total: number): Promise<Buffer> {
+    const sum = (): number => this.messages.reduce((n, m) => n + m.byteLength, 0);
+    while (sum() < total) await new Promise<void>((wake) => this.#waiters.push(wake));
+    return Buffer.concat(this.messages);
+  }
+
   /** Resolves once `count` messages have arrived. */
   async count(count: number): Promise<void> {
     while (this.messages.length < count) await new Promise<void>((wake) => this.#waiters.push(wake));
