@@ -245,6 +245,45 @@ describe('ws: 2 Node.js ranks and 2 browser ranks', () => {
     }
   });
 
+  it('createSharedRegion is a heap region of its own on every rank; splitLocal gives a tab a world of one', async () => {
+    const results = await onEveryRank(
+      group,
+      async (comm, rank) => {
+        const region = await comm.createSharedRegion(Float32Array, 8);
+        region.data.fill(rank);
+        await comm.barrier();
+        const local = await comm.splitLocal();
+        const out = {
+          leader: region.isLeader,
+          first: region.data[0],
+          localSize: local.size,
+          localRank: local.rank,
+        };
+        await local.close();
+        return out;
+      },
+      async (_modules, { rank }) => {
+        const comm = (globalThis as unknown as { comm: Communicator }).comm;
+        const region = await comm.createSharedRegion(Float32Array, 8);
+        region.data.fill(rank);
+        await comm.barrier();
+        const local = await comm.splitLocal();
+        const out = {
+          leader: region.isLeader,
+          first: region.data[0],
+          localSize: local.size,
+          localRank: local.rank,
+        };
+        await local.close();
+        return out;
+      },
+      {},
+    );
+    expect(results).toEqual(
+      [0, 1, 2, 3].map((rank) => ({ leader: true, first: rank, localSize: 1, localRank: 0 })),
+    );
+  });
+
   it('a mismatch (a tab passes another count) is CollectiveMismatch on all four, and the group stays usable', async () => {
     const results = await onEveryRank(
       group,
