@@ -23,6 +23,11 @@ export interface Link {
    * is ignored (`done` is not called; `onClose` reports the end).
    */
   write(pieces: readonly Uint8Array[], done?: () => void): void;
+  /**
+   * The most bytes one write() batch may hold (a message transport's message limit); the frame
+   * writer cuts batches at whole frames to stay within it. Absent: no limit (a byte stream).
+   */
+  readonly maxBatchBytes?: number;
   /** Bytes queued by write() that the transport has not taken yet (send-side backpressure). */
   readonly bufferedBytes: number;
   /** False once the link has ended or been destroyed: write() would be ignored. */

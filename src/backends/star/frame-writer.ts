@@ -89,8 +89,32 @@ export class FrameWriter {
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
 
-  /** Small frames are copied into one buffer (one write); any large one sends the batch by pieces. */
+  /**
+   * Cuts the batch at whole frames so that no link write exceeds link.maxBatchBytes (a message
+   * link's message limit, spec/backend-ws.md §5); a byte stream has no limit and takes it whole.
+   */
   #emit(frames: readonly Frame[]): void {
+    const limit = this.link.maxBatchBytes;
+    if (limit === undefined || frames.length === 1) {
+      this.#emitBatch(frames);
+      return;
+    }
+    let start = 0;
+    let bytes = 0;
+    for (let f = 0; f < frames.length; f++) {
+      const size = frameBytes((frames[f] as Frame)[1]);
+      if (f > start && bytes + size > limit) {
+        this.#emitBatch(frames.slice(start, f));
+        start = f;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    this.#emitBatch(start === 0 ? frames : frames.slice(start));
+  }
+
+  /** Small frames are copied into one buffer (one write); any large one sends the batch by pieces. */
+  #emitBatch(frames: readonly Frame[]): void {
     let total = 0;
     for (let f = 0; f < frames.length; f++) {
       const bytes = frameBytes((frames[f] as Frame)[1]);

@@ -7,6 +7,7 @@
  * bytes up to the end of that batch have left (checked on a microtask, then every DRAIN_POLL_MS).
  */
 import type { Dialer, DialError, Link } from '../link/link.js';
+import { WS_MAX_MESSAGE_BYTES } from './limits.js';
 import { classifyDial, closeError, WsLinkError } from './ws-errors.js';
 
 /** How often (ms) pending `done` callbacks re-check `bufferedAmount` while bytes are still queued. */
@@ -70,6 +71,8 @@ export class BrowserLink implements Link {
   onClose: (error: Error | null) => void = () => {};
   readonly remoteAddress: string;
   readonly remoteHost: string;
+  /** One write() is one message: at most the listener's maxPayload (spec/backend-ws.md §5). */
+  readonly maxBatchBytes = WS_MAX_MESSAGE_BYTES;
   #closed = false;
   #ending = false;
   #paused = false;

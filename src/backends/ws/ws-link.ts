@@ -31,6 +31,9 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = {
 
 const NO_DATA = Buffer.alloc(0);
 
+/** TCP keepalive probes start after this much idle time (ms), as on tcp's links. */
+export const TCP_KEEPALIVE_IDLE_MS = 10_000;
+
 /** One batch as one message: a single piece as is, several joined (measured cheaper than fragments, §2). */
 function toMessage(pieces: readonly Uint8Array[]): Uint8Array {
   if (pieces.length === 1) return pieces[0]!;
@@ -71,7 +74,11 @@ export class WsLink implements Link {
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket | null,
+    /** The largest batch one write() may carry (bytes): the maxPayload both sides use (§5). */
+    readonly maxBatchBytes: number,
   ) {
+    // A Node peer is not pinged (§4): TCP keepalive notices its host vanishing, as for tcp.
+    socket?.setKeepAlive(true, TCP_KEEPALIVE_IDLE_MS);
     const host = socket?.remoteAddress ?? '?';
     this.remoteHost = host;
     this.remoteAddress = socket?.remotePort === undefined ? host : formatHostPort(host, socket.remotePort);
@@ -247,7 +254,7 @@ export function wsDialer(url: string, options: WsDialOptions): Dialer {
       });
       ws.on('open', () => {
         ws.off('error', onError);
-        resolve(new WsLink(ws, socket));
+        resolve(new WsLink(ws, socket, options.maxPayload));
       });
     });
 }

@@ -26,7 +26,10 @@ export interface WsServeOptions {
   readonly allowedOrigins?: readonly string[];
   /** Per-message deflate (default false: the payload is mostly numbers, and it costs latency). */
   readonly perMessageDeflate?: boolean;
-  /** Ping interval and silence limit (default DEFAULT_KEEPALIVE), or false for none (§4). */
+  /**
+   * Ping interval and silence limit for links whose upgrade carried an Origin header (browser
+   * pages; default DEFAULT_KEEPALIVE), or false for none (§4). Links without Origin are not pinged.
+   */
   readonly keepalive?: KeepaliveOptions | false;
 }
 
@@ -90,8 +93,11 @@ export class WsListener implements LinkListener {
       },
     });
     this.#wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
-      const link = new WsLink(ws, req.socket as Socket);
-      if (keepalive) link.keepAlive(keepalive);
+      const link = new WsLink(ws, req.socket as Socket, options.maxPayload);
+      // Pings only for pages (an upgrade with an Origin header): a tab can vanish without a FIN. A
+      // Node rank may block its event loop for seconds between collectives, so it is not pinged;
+      // TCP keepalive covers its host vanishing, as for tcp (spec/backend-ws.md §4).
+      if (keepalive && req.headers.origin !== undefined) link.keepAlive(keepalive);
       this.onLink(link);
     });
     this.#onUpgrade = (req, socket, head) => {
@@ -136,6 +142,13 @@ export class WsListener implements LinkListener {
   get port(): number | null {
     if (!this.owned) return null;
     return (this.server.address() as AddressInfo | null)?.port ?? null;
+  }
+
+  /** The host the standalone server really bound (null when attached to a caller's server). */
+  get boundHost(): string | null {
+    if (!this.owned) return null;
+    const bound = this.server.address() as AddressInfo | string | null;
+    return bound === null || typeof bound === 'string' ? null : bound.address;
   }
 
   get address(): string {

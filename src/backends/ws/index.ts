@@ -1,0 +1,79 @@
+/**
+ * The ws backend (spec/backend-ws.md §8): the star protocol (`../star/`) over WebSocket links.
+ * Rank 0 serves WebSocket on its own host:port or on a path of the caller's http/https server;
+ * ranks 1…R-1 (Node processes here, browser tabs through the browser entry) dial its URL. This
+ * module is its whole Node surface.
+ */
+import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
+import { Admission } from '../star/admission.js';
+import { CoordinatorBackend } from '../star/coordinator.js';
+import { joinGroup } from '../star/join.js';
+import { WorkerBackend } from '../star/worker.js';
+import { checkBoundAddress } from '../tcp/options.js';
+import { WS_MAX_MESSAGE_BYTES } from './limits.js';
+import {
+  asWs,
+  resolveWsOptions,
+  WS_HANDSHAKE_TIMEOUT_MS,
+  type WsOptions,
+  type WsSettings,
+} from './options.js';
+import { wsDialer } from './ws-link.js';
+import { WsListener } from './ws-listener.js';
+
+export type { WsOptions, WsTlsOptions } from './options.js';
+export { DEFAULT_WS_PATH } from './options.js';
+export { WS_MAX_MESSAGE_BYTES } from './limits.js';
+
+async function serve(settings: WsSettings): Promise<WsListener> {
+  const common = { maxPayload: WS_MAX_MESSAGE_BYTES, allowedOrigins: settings.allowedOrigins };
+  if (settings.httpServer !== null) {
+    return WsListener.attach({ ...common, server: settings.httpServer, path: settings.path as string });
+  }
+  return WsListener.listen({
+    ...common,
+    host: settings.bindAddr,
+    port: settings.port,
+    ...(settings.path === undefined ? {} : { path: settings.path }),
+  });
+}
+
+/**
+ * Forms the group and resolves with this rank's communicator once every rank has joined.
+ * Rejects with BackendError 'IncompatibleSettings' (bad options, rank 0 beyond loopback without a
+ * token) or 'InitializationFailed' (rank 0 unreachable, upgrade or handshake refused, the group not
+ * formed within connectTimeoutSecs). spec/backend-ws.md §8.
+ */
+export async function connectWs(options: WsOptions): Promise<Communicator> {
+  const settings = resolveWsOptions(options);
+  if (settings.rank > 0) {
+    const target = {
+      address: settings.url,
+      dial: wsDialer(settings.url, {
+        maxPayload: WS_MAX_MESSAGE_BYTES,
+        handshakeTimeoutMs: WS_HANDSHAKE_TIMEOUT_MS,
+        ...(settings.tls === undefined ? {} : { tls: settings.tls }),
+      }),
+    };
+    return joinGroup(
+      settings,
+      target,
+      (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
+    );
+  }
+  const listener = await serve(settings);
+  const admission = new Admission(settings, listener);
+  try {
+    if (settings.httpServer === null) {
+      const bound = listener.boundHost ?? settings.bindAddr;
+      asWs(() => checkBoundAddress({ ...settings, server: null }, bound));
+      settings.onListening({ host: bound, port: listener.port as number });
+    }
+    admission.start();
+    const members = await admission.formed;
+    return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));
+  } catch (error) {
+    admission.close();
+    throw error;
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * The WebSocket message limit (spec/backend-ws.md §5), shared by the Node and browser links: no
+ * `node:` import, so it is safe on the browser path.
+ */
+import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD } from '../star/protocol.js';
+
+/**
+ * The largest WebSocket message either side sends or accepts (bytes): two of the largest frames
+ * (2 × (MAX_FRAME_PAYLOAD + FRAME_HEADER_BYTES) = 8 MiB + 138 B). Every link write is one message;
+ * the frame writer cuts batches at whole frames to stay within it (Link.maxBatchBytes), and a
+ * single frame is never larger than half of it.
+ */
+export const WS_MAX_MESSAGE_BYTES = 2 * (MAX_FRAME_PAYLOAD + FRAME_HEADER_BYTES);
