@@ -25,6 +25,8 @@ import {
 import type { InitOptions } from './options.js';
 import { VARIABLES } from './settings.js';
 import { startTcp } from './tcp-start.js';
+import { ws, wsWarnings, type WsConfig } from './ws-config.js';
+import { startWs } from './ws-start.js';
 import type { EnvRecord } from './values.js';
 
 /** One step of `auto` (§5.1): tried in increasing `step` order, the first that picks decides. */
@@ -167,36 +169,43 @@ const TCP: BackendRow<TcpConfig> = {
   start: startTcp,
 };
 
-/*
- * The row a WebSocket transport adds (issue 13), for illustration; its config builder `ws` and
- * `WsConfig` live in selection/ws-config.ts, `startWs` in selection/ws-start.ts, the transport in
- * backends/ws/:
- *
- * const WS: BackendRow<WsConfig> = {
- *   name: 'ws',
- *   description: 'processes or browser tabs; rank 0 coordinates a star of WebSocket connections',
- *   availability: () => ({ available: true }),
- *   configure: ws,
- *   // Never picked by auto: the environment of a tcp launch is also a valid ws launch, so auto
- *   // cannot tell which one is meant, and tcp is faster where both work (spec/selection.md §5.1).
- *   auto: { never: 'a ws launch looks like a tcp launch; name ws explicitly' },
- *   launch: {
- *     ranks: 'processes',
- *     help: 'the ranks are child processes; rank 0 serves WebSocket on 127.0.0.1',
- *     oversubscribed: (cores) => `share ${cores} cores: correct, but slower`,
- *   },
- *   settings: {
- *     variables: [VARIABLES.coordinator, VARIABLES.port, VARIABLES.bindAddr, VARIABLES.token, VARIABLES.wsUrl],
- *     options: ['coordinator', 'port', 'bindAddr', 'token', 'allowInsecure', 'connectTimeoutSecs', 'url', 'server', 'path', 'allowedOrigins'],
- *     secret: [VARIABLES.token],
- *   },
- *   warnings: wsWarnings,
- *   start: startWs,
- * };
- */
+const WS: BackendRow<WsConfig> = {
+  name: 'ws',
+  description: 'processes or browser tabs; rank 0 coordinates a star of WebSocket connections',
+  availability: () => ({ available: true }),
+  configure: ws,
+  // The environment of a tcp launch is also a valid ws launch, so auto cannot tell which one is
+  // meant, and tcp is faster where both work (spec/selection.md §5.1).
+  auto: {
+    never: 'a ws launch looks like a tcp launch, and tcp is faster where both work; name ws explicitly',
+  },
+  launch: {
+    ranks: 'processes',
+    help: 'the ranks are child processes; rank 0 serves WebSocket on 127.0.0.1',
+    oversubscribed: (cores) => `share ${cores} cores: correct, but slower`,
+  },
+  settings: {
+    variables: [VARIABLES.coordinator, VARIABLES.port, VARIABLES.bindAddr, VARIABLES.token, VARIABLES.wsUrl],
+    options: [
+      'coordinator',
+      'port',
+      'bindAddr',
+      'token',
+      'allowInsecure',
+      'connectTimeoutSecs',
+      'url',
+      'server',
+      'path',
+      'allowedOrigins',
+    ],
+    secret: [VARIABLES.token],
+  },
+  warnings: wsWarnings,
+  start: startWs,
+};
 
-/** The table, in the order names are listed (`available: auto, local, shm, tcp`). */
-export const BACKEND_TABLE = [LOCAL, SHM, TCP] as const;
+/** The table, in the order names are listed (`available: auto, local, shm, tcp, ws`). */
+export const BACKEND_TABLE = [LOCAL, SHM, TCP, WS] as const;
 
 type ConfigOf<R> = R extends BackendRow<infer C> ? C : never;
 

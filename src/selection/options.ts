@@ -2,6 +2,8 @@
  * What a caller of init() may say. Every option mirrors an environment variable (spec/selection.md §3)
  * and overrides it; `env` replaces process.env as the record the variables are read from.
  */
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import type { KnownBackendName } from '../communicator/communicator.js';
 import type { EnvRecord } from './values.js';
@@ -69,6 +71,24 @@ export interface InitOptions {
    * worker threads; pass `rank` with it. Threads started by `collective run` need neither.
    */
   group?: ShmGroupHandle;
+  /**
+   * ws, ranks ≥ 1: overrides COLLECTIVE_WS_URL: rank 0's WebSocket URL (`ws://host:port/path` or
+   * `wss://…`). Default: `ws://` + the coordinator host and port.
+   */
+  url?: string;
+  /**
+   * ws, rank 0: serve on this `http.Server`/`https.Server` at `path` instead of listening on the
+   * coordinator address (spec/backend-ws.md §8.2). Its listening address falls under the same
+   * token rule as the coordinator's.
+   */
+  server?: HttpServer | HttpsServer;
+  /** ws, rank 0: the only path served (default: every path standalone, `/collective` on `server`). */
+  path?: string;
+  /**
+   * ws, rank 0: the origins (`https://host:port`) whose pages may join as browser ranks; `'*'`
+   * allows any page. Default: none. Node ranks send no Origin and are always let in.
+   */
+  allowedOrigins?: readonly string[];
   /** The environment to read instead of process.env (tests, embedding). */
   env?: EnvRecord;
 }

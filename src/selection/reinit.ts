@@ -12,6 +12,9 @@ import { BackendError } from '../communicator/errors.js';
 import { formatHostPort, normaliseHost } from '../communicator/host-address.js';
 import type { TcpConfig } from './config.js';
 
+/** A coordinated backend's config (tcp, ws): what re-initialisation reads. */
+type Coordinated = Omit<TcpConfig, 'backend'>;
+
 /** First pause before dialling again after rank 0's previous group refused us; doubles up to the max. */
 const FIRST_REJOIN_PAUSE_MS = 50;
 const MAX_REJOIN_PAUSE_MS = 1_000;
@@ -26,9 +29,9 @@ const joinedBefore = new Set<string>();
 const openMembers = new Map<string, WeakRef<Communicator>>();
 
 // Keys use the canonical spelling: `::1` and `0:0:0:0:0:0:0:1` are one address (spec/backend-tcp.md §1.1).
-const listenKey = (config: TcpConfig): string => normaliseHost(config.bindAddr ?? config.host).address;
+const listenKey = (config: Coordinated): string => normaliseHost(config.bindAddr ?? config.host).address;
 /** One rank of one group: rank 0 by the address it listens on, the others by the coordinator they dial. */
-const memberKey = (config: TcpConfig, port = config.port): string =>
+const memberKey = (config: Coordinated, port = config.port): string =>
   `${formatHostPort(config.rank === 0 ? listenKey(config) : normaliseHost(config.host).address, port)}#${config.rank}/${config.size}`;
 
 /**
@@ -36,7 +39,7 @@ const memberKey = (config: TcpConfig, port = config.port): string =>
  * group (its rank 0 would find the port taken, the others a complete group). As on shm, the call
  * is refused at once on every rank that makes it.
  */
-export function refuseIfStillOpen(config: TcpConfig): void {
+export function refuseIfStillOpen(config: Coordinated): void {
   const earlier = openMembers.get(memberKey(config))?.deref();
   if (earlier === undefined) return;
   if (earlier.closed) {
@@ -56,20 +59,20 @@ export function refuseIfStillOpen(config: TcpConfig): void {
 }
 
 /** After joining: `comm` is this process's member of the group until it is closed. */
-export function rememberOpen(config: TcpConfig, comm: Communicator, port = config.port): void {
+export function rememberOpen(config: Coordinated, comm: Communicator, port = config.port): void {
   openMembers.set(memberKey(config, port), new WeakRef(comm));
 }
-const coordinatorKey = (config: TcpConfig): string =>
+const coordinatorKey = (config: Coordinated): string =>
   formatHostPort(normaliseHost(config.host).address, config.port);
 
 /** Rank 0 with port 0 listens again on the port it got the first time in this process. */
-export function withEarlierPort(config: TcpConfig): TcpConfig {
+export function withEarlierPort<C extends Coordinated>(config: C): C {
   if (config.rank !== 0 || config.port !== 0) return config;
   const port = ephemeralPorts.get(listenKey(config));
   return port === undefined ? config : { ...config, port };
 }
 
-export function rememberEphemeralPort(config: TcpConfig, port: number): void {
+export function rememberEphemeralPort(config: Coordinated, port: number): void {
   if (config.rank === 0 && config.port === 0) ephemeralPorts.set(listenKey(config), port);
 }
 
@@ -95,7 +98,7 @@ function pause(ms: number): Promise<void> {
  * meeting rank 0's previous group (metPreviousGroup) is retried until the connect timeout:
  * that group is about to close, and rank 0 then listens again on the same port.
  */
-export async function joinAgain<T>(config: TcpConfig, connect: () => Promise<T>): Promise<T> {
+export async function joinAgain<T>(config: Coordinated, connect: () => Promise<T>): Promise<T> {
   const key = coordinatorKey(config);
   const deadline = Date.now() + config.connectTimeoutSecs * MS_PER_SEC;
   let wait = FIRST_REJOIN_PAUSE_MS;

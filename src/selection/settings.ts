@@ -38,6 +38,7 @@ export const VARIABLES = {
   stallWarningSecs: 'COLLECTIVE_STALL_WARNING_SECS',
   connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
   jobId: 'COLLECTIVE_JOB_ID',
+  wsUrl: 'COLLECTIVE_WS_URL',
 } as const;
 
 /** The three time settings of every rank, in seconds (spec/selection.md §3.1). */

@@ -84,7 +84,7 @@ const SEND_TAG: Record<number, number> = {
 };
 
 export class CoordinatorBackend implements Backend {
-  readonly name = 'tcp';
+  readonly name: 'tcp' | 'ws';
   readonly rank = 0;
   readonly isLeader = true;
   readonly size: number;
@@ -132,6 +132,7 @@ export class CoordinatorBackend implements Backend {
 
   constructor(settings: StarSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
+    this.name = settings.backendName ?? 'tcp';
     this.size = settings.size;
     this.#peers = peers;
     this.#workers = peers.slice(1);

@@ -4,6 +4,8 @@
  * its own options and extends this with its addresses (TcpSettings, …).
  */
 export interface StarSettings {
+  /** The backend's name as `comm.backend` reports it (`tcp`, `ws`); default `tcp`. */
+  backendName?: 'tcp' | 'ws';
   rank: number;
   size: number;
   /** HMAC-SHA256 challenge–response (§3.1) when set; null: no token. */

@@ -70,7 +70,7 @@ interface PendingCall {
 }
 
 export class WorkerBackend implements Backend {
-  readonly name = 'tcp';
+  readonly name: 'tcp' | 'ws';
   readonly isLeader = true;
   readonly rank: number;
   readonly size: number;
@@ -86,6 +86,7 @@ export class WorkerBackend implements Backend {
 
   constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
+    this.name = settings.backendName ?? 'tcp';
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;

@@ -162,6 +162,7 @@ export function resolveWsOptions(options: WsOptions): WsSettings {
   );
   const settings: WsSettings = {
     ...tcp,
+    backendName: 'ws',
     url: url?.href ?? `ws://${hostForUrl(tcp.host)}:${tcp.port}${path ?? '/'}`,
     httpServer: server,
     path: server !== null ? (path ?? DEFAULT_WS_PATH) : path,
