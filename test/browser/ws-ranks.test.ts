@@ -68,13 +68,13 @@ async function formGroup(pages: BrowserPage[]): Promise<Group> {
       async ({ collective }, options) => {
         const comm = await collective.init({ backend: 'ws', ...options });
         (globalThis as unknown as { comm: unknown }).comm = comm;
-        return { rank: comm.rank as number, size: comm.size as number };
+        return { rank: comm.rank as number, size: comm.size as number, backend: comm.backend as string };
       },
       { url, rank: PAGE_RANKS[k]!, size: SIZE, token: TOKEN, timeoutSecs: TIMEOUT_SECS },
     ),
   );
   const [node0, node1, ...inPages] = await Promise.all([rank0, rank1, ...joined]);
-  expect(inPages).toEqual(PAGE_RANKS.map((rank) => ({ rank, size: SIZE })));
+  expect(inPages).toEqual(PAGE_RANKS.map((rank) => ({ rank, size: SIZE, backend: 'ws' })));
   return { node: [node0 as Communicator, node1 as Communicator], pages };
 }
 

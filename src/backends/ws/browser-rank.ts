@@ -164,6 +164,7 @@ export function resolveBrowserWsOptions(options: BrowserWsOptions): StarSettings
     options.onWarning ??
     ((message: string): void => emitWarning(message, { type: STALL_WARNING_TYPE, code: STALL_WARNING_CODE }));
   return {
+    backendName: 'ws',
     url,
     rank: options.rank,
     size: options.size,
