@@ -10,13 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connectWs } from '../../src/backends/ws/index.js';
+import { init } from 'collective';
 
 const SIZE = Number(process.argv[2] ?? 3);
 const PATH = '/collective';
 /** How long rank 0 waits for every tab to be opened (s). */
 const JOIN_SECS = 300;
 const token = randomBytes(16).toString('hex');
+/** Names this job: rank 0 admits only ranks of the same job id (pages get it in their URL, as the token). */
+const jobId = 'browser-example';
 const bundle = new URL('../../dist/browser/collective.js', import.meta.url);
 const files: Record<string, [URL, string]> = {
   '/': [new URL('./index.html', import.meta.url), 'text/html; charset=utf-8'],
@@ -32,12 +34,19 @@ const server = createServer((request, response) => {
 await new Promise<void>((resolve) => server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', resolve));
 const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 for (let rank = 2; rank < SIZE; rank++)
-  console.log(`open ${origin}/?rank=${rank}&size=${SIZE}&token=${token}`);
+  console.log(`open ${origin}/?rank=${rank}&size=${SIZE}&job=${jobId}&token=${token}`);
 
-const clocks = { timeoutSecs: 60, connectTimeoutSecs: JOIN_SECS };
+const common = {
+  backend: 'ws' as const,
+  size: SIZE,
+  token,
+  jobId,
+  timeoutSecs: 60,
+  connectTimeoutSecs: JOIN_SECS,
+};
 const ranks = await Promise.all([
-  connectWs({ rank: 0, size: SIZE, server, path: PATH, token, allowedOrigins: [origin], ...clocks }),
-  connectWs({ rank: 1, size: SIZE, url: `ws://${origin.slice('http://'.length)}${PATH}`, token, ...clocks }),
+  init({ ...common, rank: 0, server, path: PATH, allowedOrigins: [origin] }),
+  init({ ...common, rank: 1, url: `ws://${origin.slice('http://'.length)}${PATH}` }),
 ]);
 await Promise.all(
   ranks.map(async (comm) => {

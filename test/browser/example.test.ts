@@ -14,6 +14,8 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVE = fileURLToPath(new URL('../../examples/browser/serve.ts', import.meta.url));
+/** `collective` resolves to src/ (as in test/readme/): no tsc build needed. */
+const TSCONFIG = fileURLToPath(new URL('../../tsconfig.examples.json', import.meta.url));
 const PAGE = fileURLToPath(new URL('../../examples/browser/index.html', import.meta.url));
 const SIZE = 4;
 
@@ -33,7 +35,7 @@ describe('examples/browser (README "Ranks in a browser")', () => {
     await buildBrowserBundle(); // serve.ts serves dist/browser/collective.js
     const child = spawn(process.execPath, ['--import', 'tsx', SERVE, String(SIZE)], {
       cwd: ROOT,
-      env: { ...process.env, PORT: '0' },
+      env: { ...process.env, PORT: '0', TSX_TSCONFIG_PATH: TSCONFIG },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
