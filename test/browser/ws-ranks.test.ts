@@ -3,8 +3,8 @@
  * coordinator, connectWs) and rank 1 in this Node.js process, ranks 2 and 3 in two tabs of headless
  * Chromium running the browser bundle's init({ backend: 'ws' }) — over real WebSockets on 127.0.0.1.
  * Every collective gives all four ranks the same bytes, equal to a fold in rank order in Node.js; a
- * mismatch is CollectiveMismatch on all four; a tab closed mid-collective is CollectiveFailed on the
- * others, naming its rank.
+ * mismatch is CollectiveMismatch on all four; a tab closed or crashed mid-collective is CollectiveFailed
+ * on the others, naming its rank.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
@@ -314,38 +314,48 @@ describe('ws: 2 Node.js ranks and 2 browser ranks', () => {
     expect(after).toEqual(['passed', 'passed', 'passed', 'passed']);
   });
 
-  it('a tab closed mid-collective is CollectiveFailed on the others, naming its rank, within the bound', async () => {
-    // A group of its own, so closing a tab does not end the group the other tests use.
-    const doomed = await formGroup([await harness.openPage(), await harness.openPage()]);
-    const [survivor, closing] = doomed.pages as [BrowserPage, BrowserPage];
-    const pending: Array<Promise<Outcome<unknown>>> = [
-      ...doomed.node.map((comm) => outcome(() => comm.allreduce(new Float64Array(1024), 'sum'))),
-      survivor.evaluate(async () => {
-        const comm = (globalThis as unknown as { comm: Communicator }).comm;
-        try {
-          await comm.allreduce(new Float64Array(1024), 'sum');
-          return { ok: 'no error' };
-        } catch (e) {
-          const error = e as CommError;
-          const rank = (error.details as { rank?: number } | undefined)?.rank;
-          return { error: { name: error.name, code: error.code, message: error.message, rank } };
-        }
-      }, {}) as Promise<Outcome<unknown>>,
-    ];
-    const closedAt = Date.now();
-    await closing.page.close();
-    const nodeResults = await Promise.all(
-      pending.slice(0, 2).map((p) => p.then((result) => ({ result, afterMs: Date.now() - closedAt }))),
-    );
-    for (const { result, afterMs } of nodeResults) {
-      expect('error' in result && result.error.code, JSON.stringify(result)).toBe('CollectiveFailed');
-      if ('error' in result) expect(result.error.message).toMatch(/rank 3/);
-      expect(afterMs).toBeLessThan(FAILURE_BOUND_MS);
-    }
-    const inPage = (await pending[2]) as Outcome<string>;
-    expect('error' in inPage && inPage.error.code, JSON.stringify(inPage)).toBe('CollectiveFailed');
-    await Promise.all(doomed.node.map((comm) => comm.close()));
-  });
+  // 'closed': page.close() (the tab's WebSocket says goodbye); 'crashed': the renderer dies (CDP
+  // Page.crash), so no close frame is sent and the link ends abnormally.
+  it.each(['closed', 'crashed'] as const)(
+    'a tab %s mid-collective is CollectiveFailed on the others, naming its rank, within the bound',
+    async (how) => {
+      // A group of its own, so closing a tab does not end the group the other tests use.
+      const doomed = await formGroup([await harness.openPage(), await harness.openPage()]);
+      const [survivor, closing] = doomed.pages as [BrowserPage, BrowserPage];
+      const pending: Array<Promise<Outcome<unknown>>> = [
+        ...doomed.node.map((comm) => outcome(() => comm.allreduce(new Float64Array(1024), 'sum'))),
+        survivor.evaluate(async () => {
+          const comm = (globalThis as unknown as { comm: Communicator }).comm;
+          try {
+            await comm.allreduce(new Float64Array(1024), 'sum');
+            return { ok: 'no error' };
+          } catch (e) {
+            const error = e as CommError;
+            const rank = (error.details as { rank?: number } | undefined)?.rank;
+            return { error: { name: error.name, code: error.code, message: error.message, rank } };
+          }
+        }, {}) as Promise<Outcome<unknown>>,
+      ];
+      const closedAt = Date.now();
+      if (how === 'closed') await closing.page.close();
+      else {
+        const cdp = await closing.page.context().newCDPSession(closing.page);
+        // Not awaited: the call never answers once the target is gone; the group's failure is asserted.
+        void cdp.send('Page.crash').catch(() => {});
+      }
+      const nodeResults = await Promise.all(
+        pending.slice(0, 2).map((p) => p.then((result) => ({ result, afterMs: Date.now() - closedAt }))),
+      );
+      for (const { result, afterMs } of nodeResults) {
+        expect('error' in result && result.error.code, JSON.stringify(result)).toBe('CollectiveFailed');
+        if ('error' in result) expect(result.error.message).toMatch(/rank 3/);
+        expect(afterMs).toBeLessThan(FAILURE_BOUND_MS);
+      }
+      const inPage = (await pending[2]) as Outcome<string>;
+      expect('error' in inPage && inPage.error.code, JSON.stringify(inPage)).toBe('CollectiveFailed');
+      await Promise.all(doomed.node.map((comm) => comm.close()));
+    },
+  );
 });
 
 describe('ws: what a browser rank refuses', () => {
