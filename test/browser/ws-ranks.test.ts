@@ -314,8 +314,8 @@ describe('ws: 2 Node.js ranks and 2 browser ranks', () => {
     expect(after).toEqual(['passed', 'passed', 'passed', 'passed']);
   });
 
-  // 'closed': page.close() (the tab's WebSocket says goodbye); 'crashed': the renderer dies (CDP
-  // Page.crash), so no close frame is sent and the link ends abnormally.
+  // 'closed': page.close(); 'crashed': the tab's renderer process dies (CDP Page.crash), nothing
+  // of the page runs to close its WebSocket.
   it.each(['closed', 'crashed'] as const)(
     'a tab %s mid-collective is CollectiveFailed on the others, naming its rank, within the bound',
     async (how) => {
