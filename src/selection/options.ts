@@ -78,7 +78,7 @@ export interface InitOptions {
   url?: string;
   /**
    * ws, rank 0: serve on this `http.Server`/`https.Server` at `path` instead of listening on the
-   * coordinator address (spec/backend-ws.md §8.2). Its listening address falls under the same
+   * coordinator address (spec/backend-ws.md §9.2). Its listening address falls under the same
    * token rule as the coordinator's.
    */
   server?: HttpServer | HttpsServer;

@@ -1,5 +1,5 @@
 /**
- * The ws backend's configuration step (spec/selection.md §5.2, spec/backend-ws.md §8.4): tcp's
+ * The ws backend's configuration step (spec/selection.md §5.2, spec/backend-ws.md §9.4): tcp's
  * settings (coordinator host/port, bind address, token, job id, timeouts — the same variables and
  * defaults) plus where the WebSocket is served or dialled: `url` (COLLECTIVE_WS_URL) for ranks ≥ 1,
  * `server`/`path`/`allowedOrigins` for rank 0. A rank ≥ 1 with a url needs no coordinator; rank 0

@@ -2,6 +2,6 @@
 import type { WorldFactory } from './world.js';
 import { localWorlds } from './worlds/local.js';
 import { shmWorlds } from './worlds/shm.js';
-import { tcpWorlds } from './worlds/tcp.js';
+import { tcpWorlds, wsWorlds } from './worlds/tcp.js';
 
-export const FACTORIES: readonly WorldFactory[] = [localWorlds, shmWorlds, tcpWorlds];
+export const FACTORIES: readonly WorldFactory[] = [localWorlds, shmWorlds, tcpWorlds, wsWorlds];

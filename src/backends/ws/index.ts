@@ -1,5 +1,5 @@
 /**
- * The ws backend (spec/backend-ws.md §8): the star protocol (`../star/`) over WebSocket links.
+ * The ws backend (spec/backend-ws.md §9): the star protocol (`../star/`) over WebSocket links.
  * Rank 0 serves WebSocket on its own host:port or on a path of the caller's http/https server;
  * ranks 1…R-1 (Node processes here, browser tabs through the browser entry) dial its URL. This
  * module is its whole Node surface.
@@ -42,7 +42,7 @@ async function serve(settings: WsSettings): Promise<WsListener> {
  * Forms the group and resolves with this rank's communicator once every rank has joined.
  * Rejects with BackendError 'IncompatibleSettings' (bad options, rank 0 beyond loopback without a
  * token) or 'InitializationFailed' (rank 0 unreachable, upgrade or handshake refused, the group not
- * formed within connectTimeoutSecs). spec/backend-ws.md §8.
+ * formed within connectTimeoutSecs). spec/backend-ws.md §9.
  */
 export async function connectWs(options: WsOptions): Promise<Communicator> {
   const settings = resolveWsOptions(options);

@@ -1,5 +1,5 @@
 /**
- * WsOptions and their validation (spec/backend-ws.md §8): the tcp backend's options (same
+ * WsOptions and their validation (spec/backend-ws.md §9): the tcp backend's options (same
  * defaults, same address rules, the same refusal to listen beyond loopback without a token) plus
  * where the WebSocket is served or dialled. Bad settings fail before anything listens or dials,
  * with BackendError 'IncompatibleSettings' naming the field.
@@ -61,7 +61,7 @@ function incompatible(field: string, message: string, value: unknown, suggestion
   return new BackendError('IncompatibleSettings', `ws: ${message}`, { field, value }, suggestion);
 }
 
-/** tcp's validation, its errors named for ws (the same rules, §8.1). */
+/** tcp's validation, its errors named for ws (the same rules, §9.1). */
 export function asWs<T>(check: () => T): T {
   try {
     return check();
@@ -119,7 +119,7 @@ function checkOrigins(origins: unknown): readonly string[] {
 
 /**
  * An attached rank 0 serves wherever the caller's server listens: beyond loopback only with a token
- * or allowInsecure (§8.2). A server not listening yet cannot be checked, so it needs one of them.
+ * or allowInsecure (§9.2). A server not listening yet cannot be checked, so it needs one of them.
  */
 function checkAttachedScope(settings: WsSettings, server: HttpServer | HttpsServer): void {
   const bound = server.address();

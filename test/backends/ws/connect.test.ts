@@ -1,5 +1,5 @@
 /**
- * connectWs (spec/backend-ws.md §8): a group over WebSocket links on 127.0.0.1, rank 0 standalone
+ * connectWs (spec/backend-ws.md §9): a group over WebSocket links on 127.0.0.1, rank 0 standalone
  * or attached to an http.Server on a path; a collective whose batch is larger than the WebSocket
  * message limit is cut at whole frames (§5); bad options fail before anything listens.
  */

@@ -1,17 +1,23 @@
 /**
- * One rank of a tcp world, in its own process (forked by worlds/tcp.ts with tsx). Protocol over IPC:
- *   parent → { type: 'start', options }   rank 0 answers { type: 'listening', port }, every rank { type: 'ready' }
+ * One rank of a tcp or ws world, in its own process (forked by worlds/tcp.ts with tsx). Protocol over IPC:
+ *   parent → { type: 'start', backend, options }   rank 0 answers { type: 'listening', port }, every rank { type: 'ready' }
  *   parent → { type: 'run', id, caseName } → { type: 'outcome', id, outcome }
  *   parent → { type: 'close' }             → { type: 'closed' }, then the process exits on its own
  * Anything else the rank hits is reported as { type: 'failed', error }.
  */
 import { connectTcp, type TcpOptions } from '../../../src/backends/tcp/index.js';
+import { connectWs } from '../../../src/backends/ws/index.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { serializeError } from '../../../src/communicator/errors.js';
 import { runCaseOnRank } from '../world.js';
 
 export type HostRequest =
-  | { type: 'start'; options: Omit<TcpOptions, 'onListening' | 'onWarning' | 'server'> }
+  | {
+      type: 'start';
+      /** The star over net.Socket links (tcp) or WebSocket links (ws: rank ≥ 1 dials ws://host:port/). */
+      backend: 'tcp' | 'ws';
+      options: Omit<TcpOptions, 'onListening' | 'onWarning' | 'server'>;
+    }
   | { type: 'run'; id: number; caseName: string }
   | { type: 'close' };
 
@@ -28,7 +34,7 @@ process.on('message', (request: HostRequest) => {
 async function handle(request: HostRequest): Promise<void> {
   switch (request.type) {
     case 'start':
-      comm = await connectTcp({
+      comm = await (request.backend === 'ws' ? connectWs : connectTcp)({
         ...request.options,
         onListening: ({ port }) => reply({ type: 'listening', port }),
       });

@@ -1,5 +1,5 @@
 /**
- * The tcp backend: every rank a separate process over 127.0.0.1. The ephemeral port is race-free:
+ * The tcp and ws backends: every rank a separate process over 127.0.0.1. The ephemeral port is race-free:
  * rank 0 binds port 0 itself and reports the real port over IPC; only then are ranks 1…R-1 forked
  * with it.
  */
@@ -75,7 +75,7 @@ class RankProcess {
   }
 }
 
-async function startWorld(size: number, options: WorldOptions = {}): Promise<World> {
+async function startWorld(backend: 'tcp' | 'ws', size: number, options: WorldOptions = {}): Promise<World> {
   const base = {
     size,
     host: '127.0.0.1',
@@ -98,13 +98,13 @@ async function startWorld(size: number, options: WorldOptions = {}): Promise<Wor
     const rank0 = ranks[0] as RankProcess;
     const listening = rank0.next((m) => (m.type === 'listening' ? m.port : undefined));
     const ready = [rank0.next((m) => (m.type === 'ready' ? true : undefined))];
-    rank0.send({ type: 'start', options: { ...base, rank: 0, port: 0 } });
+    rank0.send({ type: 'start', backend, options: { ...base, rank: 0, port: 0 } });
     const port = await listening;
     for (let rank = 1; rank < size; rank++) {
       const r = new RankProcess(rank);
       ranks.push(r);
       ready.push(r.next((m) => (m.type === 'ready' ? true : undefined)));
-      r.send({ type: 'start', options: { ...base, rank, port } });
+      r.send({ type: 'start', backend, options: { ...base, rank, port } });
     }
     await Promise.all(ready);
   } catch (error) {
@@ -130,5 +130,12 @@ export const tcpWorlds: WorldFactory = {
   backend: 'tcp',
   // 3 and 5: odd sizes and a prime catch off-by-one and power-of-two assumptions (STYLE.md).
   sizes: [1, 2, 3, 4, 5, 8],
-  start: startWorld,
+  start: (size, options) => startWorld('tcp', size, options),
+};
+
+/** The same processes and star over WebSocket links (spec/backend-ws.md): rank 0 serves ws://127.0.0.1:port/. */
+export const wsWorlds: WorldFactory = {
+  backend: 'ws',
+  sizes: [1, 2, 3, 4, 5, 8],
+  start: (size, options) => startWorld('ws', size, options),
 };
