@@ -76,6 +76,27 @@ export function descendantsOf(root: number): ProcessInfo[] {
   return found;
 }
 
+/**
+ * The launcher's own tooling, not the ranks': the esbuild service that tsx starts in this process to
+ * compile TypeScript rank programs (`esbuild --service=<version> --ping`). It ends with this process;
+ * ending it early would break any later compile, and reporting it would blame the ranks.
+ */
+function isCompilerService(info: ProcessInfo): boolean {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${info.pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  const program = argv[0] ?? '';
+  return /(^|\/)esbuild(\.exe)?$/.test(program) && argv.some((arg) => arg.startsWith('--service='));
+}
+
+/** What the ranks left running: this process's descendants, less its own compiler service. */
+function ranksLeftovers(): ProcessInfo[] {
+  return descendantsOf(process.pid).filter((info) => !isCompilerService(info));
+}
+
 function stillThere(info: ProcessInfo): boolean {
   const now = readProcess(info.pid);
   return now !== null && !now.zombie && now.startTime === info.startTime;
@@ -100,11 +121,11 @@ function signal(targets: readonly ProcessInfo[], name: NodeJS.Signals, ownGroup:
  */
 export async function endDescendants(graceMs: number): Promise<number[]> {
   const ownGroup = readProcess(process.pid)?.pgrp ?? -1;
-  const found = descendantsOf(process.pid);
+  const found = ranksLeftovers();
   if (found.length === 0) return [];
   signal(found, 'SIGTERM', ownGroup);
   const deadline = Date.now() + graceMs;
   while (found.some(stillThere) && Date.now() < deadline) await delay(SWEEP_POLL_MS);
-  signal([...found.filter(stillThere), ...descendantsOf(process.pid)], 'SIGKILL', ownGroup);
+  signal([...found.filter(stillThere), ...ranksLeftovers()], 'SIGKILL', ownGroup);
   return found.map((info) => info.pid);
 }
