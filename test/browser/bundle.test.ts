@@ -296,7 +296,7 @@ describe('the stand-ins and platform helpers in the page', () => {
     expect(fromPage).toEqual([
       true,
       'InvalidBackend',
-      `init: backend "tcp" cannot run in a browser — pass init({ backend: 'local' })`,
+      `init: backend "tcp" cannot run in a browser — pass init({ backend: 'local' | 'ws' })`,
     ]);
   });
 

@@ -53,9 +53,8 @@ export interface ConsoleEntry {
   text: string;
 }
 
-export interface BrowserHarness {
-  /** The server's origin, e.g. `http://127.0.0.1:41234`. */
-  readonly origin: string;
+/** One page (tab) with the modules imported. */
+export interface BrowserPage {
   readonly page: Page;
   /** Every console message so far. */
   readonly console: ConsoleEntry[];
@@ -67,7 +66,15 @@ export interface BrowserHarness {
    * arrays). Fails on any page error.
    */
   evaluate<R, A>(fn: (modules: PageModules, arg: A) => R | Promise<R>, arg: A): Promise<R>;
-  /** Closes the browser and the server; fails when the page had an uncaught error. */
+}
+
+/** The first page, and the browser and server behind it. */
+export interface BrowserHarness extends BrowserPage {
+  /** The server's origin, e.g. `http://127.0.0.1:41234`. */
+  readonly origin: string;
+  /** Opens another page (tab) of the same browser at `/`, with the same modules imported. */
+  openPage(): Promise<BrowserPage>;
+  /** Closes the browser and the server; fails when a page had an uncaught error. */
   close(): Promise<void>;
 }
 
@@ -95,6 +102,41 @@ function serve(files: ReadonlyMap<string, ServedFile>): Promise<Server> {
   });
 }
 
+/** Opens a page at `origin/` in `browser` and imports `modules` (name → URL path) there. */
+async function openPage(
+  browser: Browser,
+  origin: string,
+  modules: Record<string, string>,
+): Promise<BrowserPage> {
+  const page = await browser.newPage();
+  const consoleEntries: ConsoleEntry[] = [];
+  const pageErrors: Error[] = [];
+  page.on('console', (message) => consoleEntries.push({ type: message.type(), text: message.text() }));
+  page.on('pageerror', (error) => pageErrors.push(error));
+  await page.goto(`${origin}/`);
+  const imports = Object.entries(modules).map(
+    ([name, path]) => `[${JSON.stringify(name)}, await import(${JSON.stringify(path)})]`,
+  );
+  await page.evaluate(
+    `(async () => { globalThis.${MODULES_GLOBAL} = Object.fromEntries([${imports.join(', ')}]); })()`,
+  );
+  const failOnPageErrors = (): void => {
+    if (pageErrors.length > 0)
+      throw new Error(`the page had uncaught errors:\n${pageErrorSummary(pageErrors)}`);
+  };
+  return {
+    page,
+    console: consoleEntries,
+    pageErrors,
+    async evaluate<R, A>(fn: (modules: PageModules, arg: A) => R | Promise<R>, arg: A): Promise<R> {
+      const call = `(${fn.toString()})(globalThis.${MODULES_GLOBAL}, ${JSON.stringify(arg)})`;
+      const result = (await page.evaluate(call)) as R;
+      failOnPageErrors();
+      return result;
+    },
+  };
+}
+
 /**
  * Serves `files` (URL path → file), opens the blank page at `/` in a fresh headless Chromium and
  * imports `modules` (name → URL path among `files`) there.
@@ -108,38 +150,21 @@ export async function openBrowser(
   let browser: Browser | undefined;
   try {
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-    const page = await browser.newPage();
-    const consoleEntries: ConsoleEntry[] = [];
-    const pageErrors: Error[] = [];
-    page.on('console', (message) => consoleEntries.push({ type: message.type(), text: message.text() }));
-    page.on('pageerror', (error) => pageErrors.push(error));
-    await page.goto(`${origin}/`);
-    const imports = Object.entries(modules).map(
-      ([name, path]) => `[${JSON.stringify(name)}, await import(${JSON.stringify(path)})]`,
-    );
-    await page.evaluate(
-      `(async () => { globalThis.${MODULES_GLOBAL} = Object.fromEntries([${imports.join(', ')}]); })()`,
-    );
-    const failOnPageErrors = (): void => {
-      if (pageErrors.length > 0)
-        throw new Error(`the page had uncaught errors:\n${pageErrorSummary(pageErrors)}`);
-    };
     const opened = browser;
+    const pages: BrowserPage[] = [await openPage(opened, origin, modules)];
     return {
+      ...pages[0]!,
       origin,
-      page,
-      console: consoleEntries,
-      pageErrors,
-      async evaluate<R, A>(fn: (modules: PageModules, arg: A) => R | Promise<R>, arg: A): Promise<R> {
-        const call = `(${fn.toString()})(globalThis.${MODULES_GLOBAL}, ${JSON.stringify(arg)})`;
-        const result = (await page.evaluate(call)) as R;
-        failOnPageErrors();
-        return result;
+      async openPage() {
+        const another = await openPage(opened, origin, modules);
+        pages.push(another);
+        return another;
       },
       async close() {
         await opened.close();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        failOnPageErrors();
+        const errors = pages.flatMap((p) => p.pageErrors);
+        if (errors.length > 0) throw new Error(`the page had uncaught errors:\n${pageErrorSummary(errors)}`);
       },
     };
   } catch (error) {

@@ -30,6 +30,20 @@ const MAX_RETRY_MS = 500;
 export interface JoinTarget {
   readonly address: string;
   readonly dial: Dialer;
+  /** What to check when rank 0 stays unreachable; default the tcp advice (start rank 0, MASTER_ADDR/MASTER_PORT). */
+  readonly unreachableAdvice?: string;
+}
+
+const TCP_UNREACHABLE_ADVICE =
+  'start rank 0 (it listens and reports its port), check MASTER_ADDR/MASTER_PORT, or raise the connect timeout';
+
+/**
+ * A dial error as messages quote it: its code, and its message too when that says more than the code
+ * (a browser's WS_CONNECT_FAILED carries the only hint there is — the URL and the origin check).
+ */
+function dialReason(error: DialError): string {
+  if (error.code === undefined) return error.message;
+  return error.message.includes(error.code) ? error.code : `${error.code}: ${error.message}`;
 }
 
 /** The settings and the target: everything the worker's side of formation reads. */
@@ -65,7 +79,7 @@ class Backoff {
 
 /** After `closes` closes during the handshake, rank 0 stopped answering: it has (most likely) exited. */
 function goneAfterClose(s: Joining, closes: number, error: DialError): BackendError {
-  const errno = error.code ?? error.message;
+  const errno = dialReason(error);
   const times = closes === 1 ? '' : ` (${closes} times)`;
   const then = error.failure === 'refused' ? 'refused new connections' : 'could not be reached';
   return initFailed(
@@ -96,9 +110,9 @@ async function connectWithBackoff(s: Joining, deadline: number, closes: number):
       if (closes > 0) throw goneAfterClose(s, closes, result);
       throw initFailed(
         s,
-        `rank 0 unreachable at ${s.target.address} after ${s.connectTimeoutMs / 1000} s (${result.code ?? result.message})`,
+        `rank 0 unreachable at ${s.target.address} after ${s.connectTimeoutMs / 1000} s (${dialReason(result)})`,
         { errno: result.code },
-        'start rank 0 (it listens and reports its port), check MASTER_ADDR/MASTER_PORT, or raise the connect timeout',
+        s.target.unreachableAdvice ?? TCP_UNREACHABLE_ADVICE,
       );
     }
     await backoff.pause(deadline);
