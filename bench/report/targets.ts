@@ -1,5 +1,5 @@
 /**
- * The performance targets of the shm and tcp issues, checked against one run (2 ranks unless stated,
+ * The performance targets of the shm, tcp and ws issues, checked against one run (2 ranks unless stated,
  * medians, same run). A target is a bound on backend ÷ baseline.
  */
 import { MIB, type Workload } from '../harness/workload.js';
@@ -68,6 +68,20 @@ export const TARGETS: readonly Target[] = [
     workload: { ...allreduce2MiB, ranks: 4 },
     maxRatio: 1.5,
     statement: 'tcp allreduce 2 MiB ≤ 1.5× Open MPI tcp, 4 ranks',
+  },
+  {
+    backend: 'ws',
+    baseline: 'tcp',
+    workload: allreduce8,
+    maxRatio: 1.3,
+    statement: 'ws allreduce 8 B ≤ 1.3× tcp (same run)',
+  },
+  {
+    backend: 'ws',
+    baseline: 'tcp',
+    workload: allreduce2MiB,
+    maxRatio: 1.2,
+    statement: 'ws allreduce 2 MiB ≤ 1.2× tcp (same run)',
   },
 ];
 

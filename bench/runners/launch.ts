@@ -13,9 +13,12 @@ import { epochMs } from './launch-worker.js';
 
 const US_PER_MS = 1000;
 
+/** The backends whose launch cost is measured through train(). */
+export type LaunchBackend = 'shm' | 'tcp' | 'ws';
+
 type TrainModule = typeof import('../../src/launch/train.js');
 
-async function launchOnce(library: LibrarySource, backend: 'shm' | 'tcp', ranks: number): Promise<number> {
+async function launchOnce(library: LibrarySource, backend: LaunchBackend, ranks: number): Promise<number> {
   const { train } = (await import(libraryModule(library, 'launch/train'))) as TrainModule;
   const calledAt = epochMs();
   const connectedAt = await train<number>(new URL('./launch-worker.ts', import.meta.url), {
@@ -28,7 +31,7 @@ async function launchOnce(library: LibrarySource, backend: 'shm' | 'tcp', ranks:
 /** null (logged) when train() fails: the other workloads' results still count. */
 export async function measureLaunch(
   runner: string,
-  backend: 'shm' | 'tcp',
+  backend: LaunchBackend,
   w: Workload,
   context: RunContext,
 ): Promise<Result | null> {

@@ -5,9 +5,11 @@ import { PostMessageRunner } from './postmessage.js';
 import { ShmRunner } from './shm.js';
 import { SocketRoundTripRunner } from './socket-roundtrip.js';
 import { TcpRunner } from './tcp.js';
+import { WsRunner } from './ws.js';
 
 registerRunner(new ShmRunner());
 registerRunner(new TcpRunner());
+registerRunner(new WsRunner());
 registerRunner(new MpiRunner('vader'));
 registerRunner(new MpiRunner('tcp'));
 registerRunner(new PostMessageRunner());

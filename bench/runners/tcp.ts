@@ -7,7 +7,7 @@ import { byRanks, type RunContext, type Runner, type ScalingModel } from '../har
 import { runProcessWorld } from '../harness/process-world.js';
 import { worldWarmupMs, type Operation, type Result, type Workload } from '../harness/workload.js';
 import { measureLaunch } from './launch.js';
-import type { TcpRankConfig } from './tcp-rank.js';
+import type { StarBackend, StarRankConfig } from './star-rank.js';
 
 /**
  * spec/performance.md §3.2: the star. Every byte passes through rank 0, which handles its R−1 peers
@@ -33,6 +33,43 @@ export const TCP_MODEL: ScalingModel = {
   },
 };
 
+/**
+ * Runs a star backend's workloads: per rank count, one world of child processes over 127.0.0.1
+ * (star-rank.ts), then the launch cost through train({ backend }).
+ */
+export async function runStarWorlds(
+  backend: StarBackend,
+  workloads: readonly Workload[],
+  context: RunContext,
+): Promise<Result[]> {
+  const results: Result[] = [];
+  for (const [ranks, group] of byRanks(workloads)) {
+    const collectives = group.filter((w) => w.operation !== 'launch');
+    if (collectives.length > 0) {
+      context.log(`${backend}: ${ranks} processes, ${collectives.length} workloads`);
+      const timings = await runProcessWorld({
+        ranks,
+        entry: new URL('./star-rank.ts', import.meta.url),
+        config: (rank, port): StarRankConfig => ({
+          backend,
+          rank,
+          size: ranks,
+          port,
+          workloads: collectives,
+          library: context.library,
+          worldWarmupMs: worldWarmupMs(context.quick),
+        }),
+      });
+      results.push(...resultsFromRanks(backend, collectives, timings));
+    }
+    for (const w of group.filter((g) => g.operation === 'launch')) {
+      const launched = await measureLaunch(backend, backend, w, context);
+      if (launched) results.push(launched);
+    }
+  }
+  return results;
+}
+
 export class TcpRunner implements Runner {
   readonly name = 'tcp';
   readonly label = 'collective tcp';
@@ -49,31 +86,7 @@ export class TcpRunner implements Runner {
     return null;
   }
 
-  async run(workloads: readonly Workload[], context: RunContext): Promise<Result[]> {
-    const results: Result[] = [];
-    for (const [ranks, group] of byRanks(workloads)) {
-      const collectives = group.filter((w) => w.operation !== 'launch');
-      if (collectives.length > 0) {
-        context.log(`tcp: ${ranks} processes, ${collectives.length} workloads`);
-        const timings = await runProcessWorld({
-          ranks,
-          entry: new URL('./tcp-rank.ts', import.meta.url),
-          config: (rank, port): TcpRankConfig => ({
-            rank,
-            size: ranks,
-            port,
-            workloads: collectives,
-            library: context.library,
-            worldWarmupMs: worldWarmupMs(context.quick),
-          }),
-        });
-        results.push(...resultsFromRanks(this.name, collectives, timings));
-      }
-      for (const w of group.filter((g) => g.operation === 'launch')) {
-        const launched = await measureLaunch(this.name, 'tcp', w, context);
-        if (launched) results.push(launched);
-      }
-    }
-    return results;
+  run(workloads: readonly Workload[], context: RunContext): Promise<Result[]> {
+    return runStarWorlds('tcp', workloads, context);
   }
 }

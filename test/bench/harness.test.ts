@@ -123,6 +123,22 @@ describe('bench harness', () => {
     expect(tcp?.met).toBeNull();
   });
 
+  it("checks issue 13's ws targets against tcp of the same run: 8 B ≤ 1.3×, 2 MiB ≤ 1.2×", () => {
+    const allreduce2MiB: Workload = { ...allreduce8, bytes: 2 * MIB };
+    const index = new ResultIndex([
+      medianOnly('tcp', allreduce8, 100),
+      medianOnly('ws', allreduce8, 125),
+      medianOnly('tcp', allreduce2MiB, 10_000),
+      medianOnly('ws', allreduce2MiB, 90_000),
+    ]);
+    const ws = checkTargets(index).filter((o) => o.target.backend === 'ws');
+    expect(ws.map((o) => [o.target.baseline, o.target.workload.bytes, o.target.maxRatio, o.met])).toEqual([
+      ['tcp', 8, 1.3, true],
+      ['tcp', 2 * MIB, 1.2, false],
+    ]);
+    expect(ws[1]?.ratio).toBeCloseTo(9);
+  });
+
   it('renders a log–log SVG with one polyline per series and escapes labels', () => {
     const svg = renderPlot({
       title: 'a < b',
