@@ -34,11 +34,46 @@ const NO_DATA = Buffer.alloc(0);
 /** TCP keepalive probes start after this much idle time (ms), as on tcp's links. */
 export const TCP_KEEPALIVE_IDLE_MS = 10_000;
 
-/** One batch as one message: a single piece as is, several joined (measured cheaper than fragments, §2). */
-function toMessage(pieces: readonly Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  if (pieces.length === 0) return NO_DATA;
-  return Buffer.concat(pieces);
+/**
+ * A Node rank masks its messages with the all-zero key (spec/backend-ws.md §2.1): RFC 6455's
+ * masking protects intermediaries from a hostile page's script choosing the bytes on the wire; a
+ * Node rank is no such script, and with a zero key `ws` skips masking on send and unmasking on
+ * receive (each a pass over every byte in JavaScript without the native bufferutil).
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/**
+ * Pieces at least this large (bytes) leave as their own fragment of the batch's message, by
+ * reference; smaller runs are joined into one fragment (spec/backend-ws.md §2). Bounds a message's
+ * fragments at 2 · maxPayload / FRAGMENT_MIN_BYTES + 1 (1025 for the 8 MiB limit), far below the
+ * receiver's `maxFragments` (16 384).
+ */
+export const FRAGMENT_MIN_BYTES = 16 * 1024;
+
+/**
+ * One batch as the fragments of one message: runs of small pieces joined (one copy of few bytes),
+ * large pieces as they are (no copy of array data).
+ */
+function toFragments(pieces: readonly Uint8Array[]): Uint8Array[] {
+  const fragments: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  const flushRun = (): void => {
+    if (run.length === 1) fragments.push(run[0]!);
+    else if (run.length > 1) fragments.push(Buffer.concat(run));
+    run = [];
+  };
+  for (const piece of pieces) {
+    if (piece.byteLength >= FRAGMENT_MIN_BYTES) {
+      flushRun();
+      fragments.push(piece);
+    } else if (piece.byteLength > 0) {
+      run.push(piece);
+    }
+  }
+  flushRun();
+  return fragments;
 }
 
 /** The error `ws` reported, as a WsLinkError that says what to do about it. */
@@ -82,8 +117,9 @@ export class WsLink implements Link {
     const host = socket?.remoteAddress ?? '?';
     this.remoteHost = host;
     this.remoteAddress = socket?.remotePort === undefined ? host : formatHostPort(host, socket.remotePort);
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
+    // A message's fragments are handed up as they arrived: ws would otherwise join them (a copy).
+    ws.binaryType = 'fragments';
+    ws.on('message', (data: Buffer[] | Buffer, isBinary: boolean) => this.#receive(data, isBinary));
     ws.on('pong', () => (this.#heard = true));
     ws.on('error', (error) => (this.#error ??= fromWsError(this.remoteAddress, error)));
     ws.on('close', (code: number, reason: Buffer) => {
@@ -93,10 +129,21 @@ export class WsLink implements Link {
 
   write(pieces: readonly Uint8Array[], done?: () => void): void {
     if (!this.writable) return;
-    this.ws.send(toMessage(pieces), { binary: true }, () => {
+    const fragments = toFragments(pieces);
+    const sent = (): void => {
       this.#heard = true;
       if (!this.#closed) done?.();
-    });
+    };
+    if (fragments.length <= 1) {
+      this.ws.send(fragments[0] ?? NO_DATA, { binary: true }, sent);
+      return;
+    }
+    // Corked: every fragment's header and bytes leave in one writev (ws corks each frame alone).
+    this.socket?.cork();
+    const last = fragments.length - 1;
+    for (let f = 0; f < last; f++) this.ws.send(fragments[f]!, { binary: true, fin: false });
+    this.ws.send(fragments[last]!, { binary: true, fin: true }, sent);
+    this.socket?.uncork();
   }
 
   get bufferedBytes(): number {
@@ -161,7 +208,7 @@ export class WsLink implements Link {
     this.#keepalive.unref();
   }
 
-  #receive(data: Buffer, isBinary: boolean): void {
+  #receive(data: Buffer[] | Buffer, isBinary: boolean): void {
     if (this.#closed) return;
     this.#heard = true;
     if (!isBinary) {
@@ -174,9 +221,12 @@ export class WsLink implements Link {
       );
       return;
     }
-    if (data.byteLength === 0) return;
-    if (this.#paused || this.#held.length > 0) this.#held.push(data);
-    else this.onData(data, false);
+    for (const fragment of Array.isArray(data) ? data : [data]) {
+      if (fragment.byteLength === 0) continue;
+      if (this.#paused || this.#held.length > 0) this.#held.push(fragment);
+      else this.onData(fragment, false);
+      if (this.#closed) return;
+    }
   }
 
   #release(): void {
@@ -231,6 +281,7 @@ export function wsDialer(url: string, options: WsDialOptions): Dialer {
         ws = new WebSocket(url, {
           perMessageDeflate: false,
           maxPayload: options.maxPayload,
+          generateMask: zeroMask,
           ...(options.origin === undefined ? {} : { origin: options.origin }),
           ...(options.handshakeTimeoutMs === undefined
             ? {}
