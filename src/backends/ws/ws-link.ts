@@ -46,11 +46,17 @@ function zeroMask(mask: Buffer): void {
 
 /**
  * Pieces at least this large (bytes) leave as their own fragment of the batch's message, by
- * reference; smaller runs are joined into one fragment (spec/backend-ws.md §2). Bounds a message's
- * fragments at 2 · maxPayload / FRAGMENT_MIN_BYTES + 1 (1025 for the 8 MiB limit), far below the
- * receiver's `maxFragments` (16 384).
+ * reference; smaller runs are joined into one fragment (spec/backend-ws.md §2). A message then has
+ * at most 3 · maxPayload / FRAGMENT_MIN_BYTES + 1 fragments (1537 for the 8 MiB limit), far below
+ * the receiver's `maxFragments` (16 384).
  */
 export const FRAGMENT_MIN_BYTES = 16 * 1024;
+/**
+ * Large pieces are cut into fragments of at most this many bytes (views, no copy): `ws`'s receiver
+ * hands a fragment lying inside one 64 KiB socket read up as a view, and copies only those that
+ * straddle reads, instead of copying every 256 KiB chunk into a fresh buffer (§2).
+ */
+export const FRAGMENT_MAX_BYTES = 16 * 1024;
 
 /**
  * One batch as the fragments of one message: runs of small pieces joined (one copy of few bytes),
@@ -67,7 +73,9 @@ function toFragments(pieces: readonly Uint8Array[]): Uint8Array[] {
   for (const piece of pieces) {
     if (piece.byteLength >= FRAGMENT_MIN_BYTES) {
       flushRun();
-      fragments.push(piece);
+      for (let at = 0; at < piece.byteLength; at += FRAGMENT_MAX_BYTES) {
+        fragments.push(piece.subarray(at, Math.min(piece.byteLength, at + FRAGMENT_MAX_BYTES)));
+      }
     } else if (piece.byteLength > 0) {
       run.push(piece);
     }
