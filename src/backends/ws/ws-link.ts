@@ -37,11 +37,54 @@ export const DELIVERY_SLICE_BYTES = 64 * 1024;
 /** TCP keepalive probes start after this much idle time (ms), as on tcp's links. */
 export const TCP_KEEPALIVE_IDLE_MS = 10_000;
 
-/** One batch as one message: a single piece as is, several joined (measured cheaper than fragments, §2). */
-function toMessage(pieces: readonly Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  if (pieces.length === 0) return NO_DATA;
-  return Buffer.concat(pieces);
+/**
+ * A Node rank masks its messages with the all-zero key (spec/backend-ws.md §2.1): RFC 6455's
+ * masking protects intermediaries from a hostile page's script choosing the bytes on the wire; a
+ * Node rank is no such script, and with a zero key `ws` skips masking on send and unmasking on
+ * receive (each a pass over every byte in JavaScript without the native bufferutil).
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/**
+ * Pieces at least this large (bytes) leave as their own fragment of the batch's message, by
+ * reference; smaller runs are joined into one fragment (spec/backend-ws.md §2). A message then has
+ * at most 3 · maxPayload / FRAGMENT_MIN_BYTES + 1 fragments (1537 for the 8 MiB limit), far below
+ * the receiver's `maxFragments` (16 384).
+ */
+export const FRAGMENT_MIN_BYTES = 16 * 1024;
+/**
+ * Large pieces are cut into fragments of at most this many bytes (views, no copy): `ws`'s receiver
+ * hands a fragment lying inside one 64 KiB socket read up as a view, and copies only those that
+ * straddle reads, instead of copying every 256 KiB chunk into a fresh buffer (§2).
+ */
+export const FRAGMENT_MAX_BYTES = 16 * 1024;
+
+/**
+ * One batch as the fragments of one message: runs of small pieces joined (one copy of few bytes),
+ * large pieces as they are (no copy of array data).
+ */
+function toFragments(pieces: readonly Uint8Array[]): Uint8Array[] {
+  const fragments: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  const flushRun = (): void => {
+    if (run.length === 1) fragments.push(run[0]!);
+    else if (run.length > 1) fragments.push(Buffer.concat(run));
+    run = [];
+  };
+  for (const piece of pieces) {
+    if (piece.byteLength >= FRAGMENT_MIN_BYTES) {
+      flushRun();
+      for (let at = 0; at < piece.byteLength; at += FRAGMENT_MAX_BYTES) {
+        fragments.push(piece.subarray(at, Math.min(piece.byteLength, at + FRAGMENT_MAX_BYTES)));
+      }
+    } else if (piece.byteLength > 0) {
+      run.push(piece);
+    }
+  }
+  flushRun();
+  return fragments;
 }
 
 /** The error `ws` reported, as a WsLinkError that says what to do about it. */
@@ -85,8 +128,9 @@ export class WsLink implements Link {
     const host = socket?.remoteAddress ?? '?';
     this.remoteHost = host;
     this.remoteAddress = socket?.remotePort === undefined ? host : formatHostPort(host, socket.remotePort);
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
+    // A message's fragments are handed up as they arrived: ws would otherwise join them (a copy).
+    ws.binaryType = 'fragments';
+    ws.on('message', (data: Buffer[] | Buffer, isBinary: boolean) => this.#receive(data, isBinary));
     ws.on('pong', () => (this.#heard = true));
     ws.on('error', (error) => (this.#error ??= fromWsError(this.remoteAddress, error)));
     ws.on('close', (code: number, reason: Buffer) => {
@@ -96,10 +140,21 @@ export class WsLink implements Link {
 
   write(pieces: readonly Uint8Array[], done?: () => void): void {
     if (!this.writable) return;
-    this.ws.send(toMessage(pieces), { binary: true }, () => {
+    const fragments = toFragments(pieces);
+    const sent = (): void => {
       this.#heard = true;
       if (!this.#closed) done?.();
-    });
+    };
+    if (fragments.length <= 1) {
+      this.ws.send(fragments[0] ?? NO_DATA, { binary: true }, sent);
+      return;
+    }
+    // Corked: every fragment's header and bytes leave in one writev (ws corks each frame alone).
+    this.socket?.cork();
+    const last = fragments.length - 1;
+    for (let f = 0; f < last; f++) this.ws.send(fragments[f]!, { binary: true, fin: false });
+    this.ws.send(fragments[last]!, { binary: true, fin: true }, sent);
+    this.socket?.uncork();
   }
 
   get bufferedBytes(): number {
@@ -164,7 +219,7 @@ export class WsLink implements Link {
     this.#keepalive.unref();
   }
 
-  #receive(data: Buffer, isBinary: boolean): void {
+  #receive(data: Buffer[] | Buffer, isBinary: boolean): void {
     if (this.#closed) return;
     this.#heard = true;
     if (!isBinary) {
@@ -177,9 +232,12 @@ export class WsLink implements Link {
       );
       return;
     }
-    if (data.byteLength === 0) return;
-    this.#held.push(data);
-    if (!this.#paused && this.#held.length === 1) this.#release();
+    // Fragments (binaryType 'fragments') or a whole message; held in order, released in slices.
+    const wasEmpty = this.#held.length === 0;
+    for (const fragment of Array.isArray(data) ? data : [data]) {
+      if (fragment.byteLength > 0) this.#held.push(fragment);
+    }
+    if (!this.#paused && wasEmpty && this.#held.length > 0) this.#release();
   }
 
   /**
@@ -248,6 +306,7 @@ export function wsDialer(url: string, options: WsDialOptions): Dialer {
         ws = new WebSocket(url, {
           perMessageDeflate: false,
           maxPayload: options.maxPayload,
+          generateMask: zeroMask,
           ...(options.origin === undefined ? {} : { origin: options.origin }),
           ...(options.handshakeTimeoutMs === undefined
             ? {}

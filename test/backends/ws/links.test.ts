@@ -6,12 +6,23 @@
 import { once } from 'node:events';
 import { createServer, get } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isDialError, type Link } from '../../../src/backends/link/link.js';
 import { wsDialer, KEEPALIVE_DETECTION_BOUND_MS } from '../../../src/backends/ws/ws-link.js';
 import { WsListener } from '../../../src/backends/ws/ws-listener.js';
 import { WsLinkError } from '../../../src/backends/ws/ws-errors.js';
-import { bytes, concat, dialerFor, listen, pair, Recorder, type ClientKind, type Pair } from './support.js';
+import {
+  bytes,
+  concat,
+  dialerFor,
+  listen,
+  MAX_PAYLOAD,
+  pair,
+  Recorder,
+  type ClientKind,
+  type Pair,
+} from './support.js';
 
 const HEADER = 5;
 /** Payload sizes around the ws length encodings (125/126, 65535/65536) and the 64 KiB read size. */
@@ -29,7 +40,7 @@ async function opened(kind: ClientKind, options?: Parameters<typeof pair>[1]): P
   return p;
 }
 
-/** Sends every size as a batch [header, payload] from `from`; checks `to` got the same messages. */
+/** Sends every size as a batch [header, payload] from `from`; checks `to` got the same bytes, in order. */
 async function roundTrip(from: Link, to: Link): Promise<void> {
   const recorder = new Recorder(to);
   const batches = SIZES.map((size, i) => [bytes(HEADER, i), bytes(size, i + 7)]);
@@ -43,20 +54,52 @@ async function roundTrip(from: Link, to: Link): Promise<void> {
     );
   });
   from.write([], () => dones.push(-1)); // an empty batch: no message, its done still in order
-  const expected = Buffer.concat(batches.map((batch) => concat(batch)));
-  const got = await recorder.received(expected.byteLength);
+  const sent = concat(batches.flat());
+  await recorder.countBytes(sent.byteLength);
   await allDone;
-  // Whole batches in order; a Node link hands a message over DELIVERY_SLICE_BYTES up in slices.
-  expect(Buffer.compare(got, expected)).toBe(0);
-  for (const m of recorder.messages) expect(m.byteLength).toBeGreaterThan(0);
+  expect(Buffer.compare(concat(recorder.messages), sent)).toBe(0);
   expect(dones.slice(0, batches.length)).toEqual(batches.map((_, i) => i));
 }
 
+/**
+ * Sends the same batches from a link of `kind` to a plain `ws` server (what a browser's WebSocket
+ * sees: whole messages); checks each batch arrived as exactly one message.
+ */
+async function messagesOnTheWire(kind: ClientKind): Promise<void> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_PAYLOAD });
+  await once(server, 'listening');
+  const received: Buffer[] = [];
+  const batches = SIZES.map((size, i) => [bytes(HEADER, i), bytes(size, i + 7), bytes(size >> 1, i + 9)]);
+  const allReceived = new Promise<void>((resolve) =>
+    server.on('connection', (peer) =>
+      peer.on('message', (data: Buffer) => {
+        received.push(data);
+        if (received.length === batches.length) resolve();
+      }),
+    ),
+  );
+  const link = await dialerFor(kind, `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`)();
+  if (isDialError(link)) throw new Error(link.message);
+  try {
+    for (const batch of batches) link.write(batch);
+    await allReceived;
+    expect(received.map((m) => m.byteLength)).toEqual(batches.map((b) => concat(b).byteLength));
+    received.forEach((message, i) => expect(Buffer.compare(message, concat(batches[i]!))).toBe(0));
+  } finally {
+    link.destroy();
+    server.close();
+  }
+}
+
 describe.each<ClientKind>(['ws', 'browser'])('%s client link', (kind) => {
-  it('delivers each batch whole and in order (one message; a Node receiver slices big ones), with done callbacks in order, both ways', async () => {
+  it("delivers each batch's bytes in order, with done callbacks in order, both ways", async () => {
     const { server, client } = await opened(kind);
     await roundTrip(server, client);
     await roundTrip(client, server);
+  });
+
+  it('sends each batch as one whole message (a plain ws peer receives it joined)', async () => {
+    await messagesOnTheWire(kind);
   });
 
   it('end() closes both ends cleanly (null)', async () => {
@@ -111,9 +154,9 @@ describe.each<ClientKind>(['ws', 'browser'])('%s client link', (kind) => {
       expect(dones).toBeLessThan(BATCHES - 1);
     }
     client.resume();
-    const got = await c.received(BATCHES * MIB.byteLength);
+    await c.countBytes(BATCHES * MIB.byteLength);
     await allDone;
-    expect(Buffer.compare(got, Buffer.concat(Array.from({ length: BATCHES }, () => MIB)))).toBe(0);
+    expect(Buffer.compare(concat(c.messages), concat(new Array<Uint8Array>(BATCHES).fill(MIB)))).toBe(0);
     expect(server.bufferedBytes).toBe(0);
   });
 

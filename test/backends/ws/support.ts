@@ -17,15 +17,20 @@ export function dialerFor(kind: ClientKind, url: string, origin?: string): Diale
   return wsDialer(url, { maxPayload: MAX_PAYLOAD, ...(origin === undefined ? {} : { origin }) });
 }
 
-/** What a link delivered: messages (copied), and how it closed once it has. */
+/**
+ * What a link delivered: chunks (copied; a browser link's are whole messages, a Node link's the
+ * fragments of each message), and how it closed once it has.
+ */
 export class Recorder {
   readonly messages: Uint8Array[] = [];
+  bytes = 0;
   #waiters: Array<() => void> = [];
   readonly closed: Promise<Error | null>;
 
   constructor(link: Link) {
     link.onData = (chunk) => {
       this.messages.push(Uint8Array.from(chunk));
+      this.bytes += chunk.byteLength;
       for (const wake of this.#waiters.splice(0)) wake();
     };
     this.closed = new Promise((resolve) => (link.onClose = resolve));
@@ -41,6 +46,11 @@ export class Recorder {
   /** Resolves once `count` messages have arrived. */
   async count(count: number): Promise<void> {
     while (this.messages.length < count) await new Promise<void>((wake) => this.#waiters.push(wake));
+  }
+
+  /** Resolves once `total` bytes have arrived. */
+  async countBytes(total: number): Promise<void> {
+    while (this.bytes < total) await new Promise<void>((wake) => this.#waiters.push(wake));
   }
 }
 
