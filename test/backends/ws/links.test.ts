@@ -9,7 +9,11 @@ import { connect, createServer as createTcpServer, type AddressInfo } from 'node
 import { WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isDialError, type Link } from '../../../src/backends/link/link.js';
-import { wsDialer, KEEPALIVE_DETECTION_BOUND_MS } from '../../../src/backends/ws/ws-link.js';
+import {
+  DELIVERY_SLICE_BYTES,
+  KEEPALIVE_DETECTION_BOUND_MS,
+  wsDialer,
+} from '../../../src/backends/ws/ws-link.js';
 import { WsListener } from '../../../src/backends/ws/ws-listener.js';
 import { WsLinkError } from '../../../src/backends/ws/ws-errors.js';
 import {
@@ -171,6 +175,42 @@ describe.each<ClientKind>(['ws', 'browser'])('%s client link', (kind) => {
     const here = (await c.closed) as WsLinkError;
     expect(here.code).toBe('WS_CLOSE_1009');
     expect(here.message).toMatch(/maxPayload/);
+  });
+});
+
+describe('ws link receive slicing', () => {
+  it('a Node link hands a big message up in slices of at most 64 KiB and stops at pause() between them (spec §2)', async () => {
+    // A browser client joins its batch into one unfragmented 4 MiB message; the Node end slices it.
+    const { server, client, close } = await pair('browser');
+    const total = 4 * 1024 * 1024;
+    const sent = bytes(total, 7);
+    const received: Uint8Array[] = [];
+    let all: () => void = () => {};
+    const done = new Promise<void>((resolve) => (all = resolve));
+    let count = 0;
+    server.onData = (chunk) => {
+      received.push(Uint8Array.from(chunk));
+      if (received.length === 1) server.pause();
+      if ((count += chunk.byteLength) === total) all();
+    };
+    client.write([sent]);
+    // Round trips the other way give the paused end many turns: it must deliver nothing more.
+    const c = new Recorder(client);
+    while (received.length === 0) {
+      server.write([bytes(8, 1)]);
+      await c.count(c.messages.length + 1);
+    }
+    for (let i = 0; i < 5; i++) {
+      server.write([bytes(8, i)]);
+      await c.count(c.messages.length + 1);
+    }
+    expect(received).toHaveLength(1);
+    expect(received[0]!.byteLength).toBeLessThanOrEqual(DELIVERY_SLICE_BYTES);
+    server.resume();
+    await done;
+    expect(Math.max(...received.map((r) => r.byteLength))).toBeLessThanOrEqual(DELIVERY_SLICE_BYTES);
+    expect(Buffer.compare(concat(received), sent)).toBe(0);
+    close();
   });
 });
 
