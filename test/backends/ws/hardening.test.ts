@@ -7,7 +7,9 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { isDialError, type Link } from '../../../src/backends/link/link.js';
+import { WsLink, KEEPALIVE_INTERVAL_MS, KEEPALIVE_SILENCE_MS } from '../../../src/backends/ws/ws-link.js';
 import { WsListener } from '../../../src/backends/ws/ws-listener.js';
 import { dialerFor, MAX_PAYLOAD, Recorder } from './support.js';
 
@@ -67,6 +69,61 @@ describe('ws listener: unparsable request targets', () => {
         expect(await rawUpgrade(listener.port!, target)).toMatch(/^HTTP\/1\.1 400 /);
       await stillServes(listener, `ws://127.0.0.1:${listener.port}/c?x=1`);
     } finally {
+      listener.close();
+    }
+  });
+});
+
+describe('ws keepalive while rank 0 holds a link', () => {
+  it(`a page link paused on rank 0's side for twice KEEPALIVE_SILENCE_MS (${KEEPALIVE_SILENCE_MS} ms) stays open, and works after resume()`, async () => {
+    const page = 'http://page.example';
+    const listener = await WsListener.listen({
+      host: '127.0.0.1',
+      port: 0,
+      maxPayload: MAX_PAYLOAD,
+      allowedOrigins: [page],
+    });
+    const accepted = new Promise<Link>((resolve) => (listener.onLink = resolve));
+    // The page: ws's own client, so its 'ping' events show rank 0's keepalive ticking.
+    const client = new WebSocket(`ws://127.0.0.1:${listener.port}/`, { origin: page });
+    let pings = 0;
+    let closedWith: Error | null | undefined;
+    const wakes: Array<() => void> = [];
+    client.on('ping', () => {
+      pings++;
+      for (const wake of wakes.splice(0)) wake();
+    });
+    const pingsSeen = async (n: number): Promise<void> => {
+      while (pings < n && closedWith === undefined) await new Promise<void>((wake) => wakes.push(wake));
+    };
+    try {
+      await once(client, 'open');
+      const server = await accepted;
+      const r = new Recorder(server);
+      // A link destroyed by keepalive sends no more pings: end the wait then, so the test fails fast.
+      void r.closed.then((error) => {
+        closedWith = error;
+        for (const wake of wakes.splice(0)) wake();
+      });
+      server.pause();
+      // Twice the silence limit in ping intervals: the unpaused check would have fired by the middle.
+      const start = pings;
+      await pingsSeen(start + Math.ceil((2 * KEEPALIVE_SILENCE_MS) / KEEPALIVE_INTERVAL_MS));
+      expect(closedWith).toBeUndefined();
+      expect(server.writable).toBe(true);
+      server.resume();
+      client.send(Uint8Array.of(7, 8, 9));
+      await r.count(1);
+      const back = new Promise<Buffer>((resolve) => client.once('message', resolve));
+      server.write([Uint8Array.of(1)]);
+      expect([...(await back)]).toEqual([1]);
+      // Pings after resume are answered and read: the link stays open past another silence limit.
+      await pingsSeen(pings + Math.ceil(KEEPALIVE_SILENCE_MS / KEEPALIVE_INTERVAL_MS) + 2);
+      expect(closedWith).toBeUndefined();
+      expect(server).toBeInstanceOf(WsLink);
+      server.destroy();
+    } finally {
+      client.terminate();
       listener.close();
     }
   });
