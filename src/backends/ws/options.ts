@@ -7,6 +7,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { BackendError } from '../../communicator/errors.js';
+import { WS_MAX_PENDING_HANDSHAKES } from './limits.js';
 import { checkListenScope, resolveTcpOptions, type TcpOptions, type TcpSettings } from '../tcp/options.js';
 
 /** The path a rank 0 attached to a caller's server serves when none is given. */
@@ -163,6 +164,7 @@ export function resolveWsOptions(options: WsOptions): WsSettings {
   const settings: WsSettings = {
     ...tcp,
     backendName: 'ws',
+    maxPendingHandshakes: WS_MAX_PENDING_HANDSHAKES,
     url: url?.href ?? `ws://${hostForUrl(tcp.host)}:${tcp.port}${path ?? '/'}`,
     httpServer: server,
     path: server !== null ? (path ?? DEFAULT_WS_PATH) : path,

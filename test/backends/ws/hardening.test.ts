@@ -11,6 +11,9 @@ import WebSocket from 'ws';
 import { isDialError, type Link } from '../../../src/backends/link/link.js';
 import { WsLink, KEEPALIVE_INTERVAL_MS, KEEPALIVE_SILENCE_MS } from '../../../src/backends/ws/ws-link.js';
 import { WsListener } from '../../../src/backends/ws/ws-listener.js';
+import { connectWs, WS_MAX_MESSAGE_BYTES } from '../../../src/backends/ws/index.js';
+import { WS_MAX_PENDING_HANDSHAKES } from '../../../src/backends/ws/limits.js';
+import { resolveWsOptions } from '../../../src/backends/ws/options.js';
 import { dialerFor, MAX_PAYLOAD, Recorder } from './support.js';
 
 /** Sends an upgrade request for `target` on a raw socket; resolves with everything the server answered. */
@@ -39,6 +42,7 @@ async function stillServes(listener: WsListener, url: string): Promise<void> {
   server.destroy();
 }
 
+const BASE = { timeoutSecs: 30, connectTimeoutSecs: 30 };
 const BAD_TARGETS = ['//[', '//%', '//x:99999'];
 
 describe('ws listener: unparsable request targets', () => {
@@ -127,4 +131,50 @@ describe('ws keepalive while rank 0 holds a link', () => {
       listener.close();
     }
   });
+});
+
+describe('ws: the bound on unauthenticated connections', () => {
+  it(`rank 0 holds at most WS_MAX_PENDING_HANDSHAKES (8) connections in the handshake: the 9th evicts the oldest`, async () => {
+    expect(WS_MAX_PENDING_HANDSHAKES).toBe(8);
+    expect(resolveWsOptions({ ...BASE, rank: 0, size: 2 }).maxPendingHandshakes).toBe(WS_MAX_PENDING_HANDSHAKES);
+    // Each may make rank 0 buffer one message of up to WS_MAX_MESSAGE_BYTES before it authenticates.
+    expect(WS_MAX_PENDING_HANDSHAKES * WS_MAX_MESSAGE_BYTES).toBeLessThanOrEqual(65 * 1024 * 1024);
+    const token = 'pending-bound-token';
+    const warnings: string[] = [];
+    let reportPort: (port: number) => void = () => {};
+    const portKnown = new Promise<number>((resolve) => (reportPort = resolve));
+    const rank0 = connectWs({
+      ...BASE,
+      rank: 0,
+      size: 2,
+      token,
+      onListening: (a) => reportPort(a.port),
+      onWarning: (message) => warnings.push(message),
+    });
+    const port = await portKnown;
+    const url = `ws://127.0.0.1:${port}/`;
+    // Bare connections: upgraded, never a Handshake. Rank 0 took each once its 101 arrived here.
+    const bare = async (): Promise<WebSocket> => {
+      const ws = new WebSocket(url);
+      await once(ws, 'open');
+      return ws;
+    };
+    const holders: WebSocket[] = [];
+    for (let i = 0; i < WS_MAX_PENDING_HANDSHAKES; i++) holders.push(await bare());
+    const closes = holders.map((ws, i) => once(ws, 'close').then(() => i));
+    const newcomer = await bare();
+    try {
+      expect(await Promise.race(closes)).toBe(0);
+      expect(warnings[0]).toMatch(
+        new RegExp(`${WS_MAX_PENDING_HANDSHAKES} connections were in the handshake`),
+      );
+      for (const ws of [...holders, newcomer]) ws.terminate();
+      const comms = await Promise.all([rank0, connectWs({ ...BASE, rank: 1, size: 2, token, url })]);
+      const sums = await Promise.all(comms.map((c) => c.allreduce(Float64Array.of(c.rank + 1))));
+      for (const s of sums) expect(Array.from(s)).toEqual([3]);
+      await Promise.all(comms.map((c) => c.close()));
+    } finally {
+      for (const ws of [...holders, newcomer]) ws.terminate();
+    }
+  }, 20_000);
 });
