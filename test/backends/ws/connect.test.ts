@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { connectWs, WS_MAX_MESSAGE_BYTES, type WsOptions } from '../../../src/backends/ws/index.js';
+import { resolveWsOptions } from '../../../src/backends/ws/options.js';
 
 const BASE = { timeoutSecs: 30, connectTimeoutSecs: 30 };
 
@@ -108,5 +109,26 @@ describe('connectWs', () => {
       kind: 'IncompatibleSettings',
       context: { field: 'url' },
     });
+  });
+
+  it("refuses allowedOrigins ['*'] without a token or allowInsecure (any visited page could join), before anything listens", async () => {
+    let listened = false;
+    const anyPage = {
+      ...BASE,
+      rank: 0,
+      size: 2,
+      port: 0,
+      allowedOrigins: ['*'],
+      onListening: () => (listened = true),
+    };
+    const error = await connectWs(anyPage).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'IncompatibleSettings', context: { field: 'allowedOrigins' } });
+    expect((error as Error).message).toMatch(/allowedOrigins/);
+    expect((error as Error).message).toMatch(/token/);
+    expect(listened).toBe(false);
+    // With a token (or allowInsecure) a page must still prove it holds the token, so '*' is accepted.
+    const comms = await formStandalone(2, { allowedOrigins: ['*'], token: 'star-origins-token' });
+    expect(comms).toHaveLength(2);
+    expect(() => resolveWsOptions({ ...anyPage, allowInsecure: true })).not.toThrow();
   });
 });
