@@ -13,6 +13,10 @@ import { WS_MAX_MESSAGE_BYTES } from './limits.js';
 import { classifyDial, closeError, WsLinkError } from './ws-errors.js';
 
 const OPEN = 1;
+/** The close code of destroy(): the first application code (4000–4999), read by the peer as a failure. */
+export const DESTROY_CLOSE_CODE = 4000;
+/** Its reason (a close reason is at most 123 bytes). */
+const DESTROY_CLOSE_REASON = 'the page destroyed its link';
 
 /** The part of the WHATWG WebSocket this link uses (the browser's, Node 22's global one, or `ws`'s). */
 export interface BrowserWebSocket {
@@ -132,10 +136,13 @@ export class BrowserLink implements Link {
     this.ws.close(1000);
   }
 
-  /** A browser cannot drop queued bytes: it closes with 1000 and reports `error` here at once. */
+  /**
+   * A browser cannot drop queued bytes: it closes with DESTROY_CLOSE_CODE (so rank 0 sees a failure,
+   * not a clean end) and reports `error` here at once.
+   */
   destroy(error?: Error): void {
     if (this.#closed) return;
-    this.ws.close(1000);
+    this.ws.close(DESTROY_CLOSE_CODE, DESTROY_CLOSE_REASON);
     this.#report(error ?? null);
   }
 

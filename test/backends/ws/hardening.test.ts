@@ -136,7 +136,9 @@ describe('ws keepalive while rank 0 holds a link', () => {
 describe('ws: the bound on unauthenticated connections', () => {
   it(`rank 0 holds at most WS_MAX_PENDING_HANDSHAKES (8) connections in the handshake: the 9th evicts the oldest`, async () => {
     expect(WS_MAX_PENDING_HANDSHAKES).toBe(8);
-    expect(resolveWsOptions({ ...BASE, rank: 0, size: 2 }).maxPendingHandshakes).toBe(WS_MAX_PENDING_HANDSHAKES);
+    expect(resolveWsOptions({ ...BASE, rank: 0, size: 2 }).maxPendingHandshakes).toBe(
+      WS_MAX_PENDING_HANDSHAKES,
+    );
     // Each may make rank 0 buffer one message of up to WS_MAX_MESSAGE_BYTES before it authenticates.
     expect(WS_MAX_PENDING_HANDSHAKES * WS_MAX_MESSAGE_BYTES).toBeLessThanOrEqual(65 * 1024 * 1024);
     const token = 'pending-bound-token';

@@ -160,6 +160,20 @@ describe('browser link done', () => {
   });
 });
 
+describe('browser link destroy', () => {
+  it('destroy(error) reports that error here and a failure (close code 4000, not a clean 1000) to rank 0', async () => {
+    const { server, client } = await opened('browser');
+    const s = new Recorder(server);
+    const c = new Recorder(client);
+    const why = new Error('page gave up');
+    client.destroy(why);
+    expect(await c.closed).toBe(why);
+    const seen = await s.closed;
+    expect(seen).toBeInstanceOf(WsLinkError);
+    expect((seen as WsLinkError).code).toBe('WS_CLOSE_4000');
+  });
+});
+
 describe('ws listener', () => {
   it('a foreign Origin gets HTTP 403 and the DialError names the allowed origins; no Origin and a listed one connect', async () => {
     const listener = await listen({ allowedOrigins: ['http://good.example:8080'] });
