@@ -27,7 +27,13 @@ const files: Record<string, [URL, string]> = {
 };
 
 const server = createServer((request, response) => {
-  const file = files[new URL(request.url ?? '/', 'http://x').pathname];
+  let path: string;
+  try {
+    path = new URL(request.url ?? '/', 'http://x').pathname;
+  } catch {
+    return void response.writeHead(400).end(); // an unparsable target (`//[`) must not crash the server
+  }
+  const file = files[path];
   if (file === undefined) return void response.writeHead(404).end();
   response.writeHead(200, { 'content-type': file[1] }).end(readFileSync(file[0]));
 });

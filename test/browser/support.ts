@@ -84,7 +84,13 @@ function pageErrorSummary(errors: readonly Error[]): string {
 
 function serve(files: ReadonlyMap<string, ServedFile>): Promise<Server> {
   const server = createServer((request, response) => {
-    const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
+    let path: string;
+    try {
+      path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
+    } catch {
+      response.writeHead(400, { 'content-type': 'text/plain' }).end('unparsable request target');
+      return;
+    }
     const file = path === '/' ? { body: BLANK_PAGE, type: 'text/html; charset=utf-8' } : files.get(path);
     if (!file && path === '/favicon.ico') {
       response.writeHead(204).end(); // asked for by every page; a 404 would be logged as a console error

@@ -52,7 +52,11 @@ export class Admission {
     listener.onLink = (link) => this.#admit(link);
     this.#members = new Array<Connection | null>(settings.size).fill(null);
     this.#acks = new Array<Buffer>(settings.size).fill(Buffer.alloc(0));
-    this.#pending = new PendingHandshakes(settings.connectTimeoutMs, settings.warn);
+    this.#pending = new PendingHandshakes(
+      settings.connectTimeoutMs,
+      settings.warn,
+      settings.maxPendingHandshakes,
+    );
     this.formed = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;

@@ -3,7 +3,8 @@
  * never finish — idle connections, a flood, a reconnect storm — cannot keep the real ranks out:
  *  - each has a deadline from its arrival (HANDSHAKE_DEADLINE_MS, at most the connect timeout) to
  *    be admitted; past it, it is closed;
- *  - at most MAX_PENDING_HANDSHAKES are held; when full, a new arrival evicts the oldest by arrival,
+ *  - at most MAX_PENDING_HANDSHAKES (or the transport's maxPendingHandshakes) are held; when full,
+ *    a new arrival evicts the oldest by arrival,
  *    whatever it has sent: a Hello proves nothing (no secret is needed to send a valid one), so no
  *    connection can buy protection, and a flooder must out-pace a real rank's whole handshake.
  * Connections dropped in the handshake are reported through the warning hook at most once per
@@ -44,6 +45,7 @@ function nameSources(counts: Map<string, number>): string {
 export class PendingHandshakes {
   readonly #entries = new Map<Connection, Entry>();
   readonly #deadlineMs: number;
+  readonly #max: number;
   readonly #warn: (message: string) => void;
   /** Running while drops are being summarised; null when the last interval was quiet. */
   #interval: ReturnType<typeof setTimeout> | null = null;
@@ -52,8 +54,13 @@ export class PendingHandshakes {
   #refusalsWarned = new Set<string>();
   #sources = new Map<string, number>();
 
-  constructor(connectTimeoutMs: number, warn: (message: string) => void) {
+  constructor(
+    connectTimeoutMs: number,
+    warn: (message: string) => void,
+    maxPending: number = MAX_PENDING_HANDSHAKES,
+  ) {
     this.#deadlineMs = Math.min(HANDSHAKE_DEADLINE_MS, connectTimeoutMs);
+    this.#max = maxPending;
     this.#warn = warn;
   }
 
@@ -63,7 +70,7 @@ export class PendingHandshakes {
 
   /** Holds `connection` until settled or dropped; when the table is full, evicts the oldest first. */
   add(connection: Connection): void {
-    if (this.#entries.size >= MAX_PENDING_HANDSHAKES) this.#evictOldest();
+    if (this.#entries.size >= this.#max) this.#evictOldest();
     const link = connection.link;
     const timer = setTimeout(() => this.#drop(connection, 'deadline'), this.#deadlineMs);
     unrefTimer(timer);
@@ -149,7 +156,7 @@ export class PendingHandshakes {
     for (const e of this.#entries.values()) hosts.set(e.host, (hosts.get(e.host) ?? 0) + 1);
     this.#startInterval();
     this.#warn(
-      `tcp rank 0: connection flood: ${MAX_PENDING_HANDSHAKES} connections were in the handshake at once ` +
+      `tcp rank 0: connection flood: ${this.#max} connections were in the handshake at once ` +
         `(from ${nameSources(hosts)}), so the oldest, from ${entry.address}, was closed to admit a new one. ` +
         "If these are not this job's ranks, something else connects to rank 0's port: find it by these " +
         `addresses, or give the job its own port. Further drops are summarised every ${DROP_WARNING_INTERVAL_MS / MS_PER_SEC} s.`,
@@ -187,9 +194,7 @@ export class PendingHandshakes {
       return;
     }
     const parts = [
-      evicted > 0
-        ? `${evicted} evicted by a connection flood (${MAX_PENDING_HANDSHAKES} in the handshake at once)`
-        : '',
+      evicted > 0 ? `${evicted} evicted by a connection flood (${this.#max} in the handshake at once)` : '',
       deadline > 0 ? `${deadline} silent past the handshake deadline` : '',
       failed > 0 ? `${failed} failed` : '',
       rejected > 0 ? `${rejected} refused again for a reason already warned of` : '',

@@ -24,4 +24,10 @@ export interface StarSettings {
   warn: (message: string) => void;
   /** Stall warnings (§7.2). */
   warnStall: (message: string) => void;
+  /**
+   * Rank 0: connections held in the handshake at once (§3.5); a new one past this evicts the
+   * oldest. Default MAX_PENDING_HANDSHAKES (64); a transport that buffers more per unauthenticated
+   * connection sets fewer (ws: WS_MAX_PENDING_HANDSHAKES).
+   */
+  maxPendingHandshakes?: number;
 }

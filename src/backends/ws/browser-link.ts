@@ -3,17 +3,20 @@
  * link interface. No `node:` import and no `ws` import, so it bundles for a page; in Node 22+ it runs
  * on the global WebSocket, and tests on Node 20 inject `ws`'s WebSocket class instead.
  *
- * A browser's WebSocket has no send callback: a batch's `done` runs once `bufferedAmount` shows the
- * bytes up to the end of that batch have left (checked on a microtask, then every DRAIN_POLL_MS).
+ * A browser's WebSocket has no send callback, but send() copies the bytes it is given (WHATWG
+ * WebSockets): a batch's `done` runs on a microtask after its send(), in order. Waiting for
+ * `bufferedAmount` to drain would need a timer poll, which background tabs throttle to ≥ 1 s;
+ * `bufferedAmount` is only reported, as `bufferedBytes` (spec/backend-ws.md §8).
  */
 import type { Dialer, DialError, Link } from '../link/link.js';
 import { WS_MAX_MESSAGE_BYTES } from './limits.js';
 import { classifyDial, closeError, WsLinkError } from './ws-errors.js';
 
-/** How often (ms) pending `done` callbacks re-check `bufferedAmount` while bytes are still queued. */
-export const DRAIN_POLL_MS = 1;
-
 const OPEN = 1;
+/** The close code of destroy(): the first application code (4000–4999), read by the peer as a failure. */
+export const DESTROY_CLOSE_CODE = 4000;
+/** Its reason (a close reason is at most 123 bytes). */
+const DESTROY_CLOSE_REASON = 'the page destroyed its link';
 
 /** The part of the WHATWG WebSocket this link uses (the browser's, Node 22's global one, or `ws`'s). */
 export interface BrowserWebSocket {
@@ -77,10 +80,6 @@ export class BrowserLink implements Link {
   #ending = false;
   #paused = false;
   readonly #held: Uint8Array[] = [];
-  /** Bytes given to send() so far, and the pending `done`s with the total each must see leave. */
-  #sent = 0;
-  readonly #pending: Array<{ end: number; done: () => void }> = [];
-  #polling = false;
   #error: Error | null = null;
 
   constructor(private readonly ws: BrowserWebSocket) {
@@ -105,11 +104,8 @@ export class BrowserLink implements Link {
     if (!this.writable) return;
     const message = toMessage(pieces);
     this.ws.send(message);
-    this.#sent += message.byteLength;
-    if (done) {
-      this.#pending.push({ end: this.#sent, done });
-      this.#watchDrain();
-    }
+    // send() has copied the batch: the caller may reuse it. Microtasks keep the dones in order.
+    if (done) queueMicrotask(() => !this.#closed && done());
   }
 
   get bufferedBytes(): number {
@@ -140,10 +136,13 @@ export class BrowserLink implements Link {
     this.ws.close(1000);
   }
 
-  /** A browser cannot drop queued bytes: it closes with 1000 and reports `error` here at once. */
+  /**
+   * A browser cannot drop queued bytes: it closes with DESTROY_CLOSE_CODE (so rank 0 sees a failure,
+   * not a clean end) and reports `error` here at once.
+   */
   destroy(error?: Error): void {
     if (this.#closed) return;
-    this.ws.close(1000);
+    this.ws.close(DESTROY_CLOSE_CODE, DESTROY_CLOSE_REASON);
     this.#report(error ?? null);
   }
 
@@ -169,26 +168,9 @@ export class BrowserLink implements Link {
     while (!this.#paused && !this.#closed && this.#held.length > 0) this.onData(this.#held.shift()!, false);
   }
 
-  /** Runs the `done`s whose batches have left: sent - bufferedAmount is how far the bytes have gone. */
-  #drain = (): void => {
-    this.#polling = false;
-    if (this.#closed) return;
-    const left = this.#sent - this.ws.bufferedAmount;
-    while (this.#pending.length > 0 && this.#pending[0]!.end <= left) this.#pending.shift()!.done();
-    this.#watchDrain();
-  };
-
-  #watchDrain(): void {
-    if (this.#polling || this.#pending.length === 0) return;
-    this.#polling = true;
-    if (this.ws.bufferedAmount === 0) queueMicrotask(this.#drain);
-    else setTimeout(this.#drain, DRAIN_POLL_MS);
-  }
-
   #report(error: Error | null): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#pending.length = 0;
     this.#held.length = 0;
     this.onClose(error);
   }

@@ -20,21 +20,34 @@ import {
 } from './options.js';
 import { wsDialer } from './ws-link.js';
 import { WsListener } from './ws-listener.js';
+import type { WsLinkError } from './ws-errors.js';
+import { BackendError } from '../../communicator/errors.js';
+import { formatHostPort } from '../../communicator/host-address.js';
 
 export type { WsOptions, WsTlsOptions } from './options.js';
 export { DEFAULT_WS_PATH } from './options.js';
 export { WS_MAX_MESSAGE_BYTES } from './limits.js';
 
+/** Rejects with BackendError 'InitializationFailed' when it cannot listen (as tcp's listenNet). */
 async function serve(settings: WsSettings): Promise<WsListener> {
   const common = { maxPayload: WS_MAX_MESSAGE_BYTES, allowedOrigins: settings.allowedOrigins };
   if (settings.httpServer !== null) {
     return WsListener.attach({ ...common, server: settings.httpServer, path: settings.path as string });
   }
+  const where = { host: settings.bindAddr, port: settings.port };
   return WsListener.listen({
     ...common,
-    host: settings.bindAddr,
-    port: settings.port,
+    ...where,
     ...(settings.path === undefined ? {} : { path: settings.path }),
+  }).catch((error: WsLinkError) => {
+    throw new BackendError(
+      'InitializationFailed',
+      `ws: rank 0 cannot listen on ${formatHostPort(where.host, where.port)} (${error.code})`,
+      { address: where.host, port: where.port, errno: error.code },
+      error.code === 'EADDRINUSE'
+        ? `port ${where.port} is taken (by another job's rank 0?): give each job its own COLLECTIVE_TCP_PORT (MASTER_PORT), or port 0 for an ephemeral one`
+        : 'check bindAddr: it must be an address of this machine',
+    );
   });
 }
 

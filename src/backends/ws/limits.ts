@@ -11,3 +11,10 @@ import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD } from '../star/protocol.js';
  * single frame is never larger than half of it.
  */
 export const WS_MAX_MESSAGE_BYTES = 2 * (MAX_FRAME_PAYLOAD + FRAME_HEADER_BYTES);
+
+/**
+ * Connections rank 0 holds in the handshake at once over ws (spec/backend-ws.md §5.2), instead of
+ * tcp's 64: each may make rank 0 buffer one message of up to WS_MAX_MESSAGE_BYTES before it proves
+ * anything, so the table bounds that memory at 8 × 8 MiB = 64 MiB.
+ */
+export const WS_MAX_PENDING_HANDSHAKES = 8;

@@ -7,6 +7,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { BackendError } from '../../communicator/errors.js';
+import { WS_MAX_PENDING_HANDSHAKES } from './limits.js';
 import { checkListenScope, resolveTcpOptions, type TcpOptions, type TcpSettings } from '../tcp/options.js';
 
 /** The path a rank 0 attached to a caller's server serves when none is given. */
@@ -28,7 +29,8 @@ export interface WsTlsOptions {
  *   `ws://host:port/` (or `…/path` when `path` is given). host/port may then be omitted.
  * - `server` (rank 0): serve on this http.Server/https.Server at `path` instead of listening itself.
  * - `path`: rank 0 serves only this path (default: every path standalone, DEFAULT_WS_PATH attached).
- * - `allowedOrigins` (rank 0): the origins whose pages may join (browser ranks); `'*'`: any.
+ * - `allowedOrigins` (rank 0): the origins whose pages may join (browser ranks); `'*'`: any page,
+ *   only with a token or allowInsecure (else BackendError 'IncompatibleSettings').
  */
 export interface WsOptions extends Omit<TcpOptions, 'server' | 'host' | 'port'> {
   /** Coordinator address (default 127.0.0.1); rank 0 listens on it (or bindAddr) when standalone. */
@@ -118,6 +120,21 @@ function checkOrigins(origins: unknown): readonly string[] {
 }
 
 /**
+ * `'*'` lets any page the user visits open a link to rank 0; without a token that page is then
+ * admitted as a rank (a loopback coordinator is reachable from every local browser tab), so it needs
+ * a token, or allowInsecure as the explicit opt-out (§6).
+ */
+function checkAnyOrigin(settings: WsSettings): void {
+  if (!settings.allowedOrigins.includes('*') || settings.token !== null || settings.allowInsecure) return;
+  throw incompatible(
+    'allowedOrigins',
+    "allowedOrigins ['*'] without a token would let any web page the user visits join the group",
+    settings.allowedOrigins,
+    "list the pages' origins (e.g. ['https://app.example:8443']), set COLLECTIVE_TCP_TOKEN (options.token) on every rank, or pass allowInsecure: true",
+  );
+}
+
+/**
  * An attached rank 0 serves wherever the caller's server listens: beyond loopback only with a token
  * or allowInsecure (§9.2). A server not listening yet cannot be checked, so it needs one of them.
  */
@@ -163,12 +180,14 @@ export function resolveWsOptions(options: WsOptions): WsSettings {
   const settings: WsSettings = {
     ...tcp,
     backendName: 'ws',
+    maxPendingHandshakes: WS_MAX_PENDING_HANDSHAKES,
     url: url?.href ?? `ws://${hostForUrl(tcp.host)}:${tcp.port}${path ?? '/'}`,
     httpServer: server,
     path: server !== null ? (path ?? DEFAULT_WS_PATH) : path,
     allowedOrigins,
     tls: options.tls,
   };
+  if (options.rank === 0) checkAnyOrigin(settings);
   if (server !== null && options.rank === 0) asWs(() => checkAttachedScope(settings, server));
   return settings;
 }

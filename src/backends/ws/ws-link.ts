@@ -172,6 +172,7 @@ export class WsLink implements Link {
 
   resume(): void {
     this.#paused = false;
+    this.#heard = true; // keepalive's silence clock restarts: pongs sat unread while paused (§4)
     this.ws.resume();
     if (this.#held.length > 0) queueMicrotask(() => this.#release());
   }
@@ -198,13 +199,15 @@ export class WsLink implements Link {
 
   /**
    * Pings every `intervalMs` and destroys the link once nothing (pong, message, write taken by the
-   * kernel) was heard for `silenceMs` (spec/backend-ws.md §4). Rank 0's listener starts it.
+   * kernel) was heard for `silenceMs` (spec/backend-ws.md §4). Rank 0's listener starts it. The
+   * check is suspended while paused: a held link reads nothing, pongs included, and a held rank is
+   * never the one a round waits on (spec/backend-tcp.md §5.4(2)).
    */
   keepAlive({ intervalMs, silenceMs }: KeepaliveOptions): void {
     let lastHeard = Date.now();
     this.#keepalive = setInterval(() => {
       const now = Date.now();
-      if (this.#heard) lastHeard = now;
+      if (this.#heard || this.#paused) lastHeard = now;
       this.#heard = false;
       if (now - lastHeard >= silenceMs) {
         const error = new WsLinkError(

@@ -54,15 +54,28 @@ function normaliseOrigin(origin: string): string {
   return origin.trim().replace(/\/+$/, '').toLowerCase();
 }
 
-function pathOf(req: IncomingMessage): string {
-  return new URL(req.url ?? '/', 'http://localhost').pathname;
+/**
+ * The request target's path (up to the first '?', compared as a string), or null when the target is
+ * not an origin-form path a URL parser accepts (`//[`, `//x:99999`, `*`…). Never throws: this runs
+ * in the server's 'upgrade' handler, where an exception would take down the whole process (§3).
+ */
+function pathOf(req: IncomingMessage): string | null {
+  const target = req.url ?? '/';
+  if (!target.startsWith('/')) return null;
+  try {
+    new URL(target, 'http://localhost');
+  } catch {
+    return null;
+  }
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
 }
 
-/** A 404 for an upgrade on a path nobody serves, when no other upgrade listener could take it. */
-function refuseUpgrade(socket: Duplex, path: string): void {
-  const body = `no WebSocket is served on ${path}`;
+/** Answers an upgrade with an HTTP error and closes the connection once the answer is written. */
+function refuseUpgrade(socket: Duplex, status: '400 Bad Request' | '404 Not Found', body: string): void {
   socket.end(
-    `HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
 
@@ -101,10 +114,13 @@ export class WsListener implements LinkListener {
       this.onLink(link);
     });
     this.#onUpgrade = (req, socket, head) => {
-      const served = this.path === undefined || pathOf(req) === this.path;
+      const path = pathOf(req);
+      const served = path !== null && (this.path === undefined || path === this.path);
       if (served) this.#wss.handleUpgrade(req, socket, head, (ws) => this.#wss.emit('connection', ws, req));
       // Other paths belong to the caller's server; with no other upgrade listener, nobody would answer.
-      else if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, pathOf(req));
+      else if (server.listenerCount('upgrade') > 1) return;
+      else if (path === null) refuseUpgrade(socket, '400 Bad Request', 'unparsable request target');
+      else refuseUpgrade(socket, '404 Not Found', `no WebSocket is served on ${path}`);
     };
     server.on('upgrade', this.#onUpgrade);
   }

@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { connectWs, WS_MAX_MESSAGE_BYTES, type WsOptions } from '../../../src/backends/ws/index.js';
+import { BackendError } from '../../../src/communicator/errors.js';
+import { resolveWsOptions } from '../../../src/backends/ws/options.js';
 
 const BASE = { timeoutSecs: 30, connectTimeoutSecs: 30 };
 
@@ -108,5 +110,36 @@ describe('connectWs', () => {
       kind: 'IncompatibleSettings',
       context: { field: 'url' },
     });
+  });
+
+  it("rejects with BackendError InitializationFailed naming the port when rank 0's port is taken", async () => {
+    let port = 0;
+    open.push(await connectWs({ ...BASE, rank: 0, size: 1, port: 0, onListening: (a) => (port = a.port) }));
+    const error = await connectWs({ ...BASE, rank: 0, size: 2, port }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ kind: 'InitializationFailed', context: { port, errno: 'EADDRINUSE' } });
+    expect((error as Error).message).toContain(String(port));
+    expect((error as BackendError).suggestion).toMatch(/port 0/);
+  });
+
+  it("refuses allowedOrigins ['*'] without a token or allowInsecure (any visited page could join), before anything listens", async () => {
+    let listened = false;
+    const anyPage = {
+      ...BASE,
+      rank: 0,
+      size: 2,
+      port: 0,
+      allowedOrigins: ['*'],
+      onListening: () => (listened = true),
+    };
+    const error = await connectWs(anyPage).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'IncompatibleSettings', context: { field: 'allowedOrigins' } });
+    expect((error as Error).message).toMatch(/allowedOrigins/);
+    expect((error as Error).message).toMatch(/token/);
+    expect(listened).toBe(false);
+    // With a token (or allowInsecure) a page must still prove it holds the token, so '*' is accepted.
+    const comms = await formStandalone(2, { allowedOrigins: ['*'], token: 'star-origins-token' });
+    expect(comms).toHaveLength(2);
+    expect(() => resolveWsOptions({ ...anyPage, allowInsecure: true })).not.toThrow();
   });
 });

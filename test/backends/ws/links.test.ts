@@ -214,6 +214,49 @@ describe('ws link receive slicing', () => {
   });
 });
 
+describe('browser link done', () => {
+  it('runs done once send() has taken the bytes (browsers copy at send), not when bufferedAmount drains: a paused receiver does not hold it back', async () => {
+    const { server, client } = await opened('browser');
+    server.pause();
+    const BATCHES = 32;
+    const MIB = bytes(1024 * 1024, 5);
+    let dones = 0;
+    const allDone = new Promise<string>((resolve) => {
+      for (let i = 0; i < BATCHES; i++) client.write([MIB], () => ++dones === BATCHES && resolve('done'));
+    });
+    // Round trips the other way take many event-loop turns; every done must have run before them.
+    const c = new Recorder(client);
+    const probes = (async (): Promise<string> => {
+      for (let i = 1; i <= 20; i++) {
+        server.write([bytes(8, i)]);
+        await c.count(i);
+      }
+      return 'probes first';
+    })();
+    expect(await Promise.race([allDone, probes])).toBe('done');
+    await probes;
+    // The bytes have not all left: the paused receiver holds the sender back (bufferedBytes).
+    expect(client.bufferedBytes).toBeGreaterThan(0);
+    const s = new Recorder(server);
+    server.resume();
+    await s.received(BATCHES * MIB.byteLength);
+  });
+});
+
+describe('browser link destroy', () => {
+  it('destroy(error) reports that error here and a failure (close code 4000, not a clean 1000) to rank 0', async () => {
+    const { server, client } = await opened('browser');
+    const s = new Recorder(server);
+    const c = new Recorder(client);
+    const why = new Error('page gave up');
+    client.destroy(why);
+    expect(await c.closed).toBe(why);
+    const seen = await s.closed;
+    expect(seen).toBeInstanceOf(WsLinkError);
+    expect((seen as WsLinkError).code).toBe('WS_CLOSE_4000');
+  });
+});
+
 describe('ws listener', () => {
   it('a foreign Origin gets HTTP 403 and the DialError names the allowed origins; no Origin and a listed one connect', async () => {
     const listener = await listen({ allowedOrigins: ['http://good.example:8080'] });
