@@ -1,30 +1,14 @@
 /** The `collective` command itself: --version, help, and a missing or unknown command. */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCollective, type CliResult } from '../support/collective-cli.js';
 
-const CLI = fileURLToPath(new URL('../selection/fixtures/cli.ts', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
-/** Generous: tsx compiles the CLI on a loaded 2-core machine. */
-const CHILD_TIMEOUT_MS = 30_000;
 
-function collective(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: CHILD_TIMEOUT_MS,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function collective(args: string[]): Promise<CliResult> {
+  return runCollective(args);
 }
 
 describe('collective', () => {

@@ -4,7 +4,6 @@
  * `collective run --help`, in `parseBackendChoice`'s list and in `collective doctor`, and the public
  * names match the rows. Every case is driven from the table, so a new row is covered by adding it.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BackendError, availableBackends, describeEnvironment, init, train } from '../../src/index.js';
@@ -13,10 +12,10 @@ import { RUN_HELP } from '../../src/launch/run-args.js';
 import { BACKEND_CHOICES, parseBackendChoice } from '../../src/selection/backend-choice.js';
 import { BACKEND_TABLE } from '../../src/selection/backends.js';
 import { childEnv } from './fixtures/child-env.js';
+import { runCollective, type CliResult } from '../support/collective-cli.js';
 
 const WORKER = new URL('../launch/fixtures/worker.ts', import.meta.url);
 const RANK_SCRIPT = fileURLToPath(new URL('../launch/fixtures/rank-behaviour.ts', import.meta.url));
-const CLI = fileURLToPath(new URL('./fixtures/cli.ts', import.meta.url));
 /** Generous: tsx compiles the CLI on a loaded 2-core machine. */
 const CHILD_TIMEOUT_MS = 60_000;
 /** Ranks for a row that can have many: two is the smallest group that communicates. */
@@ -25,21 +24,8 @@ const MANY = 2;
 const NAMES = BACKEND_TABLE.map((row) => row.name);
 const ranksOf = (row: (typeof BACKEND_TABLE)[number]): number => (row.launch.ranks === 'one' ? 1 : MANY);
 
-function collectiveRun(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', ...args], {
-      env: childEnv({}),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: CHILD_TIMEOUT_MS,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function collectiveRun(args: string[]): Promise<CliResult> {
+  return runCollective(['run', ...args], childEnv({}), CHILD_TIMEOUT_MS);
 }
 
 describe('the backend table', () => {

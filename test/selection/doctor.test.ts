@@ -1,34 +1,11 @@
 /** `collective doctor` run as a real child process, in the environments a launcher would give it. */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { BACKEND_TABLE } from '../../src/selection/backends.js';
 import { childEnv } from './fixtures/child-env.js';
+import { runCollective, type CliResult } from '../support/collective-cli.js';
 
-const CLI = fileURLToPath(new URL('./fixtures/cli.ts', import.meta.url));
-/** Generous: tsx compiles the CLI on a loaded 2-core machine. */
-const CHILD_TIMEOUT_MS = 30_000;
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function collective(args: string[], env: Record<string, string>): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: childEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: CHILD_TIMEOUT_MS,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function collective(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCollective(args, childEnv(env));
 }
 
 describe('collective doctor', () => {
@@ -52,7 +29,9 @@ describe('collective doctor', () => {
     });
     expect(report.selection.reasons.join('\n')).toMatch(/one node/);
     expect(ran.stdout).not.toContain('secret-token');
-    expect(report.backends.map((b: { name: string }) => b.name)).toEqual(['local', 'shm', 'tcp']);
+    expect(report.backends.map((b: { name: string }) => b.name)).toEqual(
+      BACKEND_TABLE.map((row) => row.name),
+    );
   });
 
   it('prints the error init() would raise, as toJSON(), and exits 1', async () => {
