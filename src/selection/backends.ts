@@ -1,7 +1,7 @@
 /**
  * The backend table (spec/selection.md §2): one row per backend, and the only place that lists them.
  * Everything that names backends reads this table: the BackendName/BackendChoice/BackendConfig types,
- * `parseBackendChoice` (its `available: auto, local, shm, tcp`), the priority chain (§5), the
+ * `parseBackendChoice` (its `available: auto, local, shm, tcp, ws`), the priority chain (§5), the
  * launchers' `auto` (§5.3), `collective run --help`, `train()`'s checks, the worker messages,
  * availableBackends() and `collective doctor`. A new transport is one row here plus its modules (its
  * config builder and its start function in selection/, its implementation in backends/).
