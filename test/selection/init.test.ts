@@ -67,7 +67,7 @@ describe('init', () => {
   it('rejects an unknown backend with the list of available ones', async () => {
     const error = await rejection(init({ env: { COLLECTIVE_BACKEND: 'gloo' } }));
     expect(error.kind).toBe('InvalidBackend');
-    expect(error.context['available']).toEqual(['auto', 'local', 'shm', 'tcp']);
+    expect(error.context['available']).toEqual(['auto', 'local', 'shm', 'tcp', 'ws']);
   });
 
   it('rejects options that are not an object', async () => {
@@ -81,6 +81,7 @@ describe('init', () => {
       ['local', true],
       ['shm', true],
       ['tcp', true],
+      ['ws', true],
     ]);
   });
 
