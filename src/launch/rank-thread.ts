@@ -13,6 +13,8 @@ const TERMINATING_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set([
   'SIGKILL',
 ]);
 
+/** The exit code of a worker thread ended by worker.terminate(). */
+const TERMINATED_EXIT_CODE = 1;
 /** Message kinds of the signal relay that `signalRelayPrelude` installs in a thread. */
 const SIGNAL_MESSAGE = 'collective:signal';
 const SIGNAL_UNHANDLED_MESSAGE = 'collective:signal-unhandled';
@@ -88,8 +90,11 @@ export class ThreadRank implements RankHandle {
     this.reaped = new Promise((resolve) => {
       this.#worker.once('exit', (exitCode) => {
         this.#running = false;
-        // A thread has no signals of its own: one recorded here was always the launcher's doing.
-        const exit: RankExit = this.#endedBy
+        // A thread has no signals of its own: one recorded here was the launcher's doing — unless the
+        // thread was already leaving by itself (process.exit(n) racing the stop: terminate() makes
+        // the exit code 1, so any other code is the thread's own, and its own failure is the cause).
+        const ended = this.#endedBy !== null && exitCode === TERMINATED_EXIT_CODE;
+        const exit: RankExit = ended
           ? { exitCode: null, signal: this.#endedBy, byLauncher: true }
           : { exitCode, signal: null, byLauncher: false };
         if (this.#uncaught !== undefined) exit.uncaught = this.#uncaught;
