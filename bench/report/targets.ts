@@ -1,8 +1,8 @@
 /**
- * The performance targets of the shm, tcp and ws issues, checked against one run (2 ranks unless stated,
+ * The performance targets of the shm, tcp, ws and small-message issues, checked against one run (2 ranks unless stated,
  * medians, same run). A target is a bound on backend ÷ baseline.
  */
-import { MIB, type Workload } from '../harness/workload.js';
+import { LAUNCH_WORKERS, MIB, type Workload } from '../harness/workload.js';
 import { formatRatio, formatUs, markdownTable } from './format.js';
 import type { ResultIndex } from './results-index.js';
 
@@ -18,6 +18,8 @@ export interface Target {
 const f64 = 'float64' as const;
 const allreduce8 = { operation: 'allreduce', dtype: f64, bytes: 8, ranks: 2 } as const;
 const allreduce2MiB = { operation: 'allreduce', dtype: f64, bytes: 2 * MIB, ranks: 2 } as const;
+/** train() with LAUNCH_WORKERS workers, call to every rank connected (spec/performance.md §2.4). */
+const launch4 = { operation: 'launch', dtype: f64, bytes: 0, ranks: LAUNCH_WORKERS } as const;
 
 export const TARGETS: readonly Target[] = [
   {
@@ -49,6 +51,20 @@ export const TARGETS: readonly Target[] = [
     statement: 'shm barrier ≤ 2× vader',
   },
   {
+    backend: 'shm',
+    baseline: 'mpi-vader',
+    workload: { ...allreduce8, ranks: 4 },
+    maxRatio: 3,
+    statement: 'shm allreduce 8 B, 4 ranks on 2 cores ≤ 3× vader oversubscribed',
+  },
+  {
+    backend: 'shm',
+    baseline: 'mpi-vader',
+    workload: launch4,
+    maxRatio: 2,
+    statement: 'train() 4 workers on shm, call to all connected ≤ 2× mpirun -n 4 true',
+  },
+  {
     backend: 'tcp',
     baseline: 'socket-rtt',
     workload: allreduce8,
@@ -68,6 +84,13 @@ export const TARGETS: readonly Target[] = [
     workload: { ...allreduce2MiB, ranks: 4 },
     maxRatio: 1.5,
     statement: 'tcp allreduce 2 MiB ≤ 1.5× Open MPI tcp, 4 ranks',
+  },
+  {
+    backend: 'tcp',
+    baseline: 'mpi-vader',
+    workload: launch4,
+    maxRatio: 4,
+    statement: 'train() 4 workers on tcp, call to all connected ≤ 4× mpirun -n 4 true',
   },
   {
     backend: 'ws',
