@@ -1,6 +1,6 @@
 /**
  * The rank side of every backend runner: the same loop on every rank of a world, like the MPI baseline's
- * (bench/../shared/baselines/mpi_coll_bench.c): warm-up, then per batch a barrier (untimed, so batches
+ * (bench/../shared/baselines/mpi_coll_bench.c): warm-up (by count, then by time), then per batch a barrier (untimed, so batches
  * start together) and `iterations` back-to-back operations. Each rank returns its µs per operation per
  * batch; the parent takes the max over ranks per batch (harness/stats.ts).
  */
@@ -95,6 +95,22 @@ async function warmUpWorld(comm: Communicator, ms: number): Promise<void> {
 }
 
 /**
+ * Runs `w.iterations` more untimed operations at a time until rank 0 has spent `w.warmupMs` on the
+ * workload (Workload.warmupMs); rank 0 broadcasts go (1) or stop (0) after each run so every rank
+ * runs the same operations.
+ */
+async function warmUpWorkload(comm: Communicator, step: Step, w: Workload): Promise<void> {
+  if (w.warmupMs <= 0) return;
+  const started = performance.now();
+  const go = new Int32Array(1);
+  do {
+    for (let i = 0; i < w.iterations; i++) await step.run();
+    go[0] = comm.rank === 0 && performance.now() - started < w.warmupMs ? 1 : 0;
+    await comm.broadcast(go, 0);
+  } while (go[0] === 1);
+}
+
+/**
  * Warms the world up for `worldWarmupMs`, then runs the workloads in order on this rank;
  * result[i][b] = µs per operation of workload i in batch b.
  */
@@ -108,6 +124,7 @@ export async function measureOnRank(
   for (const w of workloads) {
     const step = stepFor(comm, w);
     for (let i = 0; i < w.warmup; i++) await step.run();
+    await warmUpWorkload(comm, step, w);
     step.check();
     const batches: number[] = [];
     for (let b = 0; b < w.batches; b++) {

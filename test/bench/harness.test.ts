@@ -19,6 +19,7 @@ const allreduce8: Workload = {
   ranks: 2,
   iterations: 10,
   warmup: 2,
+  warmupMs: 0,
   batches: 5,
 };
 
