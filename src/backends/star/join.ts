@@ -103,10 +103,42 @@ function closedEachTime(s: Joining, closes: number, last: Error | null): Backend
   );
 }
 
+/**
+ * One dial, given up once the connect deadline has passed (an attempt made at the very end still
+ * gets LAST_ATTEMPT_GRACE_MS): a peer that accepts the connection and never answers — an upgrade
+ * that never completes, a page's WebSocket that stays CONNECTING (it has no timeout of its own), a
+ * silent proxy — must not hold a worker past its connect timeout (§3.5). A link that arrives after
+ * the attempt was given up is destroyed.
+ */
+async function dialBefore(s: Joining, deadline: number): Promise<Link | DialError> {
+  const waitMs = Math.max(LAST_ATTEMPT_GRACE_MS, deadline - Date.now());
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let gaveUp = false;
+  const attempt = s.target.dial().then((result) => {
+    if (gaveUp && !isDialError(result)) result.destroy();
+    return result;
+  });
+  const expiry = new Promise<DialError>((resolve) => {
+    timer = setTimeout(() => {
+      gaveUp = true;
+      resolve({
+        failure: 'other',
+        code: 'ETIMEDOUT',
+        message: `no answer from ${s.target.address} within ${waitMs} ms (it accepted the connection, or never refused it, but did not complete it)`,
+      });
+    }, waitMs);
+  });
+  try {
+    return await Promise.race([attempt, expiry]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function connectWithBackoff(s: Joining, deadline: number, closes: number): Promise<Link> {
   const backoff = new Backoff();
   for (;;) {
-    const result = await s.target.dial();
+    const result = await dialBefore(s, deadline);
     if (!isDialError(result)) return result;
     if (deadline - Date.now() <= 0) {
       if (closes > 0) throw goneAfterClose(s, closes, result);
@@ -142,7 +174,7 @@ export async function joinGroup<T>(
     closes++;
     if (deadline - Date.now() <= 0) {
       // One last look tells a rank 0 that exited (refused) from one that closes each connection.
-      const probe = await s.target.dial();
+      const probe = await dialBefore(s, deadline);
       if (isDialError(probe)) throw goneAfterClose(s, closes, probe);
       probe.destroy();
       throw closedEachTime(s, closes, outcome.error);
