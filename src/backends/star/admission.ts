@@ -9,7 +9,7 @@
 import { BackendError } from '../../communicator/errors.js';
 import type { Link, LinkListener } from '../link/link.js';
 import { Connection } from './connection.js';
-import { unrefTimer } from './timers.js';
+import { unrefTimer } from '../../communicator/platform.js';
 import {
   checkHello,
   JOB_MISMATCH_ADVICE,

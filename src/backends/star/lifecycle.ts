@@ -3,7 +3,7 @@
  * and cleared on close, so a process whose communicator is closed exits on its own.
  */
 import type { Connection } from './connection.js';
-import { unrefTimer } from './timers.js';
+import { unrefTimer } from '../../communicator/platform.js';
 
 /** The stall check runs this many times per timeout (or warning interval, if shorter): at most 5% late. */
 export const TICKS_PER_TIMEOUT = 20;

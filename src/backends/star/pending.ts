@@ -11,7 +11,7 @@
  * DROP_WARNING_INTERVAL_MS: the first at once, the others in one summary, naming source addresses.
  */
 import type { Connection } from './connection.js';
-import { unrefTimer } from './timers.js';
+import { unrefTimer } from '../../communicator/platform.js';
 
 /** Unauthenticated connections held at once; a new one past this evicts the oldest. */
 export const MAX_PENDING_HANDSHAKES = 64;
