@@ -1,59 +1,27 @@
 /**
- * Starts the ws backend from its validated config (spec/selection.md §2, §5.4): the backend's module
- * is imported here, when ws is selected; a re-init reuses rank 0's first port, as for tcp.
+ * Starts the ws backend from its validated config (spec/selection.md §2, §5.4), through the steps
+ * tcp and ws share (star-start.ts); ws adds where the WebSocket is served or dialled. Rank 0 attached
+ * to a caller's server listens where that server does, so it reports no port.
  */
 import type { Communicator } from '../communicator/communicator.js';
-import { STALL_WARNING_CODE } from '../communicator/errors.js';
 import { loadBackendModule, type StartHooks } from './backend-start.js';
-import {
-  joinAgain,
-  refuseIfStillOpen,
-  rememberEphemeralPort,
-  rememberOpen,
-  withEarlierPort,
-} from './reinit.js';
-import { tcpStartFailure } from './tcp-failure.js';
+import { startStar } from './star-start.js';
 import type { WsConfig } from './ws-config.js';
 
-export async function startWs(selected: WsConfig, hooks: StartHooks): Promise<Communicator> {
-  const { connectWs } = await loadBackendModule('ws', () => import('../backends/ws/index.js'));
-  const config = withEarlierPort(selected);
-  refuseIfStillOpen(config);
-  let listenedOn = config.port;
-  try {
-    const comm = await joinAgain(config, () =>
-      connectWs({
-        rank: config.rank,
-        size: config.size,
-        host: config.host,
-        port: config.port,
-        ...(config.url !== undefined ? { url: config.url } : {}),
-        ...(config.server !== undefined ? { server: config.server } : {}),
-        ...(config.path !== undefined ? { path: config.path } : {}),
-        ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
-        ...(config.bindAddr !== undefined ? { bindAddr: config.bindAddr } : {}),
-        ...(config.token !== undefined ? { token: config.token } : {}),
-        ...(config.allowInsecure !== undefined ? { allowInsecure: config.allowInsecure } : {}),
-        timeoutSecs: config.timeoutSecs,
-        stallWarningSecs: config.stallWarningSecs,
-        ...(config.jobId !== undefined ? { jobId: config.jobId } : {}),
-        connectTimeoutSecs: config.connectTimeoutSecs,
-        onWarning: (message) => hooks.onWarning('COLLECTIVE_WS', message),
-        onStallWarning: (message) => hooks.onWarning(STALL_WARNING_CODE, message),
-        ...(config.port === 0 && config.server === undefined
-          ? {
-              onListening: (address: { host: string; port: number }) => {
-                rememberEphemeralPort(config, address.port);
-                listenedOn = address.port;
-                hooks.onListening?.(address);
-              },
-            }
-          : {}),
-      }),
-    );
-    rememberOpen(config, comm, listenedOn);
-    return comm;
-  } catch (error) {
-    throw tcpStartFailure(error, config);
-  }
+export function startWs(selected: WsConfig, hooks: StartHooks): Promise<Communicator> {
+  return startStar(selected, hooks, {
+    warningCode: 'COLLECTIVE_WS',
+    listensItself: (config) => config.server === undefined,
+    load: async () => {
+      const { connectWs } = await loadBackendModule('ws', () => import('../backends/ws/index.js'));
+      return (config, common) =>
+        connectWs({
+          ...common,
+          ...(config.url !== undefined ? { url: config.url } : {}),
+          ...(config.server !== undefined ? { server: config.server } : {}),
+          ...(config.path !== undefined ? { path: config.path } : {}),
+          ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
+        });
+    },
+  });
 }

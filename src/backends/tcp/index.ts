@@ -3,14 +3,12 @@
  * (§11.2). Ranks are processes; rank 0 listens and coordinates, ranks 1…R-1 connect to it. This
  * module is its whole public surface.
  */
-import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
+import type { Communicator } from '../../communicator/communicator.js';
 import { formatHostPort } from '../../communicator/host-address.js';
-import { Admission } from '../star/admission.js';
-import { CoordinatorBackend } from '../star/coordinator.js';
-import { joinGroup } from '../star/join.js';
-import { WorkerBackend } from '../star/worker.js';
+import { coordinateGroup, joinAsWorker } from '../star/formation.js';
+import { checkBoundAddress } from '../star/listen-address.js';
 import { listenNet, netDialer } from './net-link.js';
-import { checkBoundAddress, resolveTcpOptions, type TcpOptions } from './options.js';
+import { resolveTcpOptions, type TcpOptions } from './options.js';
 
 export type { TcpOptions } from './options.js';
 
@@ -22,26 +20,14 @@ export type { TcpOptions } from './options.js';
 export async function connectTcp(options: TcpOptions): Promise<Communicator> {
   const settings = resolveTcpOptions(options);
   if (settings.rank > 0) {
-    const target = {
+    return joinAsWorker(settings, {
       address: formatHostPort(settings.host, settings.port),
       dial: netDialer(settings.host, settings.port),
-    };
-    return joinGroup(
-      settings,
-      target,
-      (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
-    );
+    });
   }
   const listener = await listenNet(settings);
-  const admission = new Admission(settings, listener);
-  try {
-    checkBoundAddress(settings, listener.host);
+  return coordinateGroup(settings, listener, () => {
+    checkBoundAddress('tcp', settings, listener.host, settings.server !== null);
     settings.onListening({ host: listener.host, port: listener.port });
-    admission.start();
-    const members = await admission.formed;
-    return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));
-  } catch (error) {
-    admission.close();
-    throw error;
-  }
+  });
 }

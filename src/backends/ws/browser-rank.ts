@@ -2,28 +2,20 @@
  * A browser rank of the ws backend (spec/browser.md §5, spec/backend-ws.md): the star protocol's
  * worker side (`../star/join.ts`, `../star/worker.ts`) over the page's own WebSocket (BrowserLink).
  * Only the worker side runs in a page — rank 0 is always a Node.js process — so this module
- * validates what a worker needs (rank ≥ 1, size, URL, token, clocks) without the address checks of
- * the Node.js options (which need host-address and node:net), and imports no Node.js built-in.
+ * validates what a worker needs: its own rank ≥ 1 / size ≥ 2 rule and the URL here, the token, job
+ * id, clocks and chunk size with the star transports' shared checks (`../star/options.ts`, the
+ * same rules and messages as Node.js ws ranks), without the address checks of the Node.js options
+ * (`../star/listen-address.ts` needs node:net). It imports no Node.js built-in.
  */
-import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
-import {
-  BackendError,
-  DEFAULT_STALL_WARNING_SECS,
-  STALL_WARNING_CODE,
-  STALL_WARNING_TYPE,
-} from '../../communicator/errors.js';
-import { MAX_JOB_ID_BYTES } from '../../communicator/job-id.js';
-import { emitWarning } from '../../communicator/platform.js';
-import { joinGroup } from '../star/join.js';
-import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from '../star/protocol.js';
+import type { Communicator } from '../../communicator/communicator.js';
+import type { BackendError } from '../../communicator/errors.js';
+import { joinAsWorker } from '../star/formation.js';
+import { checkOptionsObject, incompatible as starIncompatible, resolveStarOptions } from '../star/options.js';
+import { MAX_GROUP_SIZE } from '../star/protocol.js';
 import type { StarSettings } from '../star/settings.js';
-import { WorkerBackend } from '../star/worker.js';
 import { browserDialer, type WebSocketConstructor } from './browser-link.js';
+import { WS_WARNING_CODE } from './limits.js';
 
-/** The warning code of a browser rank's backend warnings (as COLLECTIVE_TCP on Node.js). */
-export const BROWSER_WARNING_CODE = 'COLLECTIVE_WS';
-
-const MS_PER_SEC = 1000;
 /** A page cannot tell a refused connection from a refused origin (spec/browser.md §5.3): name both. */
 const UNREACHABLE_ADVICE =
   "start rank 0 (connectWs on Node.js), check the URL, check that rank 0's allowedOrigins includes this page's origin (location.origin), or raise connectTimeoutSecs";
@@ -58,11 +50,7 @@ export interface BrowserWsOptions {
 }
 
 function incompatible(field: string, message: string, value: unknown, suggestion: string): BackendError {
-  return new BackendError('IncompatibleSettings', `ws: ${message}`, { field, value }, suggestion);
-}
-
-function utf8Bytes(text: string): number {
-  return new TextEncoder().encode(text).byteLength;
+  return starIncompatible('ws', field, message, value, suggestion);
 }
 
 function checkGroup(rank: unknown, size: unknown): void {
@@ -102,81 +90,16 @@ function checkUrl(url: unknown): string {
   return url as string;
 }
 
-function checkSeconds(field: string, value: unknown, zeroAllowed: boolean, example: number): number {
-  const ok = typeof value === 'number' && Number.isFinite(value) && (zeroAllowed ? value >= 0 : value > 0);
-  if (!ok) {
-    throw incompatible(
-      field,
-      `${field} must be a ${zeroAllowed ? 'number of seconds ≥ 0' : 'positive number of seconds'}, got ${value}`,
-      value,
-      `pass e.g. ${example}`,
-    );
-  }
-  return value as number;
-}
-
 /** Validates a browser rank's options into the star protocol's settings (BackendError 'IncompatibleSettings'). */
 export function resolveBrowserWsOptions(options: BrowserWsOptions): StarSettings & { url: string } {
-  if (options === null || typeof options !== 'object') {
-    throw incompatible('options', 'options must be an object', options, 'pass { url, rank, size, … }');
-  }
+  checkOptionsObject('ws', options, '{ url, rank, size, … }');
   checkGroup(options.rank, options.size);
   const url = checkUrl(options.url);
-  const token = options.token === undefined || options.token === '' ? null : options.token;
-  if (token !== null && typeof token !== 'string') {
-    throw incompatible('token', 'token must be a string', typeof token, "pass rank 0's token, or omit it");
-  }
-  const jobId = options.jobId === undefined || options.jobId === '' ? null : options.jobId;
-  if (jobId !== null && (typeof jobId !== 'string' || utf8Bytes(jobId) > MAX_JOB_ID_BYTES)) {
-    throw incompatible(
-      'jobId',
-      `jobId must be a string of at most ${MAX_JOB_ID_BYTES} UTF-8 bytes`,
-      jobId,
-      "pass rank 0's job id, or omit it",
-    );
-  }
-  const timeoutSecs = checkSeconds('timeoutSecs', options.timeoutSecs, false, 60);
-  const connectTimeoutSecs = checkSeconds('connectTimeoutSecs', options.connectTimeoutSecs, false, 30);
-  const stallWarningSecs = checkSeconds(
-    'stallWarningSecs',
-    options.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS,
-    true,
-    DEFAULT_STALL_WARNING_SECS,
+  const star = resolveStarOptions(
+    { backend: 'ws', warningCode: WS_WARNING_CODE, jobIdAdvice: "pass rank 0's job id, or omit it" },
+    options,
   );
-  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  if (
-    !Number.isInteger(chunkBytes) ||
-    chunkBytes < 8 ||
-    chunkBytes % 8 !== 0 ||
-    chunkBytes > MAX_CHUNK_BYTES
-  ) {
-    throw incompatible(
-      'chunkBytes',
-      `chunkBytes must be a multiple of 8 in [8, ${MAX_CHUNK_BYTES}], got ${chunkBytes}`,
-      chunkBytes,
-      'omit it for the default',
-    );
-  }
-  const warn =
-    options.onWarning ?? ((message: string): void => emitWarning(message, { code: BROWSER_WARNING_CODE }));
-  const warnStall =
-    options.onStallWarning ??
-    options.onWarning ??
-    ((message: string): void => emitWarning(message, { type: STALL_WARNING_TYPE, code: STALL_WARNING_CODE }));
-  return {
-    backendName: 'ws',
-    url,
-    rank: options.rank,
-    size: options.size,
-    token,
-    jobId,
-    timeoutMs: timeoutSecs * MS_PER_SEC,
-    stallWarningMs: stallWarningSecs * MS_PER_SEC,
-    connectTimeoutMs: connectTimeoutSecs * MS_PER_SEC,
-    chunkBytes,
-    warn,
-    warnStall,
-  };
+  return { ...star, url };
 }
 
 /**
@@ -187,14 +110,9 @@ export function resolveBrowserWsOptions(options: BrowserWsOptions): StarSettings
  */
 export async function connectBrowserRank(options: BrowserWsOptions): Promise<Communicator> {
   const settings = resolveBrowserWsOptions(options);
-  const target = {
+  return joinAsWorker(settings, {
     address: settings.url,
     dial: browserDialer(settings.url, options.WebSocket),
     unreachableAdvice: UNREACHABLE_ADVICE,
-  };
-  return joinGroup(
-    settings,
-    target,
-    (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
-  );
+  });
 }

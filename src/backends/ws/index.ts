@@ -4,25 +4,16 @@
  * ranks 1…R-1 (Node processes here, browser tabs through the browser entry) dial its URL. This
  * module is its whole Node surface.
  */
-import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
-import { Admission } from '../star/admission.js';
-import { CoordinatorBackend } from '../star/coordinator.js';
-import { joinGroup } from '../star/join.js';
-import { WorkerBackend } from '../star/worker.js';
-import { checkBoundAddress } from '../tcp/options.js';
+import type { Communicator } from '../../communicator/communicator.js';
+import { BackendError } from '../../communicator/errors.js';
+import { formatHostPort } from '../../communicator/host-address.js';
+import { coordinateGroup, joinAsWorker } from '../star/formation.js';
+import { checkBoundAddress } from '../star/listen-address.js';
 import { WS_MAX_MESSAGE_BYTES } from './limits.js';
-import {
-  asWs,
-  resolveWsOptions,
-  WS_HANDSHAKE_TIMEOUT_MS,
-  type WsOptions,
-  type WsSettings,
-} from './options.js';
+import { resolveWsOptions, WS_HANDSHAKE_TIMEOUT_MS, type WsOptions, type WsSettings } from './options.js';
 import { wsDialer } from './ws-link.js';
 import { WsListener } from './ws-listener.js';
 import type { WsLinkError } from './ws-errors.js';
-import { BackendError } from '../../communicator/errors.js';
-import { formatHostPort } from '../../communicator/host-address.js';
 
 export type { WsOptions, WsTlsOptions } from './options.js';
 export { DEFAULT_WS_PATH } from './options.js';
@@ -60,33 +51,21 @@ async function serve(settings: WsSettings): Promise<WsListener> {
 export async function connectWs(options: WsOptions): Promise<Communicator> {
   const settings = resolveWsOptions(options);
   if (settings.rank > 0) {
-    const target = {
+    return joinAsWorker(settings, {
       address: settings.url,
       dial: wsDialer(settings.url, {
         maxPayload: WS_MAX_MESSAGE_BYTES,
         handshakeTimeoutMs: WS_HANDSHAKE_TIMEOUT_MS,
         ...(settings.tls === undefined ? {} : { tls: settings.tls }),
       }),
-    };
-    return joinGroup(
-      settings,
-      target,
-      (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
-    );
+    });
   }
   const listener = await serve(settings);
-  const admission = new Admission(settings, listener);
-  try {
-    if (settings.httpServer === null) {
-      const bound = listener.boundHost ?? settings.bindAddr;
-      asWs(() => checkBoundAddress({ ...settings, server: null }, bound));
-      settings.onListening({ host: bound, port: listener.port as number });
-    }
-    admission.start();
-    const members = await admission.formed;
-    return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));
-  } catch (error) {
-    admission.close();
-    throw error;
-  }
+  return coordinateGroup(settings, listener, () => {
+    // Attached: the caller's server was checked before serving (options.ts, checkAttachedScope).
+    if (settings.httpServer !== null) return;
+    const bound = listener.boundHost ?? settings.bindAddr;
+    checkBoundAddress('ws', settings, bound, false);
+    settings.onListening({ host: bound, port: listener.port as number });
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * The WebSocket message limit (spec/backend-ws.md §5), shared by the Node and browser links: no
+ * The WebSocket message limit (spec/backend-ws.md §5) and the warning code, shared by the Node and browser sides: no
  * `node:` import, so it is safe on the browser path.
  */
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD } from '../star/protocol.js';
@@ -18,3 +18,6 @@ export const WS_MAX_MESSAGE_BYTES = 2 * (MAX_FRAME_PAYLOAD + FRAME_HEADER_BYTES)
  * anything, so the table bounds that memory at 8 × 8 MiB = 64 MiB.
  */
 export const WS_MAX_PENDING_HANDSHAKES = 8;
+
+/** The code of the ws backend's default warnings, Node.js and browser ranks alike (as COLLECTIVE_TCP for tcp). */
+export const WS_WARNING_CODE = 'COLLECTIVE_WS';

@@ -1,14 +1,27 @@
 /**
- * WsOptions and their validation (spec/backend-ws.md §9): the tcp backend's options (same
- * defaults, same address rules, the same refusal to listen beyond loopback without a token) plus
- * where the WebSocket is served or dialled. Bad settings fail before anything listens or dials,
- * with BackendError 'IncompatibleSettings' naming the field.
+ * WsOptions and their validation (spec/backend-ws.md §9): the star protocol's options
+ * (`../star/options.ts`) and its listen address (`../star/listen-address.ts`) — the same defaults,
+ * address rules and refusal to listen beyond loopback without a token as tcp — plus where the
+ * WebSocket is served or dialled. Bad settings fail before anything listens or dials, with
+ * BackendError 'IncompatibleSettings' (`ws: …`) naming the field.
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { BackendError } from '../../communicator/errors.js';
-import { WS_MAX_PENDING_HANDSHAKES } from './limits.js';
-import { checkListenScope, resolveTcpOptions, type TcpOptions, type TcpSettings } from '../tcp/options.js';
+import type { BackendError } from '../../communicator/errors.js';
+import {
+  checkListenScope,
+  resolveListenOptions,
+  type ListenOptions,
+  type ListenSettings,
+} from '../star/listen-address.js';
+import {
+  checkGroup,
+  checkOptionsObject,
+  incompatible as starIncompatible,
+  resolveStarOptions,
+  type StarOptions,
+} from '../star/options.js';
+import { WS_MAX_PENDING_HANDSHAKES, WS_WARNING_CODE } from './limits.js';
 
 /** The path a rank 0 attached to a caller's server serves when none is given. */
 export const DEFAULT_WS_PATH = '/collective';
@@ -23,8 +36,8 @@ export interface WsTlsOptions {
 }
 
 /**
- * The ws backend's options: TcpOptions (host/port are the coordinator's address, as for tcp)
- * without the net server, plus:
+ * The ws backend's options: the star protocol's and a listen address (host/port are the
+ * coordinator's address, as for tcp), plus:
  * - `url` (ranks ≥ 1): rank 0's WebSocket URL (`ws://host:port/path` or `wss://…`); default
  *   `ws://host:port/` (or `…/path` when `path` is given). host/port may then be omitted.
  * - `server` (rank 0): serve on this http.Server/https.Server at `path` instead of listening itself.
@@ -32,7 +45,7 @@ export interface WsTlsOptions {
  * - `allowedOrigins` (rank 0): the origins whose pages may join (browser ranks); `'*'`: any page,
  *   only with a token or allowInsecure (else BackendError 'IncompatibleSettings').
  */
-export interface WsOptions extends Omit<TcpOptions, 'server' | 'host' | 'port'> {
+export interface WsOptions extends StarOptions, Omit<ListenOptions, 'host' | 'port'> {
   /** Coordinator address (default 127.0.0.1); rank 0 listens on it (or bindAddr) when standalone. */
   host?: string;
   /** Rank 0: 0 = ephemeral (reported through onListening). Ranks ≥ 1 without `url`: rank 0's port. */
@@ -46,7 +59,7 @@ export interface WsOptions extends Omit<TcpOptions, 'server' | 'host' | 'port'> 
 }
 
 /** The star settings plus where rank 0 serves and workers dial. */
-export interface WsSettings extends Omit<TcpSettings, 'server'> {
+export interface WsSettings extends ListenSettings {
   /** Ranks ≥ 1: the URL dialled. */
   url: string;
   /** Rank 0: the caller's server when attached, else null (standalone on bindAddr:port). */
@@ -60,19 +73,7 @@ export interface WsSettings extends Omit<TcpSettings, 'server'> {
 const DEFAULT_HOST = '127.0.0.1';
 
 function incompatible(field: string, message: string, value: unknown, suggestion: string): BackendError {
-  return new BackendError('IncompatibleSettings', `ws: ${message}`, { field, value }, suggestion);
-}
-
-/** tcp's validation, its errors named for ws (the same rules, §9.1). */
-export function asWs<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    if (!(error instanceof BackendError) || !error.message.startsWith('tcp: ')) throw error;
-    const tail = error.suggestion ? ` — ${error.suggestion}`.length : 0;
-    const message = error.message.slice('tcp: '.length, error.message.length - tail);
-    throw new BackendError(error.kind, `ws: ${message}`, error.context, error.suggestion);
-  }
+  return starIncompatible('ws', field, message, value, suggestion);
 }
 
 function parseUrl(url: unknown): URL {
@@ -141,7 +142,7 @@ function checkAnyOrigin(settings: WsSettings): void {
 function checkAttachedScope(settings: WsSettings, server: HttpServer | HttpsServer): void {
   const bound = server.address();
   if (bound !== null && typeof bound === 'object') {
-    checkListenScope(0, bound.address, settings);
+    checkListenScope('ws', 0, bound.address, settings);
     return;
   }
   if (typeof bound === 'string' || settings.token !== null || settings.allowInsecure) return;
@@ -154,9 +155,7 @@ function checkAttachedScope(settings: WsSettings, server: HttpServer | HttpsServ
 }
 
 export function resolveWsOptions(options: WsOptions): WsSettings {
-  if (options === null || typeof options !== 'object') {
-    throw incompatible('options', 'options must be an object', options, 'pass { rank, size, … }');
-  }
+  checkOptionsObject('ws', options, '{ rank, size, … }');
   const path = checkPath(options.path);
   const allowedOrigins = checkOrigins(options.allowedOrigins);
   const server = options.server ?? null;
@@ -168,27 +167,26 @@ export function resolveWsOptions(options: WsOptions): WsSettings {
     host = options.host ?? url.hostname.replace(/^\[(.*)\]$/, '$1');
     port = options.port ?? (url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port));
   }
-  const { server: _net, ...tcp } = asWs(() =>
-    resolveTcpOptions({
-      ...options,
-      host,
-      port,
-      // Attached: the caller's server decides where it listens; checked in checkAttachedScope.
-      ...(server !== null ? { host: DEFAULT_HOST, bindAddr: undefined } : {}),
-    } as TcpOptions),
-  );
+  checkGroup('ws', options.rank, options.size);
+  const star = resolveStarOptions({ backend: 'ws', warningCode: WS_WARNING_CODE }, options);
+  const listen = resolveListenOptions('ws', star, {
+    ...options,
+    host,
+    port,
+    // Attached: the caller's server decides where it listens; checked in checkAttachedScope.
+    ...(server !== null ? { host: DEFAULT_HOST, bindAddr: undefined } : {}),
+  });
   const settings: WsSettings = {
-    ...tcp,
-    backendName: 'ws',
+    ...listen,
     maxPendingHandshakes: WS_MAX_PENDING_HANDSHAKES,
-    url: url?.href ?? `ws://${hostForUrl(tcp.host)}:${tcp.port}${path ?? '/'}`,
+    url: url?.href ?? `ws://${hostForUrl(listen.host)}:${listen.port}${path ?? '/'}`,
     httpServer: server,
     path: server !== null ? (path ?? DEFAULT_WS_PATH) : path,
     allowedOrigins,
     tls: options.tls,
   };
   if (options.rank === 0) checkAnyOrigin(settings);
-  if (server !== null && options.rank === 0) asWs(() => checkAttachedScope(settings, server));
+  if (server !== null && options.rank === 0) checkAttachedScope(settings, server);
   return settings;
 }
 

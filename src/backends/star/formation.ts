@@ -1,0 +1,44 @@
+/**
+ * How a star transport turns a link into a communicator (spec/backend-tcp.md §3): rank 0 admits the
+ * group on its listener and coordinates it; every other rank joins through a dialer. The transport
+ * (tcp/, ws/) only validates its options and builds the listener or the dialer.
+ */
+import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
+import type { LinkListener } from '../link/link.js';
+import { Admission } from './admission.js';
+import { CoordinatorBackend } from './coordinator.js';
+import { joinGroup, type JoinTarget } from './join.js';
+import type { StarSettings } from './settings.js';
+import { WorkerBackend } from './worker.js';
+
+/**
+ * Rank 0 on a listener that is already listening: `announce` runs first (the transport checks the
+ * address it really bound and reports it through onListening; a throw refuses the group), then
+ * admission, then the coordinator once every rank has joined. Any failure closes the listener's
+ * admission (and with it the listener) before it rejects.
+ */
+export async function coordinateGroup(
+  settings: StarSettings,
+  listener: LinkListener,
+  announce: () => void,
+): Promise<Communicator> {
+  const admission = new Admission(settings, listener);
+  try {
+    announce();
+    admission.start();
+    const members = await admission.formed;
+    return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));
+  } catch (error) {
+    admission.close();
+    throw error;
+  }
+}
+
+/** A rank ≥ 1: dials rank 0 through `target` and resolves once the group has formed. */
+export function joinAsWorker(settings: StarSettings, target: JoinTarget): Promise<Communicator> {
+  return joinGroup(
+    settings,
+    target,
+    (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
+  );
+}
