@@ -17,8 +17,15 @@ import {
 } from './reinit.js';
 import { tcpStartFailure } from './tcp-failure.js';
 
+const loadTcp = () => import('../backends/tcp/index.js');
+
+/** Imports the tcp backend's module, as startTcp will (backends.ts: the row's preload). */
+export async function preloadTcp(): Promise<void> {
+  await loadTcp();
+}
+
 export async function startTcp(selected: TcpConfig, hooks: StartHooks): Promise<Communicator> {
-  const { connectTcp } = await loadBackendModule('tcp', () => import('../backends/tcp/index.js'));
+  const { connectTcp } = await loadBackendModule('tcp', loadTcp);
   // A re-init listens on the port rank 0 got the first time: the launcher relayed that one (§5.4).
   const config = withEarlierPort(selected);
   // A second init() while the first communicator of this group is open (§5.4): refused, not a port clash.

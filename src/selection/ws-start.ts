@@ -15,8 +15,15 @@ import {
 import { tcpStartFailure } from './tcp-failure.js';
 import type { WsConfig } from './ws-config.js';
 
+const loadWs = () => import('../backends/ws/index.js');
+
+/** Imports the ws backend's module, as startWs will (backends.ts: the row's preload). */
+export async function preloadWs(): Promise<void> {
+  await loadWs();
+}
+
 export async function startWs(selected: WsConfig, hooks: StartHooks): Promise<Communicator> {
-  const { connectWs } = await loadBackendModule('ws', () => import('../backends/ws/index.js'));
+  const { connectWs } = await loadBackendModule('ws', loadWs);
   const config = withEarlierPort(selected);
   refuseIfStillOpen(config);
   let listenedOn = config.port;
