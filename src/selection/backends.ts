@@ -8,7 +8,7 @@
  *
  * A row's module is imported only inside its `start` (or `preload`), i.e. only when that backend is
  * selected; so are the tcp and ws start modules (tcp-start.ts, ws-start.ts, and the DNS lookup they use),
- * which a shm rank never needs (spec/train.md §4.2b: a rank loads what its backend needs, nothing more).
+ * which a shm rank never needs (spec/train.md §4.9: a rank loads what its backend needs, nothing more).
  */
 import type { Communicator, KnownBackendName } from '../communicator/communicator.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
@@ -105,10 +105,11 @@ export interface BackendRow<C extends { readonly backend: string }> {
 
 /** Runs `load` for its side effect of filling the module cache; its failure is `start`'s to report. */
 function preloading(load: () => Promise<unknown>): () => Promise<void> {
-  return () => load().then(
-    () => {},
-    () => {},
-  );
+  return () =>
+    load().then(
+      () => {},
+      () => {},
+    );
 }
 
 const loadShm = () => import('../backends/shm/index.js');
