@@ -1,17 +1,21 @@
 /**
  * Launch cost: time from the train() call to every rank connected, for LAUNCH_WORKERS workers. The
- * worker module (launch-worker.ts) passes one barrier, which completes only once every rank has
- * joined, and returns rank 0's clock then; the clocks are epoch-based, comparable across threads and
- * processes of one machine.
+ * worker module (launch-worker.js, plain JavaScript: the target is for `.js` workers, which load no
+ * tsx) passes one barrier, which completes only once every rank has joined, and returns rank 0's clock
+ * then; the clocks are epoch-based, comparable across threads and processes of one machine.
  */
 import { libraryModule, type LibrarySource } from '../harness/library.js';
 import { describeFailure } from '../harness/rank-report.js';
 import type { RunContext } from '../harness/runner.js';
 import { summarise } from '../harness/stats.js';
 import type { Result, Workload } from '../harness/workload.js';
-import { epochMs } from './launch-worker.js';
 
 const US_PER_MS = 1000;
+
+/** Milliseconds since the epoch with sub-millisecond resolution, comparable across processes (as launch-worker.js reads it). */
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** The backends whose launch cost is measured through train(). */
 export type LaunchBackend = 'shm' | 'tcp' | 'ws';
@@ -21,7 +25,7 @@ type TrainModule = typeof import('../../src/launch/train.js');
 async function launchOnce(library: LibrarySource, backend: LaunchBackend, ranks: number): Promise<number> {
   const { train } = (await import(libraryModule(library, 'launch/train'))) as TrainModule;
   const calledAt = epochMs();
-  const connectedAt = await train<number>(new URL('./launch-worker.ts', import.meta.url), {
+  const connectedAt = await train<number>(new URL('./launch-worker.js', import.meta.url), {
     numWorkers: ranks,
     backend,
   });

@@ -83,8 +83,13 @@ async function adoptRunFacts(config: WorkerConfig, links: WorkerLinks): Promise<
   process.env[VARIABLES.coordinator] = formatHostPort(host, port);
 }
 
-/** Opens the worker's communicator as any later init() in it would: from its environment alone. */
+/**
+ * Opens the worker's communicator as any later init() in it would: from its environment alone. The
+ * backend's module starts loading first (the row's preload), so that a tcp rank ≥ 1 loads it while it
+ * waits for rank 0's address instead of after (spec/train.md §4.9); init() then finds it loaded.
+ */
 export async function openCommunicator(config: WorkerConfig, links: WorkerLinks): Promise<Communicator> {
+  void rowOf(config.backend).preload();
   await adoptRunFacts(config, links);
   return init();
 }

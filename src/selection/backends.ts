@@ -6,7 +6,9 @@
  * availableBackends() and `collective doctor`. A new transport is one row here plus its modules (its
  * config builder and its start function in selection/, its implementation in backends/).
  *
- * A row's module is imported only inside its `start`, i.e. only when that backend is selected.
+ * A row's module is imported only inside its `start` (or `preload`), i.e. only when that backend is
+ * selected; so are the tcp and ws start modules (tcp-start.ts, ws-start.ts, and the DNS lookup they use),
+ * which a shm rank never needs (spec/train.md §4.9: a rank loads what its backend needs, nothing more).
  */
 import type { Communicator, KnownBackendName } from '../communicator/communicator.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
@@ -24,9 +26,7 @@ import {
 } from './configure.js';
 import type { InitOptions } from './options.js';
 import { VARIABLES } from './settings.js';
-import { startTcp } from './tcp-start.js';
 import { ws, wsWarnings, type WsConfig } from './ws-config.js';
-import { startWs } from './ws-start.js';
 import type { EnvRecord } from './values.js';
 
 /** One step of `auto` (§5.1): tried in increasing `step` order, the first that picks decides. */
@@ -95,7 +95,26 @@ export interface BackendRow<C extends { readonly backend: string }> {
   warnings?(config: C, inputs: SelectionInputs): SelectionWarning[];
   /** Imports its module (here and nowhere else) and starts this rank. */
   start(config: C, hooks: StartHooks): Promise<Communicator>;
+  /**
+   * Imports what `start` will import, without starting anything: a launcher's rank calls it while it
+   * waits for something else (a tcp rank for rank 0's address). Never rejects: a module that does not
+   * load is reported by `start`, as it would be without this call.
+   */
+  preload(): Promise<void>;
 }
+
+/** Runs `load` for its side effect of filling the module cache; its failure is `start`'s to report. */
+function preloading(load: () => Promise<unknown>): () => Promise<void> {
+  return () =>
+    load().then(
+      () => {},
+      () => {},
+    );
+}
+
+const loadShm = () => import('../backends/shm/index.js');
+const loadTcpStart = () => import('./tcp-start.js');
+const loadWsStart = () => import('./ws-start.js');
 
 const LOCAL: BackendRow<LocalConfig> = {
   name: 'local',
@@ -109,6 +128,7 @@ const LOCAL: BackendRow<LocalConfig> = {
     const { createLocalCommunicator } = await import('../backends/local/index.js');
     return createLocalCommunicator();
   },
+  preload: preloading(() => import('../backends/local/index.js')),
 };
 
 const SHM: BackendRow<ShmConfig> = {
@@ -128,7 +148,7 @@ const SHM: BackendRow<ShmConfig> = {
   },
   settings: { variables: [], options: ['group', 'rank'], secret: [] },
   async start(config) {
-    const { connectShm } = await loadBackendModule('shm', () => import('../backends/shm/index.js'));
+    const { connectShm } = await loadBackendModule('shm', loadShm);
     // The handle came from workerData or the caller unchecked; connectShm validates it. A rank that
     // closed joins the group's next generation (init() after close(), §5.4).
     return connectShm({
@@ -138,6 +158,7 @@ const SHM: BackendRow<ShmConfig> = {
       stallWarningSecs: config.stallWarningSecs,
     });
   },
+  preload: preloading(loadShm),
 };
 
 const TCP: BackendRow<TcpConfig> = {
@@ -166,7 +187,8 @@ const TCP: BackendRow<TcpConfig> = {
     secret: [VARIABLES.token],
   },
   warnings: tcpWarnings,
-  start: startTcp,
+  start: async (config, hooks) => (await loadTcpStart()).startTcp(config, hooks),
+  preload: preloading(async () => (await loadTcpStart()).preloadTcp()),
 };
 
 const WS: BackendRow<WsConfig> = {
@@ -201,7 +223,8 @@ const WS: BackendRow<WsConfig> = {
     secret: [VARIABLES.token],
   },
   warnings: wsWarnings,
-  start: startWs,
+  start: async (config, hooks) => (await loadWsStart()).startWs(config, hooks),
+  preload: preloading(async () => (await loadWsStart()).preloadWs()),
 };
 
 /** The table, in the order names are listed (`available: auto, local, shm, tcp, ws`). */

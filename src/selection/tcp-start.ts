@@ -8,12 +8,19 @@ import type { TcpConfig } from './config.js';
 import { ensureResolvable } from './coordinator-lookup.js';
 import { startStar } from './star-start.js';
 
+const loadTcp = () => import('../backends/tcp/index.js');
+
+/** Imports the tcp backend's module, as startTcp will (backends.ts: the row's preload). */
+export async function preloadTcp(): Promise<void> {
+  await loadTcp();
+}
+
 export function startTcp(selected: TcpConfig, hooks: StartHooks): Promise<Communicator> {
   return startStar(selected, hooks, {
     warningCode: 'COLLECTIVE_TCP',
     listensItself: () => true,
     load: async () => {
-      const { connectTcp } = await loadBackendModule('tcp', () => import('../backends/tcp/index.js'));
+      const { connectTcp } = await loadBackendModule('tcp', loadTcp);
       return (_config, common) => connectTcp(common);
     },
     // Rank 0 binds (a bad name fails its listen at once); the others would retry a bad name.

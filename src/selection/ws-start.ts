@@ -8,12 +8,19 @@ import { loadBackendModule, type StartHooks } from './backend-start.js';
 import { startStar } from './star-start.js';
 import type { WsConfig } from './ws-config.js';
 
+const loadWs = () => import('../backends/ws/index.js');
+
+/** Imports the ws backend's module, as startWs will (backends.ts: the row's preload). */
+export async function preloadWs(): Promise<void> {
+  await loadWs();
+}
+
 export function startWs(selected: WsConfig, hooks: StartHooks): Promise<Communicator> {
   return startStar(selected, hooks, {
     warningCode: 'COLLECTIVE_WS',
     listensItself: (config) => config.server === undefined,
     load: async () => {
-      const { connectWs } = await loadBackendModule('ws', () => import('../backends/ws/index.js'));
+      const { connectWs } = await loadBackendModule('ws', loadWs);
       return (config, common) =>
         connectWs({
           ...common,
