@@ -4,8 +4,9 @@
  * the last arriver resets the counter and advances the generation in one atomic add, so a rank
  * released from barrier g that races into barrier g+1 adds to a counter that already belongs to
  * g+1 (no ABA), and one cache line carries the whole barrier. Waiting spins briefly (a wake-up from
- * Atomics.wait costs ~60 µs, a spin iteration ~0.1 µs), then sleeps in bounded slices so an abort
- * or the deadline is seen within WAIT_SLICE_MS even if no notify arrives. While it waits, a rank
+ * Atomics.wait costs ~60 µs, a spin iteration ~0.1 µs) — only while every rank it still waits for
+ * can hold a core besides its own (§3.3.1) — then sleeps in bounded slices so an abort or the
+ * deadline is seen within WAIT_SLICE_MS even if no notify arrives. While it waits, a rank
  * watches its peers: a departed rank it waits for fails the wait at once (§5.5), a stall warning
  * repeats every stallWarningSecs, and past timeoutSecs every waiting rank throws Timeout naming the
  * silent ranks (§5.3).
@@ -35,8 +36,23 @@ const SPIN_ITERATIONS_PER_CLOCK_READ = 1024;
  * runs out of spin and sleeps too, and the pair settles into paying a wake-up per barrier.
  */
 export const SPIN_BUDGET_MS = 5;
-/** When ranks outnumber cores the awaited rank needs this core: spin briefly, then yield it. */
-export const OVERSUBSCRIBED_SPIN_BUDGET_MS = 0.01;
+/**
+ * When ranks outnumber cores, the longest spin of a rank whose missing peers can all run beside it
+ * (§3.3.1): about one wake-up, so a spin that fails costs no more than the sleep it replaced.
+ */
+export const OVERSUBSCRIBED_SPIN_BUDGET_MS = 0.05;
+/** The adaptive budget (§3.3.1) halves on a failed spin; below this it stops spinning (0). */
+export const MIN_ADAPTIVE_SPIN_MS = 0.004;
+
+/**
+ * How a rank waits in the barrier (spec/backend-shm.md §3.3.1). `auto`: spin only while the ranks it
+ * still waits for can each have a core besides its own (always, when the group has no more ranks
+ * than cores), then sleep. `on`: always spin up to SPIN_BUDGET_MS first, as if every rank had a
+ * core. `off`: never spin; sleep at once. The result of every collective is the same either way.
+ */
+export type SpinPolicy = 'auto' | 'on' | 'off';
+/** The spin policies, for validating an option. */
+export const SPIN_POLICIES: readonly SpinPolicy[] = ['auto', 'on', 'off'];
 /**
  * How long a worker thread sleeps synchronously (Atomics.wait: the cheapest wake-up) before it
  * waits asynchronously instead: a collective that has not completed by then returns a pending
@@ -50,8 +66,10 @@ export interface BarrierOptions {
   timeoutSecs: number;
   /** Seconds without progress before the first stall warning, and between repeats; 0: none. */
   stallWarningSecs: number;
-  /** How long to spin before sleeping (SPIN_BUDGET_MS or OVERSUBSCRIBED_SPIN_BUDGET_MS). */
-  spinBudgetMs: number;
+  /** Whether to spin before sleeping (§3.3.1). */
+  spin: SpinPolicy;
+  /** Cores the group's ranks share (os.availableParallelism()): when `size` exceeds it, `auto` spins less. */
+  cores: number;
   arrivedWord: number;
   presence: Presence;
   /** Where stall warnings go. */
@@ -64,8 +82,16 @@ export class Barrier {
   readonly #size: number;
   readonly #timeoutMs: number;
   readonly #stallMs: number;
-  readonly #spinMs: number;
+  readonly #spin: SpinPolicy;
+  /** `auto` and the group fits the cores: every rank can spin on its own core. */
+  readonly #fits: boolean;
+  /** A waiting rank may spin only while fewer ranks than this are still to arrive (§3.3.1). */
+  readonly #spinBelowMissing: number;
   readonly #arrived: number;
+  /** Oversubscribed `auto` only: the current spin budget, adapted to how spins fared (§3.3.1). */
+  #adaptiveMs = OVERSUBSCRIBED_SPIN_BUDGET_MS;
+  /** The coming sleep replaces a spin the adaptive budget skipped: block() learns from its length. */
+  #slept = false;
   readonly #presence: Presence;
   readonly #warn: (message: string) => void;
   /** Barriers this rank has entered; every rank enters the same ones, so epochs agree. */
@@ -81,7 +107,10 @@ export class Barrier {
     this.#size = options.size;
     this.#timeoutMs = options.timeoutSecs * 1000;
     this.#stallMs = options.stallWarningSecs * 1000;
-    this.#spinMs = options.spinBudgetMs;
+    this.#spin = options.spin;
+    this.#fits = options.size <= options.cores;
+    // This rank's core is taken by its spin; each missing rank needs one of the others.
+    this.#spinBelowMissing = options.cores;
     this.#arrived = options.arrivedWord;
     this.#presence = options.presence;
     this.#warn = options.warn;
@@ -103,22 +132,73 @@ export class Barrier {
     return before >>> COUNT_BITS;
   }
 
-  /** Step 2a: true when the barrier opened within the spin budget. */
+  /**
+   * Step 2a: true when the barrier opened within the spin budget. When ranks outnumber cores a
+   * rank spins only if every rank still to arrive can run on another core at the same time (fewer
+   * missing than cores), and only for the adaptive budget; otherwise its spin would hold the core
+   * a missing rank needs, and it sleeps at once (§3.3.1).
+   */
   spin(generation: number): boolean {
+    const w = this.#words;
+    const now = Atomics.load(w, W.BARRIER);
+    if (now >>> COUNT_BITS !== generation) return true;
+    this.#slept = false;
+    if (this.#spin === 'off') return this.#sleepAtOnce();
+    if (this.#spin === 'on' || this.#fits) return this.#spinFor(generation, SPIN_BUDGET_MS);
+    const missing = this.#size - (now & (GENERATION_UNIT - 1));
+    if (missing >= this.#spinBelowMissing || this.#adaptiveMs === 0) {
+      // Learn whether a spin would have paid: block() measures the wait (#learn).
+      this.#slept = missing < this.#spinBelowMissing;
+      return this.#sleepAtOnce();
+    }
+    const opened = this.#spinFor(generation, this.#adaptiveMs);
+    this.#adaptiveMs = opened
+      ? Math.min(OVERSUBSCRIBED_SPIN_BUDGET_MS, this.#adaptiveMs * 2)
+      : this.#adaptiveMs / 2 < MIN_ADAPTIVE_SPIN_MS
+        ? 0
+        : this.#adaptiveMs / 2;
+    return opened;
+  }
+
+  #sleepAtOnce(): false {
+    this.#startWait(performance.now());
+    return false;
+  }
+
+  /** Spins until the generation moves (true) or `budgetMs` has passed (false). */
+  #spinFor(generation: number, budgetMs: number): boolean {
     const w = this.#words;
     for (let i = FAST_SPIN_ITERATIONS; i > 0; i--) {
       if (Atomics.load(w, W.BARRIER) >>> COUNT_BITS !== generation) return true;
     }
     const start = performance.now();
-    this.#waitStart = start;
-    this.#nextWarning = this.#stallMs > 0 ? start + this.#stallMs : Infinity;
-    const until = start + this.#spinMs;
+    this.#startWait(start);
+    const until = start + budgetMs;
     do {
       for (let i = SPIN_ITERATIONS_PER_CLOCK_READ; i > 0; i--) {
         if (Atomics.load(w, W.BARRIER) >>> COUNT_BITS !== generation) return true;
       }
     } while (performance.now() < until);
     return false;
+  }
+
+  /**
+   * After a sleep that the adaptive spin skipped: a wait shorter than OVERSUBSCRIBED_SPIN_BUDGET_MS
+   * (wake-up included) means a spin would have caught the barrier open, so spinning resumes at the
+   * smallest budget; it doubles with each spin that succeeds and halves with each that fails.
+   */
+  #learn(): void {
+    if (!this.#slept) return;
+    this.#slept = false;
+    if (performance.now() - this.#waitStart < OVERSUBSCRIBED_SPIN_BUDGET_MS) {
+      this.#adaptiveMs = Math.max(this.#adaptiveMs, MIN_ADAPTIVE_SPIN_MS);
+    }
+  }
+
+  /** The wait's clock starts: the deadline and stall warnings count from `now` (§5.3). */
+  #startWait(now: number): void {
+    this.#waitStart = now;
+    this.#nextWarning = this.#stallMs > 0 ? now + this.#stallMs : Infinity;
   }
 
   /**
@@ -134,7 +214,10 @@ export class Barrier {
     try {
       for (;;) {
         const now = Atomics.load(w, W.BARRIER);
-        if (now >>> COUNT_BITS !== generation) return true;
+        if (now >>> COUNT_BITS !== generation) {
+          this.#learn();
+          return true;
+        }
         const next = this.#watch(operation, sequence);
         const left = until - performance.now();
         if (left <= 0) return false;

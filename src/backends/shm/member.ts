@@ -11,7 +11,7 @@ import {
   mismatchError,
   type Fingerprint,
 } from '../../communicator/fingerprint.js';
-import { Barrier } from './barrier.js';
+import { Barrier, type SpinPolicy } from './barrier.js';
 import { controlLayout, RANK_STRIDE_WORDS, W, type ControlLayout } from './group.js';
 import { Presence } from './presence.js';
 
@@ -40,7 +40,10 @@ export interface MemberOptions {
   stallWarningSecs: number;
   /** Where stall warnings go. */
   warn: (message: string) => void;
-  spinBudgetMs: number;
+  /** Whether to spin before sleeping (barrier.ts SpinPolicy, §3.3.1). */
+  spin: SpinPolicy;
+  /** Cores the group's ranks share. */
+  cores: number;
   /** Worker threads may block in Atomics.wait; the main thread must not. */
   canBlock: boolean;
 }
@@ -91,7 +94,8 @@ export class GroupMember {
       size: this.size,
       timeoutSecs: this.timeoutSecs,
       stallWarningSecs: options.stallWarningSecs,
-      spinBudgetMs: options.spinBudgetMs,
+      spin: options.spin,
+      cores: options.cores,
       arrivedWord: this.layout.arrived,
       presence: this.presence,
       warn: options.warn,

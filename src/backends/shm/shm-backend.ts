@@ -23,7 +23,7 @@ import {
 } from '../../communicator/errors.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
-import { OVERSUBSCRIBED_SPIN_BUDGET_MS, SPIN_BUDGET_MS } from './barrier.js';
+import { SPIN_POLICIES, type SpinPolicy } from './barrier.js';
 import {
   AllgathervPlan,
   AllreducePlan,
@@ -330,6 +330,12 @@ export interface ShmConnectOptions {
   timeoutSecs: number;
   /** Seconds without progress before a stall warning, repeated as often; 0 disables. Default 60. */
   stallWarningSecs?: number;
+  /**
+   * Whether a waiting rank spins before it sleeps (spec/backend-shm.md §3.3.1): `auto` (default)
+   * spins only while the ranks it waits for can each run on another core; `on` always spins first;
+   * `off` never spins. Results are identical; only speed differs.
+   */
+  spin?: SpinPolicy;
 }
 
 /** Live communicators of this thread that joined a group (not splitLocal ones): they depart on exit. */
@@ -396,6 +402,7 @@ function checkRegionSizes(group: ShmGroupHandle, words: Int32Array): void {
 export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
   const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
   const stallWarningSecs = options?.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
+  const spin = options?.spin ?? 'auto';
   if (!isShmGroupHandle(group)) {
     throw incompatible(
       'group is not a shm group handle',
@@ -444,6 +451,13 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
       `omit it for the default ${DEFAULT_STALL_WARNING_SECS} s, or pass e.g. 60`,
     );
   }
+  if (!SPIN_POLICIES.includes(spin)) {
+    throw incompatible(
+      `spin must be one of ${SPIN_POLICIES.join(', ')}, got ${String(spin)}`,
+      { spin },
+      "omit it for 'auto', or pass 'off' to never spin",
+    );
+  }
   const aborted = readAbort(words);
   if (aborted) {
     throw new BackendError(
@@ -476,7 +490,6 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
   const generation = Atomics.load(words, W.GENERATION);
   const data = group.memory ? (group.memory.buffer as SharedArrayBuffer) : group.data;
   if (group.memory) registerSharedMemory(group.memory);
-  const oversubscribed = size > availableParallelism();
   const member = new GroupMember({
     words,
     data,
@@ -485,7 +498,8 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     timeoutSecs,
     stallWarningSecs,
     warn: emitStallWarning,
-    spinBudgetMs: oversubscribed ? OVERSUBSCRIBED_SPIN_BUDGET_MS : SPIN_BUDGET_MS,
+    spin,
+    cores: availableParallelism(),
     canBlock: !isMainThread,
   });
   const regions = new RegionChannel(regionChannelName(words, generation));

@@ -5,6 +5,7 @@
  * holds its thread, and how the others see a thread that ends without close().
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SpinPolicy } from '../../../src/backends/shm/barrier.js';
 import { connectShm, SHM_WORKER_DATA_KEY, type ShmGroupHandle } from '../../../src/backends/shm/index.js';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { serializeError } from '../../../src/communicator/errors.js';
@@ -22,6 +23,11 @@ export type Command =
   | { do: 'tick-loop'; ticks: number; maxCalls: number }
   /** `calls` 8-byte allreduces; before each, rank `busyRank` computes for `busyMs` (uneven work). */
   | { do: 'uneven-loop'; calls: number; busyRank: number; busyMs: number }
+  /**
+   * At least `calls` small collectives (allreduce, barrier, broadcast, allgatherv in turn), and
+   * until rank 0 has looped `minMs`; throws on the first result that is not exact. Returns the calls.
+   */
+  | { do: 'exact-loop'; calls: number; minMs: number }
   /** Stops listening: the thread then ends once nothing else holds it. */
   | { do: 'end' }
   | { do: 'throw' }
@@ -43,6 +49,7 @@ export interface ScriptedRankData {
   [SHM_WORKER_DATA_KEY]: { group: ShmGroupHandle; rank: number };
   timeoutSecs: number;
   stallWarningSecs?: number;
+  spin?: SpinPolicy;
   /** Int32Array word 0: a frozen rank waits until it is non-zero. */
   freeze: SharedArrayBuffer;
 }
@@ -67,6 +74,7 @@ async function perform(command: Command): Promise<number | undefined> {
               rank,
               timeoutSecs: data.timeoutSecs,
               ...(data.stallWarningSecs === undefined ? {} : { stallWarningSecs: data.stallWarningSecs }),
+              ...(data.spin === undefined ? {} : { spin: data.spin }),
             });
       return undefined;
     case 'barrier':
@@ -84,6 +92,8 @@ async function perform(command: Command): Promise<number | undefined> {
       return tickLoop(comm!, command.ticks, command.maxCalls);
     case 'uneven-loop':
       return unevenLoop(comm!, command.calls, command.busyRank, command.busyMs);
+    case 'exact-loop':
+      return exactLoop(comm!, command.calls, command.minMs);
     case 'end':
       port.unref();
       return undefined;
@@ -130,6 +140,58 @@ async function unevenLoop(c: Communicator, calls: number, busyRank: number, busy
     return fired;
   } finally {
     clearInterval(interval);
+  }
+}
+
+/** Small collectives whose every result is checked exactly (integers well inside float64). */
+async function exactLoop(c: Communicator, calls: number, minMs: number): Promise<number> {
+  const size = c.size;
+  const start = performance.now();
+  const more = new Float64Array(1);
+  const gathered = new Float64Array(size);
+  const layout = { counts: new Array<number>(size).fill(1), displs: [...Array(size).keys()], recv: gathered };
+  let call = 0;
+  for (;;) {
+    const value = rank * 1000 + call;
+    switch (call % 4) {
+      case 0: {
+        const sum = (await c.allreduce(Float64Array.of(value, -value)))!;
+        // Σ_r (r·1000 + call) = 1000·size(size−1)/2 + size·call.
+        const expected = (1000 * size * (size - 1)) / 2 + size * call;
+        if (sum[0] !== expected || sum[1] !== -expected) {
+          throw new Error(`call ${call}: allreduce gave ${sum[0]}, ${sum[1]}; expected ±${expected}`);
+        }
+        break;
+      }
+      case 1:
+        await c.barrier();
+        break;
+      case 2: {
+        const buf = Float64Array.of(rank === call % size ? value : -1);
+        await c.broadcast(buf, call % size);
+        const expected = (call % size) * 1000 + call;
+        if (buf[0] !== expected)
+          throw new Error(`call ${call}: broadcast gave ${buf[0]}, expected ${expected}`);
+        break;
+      }
+      default: {
+        await c.allgatherv(Float64Array.of(value), layout);
+        for (let r = 0; r < size; r++) {
+          if (gathered[r] !== r * 1000 + call) {
+            throw new Error(
+              `call ${call}: allgatherv block ${r} is ${gathered[r]}, expected ${r * 1000 + call}`,
+            );
+          }
+        }
+      }
+    }
+    call++;
+    if (call >= calls) {
+      // Every rank must stop after the same call: rank 0's clock decides, for all.
+      more[0] = rank === 0 && performance.now() - start < minMs ? 1 : 0;
+      await c.allreduce(more, 'max', more);
+      if (more[0] === 0) return call;
+    }
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createShmGroup, SHM_WORKER_DATA_KEY, type ShmGroup } from '../../../src/backends/shm/index.js';
+import type { SpinPolicy } from '../../../src/backends/shm/barrier.js';
 import type { Command, Reply, ScriptedRankData } from './scripted-rank.js';
 import { bootstrapFor } from './thread-world.js';
 
@@ -16,6 +17,8 @@ export interface ScriptedWorldOptions {
   size: number;
   timeoutSecs: number;
   stallWarningSecs?: number;
+  /** connectShm's spin policy: one for every rank, or one per rank. */
+  spin?: SpinPolicy | SpinPolicy[];
   /** Environment of every thread (init() reads COLLECTIVE_* from it). */
   env?: Record<string, string>;
 }
@@ -43,6 +46,9 @@ export class ScriptedWorld {
         timeoutSecs: options.timeoutSecs,
         freeze: this.#freeze,
         ...(options.stallWarningSecs === undefined ? {} : { stallWarningSecs: options.stallWarningSecs }),
+        ...(options.spin === undefined
+          ? {}
+          : { spin: Array.isArray(options.spin) ? options.spin[rank]! : options.spin }),
       };
       const worker = new Worker(SCRIPTED_RANK, {
         eval: true,

@@ -5,6 +5,7 @@
  * never a healthy one. The silent rank is frozen in Atomics.wait until the test thaws it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SpinPolicy } from '../../../src/backends/shm/barrier.js';
 import { connectShm, createShmGroup } from '../../../src/backends/shm/index.js';
 import { BackendError, stallWarningMessage } from '../../../src/communicator/errors.js';
 import { failureOf, ScriptedWorld } from './scripted-world.js';
@@ -19,8 +20,13 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function silentRankTwo(stallWarningSecs: number): Promise<ScriptedWorld> {
-  world = new ScriptedWorld({ size: 3, timeoutSecs: TIMEOUT_SECS, stallWarningSecs });
+async function silentRankTwo(stallWarningSecs: number, spin?: SpinPolicy): Promise<ScriptedWorld> {
+  world = new ScriptedWorld({
+    size: 3,
+    timeoutSecs: TIMEOUT_SECS,
+    stallWarningSecs,
+    ...(spin === undefined ? {} : { spin }),
+  });
   const w = world;
   for (const d of await w.all([0, 1, 2], { do: 'connect', via: 'connectShm' })) expect(d.ok).toBe(true);
   for (const d of await w.all([0, 1, 2], { do: 'barrier' })) expect(d.ok).toBe(true);
@@ -39,31 +45,35 @@ function expectedWarning(actual: string, rank: number): string {
 }
 
 describe('shm: a silent rank', () => {
-  it('every waiting rank warns repeatedly, then gets Timeout naming the silent rank', async () => {
-    const w = await silentRankTwo(STALL_WARNING_SECS);
-    const waited = await w.all([0, 1], { do: 'allreduce', value: 1 });
-    for (const done of waited) {
-      const e = failureOf(done);
-      expect(e.code).toBe('Timeout');
-      expect(e.details?.['missing']).toEqual([2]);
-      expect(e.message).toMatch(
-        /collective #1: rank 2 never arrived \(rank 2 last seen after collective #0 \(barrier\)\)/,
-      );
-      // Nine are due in a 2 s wait (every 0.2 s): at least two arrive even on a loaded machine.
-      expect(done.warnings.length).toBeGreaterThanOrEqual(2);
-      expect(done.warnings[0]).toBe(expectedWarning(done.warnings[0]!, waited.indexOf(done)));
-    }
-    // The silent rank wakes up: its late call must not complete a barrier the others abandoned.
-    w.thaw();
-    const late = failureOf(await w.do(2, { do: 'allreduce', value: 1 }));
-    expect(late.code).toBe('CollectiveFailed');
-    expect(late.details?.['rank']).toBe(2);
-    expect(late.message).toMatch(/gave up waiting for rank 2/);
-    // And every later call of a healthy rank fails naming the silent rank, not a healthy one.
-    for (const done of await w.all([0, 1], { do: 'barrier' })) {
-      expect(failureOf(done).details?.['rank']).toBe(2);
-    }
-  });
+  // 'off': the waiting ranks sleep at once (§3.3.1), so the wait's clock starts without a spin.
+  it.each<SpinPolicy | undefined>([undefined, 'off'])(
+    'every waiting rank warns repeatedly, then gets Timeout naming the silent rank (spin %s)',
+    async (spin) => {
+      const w = await silentRankTwo(STALL_WARNING_SECS, spin);
+      const waited = await w.all([0, 1], { do: 'allreduce', value: 1 });
+      for (const done of waited) {
+        const e = failureOf(done);
+        expect(e.code).toBe('Timeout');
+        expect(e.details?.['missing']).toEqual([2]);
+        expect(e.message).toMatch(
+          /collective #1: rank 2 never arrived \(rank 2 last seen after collective #0 \(barrier\)\)/,
+        );
+        // Nine are due in a 2 s wait (every 0.2 s): at least two arrive even on a loaded machine.
+        expect(done.warnings.length).toBeGreaterThanOrEqual(2);
+        expect(done.warnings[0]).toBe(expectedWarning(done.warnings[0]!, waited.indexOf(done)));
+      }
+      // The silent rank wakes up: its late call must not complete a barrier the others abandoned.
+      w.thaw();
+      const late = failureOf(await w.do(2, { do: 'allreduce', value: 1 }));
+      expect(late.code).toBe('CollectiveFailed');
+      expect(late.details?.['rank']).toBe(2);
+      expect(late.message).toMatch(/gave up waiting for rank 2/);
+      // And every later call of a healthy rank fails naming the silent rank, not a healthy one.
+      for (const done of await w.all([0, 1], { do: 'barrier' })) {
+        expect(failureOf(done).details?.['rank']).toBe(2);
+      }
+    },
+  );
 
   it('stallWarningSecs 0 disables the warning; the timeout still reaches every waiting rank', async () => {
     const w = await silentRankTwo(0);
