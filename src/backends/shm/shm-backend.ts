@@ -394,6 +394,14 @@ function checkRegionSizes(group: ShmGroupHandle, words: Int32Array): void {
 
 /** Joins rank `rank` to the group; the communicator is ready at once (the first collective syncs). */
 export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
+  return new CheckedCommunicator(await joinShm(options));
+}
+
+/**
+ * connectShm without the front end: the raw Backend, for bench/floor (the per-call floor measured
+ * part by part). Internal; not exported from the package.
+ */
+export async function joinShm(options: ShmConnectOptions): Promise<Backend> {
   const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
   const stallWarningSecs = options?.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
   if (!isShmGroupHandle(group)) {
@@ -497,5 +505,5 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     process.once('exit', departOnExit);
     exitHooked = true;
   }
-  return new CheckedCommunicator(backend);
+  return backend;
 }
