@@ -14,15 +14,16 @@ import type { DType, DTypeName, NumericArray, ReduceOp } from './dtypes.js';
 import { fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
 
 /**
- * Arrays whose underlying buffer is larger than this are not remembered: a remembered array stays
- * reachable until the next call of its kind (or close), and the per-call checks are negligible
- * beside a large collective anyway.
+ * Arrays of more than this many bytes are not remembered: the per-call checks are negligible beside
+ * a large collective. A remembered array stays reachable until the next call of its kind or close()
+ * (and with it its buffer, as any view keeps its buffer). Its buffer is not inspected: reading
+ * `.buffer` moves a small on-heap array's elements off the heap, which costs more than the checks.
  */
-export const SHAPE_CACHE_MAX_BUFFER_BYTES = 64 * 1024;
+export const SHAPE_CACHE_MAX_BYTES = 64 * 1024;
 
-/** True when `array` may be remembered: non-empty (so a later detach is seen) and on a small buffer. */
+/** True when `array` may be remembered: non-empty (so a later detach is seen) and small. */
 export function rememberable(array: NumericArray | undefined): boolean {
-  return array === undefined || (array.length > 0 && array.buffer.byteLength <= SHAPE_CACHE_MAX_BUFFER_BYTES);
+  return array === undefined || (array.length > 0 && array.byteLength <= SHAPE_CACHE_MAX_BYTES);
 }
 
 /** The last allreduce(send, op, recv) that passed every check; recv undefined when it was omitted. */
