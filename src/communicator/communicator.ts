@@ -7,6 +7,13 @@
  */
 import { type DType, type NumericArray, type NumericArrayConstructor, type ReduceOp } from './dtypes.js';
 import { CommError } from './errors.js';
+import {
+  AllreduceShape,
+  BARRIER_FINGERPRINT,
+  BroadcastShape,
+  FingerprintCache,
+  rememberable,
+} from './call-shape.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
 import { CannotTravel, decodeObject, encodeObject } from './objects.js';
 import {
@@ -369,6 +376,14 @@ export class CheckedCommunicator implements Communicator {
   #closing: Promise<void> | null = null;
   #busy = false;
   readonly #queue: Array<() => void> = [];
+  /** The last call shapes that passed every check, and fingerprints by value (call-shape.ts, spec §6.4). */
+  #allreduceShape: AllreduceShape | null = null;
+  #broadcastShape: BroadcastShape | null = null;
+  readonly #allreduceFps = new FingerprintCache('allreduce');
+  readonly #broadcastFps = new FingerprintCache('broadcast');
+  /** The promise the last synchronously completed call returned, and the value it resolves to. */
+  #settled: Promise<unknown> | null = null;
+  #settledValue: unknown = undefined;
 
   constructor(backend: Backend) {
     this.#backend = backend;
@@ -392,20 +407,48 @@ export class CheckedCommunicator implements Communicator {
 
   allreduce<T extends NumericArray>(send: T, op: ReduceOp = 'sum', recv?: T): Promise<T> {
     const operation = 'allreduce';
+    let shape = this.#allreduceShape;
     let out: T;
-    let fp: Fingerprint;
-    try {
-      this.#checkOpen(operation);
-      const dtype = checkBuffer(operation, 'send', send);
-      checkOp(operation, op);
-      if (recv !== undefined) {
-        checkRecv(operation, dtype, recv, send.length);
-        checkApartOrSame(operation, send, recv);
+    if (shape !== null && shape.matches(send, op, recv)) {
+      // The same arrays, lengths and op as a call that passed every check (call-shape.ts says why
+      // that is enough); a closed communicator is still refused by #checkOpen.
+      if (this.#closed) return Promise.reject(this.#closedError(operation));
+      if (recv === undefined) {
+        try {
+          out = allocate<T>(operation, shape.dtype, send.length);
+        } catch (error) {
+          return this.#rejectEverywhere(operation, error);
+        }
+      } else out = recv;
+    } else {
+      try {
+        this.#checkOpen(operation);
+        const dtype = checkBuffer(operation, 'send', send);
+        checkOp(operation, op);
+        if (recv !== undefined) {
+          checkRecv(operation, dtype, recv, send.length);
+          checkApartOrSame(operation, send, recv);
+        }
+        out = recv ?? allocate<T>(operation, dtype, send.length);
+        const fp = this.#allreduceFps.get(dtype.name, send.length, op, -1);
+        shape = new AllreduceShape(send, op, recv, dtype, fp);
+        this.#allreduceShape = rememberable(send) && rememberable(recv) ? shape : null;
+      } catch (error) {
+        return this.#rejectEverywhere(operation, error);
       }
-      out = recv ?? allocate<T>(operation, dtype, send.length);
-      fp = fingerprint(operation, { dtype: dtype.name, count: send.length, op });
-    } catch (error) {
-      return this.#rejectEverywhere(operation, error);
+    }
+    const fp = shape.fp;
+    if (!this.#busy) {
+      // Idle: start now, without the closure a queued call needs (its buffers cannot have changed).
+      this.#busy = true;
+      let pending: Promise<void> | void;
+      try {
+        pending = this.#backend.allreduce(fp, send, out, op);
+      } catch (error) {
+        this.#next();
+        return Promise.reject(error);
+      }
+      return this.#complete(pending, out);
     }
     const n = send.length;
     return this.#schedule(
@@ -472,14 +515,32 @@ export class CheckedCommunicator implements Communicator {
 
   broadcast<T extends NumericArray>(buf: T, root = 0): Promise<T> {
     const operation = 'broadcast';
-    let fp: Fingerprint;
-    try {
-      this.#checkOpen(operation);
-      const dtype = checkBuffer(operation, 'buf', buf);
-      checkRoot(operation, root, this.size);
-      fp = fingerprint(operation, { dtype: dtype.name, count: buf.length, root });
-    } catch (error) {
-      return this.#rejectEverywhere(operation, error);
+    let shape = this.#broadcastShape;
+    if (shape !== null && shape.matches(buf, root)) {
+      // As allreduce: the same array, length and root as a call that passed every check.
+      if (this.#closed) return Promise.reject(this.#closedError(operation));
+    } else {
+      try {
+        this.#checkOpen(operation);
+        const dtype = checkBuffer(operation, 'buf', buf);
+        checkRoot(operation, root, this.size);
+        shape = new BroadcastShape(buf, root, this.#broadcastFps.get(dtype.name, buf.length, null, root));
+        this.#broadcastShape = rememberable(buf) ? shape : null;
+      } catch (error) {
+        return this.#rejectEverywhere(operation, error);
+      }
+    }
+    const fp = shape.fp;
+    if (!this.#busy) {
+      this.#busy = true;
+      let pending: Promise<void> | void;
+      try {
+        pending = this.#backend.broadcast(fp, buf, root);
+      } catch (error) {
+        this.#next();
+        return Promise.reject(error);
+      }
+      return this.#complete(pending, buf);
     }
     const n = buf.length;
     return this.#schedule(
@@ -494,13 +555,19 @@ export class CheckedCommunicator implements Communicator {
 
   barrier(): Promise<void> {
     const operation = 'barrier';
-    try {
-      this.#checkOpen(operation);
-    } catch (error) {
-      return Promise.reject(error);
+    if (this.#closed) return Promise.reject(this.#closedError(operation));
+    if (!this.#busy) {
+      this.#busy = true;
+      let pending: Promise<void> | void;
+      try {
+        pending = this.#backend.barrier(BARRIER_FINGERPRINT);
+      } catch (error) {
+        this.#next();
+        return Promise.reject(error);
+      }
+      return this.#complete(pending, undefined);
     }
-    const fp = fingerprint(operation);
-    return this.#schedule(operation, () => this.#backend.barrier(fp), undefined);
+    return this.#schedule(operation, () => this.#backend.barrier(BARRIER_FINGERPRINT), undefined);
   }
 
   async allgather<V>(value: V): Promise<V[]> {
@@ -593,6 +660,11 @@ export class CheckedCommunicator implements Communicator {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
+    // Nothing of the caller's stays reachable from a closed communicator.
+    this.#allreduceShape = null;
+    this.#broadcastShape = null;
+    this.#settled = null;
+    this.#settledValue = undefined;
     // Queued operations see #closed when they start and reject with InvalidCommunicator.
     for (const start of this.#queue.splice(0)) start();
     this.#closing = this.#backend.close();
@@ -600,14 +672,16 @@ export class CheckedCommunicator implements Communicator {
   }
 
   #checkOpen(operation: string): void {
-    if (this.#closed) {
-      throw new CommError(
-        'InvalidCommunicator',
-        operation,
-        'the communicator is closed; call init() again on every rank to communicate again.',
-        { rank: this.rank },
-      );
-    }
+    if (this.#closed) throw this.#closedError(operation);
+  }
+
+  #closedError(operation: string): CommError {
+    return new CommError(
+      'InvalidCommunicator',
+      operation,
+      'the communicator is closed; call init() again on every rank to communicate again.',
+      { rank: this.rank },
+    );
   }
 
   /**
@@ -636,9 +710,25 @@ export class CheckedCommunicator implements Communicator {
       this.#next();
       return Promise.reject(error);
     }
+    return this.#complete(pending, result);
+  }
+
+  /**
+   * The collective started by #start (or an idle fast path) returned `pending`: its value, a
+   * promise of it, or undefined for "the caller's result". A call that completed synchronously
+   * returns an already-resolved promise: the one made for the previous such call when the result is
+   * the same object (a loop over the same recv, or barrier's undefined), so no promise is allocated.
+   */
+  #complete<R>(pending: unknown, result: R): Promise<R> {
     if (!(pending instanceof Promise)) {
+      const value = pending === undefined ? result : pending;
+      let settled = this.#settled;
+      if (value !== this.#settledValue || settled === null) {
+        settled = this.#settled = Promise.resolve(value);
+        this.#settledValue = value;
+      }
       this.#next();
-      return Promise.resolve((pending === undefined ? result : pending) as R);
+      return settled as Promise<R>;
     }
     return pending.then(
       (value) => {

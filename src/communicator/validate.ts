@@ -43,7 +43,32 @@ export function checkBuffer(operation: string, name: string, value: unknown): DT
       { argument: name, received: `detached ${dtype.ctor.name}` },
     );
   }
+  // Likewise out of bounds: a view of a resizable ArrayBuffer that shrank below it reads as empty,
+  // but a backend's copy into or out of it throws a raw TypeError.
+  if ((value as NumericArray).byteLength === 0 && isOutOfBounds(value as NumericArray)) {
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `${name} is a ${dtype.ctor.name} that lies outside its resizable ArrayBuffer (the buffer was resized below the view's start or end), so it holds no elements. Grow the buffer back, or pass a view within its current length.`,
+      { argument: name, received: `out-of-bounds ${dtype.ctor.name}` },
+    );
+  }
   return dtype;
+}
+
+const NO_ELEMENTS: ArrayLike<number> & ArrayLike<bigint> = [];
+
+/** True when `array` is a view of a resizable ArrayBuffer that no longer covers it. */
+function isOutOfBounds(array: NumericArray): boolean {
+  const buffer = array.buffer as ArrayBuffer & { resizable?: boolean };
+  if (!(buffer instanceof ArrayBuffer) || buffer.resizable !== true) return false;
+  try {
+    // Any TypedArray method validates the view first; an out-of-bounds one throws.
+    array.set(NO_ELEMENTS);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** True when `buffer` is an ArrayBuffer whose contents were transferred away. */

@@ -41,6 +41,10 @@ export class BarrierPlan implements Plan {
     private readonly fp: Fingerprint,
     readonly operation: string = fp.kind,
   ) {}
+  /** This plan can run a barrier of `fp` again (plans are reused for repeated calls: shm-backend.ts). */
+  fits(fp: Fingerprint): boolean {
+    return fp === this.fp;
+  }
   step(k: number): void {
     if (k === 0) {
       this.#half = this.m.nextHalf();
@@ -83,6 +87,7 @@ export class AllreducePlan implements Plan {
   /** The payload fits in the inline areas of the FP lines (§4.7). */
   readonly #inline: boolean;
   readonly #reduce: ReduceStep;
+  readonly #op: ReduceOp;
   #half = 0;
 
   constructor(
@@ -102,6 +107,19 @@ export class AllreducePlan implements Plan {
     this.bytes = this.#n * dtype.bytes;
     this.#inline = this.#n <= m.inlineElements(dtype);
     this.#reduce = reduceStepFor(dtype, op);
+    this.#op = op;
+  }
+
+  /** This plan can run the same call again: the same fingerprint object, arrays, lengths and op. */
+  fits(fp: Fingerprint, send: NumericArray, recv: NumericArray, op: ReduceOp): boolean {
+    return (
+      fp === this.fp &&
+      send === this.send &&
+      recv === this.recv &&
+      op === this.#op &&
+      send.length === this.#n &&
+      recv.length === this.#n
+    );
   }
 
   step(k: number): void {
@@ -264,6 +282,7 @@ export class BroadcastPlan implements Plan {
   readonly bytes: number;
   readonly #perRound: number;
   readonly #inline: boolean;
+  readonly #length: number;
   #half = 0;
 
   constructor(
@@ -274,10 +293,16 @@ export class BroadcastPlan implements Plan {
     private readonly root: number,
   ) {
     this.operation = fp.kind;
+    this.#length = buf.length;
     this.#perRound = m.size * m.slotElements(dtype);
     this.barriers = Math.max(1, Math.ceil(buf.length / this.#perRound));
     this.bytes = buf.length * dtype.bytes;
     this.#inline = buf.length <= m.inlineElements(dtype);
+  }
+
+  /** This plan can run the same call again: the same fingerprint object, array, length and root. */
+  fits(fp: Fingerprint, buf: NumericArray, root: number): boolean {
+    return fp === this.fp && buf === this.buf && root === this.root && buf.length === this.#length;
   }
 
   step(k: number): void {

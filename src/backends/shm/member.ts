@@ -78,6 +78,8 @@ export class GroupMember {
   readonly #halfViews: Array<NumericArray | undefined> = [];
   readonly #inlineViews: Array<NumericArray | undefined> = [];
   readonly #mine: Int32Array;
+  /** The fingerprint #mine encodes. */
+  #mineOf: Fingerprint | null = null;
 
   constructor(options: MemberOptions) {
     this.words = options.words;
@@ -165,7 +167,12 @@ export class GroupMember {
 
   /** Protocol step "write": this rank's fingerprint, published by the barrier that follows. */
   writeFingerprint(half: number, fp: Fingerprint): void {
-    const mine = encodeFingerprint(fp, this.#mine);
+    // Fingerprints are immutable and the front end reuses them for repeated calls: encode once.
+    if (fp !== this.#mineOf) {
+      encodeFingerprint(fp, this.#mine);
+      this.#mineOf = fp;
+    }
+    const mine = this.#mine;
     const words = this.words;
     const at = this.#fingerprintWord(half, this.rank);
     // Six plain stores: TypedArray.set costs more than the copy at this size.

@@ -21,6 +21,7 @@ import {
   STALL_WARNING_CODE,
   STALL_WARNING_TYPE,
 } from '../../communicator/errors.js';
+import { BARRIER_FINGERPRINT, rememberable } from '../../communicator/call-shape.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
 import { SPIN_POLICIES, type SpinPolicy } from './barrier.js';
@@ -79,6 +80,14 @@ class ShmBackend implements Backend {
   /** A splitLocal() communicator: closing it leaves the group (and its parent) running. */
   readonly #isSplit: boolean;
   #closed = false;
+  /**
+   * The last plan of each kind, run again when the next call is the same (same fingerprint object,
+   * arrays and lengths): a plan's state is rebuilt by its step 0, and one member runs one plan at a
+   * time (#run), so a reused plan is never in flight twice. Small arrays only (rememberable).
+   */
+  #allreducePlan: AllreducePlan | null = null;
+  #broadcastPlan: BroadcastPlan | null = null;
+  #barrierPlan: BarrierPlan;
 
   constructor(joined: Membership, isSplit: boolean) {
     this.#joined = joined;
@@ -87,10 +96,16 @@ class ShmBackend implements Backend {
     this.rank = this.#m.rank;
     this.size = this.#m.size;
     this.isLeader = this.rank === 0;
+    this.#barrierPlan = new BarrierPlan(this.#m, BARRIER_FINGERPRINT);
   }
 
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray, op: ReduceOp): Promise<void> | void {
-    return this.#run(new AllreducePlan(this.#m, fp, dtypeFor(fp, send), send, recv, op));
+    let plan = this.#allreducePlan;
+    if (plan === null || !plan.fits(fp, send, recv, op)) {
+      plan = new AllreducePlan(this.#m, fp, dtypeFor(fp, send), send, recv, op);
+      this.#allreducePlan = rememberable(send) && rememberable(recv) ? plan : null;
+    }
+    return this.#run(plan);
   }
 
   allgatherv(
@@ -104,11 +119,18 @@ class ShmBackend implements Backend {
   }
 
   broadcast(fp: Fingerprint, buf: NumericArray, root: number): Promise<void> | void {
-    return this.#run(new BroadcastPlan(this.#m, fp, dtypeFor(fp, buf), buf, root));
+    let plan = this.#broadcastPlan;
+    if (plan === null || !plan.fits(fp, buf, root)) {
+      plan = new BroadcastPlan(this.#m, fp, dtypeFor(fp, buf), buf, root);
+      this.#broadcastPlan = rememberable(buf) ? plan : null;
+    }
+    return this.#run(plan);
   }
 
   barrier(fp: Fingerprint): Promise<void> | void {
-    return this.#run(new BarrierPlan(this.#m, fp));
+    let plan = this.#barrierPlan;
+    if (!plan.fits(fp)) plan = this.#barrierPlan = new BarrierPlan(this.#m, fp);
+    return this.#run(plan);
   }
 
   async createSharedRegion<T extends NumericArray>(
@@ -151,6 +173,8 @@ class ShmBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#allreducePlan = null;
+    this.#broadcastPlan = null;
     // Its collectives still queued behind another communicator's never arrived anywhere: reject them.
     const queue = this.#m.queue;
     const mine = queue.filter((q) => q.owner === this);
@@ -400,6 +424,14 @@ function checkRegionSizes(group: ShmGroupHandle, words: Int32Array): void {
 
 /** Joins rank `rank` to the group; the communicator is ready at once (the first collective syncs). */
 export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
+  return new CheckedCommunicator(await joinShm(options));
+}
+
+/**
+ * connectShm without the front end: the raw Backend, for bench/floor (the per-call floor measured
+ * part by part). Internal; not exported from the package.
+ */
+export async function joinShm(options: ShmConnectOptions): Promise<Backend> {
   const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
   const stallWarningSecs = options?.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
   const spin = options?.spin ?? 'auto';
@@ -511,5 +543,5 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
     process.once('exit', departOnExit);
     exitHooked = true;
   }
-  return new CheckedCommunicator(backend);
+  return backend;
 }
