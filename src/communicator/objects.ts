@@ -5,7 +5,11 @@
  * changed value; spec/communicator.md §4.6 has the table. Known loss: -0 encodes as the integer 0
  * (MessagePack has no negative-zero integer).
  */
-import { Packr } from 'msgpackr';
+// 'msgpackr/pack' is msgpackr's portable entry (Packr packs and unpacks): on Node.js the main entry adds
+// streams and loads the native string extractor (msgpackr-extract), ~25 ms of CPU in every rank's start
+// (spec/performance.md §2.4.1) for faster decoding of string-heavy objects, which the object family's
+// small metadata does not need.
+import { Packr } from 'msgpackr/pack';
 
 const OPTIONS = {
   structuredClone: true,
