@@ -26,7 +26,7 @@ import {
 } from './handshake.js';
 import { PendingHandshakes } from './pending.js';
 import { MAX_FRAME_PAYLOAD, Tag, tagName } from './protocol.js';
-import type { StarSettings } from './settings.js';
+import { backendOf, type StarSettings } from './settings.js';
 
 export { HANDSHAKE_DEADLINE_MS, MAX_PENDING_HANDSHAKES } from './pending.js';
 
@@ -56,6 +56,7 @@ export class Admission {
       settings.connectTimeoutMs,
       settings.warn,
       settings.maxPendingHandshakes,
+      backendOf(settings),
     );
     this.formed = new Promise((resolve, reject) => {
       this.#resolve = resolve;
@@ -85,7 +86,12 @@ export class Admission {
     this.#pending.close();
     if (!this.#formed) {
       for (const c of this.#members) c?.destroy();
-      this.#reject(new BackendError('InitializationFailed', 'tcp: closed before the group was formed'));
+      this.#reject(
+        new BackendError(
+          'InitializationFailed',
+          `${backendOf(this.#settings)}: closed before the group was formed`,
+        ),
+      );
     }
   }
 
@@ -107,7 +113,7 @@ export class Admission {
       this.#pending.refused(
         connection,
         `${reason}:${claimed}`,
-        `tcp rank 0: rejected a connection from ${where}: ${message}${advice}`,
+        `${backendOf(this.#settings)} rank 0: rejected a connection from ${where}: ${message}${advice}`,
       );
       connection.send(Tag.Reject, encodeReject(reason, message));
       connection.end();
@@ -170,7 +176,7 @@ export class Admission {
         this.#joined--;
         if (!this.#closed)
           this.#settings.warn(
-            `tcp rank 0: rank ${hello.rank} left before the group was formed${error ? `: ${error.message}` : ''}`,
+            `${backendOf(this.#settings)} rank 0: rank ${hello.rank} left before the group was formed${error ? `: ${error.message}` : ''}`,
           );
       }
     };
@@ -211,7 +217,7 @@ export class Admission {
     this.#reject(
       new BackendError(
         'InitializationFailed',
-        `tcp: ${who} did not join rank 0 within ${seconds} s`,
+        `${backendOf(this.#settings)}: ${who} did not join rank 0 within ${seconds} s`,
         { missing, connectTimeoutSecs: seconds },
         'start every rank with the same coordinator address and port, or raise the connect timeout',
       ),

@@ -4,6 +4,7 @@
  */
 import { CommError } from '../../communicator/errors.js';
 import { ProtocolError } from './protocol.js';
+import type { StarBackendName } from './options.js';
 
 /** How a peer's connection ended, for the message naming it: a clean close, a socket error, or a protocol violation. */
 export function whyEnded(error: Error | null): string {
@@ -51,6 +52,7 @@ export function gaveUpOnThisRank(
   missing: readonly number[],
   seconds: number,
   detail: string,
+  backend: StarBackendName = 'tcp',
 ): CommError {
   const others = missing.filter((r) => r !== rank);
   const also =
@@ -59,7 +61,7 @@ export function gaveUpOnThisRank(
   return new CommError(
     'Timeout',
     operation,
-    `collective #${sequence}: the tcp group gave up waiting for this rank (rank ${rank})${also} after ${seconds} s without progress${seen}. This process was not running or not reading (stopped, paused in a debugger, or starved of CPU); find why, or raise COLLECTIVE_TIMEOUT_SECS if the work between collectives is long.`,
+    `collective #${sequence}: the ${backend} group gave up waiting for this rank (rank ${rank})${also} after ${seconds} s without progress${seen}. This process was not running or not reading (stopped, paused in a debugger, or starved of CPU); find why, or raise COLLECTIVE_TIMEOUT_SECS if the work between collectives is long.`,
     {
       sequence,
       missing: [...missing],

@@ -21,7 +21,7 @@ import {
   type JoinIds,
 } from './handshake.js';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ProtocolError, Tag, tagName } from './protocol.js';
-import type { StarSettings } from './settings.js';
+import { backendOf, type StarSettings } from './settings.js';
 
 const FIRST_RETRY_MS = 10;
 const MAX_RETRY_MS = 500;
@@ -59,7 +59,7 @@ function initFailed(
 ): BackendError {
   return new BackendError(
     'InitializationFailed',
-    `tcp rank ${s.rank}: ${message}`,
+    `${backendOf(s)} rank ${s.rank}: ${message}`,
     { address: s.target.address, rank: s.rank, ...context },
     suggestion,
   );

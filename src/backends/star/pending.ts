@@ -11,6 +11,7 @@
  * DROP_WARNING_INTERVAL_MS: the first at once, the others in one summary, naming source addresses.
  */
 import type { Connection } from './connection.js';
+import type { StarBackendName } from './options.js';
 import { unrefTimer } from '../../communicator/platform.js';
 
 /** Unauthenticated connections held at once; a new one past this evicts the oldest. */
@@ -46,6 +47,7 @@ export class PendingHandshakes {
   readonly #entries = new Map<Connection, Entry>();
   readonly #deadlineMs: number;
   readonly #max: number;
+  readonly #who: string;
   readonly #warn: (message: string) => void;
   /** Running while drops are being summarised; null when the last interval was quiet. */
   #interval: ReturnType<typeof setTimeout> | null = null;
@@ -58,7 +60,10 @@ export class PendingHandshakes {
     connectTimeoutMs: number,
     warn: (message: string) => void,
     maxPending: number = MAX_PENDING_HANDSHAKES,
+    /** The backend's name, as warnings name rank 0 (`tcp rank 0: …`, `ws rank 0: …`). */
+    backend: StarBackendName = 'tcp',
   ) {
+    this.#who = `${backend} rank 0`;
     this.#deadlineMs = Math.min(HANDSHAKE_DEADLINE_MS, connectTimeoutMs);
     this.#max = maxPending;
     this.#warn = warn;
@@ -156,7 +161,7 @@ export class PendingHandshakes {
     for (const e of this.#entries.values()) hosts.set(e.host, (hosts.get(e.host) ?? 0) + 1);
     this.#startInterval();
     this.#warn(
-      `tcp rank 0: connection flood: ${this.#max} connections were in the handshake at once ` +
+      `${this.#who}: connection flood: ${this.#max} connections were in the handshake at once ` +
         `(from ${nameSources(hosts)}), so the oldest, from ${entry.address}, was closed to admit a new one. ` +
         "If these are not this job's ranks, something else connects to rank 0's port: find it by these " +
         `addresses, or give the job its own port. Further drops are summarised every ${DROP_WARNING_INTERVAL_MS / MS_PER_SEC} s.`,
@@ -169,7 +174,7 @@ export class PendingHandshakes {
     const what =
       kind === 'deadline' ? `${detail} (the handshake deadline)` : `during the handshake: ${detail}`;
     this.#warn(
-      `tcp rank 0: dropped a connection from ${entry.address}: ${what}. ` +
+      `${this.#who}: dropped a connection from ${entry.address}: ${what}. ` +
         `Further drops are summarised every ${DROP_WARNING_INTERVAL_MS / MS_PER_SEC} s.`,
     );
   }
@@ -204,7 +209,7 @@ export class PendingHandshakes {
     this.#sources = new Map();
     this.#startInterval();
     this.#warn(
-      `tcp rank 0: ${total} more connection${total === 1 ? '' : 's'} dropped during the handshake in the last ` +
+      `${this.#who}: ${total} more connection${total === 1 ? '' : 's'} dropped during the handshake in the last ` +
         `${DROP_WARNING_INTERVAL_MS / MS_PER_SEC} s: ${parts.join(', ')}; from ${sources}`,
     );
   }

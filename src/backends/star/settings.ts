@@ -3,9 +3,11 @@
  * the token and job id of the handshake, the clocks and the warning hooks. Each transport validates
  * its own options and extends this with its addresses (TcpSettings, …).
  */
+import type { StarBackendName } from './options.js';
+
 export interface StarSettings {
-  /** The backend's name as `comm.backend` reports it (`tcp`, `ws`); default `tcp`. */
-  backendName?: 'tcp' | 'ws';
+  /** The backend's name as `comm.backend` reports it and messages name it (`tcp`, `ws`); default `tcp`. */
+  backendName?: StarBackendName;
   rank: number;
   size: number;
   /** HMAC-SHA256 challenge–response (§3.1) when set; null: no token. */
@@ -30,4 +32,9 @@ export interface StarSettings {
    * connection sets fewer (ws: WS_MAX_PENDING_HANDSHAKES).
    */
   maxPendingHandshakes?: number;
+}
+
+/** The backend's name for `comm.backend` and for every message the star writes: backendName, else 'tcp'. */
+export function backendOf(settings: Pick<StarSettings, 'backendName'>): StarBackendName {
+  return settings.backendName ?? 'tcp';
 }
