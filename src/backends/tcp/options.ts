@@ -11,7 +11,12 @@ import {
 } from '../../communicator/errors.js';
 import { normaliseHost } from '../../communicator/host-address.js';
 import { MAX_JOB_ID_BYTES } from '../star/handshake.js';
-import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from '../star/protocol.js';
+import {
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_SMALL_BYTES,
+  MAX_CHUNK_BYTES,
+  MAX_GROUP_SIZE,
+} from '../star/protocol.js';
 import type { StarSettings } from '../star/settings.js';
 
 export interface TcpOptions {
@@ -58,6 +63,13 @@ export interface TcpOptions {
   onStallWarning?: (message: string) => void;
   /** Bytes per data frame (a multiple of 8, at most 4 MiB). Tests lower it to walk the streaming path. */
   chunkBytes?: number;
+  /**
+   * Contributions and results of at most this many bytes travel in one frame each way: the data in
+   * the Begin, the result with its Go (spec/backend-tcp.md §2.5). An integer in [0, chunkBytes]; 0
+   * sends every byte in data frames. Default 2048 (at most chunkBytes). Tests move it so that both
+   * paths run on the same inputs.
+   */
+  smallBytes?: number;
 }
 
 export const WARNING_CODE = 'COLLECTIVE_TCP';
@@ -257,6 +269,15 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
       'omit it for the default',
     );
   }
+  const smallBytes = options.smallBytes ?? Math.min(DEFAULT_SMALL_BYTES, chunkBytes);
+  if (!Number.isInteger(smallBytes) || smallBytes < 0 || smallBytes > chunkBytes) {
+    throw incompatible(
+      'smallBytes',
+      `smallBytes must be an integer in [0, chunkBytes = ${chunkBytes}], got ${smallBytes}`,
+      smallBytes,
+      'omit it for the default',
+    );
+  }
   const warn =
     options.onWarning ?? ((message: string): void => process.emitWarning(message, { code: WARNING_CODE }));
   const warnStall =
@@ -278,6 +299,7 @@ export function resolveTcpOptions(options: TcpOptions): TcpSettings {
     stallWarningMs: stallWarningSecs * MS_PER_SEC,
     connectTimeoutMs: options.connectTimeoutSecs * MS_PER_SEC,
     chunkBytes,
+    smallBytes,
     server: options.server ?? null,
     onListening: options.onListening ?? ((): void => {}),
     warn,
