@@ -28,11 +28,13 @@ import {
   timedOut,
   whyEnded,
 } from './failures.js';
-import type { StarSettings } from './settings.js';
+import type { StarBackendName } from './options.js';
+import { backendOf, type StarSettings } from './settings.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
   decodeBegin,
+  DEFAULT_SMALL_BYTES,
   encodeAbort,
   encodeMismatch,
   encodeSequence,
@@ -84,7 +86,7 @@ const SEND_TAG: Record<number, number> = {
 };
 
 export class CoordinatorBackend implements Backend {
-  readonly name: 'tcp' | 'ws';
+  readonly name: StarBackendName;
   readonly rank = 0;
   readonly isLeader = true;
   readonly size: number;
@@ -125,6 +127,8 @@ export class CoordinatorBackend implements Backend {
   readonly #departed: Array<{ rank: number; why: string }> = [];
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
+  /** A worker's result of at most this many bytes leaves in one Result frame with its Go (spec §2.5). */
+  readonly #smallBytes: number;
   /** Per worker rank: when rank 0 last read a frame of it (performance.now() ms), for stall reports. */
   readonly #lastHeard: number[];
   /** Per worker rank: the kind of the last round it took part in (sequence #sequence − 1), for stall reports. */
@@ -132,11 +136,12 @@ export class CoordinatorBackend implements Backend {
 
   constructor(settings: StarSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
-    this.name = settings.backendName ?? 'tcp';
+    this.name = backendOf(settings);
     this.size = settings.size;
     this.#peers = peers;
     this.#workers = peers.slice(1);
     this.#admission = admission;
+    this.#smallBytes = settings.smallBytes ?? Math.min(DEFAULT_SMALL_BYTES, settings.chunkBytes);
     this.#queues = peers.map(() => []);
     this.#begun = peers.map(() => 0);
     this.#ahead = peers.map(() => 0);
@@ -304,7 +309,7 @@ export class CoordinatorBackend implements Backend {
         throw protocolError('BAD_PAYLOAD', 'a barrier carries no data');
       this.#begun[rank] = expected + 1;
       if (last !== undefined) this.#ahead[rank] = (this.#ahead[rank] as number) + CONTRIBUTION_OVERHEAD_BYTES;
-      queue.push({
+      const contribution: Contribution = {
         sequence: begin.sequence,
         action: begin.action,
         words: begin.fingerprint,
@@ -314,8 +319,11 @@ export class CoordinatorBackend implements Backend {
         frames: [],
         framesStart: 0,
         discard: false,
-      });
-      if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
+      };
+      queue.push(contribution);
+      // A small contribution rides in its Begin (spec §2.5): taken as a data frame would be.
+      if (begin.data) this.#take(rank, contribution, begin.data, false);
+      else if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
     } else if (tag === Tag.AllreduceSend || tag === Tag.AllgathervSend || tag === Tag.Broadcast) {
       if (!last || isComplete(last))
         throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} outside a collective`);
@@ -331,19 +339,9 @@ export class CoordinatorBackend implements Backend {
         }
         data = payload.subarray(ALLREDUCE_PREFIX_BYTES);
       }
-      if (last.received + data.byteLength > last.bytes)
-        throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
-      last.received += data.byteLength;
-      if (last !== queue[0]) this.#ahead[rank] = (this.#ahead[rank] as number) + data.byteLength;
-      // Discarded data is dropped on arrival: nothing of it is held.
-      if (last.discard) last.framesStart = last.received;
       // A relay payload placed by the sink is already in rank 0's recv; everything else is kept
       // (allreduce payloads placed in the rank's staging area included) until used.
-      const inRecv = placed && tag !== Tag.AllreduceSend;
-      if (!last.discard && !inRecv && data.byteLength > 0) {
-        last.frames.push(data);
-        if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
-      }
+      this.#take(rank, last, data, placed && tag !== Tag.AllreduceSend);
     } else if (tag === Tag.Shutdown) {
       this.#onShutdown(rank);
       return;
@@ -354,6 +352,19 @@ export class CoordinatorBackend implements Backend {
     this.#dropCompletedDiscards();
     this.#pump();
     this.#release();
+  }
+
+  /** Counts a worker's data for its newest contribution and keeps it until used (spec §5.1, §5.4). */
+  #take(rank: number, last: Contribution, data: Uint8Array, inRecv: boolean): void {
+    const queue = this.#queues[rank] as Contribution[];
+    if (last.received + data.byteLength > last.bytes)
+      throw protocolError('BAD_PAYLOAD', `more data than the ${last.bytes} bytes announced`);
+    last.received += data.byteLength;
+    if (last !== queue[0]) this.#ahead[rank] = (this.#ahead[rank] as number) + data.byteLength;
+    // Discarded data is dropped on arrival: nothing of it is held.
+    if (last.discard) last.framesStart = last.received;
+    if (!last.discard && !inRecv && data.byteLength > 0) last.frames.push(data);
+    if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
   }
 
   /**
@@ -474,7 +485,7 @@ export class CoordinatorBackend implements Backend {
       );
       return false;
     }
-    this.#progress = new RoundProgress(local, heads, this.#peers, this.#s.chunkBytes);
+    this.#progress = new RoundProgress(local, heads, this.#peers, this.#s.chunkBytes, this.#smallBytes);
     return true;
   }
 
@@ -492,10 +503,17 @@ export class CoordinatorBackend implements Backend {
 
   #finish(): void {
     const local = this.#local as LocalCall;
-    const referencesCaller = (this.#progress as RoundProgress).referencesCaller;
+    const progress = this.#progress as RoundProgress;
     const go = encodeSequence(this.#sequence);
     const peers = this.#workers;
-    for (let i = 0; i < peers.length; i++) (peers[i] as Connection).send(Tag.BarrierGo, go);
+    // A small result and its Go leave as one Result frame (spec §2.5); otherwise Go follows the data.
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[i] as Connection;
+      const result = progress.resultFor(i + 1);
+      if (result === null) peer.send(Tag.BarrierGo, go);
+      else if (peer.send(Tag.Result, go, ...result)) progress.referencesCaller = true;
+    }
+    const referencesCaller = progress.referencesCaller;
     this.#local = null;
     this.#progress = null;
     this.#advance();
@@ -571,7 +589,7 @@ export class CoordinatorBackend implements Backend {
     if (!fatal) {
       const timeoutSecs = this.#s.timeoutMs / 1000;
       this.#s.warnStall(
-        `tcp rank 0: ${stallWarningMessage(sequence, flushing.fp.kind, slow, stalledMs, timeoutSecs)}; ${detail}`,
+        `${this.name} rank 0: ${stallWarningMessage(sequence, flushing.fp.kind, slow, stalledMs, timeoutSecs)}; ${detail}`,
       );
       return true;
     }
@@ -628,7 +646,7 @@ export class CoordinatorBackend implements Backend {
     const timeoutSecs = this.#s.timeoutMs / 1000;
     if (!fatal) {
       this.#s.warnStall(
-        `tcp rank 0: ${stallWarningMessage(this.#sequence, kind, missing, stalledMs, timeoutSecs)}; ${detail}`,
+        `${this.name} rank 0: ${stallWarningMessage(this.#sequence, kind, missing, stalledMs, timeoutSecs)}; ${detail}`,
       );
       // Every waiting worker warns too (spec §7.2): the ones whose Begin rank 0 holds.
       heads.forEach((h, r) => h && this.#peers[r]?.send(Tag.Warning, frame));

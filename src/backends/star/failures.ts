@@ -52,7 +52,7 @@ export function gaveUpOnThisRank(
   missing: readonly number[],
   seconds: number,
   detail: string,
-  backend: StarBackendName = 'tcp',
+  backend: StarBackendName,
 ): CommError {
   const others = missing.filter((r) => r !== rank);
   const also =

@@ -13,7 +13,7 @@ import {
 } from '../../communicator/errors.js';
 import { MAX_JOB_ID_BYTES } from '../../communicator/job-id.js';
 import { emitWarning } from '../../communicator/platform.js';
-import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
+import { DEFAULT_CHUNK_BYTES, DEFAULT_SMALL_BYTES, MAX_CHUNK_BYTES, MAX_GROUP_SIZE } from './protocol.js';
 import type { StarSettings } from './settings.js';
 
 /** The name a star transport reports as `comm.backend`, and prefixes its errors with. */
@@ -52,6 +52,13 @@ export interface StarOptions {
   onStallWarning?: (message: string) => void;
   /** Bytes per data frame (a multiple of 8, at most 4 MiB). Tests lower it to walk the streaming path. */
   chunkBytes?: number;
+  /**
+   * Contributions and results of at most this many bytes travel in one frame each way: the data in
+   * the Begin, the result with its Go (spec/backend-tcp.md §2.5). An integer in [0, chunkBytes]; 0
+   * sends every byte in data frames. Default 2048 (at most chunkBytes). Tests move it so that both
+   * paths run on the same inputs.
+   */
+  smallBytes?: number;
 }
 
 /** What the common checks need to know about the backend validating them. */
@@ -163,6 +170,24 @@ function checkChunkBytes(backend: StarBackendName, chunkBytes: unknown): number 
   return chunkBytes;
 }
 
+function checkSmallBytes(backend: StarBackendName, smallBytes: unknown, chunkBytes: number): number {
+  if (
+    typeof smallBytes !== 'number' ||
+    !Number.isInteger(smallBytes) ||
+    smallBytes < 0 ||
+    smallBytes > chunkBytes
+  ) {
+    throw incompatible(
+      backend,
+      'smallBytes',
+      `smallBytes must be an integer in [0, chunkBytes = ${chunkBytes}], got ${smallBytes}`,
+      smallBytes,
+      'omit it for the default',
+    );
+  }
+  return smallBytes;
+}
+
 function checkToken(backend: StarBackendName, token: unknown): string | null {
   if (token === undefined || token === '') return null;
   if (typeof token !== 'string') {
@@ -193,7 +218,7 @@ function checkJobId(context: StarOptionsContext, jobId: unknown): string | null 
 
 /**
  * The star settings of already-checked `rank`/`size` (checkGroup, or a browser rank's own rule):
- * token, job id, clocks (s → ms), chunk size and the warning hooks, checked in that order after the
+ * token, job id, clocks (s → ms), chunk size, small-message size and the warning hooks, checked in that order after the
  * clocks. Throws BackendError 'IncompatibleSettings' `${backend}: …` naming the field.
  */
 export function resolveStarOptions(context: StarOptionsContext, options: StarOptions): StarSettings {
@@ -206,6 +231,11 @@ export function resolveStarOptions(context: StarOptionsContext, options: StarOpt
   const token = checkToken(backend, options.token);
   const jobId = checkJobId(context, options.jobId);
   const chunkBytes = checkChunkBytes(backend, options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+  const smallBytes = checkSmallBytes(
+    backend,
+    options.smallBytes ?? Math.min(DEFAULT_SMALL_BYTES, chunkBytes),
+    chunkBytes,
+  );
   const warn = options.onWarning ?? ((message: string): void => emitWarning(message, { code: warningCode }));
   const warnStall =
     options.onStallWarning ??
@@ -221,6 +251,7 @@ export function resolveStarOptions(context: StarOptionsContext, options: StarOpt
     stallWarningMs: stallWarningSecs * MS_PER_SEC,
     connectTimeoutMs: options.connectTimeoutSecs * MS_PER_SEC,
     chunkBytes,
+    smallBytes,
     warn,
     warnStall,
   };

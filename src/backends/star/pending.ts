@@ -61,7 +61,7 @@ export class PendingHandshakes {
     warn: (message: string) => void,
     maxPending: number = MAX_PENDING_HANDSHAKES,
     /** The backend's name, as warnings name rank 0 (`tcp rank 0: …`, `ws rank 0: …`). */
-    backend: StarBackendName = 'tcp',
+    backend: StarBackendName,
   ) {
     this.#who = `${backend} rank 0`;
     this.#deadlineMs = Math.min(HANDSHAKE_DEADLINE_MS, connectTimeoutMs);

@@ -10,8 +10,9 @@ import { FINGERPRINT_BYTES, FINGERPRINT_WORDS } from '../../communicator/fingerp
 /**
  * 2: Handshake carries the job id (§3), Timeout and Warning what the silent ranks last did (§2.2).
  * 3: the worker proves the token first; Challenge carries only rank 0's nonce, Ack rank 0's proof (§3.1).
+ * 4: a small contribution rides in its Begin, a small result in a Result frame that is also the Go (§2.5).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** u32 length + u8 tag. */
 export const FRAME_HEADER_BYTES = 5;
@@ -38,6 +39,8 @@ export const Tag = {
   Auth: 0x10,
   Timeout: 0x11,
   Warning: 0x12,
+  /** Version 4 (spec §2.5): u32 sequence, then the rest of the worker's result; also the Go. */
+  Result: 0x13,
 } as const;
 export type TagValue = (typeof Tag)[keyof typeof Tag];
 
@@ -80,12 +83,34 @@ export const ALLREDUCE_PREFIX_BYTES = 8;
 /** Begin: u32 sequence, u8 action, 24-byte fingerprint, u64 contribution bytes (hi, lo). */
 export const BEGIN_PAYLOAD_BYTES = 4 + 1 + FINGERPRINT_BYTES + 8;
 
+/**
+ * A Begin that carries its contribution (spec §2.5) has zero bytes after its 37 fields up to this
+ * payload offset, then the data: 5 + 43 = 48, so the data lies 8-aligned from the frame's first byte
+ * and a frame at the start of a received chunk is reduced in place, without a copy.
+ */
+export const BEGIN_DATA_OFFSET = 43;
+/** The zero bytes between a Begin's fields and its carried data; shared, never written. */
+export const BEGIN_DATA_PAD = new Uint8Array(BEGIN_DATA_OFFSET - BEGIN_PAYLOAD_BYTES);
+
+/**
+ * Default for `smallBytes` (spec §2.5): a contribution up to this many bytes rides in its Begin, and
+ * a worker whose whole result is at most this gets it in one Result frame that is also the Go. Well
+ * under the 4 KiB below which frames are copied into one write, so such a collective is one small
+ * frame and one write each way.
+ */
+export const DEFAULT_SMALL_BYTES = 2048;
+
+/** Result: u32 sequence, then data. */
+export const RESULT_HEADER_BYTES = 4;
+
 export interface BeginFrame {
   sequence: number;
   action: ActionCode;
   fingerprint: Int32Array;
-  /** How many data bytes this rank sends for the collective, in data frames after Begin. */
+  /** How many data bytes this rank sends for the collective, in its Begin or in data frames after it. */
   contributionBytes: number;
+  /** Version 4: the contribution, carried in the Begin (a view of the payload); null when it follows. */
+  data?: Buffer | null;
 }
 
 export function encodeBegin(begin: BeginFrame): Buffer {
@@ -98,11 +123,15 @@ export function encodeBegin(begin: BeginFrame): Buffer {
   return out;
 }
 
+/**
+ * A Begin's payload is its 37 bytes of fields (data, if any, follows in data frames), or, carrying
+ * its contribution, BEGIN_DATA_OFFSET + the announced bytes (at least one) with zero padding.
+ */
 export function decodeBegin(payload: Buffer): BeginFrame {
-  if (payload.length !== BEGIN_PAYLOAD_BYTES) {
+  if (payload.length !== BEGIN_PAYLOAD_BYTES && payload.length <= BEGIN_DATA_OFFSET) {
     throw protocolError(
       'BAD_PAYLOAD',
-      `Begin payload is ${payload.length} bytes, expected ${BEGIN_PAYLOAD_BYTES}`,
+      `Begin payload is ${payload.length} bytes, expected ${BEGIN_PAYLOAD_BYTES}, or more than ${BEGIN_DATA_OFFSET} with its data`,
     );
   }
   const action = payload.readUInt8(4);
@@ -114,7 +143,25 @@ export function decodeBegin(payload: Buffer): BeginFrame {
   if (!Number.isSafeInteger(contributionBytes)) {
     throw protocolError('BAD_PAYLOAD', `Begin announces ${contributionBytes} bytes`);
   }
-  return { sequence: payload.readUInt32BE(0), action: action as ActionCode, fingerprint, contributionBytes };
+  let data: Buffer | null = null;
+  if (payload.length > BEGIN_PAYLOAD_BYTES) {
+    if (payload.length - BEGIN_DATA_OFFSET !== contributionBytes) {
+      throw protocolError(
+        'BAD_PAYLOAD',
+        `Begin carries ${payload.length - BEGIN_DATA_OFFSET} data bytes but announces ${contributionBytes}`,
+      );
+    }
+    for (let at = BEGIN_PAYLOAD_BYTES; at < BEGIN_DATA_OFFSET; at++)
+      if (payload[at] !== 0) throw protocolError('BAD_PAYLOAD', 'Begin padding is not zero');
+    data = payload.subarray(BEGIN_DATA_OFFSET);
+  }
+  return {
+    sequence: payload.readUInt32BE(0),
+    action: action as ActionCode,
+    fingerprint,
+    contributionBytes,
+    data,
+  };
 }
 
 /** Go, Mismatch, Timeout and Warning all start with the u32 sequence of the collective they end. */

@@ -8,6 +8,8 @@
  * - allgatherv / broadcast: a relay. Workers' blocks land in rank 0's recv (straight from the socket
  *   when the round is running); each worker receives the other ranks' blocks in rank order, as
  *   views of that recv, as soon as they are there.
+ * - small results (spec §2.5): a worker whose whole result is at most `smallBytes` gets nothing
+ *   while the round runs; its result leaves with the Go, in one Result frame (resultFor).
  */
 import { bytesOf, dtypeByCode, type NumericArray } from '../../communicator/dtypes.js';
 import type { Fingerprint } from '../../communicator/fingerprint.js';
@@ -46,19 +48,73 @@ export class RoundProgress {
   readonly #peers: Connection[];
   readonly #chunkBytes: number;
   #reduced = 0;
+  /** A worker's result of at most this many bytes is folded into its Result frame. */
+  readonly #smallBytes: number;
+  /** allreduce: the result is small, so no AllreduceRecv is sent (every worker's result is recv). */
+  readonly #foldReduced: boolean;
   /** Some frame of this round was queued as a view of rank 0's caller buffers (not copied). */
   referencesCaller = false;
   #scratch: Uint8Array | null = null;
+  /** The reduction's copy area for chunks not aligned in one frame, made on first use. */
+  readonly #scratchFor = (): Uint8Array =>
+    (this.#scratch ??= new Uint8Array(Math.min(this.#local.recv?.byteLength ?? 0, this.#chunkBytes)));
   // Relay state (allgatherv, broadcast).
   #sources: number[] = NONE;
   #cursors: RelayCursor[] = NONE as never;
 
-  constructor(local: LocalCall, heads: Contribution[], peers: Connection[], chunkBytes: number) {
+  constructor(
+    local: LocalCall,
+    heads: Contribution[],
+    peers: Connection[],
+    chunkBytes: number,
+    smallBytes: number,
+  ) {
     this.#local = local;
     this.#heads = heads;
     this.#peers = peers;
     this.#chunkBytes = chunkBytes;
+    this.#smallBytes = smallBytes;
+    this.#foldReduced =
+      local.action === Action.allreduce && (local.recv as NumericArray).byteLength <= smallBytes;
     if (local.action === Action.allgatherv || local.action === Action.broadcast) this.#startRelay();
+  }
+
+  /**
+   * Once the round is complete: the bytes worker `rank` still gets, to leave in its Result frame
+   * with the Go (spec §2.5), or null when it gets a plain Go (its data has been sent, or it
+   * receives none).
+   */
+  resultFor(rank: number): Uint8Array[] | null {
+    const local = this.#local;
+    if (local.action === Action.allreduce)
+      return this.#foldReduced && (local.recv as NumericArray).byteLength > 0
+        ? [bytesOf(local.recv as NumericArray)]
+        : null;
+    if (local.action === Action.barrier || !this.#folds(rank)) return null;
+    const recv = bytesOf((local as Required<LocalCall>).recv);
+    const pieces: Uint8Array[] = [];
+    for (const source of this.#sources) {
+      if (source === rank) continue;
+      const base = this.#base(source);
+      const length = this.#blockBytes(source);
+      if (length > 0) pieces.push(recv.subarray(base, base + length));
+    }
+    return pieces.length > 0 ? pieces : null;
+  }
+
+  /** A relay: whether worker `rank`'s part of the result is small enough to travel with its Go. */
+  #folds(rank: number): boolean {
+    let bytes = 0;
+    for (const source of this.#sources) if (source !== rank) bytes += this.#blockBytes(source);
+    return bytes <= this.#smallBytes;
+  }
+
+  /** A relay: the bytes of rank `source`'s block (the root's buffer for a broadcast). */
+  #blockBytes(source: number): number {
+    const local = this.#local as Required<LocalCall>;
+    return local.action === Action.allgatherv
+      ? (local.counts[source] as number) * local.recv.BYTES_PER_ELEMENT
+      : local.recv.byteLength;
   }
 
   /** The bytes each rank must announce for an agreed collective; a rank that differs broke the protocol. */
@@ -110,14 +166,21 @@ export class RoundProgress {
       const n = (end - this.#reduced) / e;
       const out = recv.subarray(a, a + n);
       if (recv !== send) (out as Float64Array).set(send.subarray(a, a + n) as Float64Array);
-      this.#scratch ??= new Uint8Array(Math.min(total, this.#chunkBytes));
       for (let r = 1; r < this.#heads.length; r++) {
-        step(out, elementsOf(this.#heads[r] as Contribution, this.#reduced, end, dtype, this.#scratch), 0, n);
+        step(
+          out,
+          elementsOf(this.#heads[r] as Contribution, this.#reduced, end, dtype, this.#scratchFor),
+          0,
+          n,
+        );
       }
-      const bytes = bytesOf(out);
-      // A large chunk is queued as a view of recv: the round must not resolve before it has left.
-      for (let r = 1; r < this.#peers.length; r++)
-        if ((this.#peers[r] as Connection).send(Tag.AllreduceRecv, bytes)) this.referencesCaller = true;
+      // A small result leaves with the Go (resultFor); a large chunk is queued as a view of recv:
+      // the round must not resolve before it has left.
+      if (!this.#foldReduced) {
+        const bytes = bytesOf(out);
+        for (let r = 1; r < this.#peers.length; r++)
+          if ((this.#peers[r] as Connection).send(Tag.AllreduceRecv, bytes)) this.referencesCaller = true;
+      }
       this.#reduced = end;
     }
     return true;
@@ -131,7 +194,11 @@ export class RoundProgress {
     if (local.action === Action.allgatherv) {
       (local.recv as Float64Array).set(local.send as Float64Array, local.displs[0]);
     }
-    this.#cursors = Array.from({ length: size }, () => ({ source: 0, offset: 0 }));
+    // A worker whose part is small gets it all in its Result: nothing to stream to it.
+    this.#cursors = Array.from({ length: size }, (_, d) => ({
+      source: d > 0 && this.#folds(d) ? this.#sources.length : 0,
+      offset: 0,
+    }));
   }
 
   /** Where rank `source`'s block starts in rank 0's recv (bytes). */

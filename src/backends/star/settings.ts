@@ -22,6 +22,12 @@ export interface StarSettings {
   connectTimeoutMs: number;
   /** Bytes per data frame (a multiple of 8, at most MAX_CHUNK_BYTES). */
   chunkBytes: number;
+  /**
+   * Version 4's small path (§2.5): a contribution of at most this many bytes rides in its Begin, a
+   * worker's result of at most this many bytes comes in one Result frame that is also the Go. At most
+   * chunkBytes; 0 turns the small path off. Default min(DEFAULT_SMALL_BYTES, chunkBytes).
+   */
+  smallBytes?: number;
   /** Rejected connections and other backend warnings. */
   warn: (message: string) => void;
   /** Stall warnings (§7.2). */

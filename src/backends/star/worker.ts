@@ -26,7 +26,8 @@ import {
   whyEnded,
 } from './failures.js';
 import { closeConnections, StallClock } from './lifecycle.js';
-import type { StarSettings } from './settings.js';
+import type { StarBackendName } from './options.js';
+import { backendOf, type StarSettings } from './settings.js';
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
@@ -34,8 +35,11 @@ import {
   decodeMismatch,
   decodeSequence,
   decodeSilentRanks,
+  BEGIN_DATA_PAD,
+  DEFAULT_SMALL_BYTES,
   encodeBegin,
   protocolError,
+  RESULT_HEADER_BYTES,
   Tag,
   tagName,
   type ActionCode,
@@ -70,7 +74,7 @@ interface PendingCall {
 }
 
 export class WorkerBackend implements Backend {
-  readonly name: 'tcp' | 'ws';
+  readonly name: StarBackendName;
   readonly isLeader = true;
   readonly rank: number;
   readonly size: number;
@@ -81,15 +85,18 @@ export class WorkerBackend implements Backend {
   #failure: CommError | null = null;
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
+  /** A contribution of at most this many bytes rides in its Begin (spec §2.5). */
+  readonly #smallBytes: number;
   /** Bytes queued in the link at the last silence check (progress detector for a long send). */
   #queuedAtLastCheck = 0;
 
   constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
-    this.name = settings.backendName ?? 'tcp';
+    this.name = backendOf(settings);
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
+    this.#smallBytes = settings.smallBytes ?? Math.min(DEFAULT_SMALL_BYTES, settings.chunkBytes);
     // Idle, the connection does not keep the process alive (spec §6.1): ref'd only while a call is pending.
     connection.link.unref();
     this.#clock = new StallClock(
@@ -109,7 +116,15 @@ export class WorkerBackend implements Backend {
         const detail = `this process was not running for ${formatSecs(this.#clock.notRunningMs)} during it, then ${lost}`;
         const seconds = this.#s.timeoutMs / 1000;
         this.#fail(
-          gaveUpOnThisRank(pending.fp.kind, pending.sequence, this.rank, [this.rank], seconds, detail),
+          gaveUpOnThisRank(
+            pending.fp.kind,
+            pending.sequence,
+            this.rank,
+            [this.rank],
+            seconds,
+            detail,
+            this.name,
+          ),
         );
         return;
       }
@@ -242,6 +257,12 @@ export class WorkerBackend implements Backend {
         c.send(Tag.BarrierReady, begin);
         return;
       }
+      // Small: the data rides in the Begin, one frame (spec §2.5).
+      if (data.byteLength > 0 && data.byteLength <= this.#smallBytes) {
+        c.send(Tag.Begin, begin, BEGIN_DATA_PAD, data);
+        this.#queuedAtLastCheck = c.link.bufferedBytes;
+        return;
+      }
       // Begin and the data leave together: one buffer (small) or one corked writev (large).
       const frames: Array<readonly [number, readonly Uint8Array[]]> = [[Tag.Begin, [begin]]];
       for (let at = 0; at < data.byteLength; at += this.#s.chunkBytes) {
@@ -275,16 +296,18 @@ export class WorkerBackend implements Backend {
         if (placed) this.#advance(pending, payload.length);
         else this.#place(pending, payload);
         return;
-      case Tag.BarrierGo: {
-        const sequence = decodeSequence(payload, 'Go');
+      case Tag.BarrierGo:
+        this.#go(pending, decodeSequence(payload, 'Go'), 'Go');
+        return;
+      case Tag.Result: {
+        // The rest of the result and the Go in one frame (spec §2.5).
+        if (payload.length < RESULT_HEADER_BYTES)
+          throw protocolError('BAD_PAYLOAD', `Result payload shorter than ${RESULT_HEADER_BYTES} bytes`);
+        const sequence = payload.readUInt32BE(0);
         if (!pending || sequence !== pending.sequence)
-          throw protocolError('UNEXPECTED_FRAME', `Go for collective #${sequence} while none is pending`);
-        if (pending.segment < pending.segments.length)
-          throw protocolError('BAD_PAYLOAD', `Go before all data of collective #${sequence} arrived`);
-        this.#pending = null;
-        const own = pending.ownBlock;
-        if (own) (own.recv as Float64Array).set(own.send as Float64Array, own.at);
-        pending.resolve();
+          throw protocolError('UNEXPECTED_FRAME', `Result for collective #${sequence} while none is pending`);
+        if (payload.length > RESULT_HEADER_BYTES) this.#place(pending, payload.subarray(RESULT_HEADER_BYTES));
+        this.#go(pending, sequence, 'Result');
         return;
       }
       case Tag.Mismatch: {
@@ -309,7 +332,7 @@ export class WorkerBackend implements Backend {
         const { sequence, stalledMs, ranks, detail } = decodeSilentRanks(payload);
         const kind = pending?.fp.kind ?? 'collective';
         const message = stallWarningMessage(sequence, kind, ranks, stalledMs, this.#s.timeoutMs / 1000);
-        this.#s.warnStall(`tcp rank ${this.rank}: ${message}${detail === '' ? '' : `; ${detail}`}`);
+        this.#s.warnStall(`${this.name} rank ${this.rank}: ${message}${detail === '' ? '' : `; ${detail}`}`);
         return;
       }
       case Tag.Timeout: {
@@ -319,7 +342,7 @@ export class WorkerBackend implements Backend {
         // A rank rank 0 gave up on hears it about itself, not as if it had waited for someone.
         this.#fail(
           ranks.includes(this.rank)
-            ? gaveUpOnThisRank(kind, sequence, this.rank, ranks, seconds, detail)
+            ? gaveUpOnThisRank(kind, sequence, this.rank, ranks, seconds, detail, this.name)
             : timedOut(kind, sequence, ranks, seconds, detail),
         );
         return;
@@ -337,6 +360,18 @@ export class WorkerBackend implements Backend {
       default:
         throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} is not sent by rank 0 after the handshake`);
     }
+  }
+
+  /** Go (or a Result's end) for `sequence`: the pending call is complete once all its data is in. */
+  #go(pending: PendingCall | null, sequence: number, what: string): void {
+    if (!pending || sequence !== pending.sequence)
+      throw protocolError('UNEXPECTED_FRAME', `${what} for collective #${sequence} while none is pending`);
+    if (pending.segment < pending.segments.length)
+      throw protocolError('BAD_PAYLOAD', `${what} before all data of collective #${sequence} arrived`);
+    this.#pending = null;
+    const own = pending.ownBlock;
+    if (own) (own.recv as Float64Array).set(own.send as Float64Array, own.at);
+    pending.resolve();
   }
 
   /** Copies streamed bytes into the pending call's destination segments, in order. */
@@ -382,7 +417,7 @@ export class WorkerBackend implements Backend {
       return true;
     }
     const message = stallWarningMessage(sequence, fp.kind, [0], stalledMs, this.#s.timeoutMs / 1000);
-    this.#s.warnStall(`tcp rank ${this.rank}: ${message}; ${detail}`);
+    this.#s.warnStall(`${this.name} rank ${this.rank}: ${message}; ${detail}`);
     return true;
   }
 

@@ -47,7 +47,9 @@ const someFrame = fc.oneof(
     frame(Tag.Begin, begin(0, Action.barrier, 0)),
     frame(Tag.AllreduceSend, Buffer.alloc(16)),
     frame(Tag.AllgathervSend, Buffer.alloc(8)),
+    frame(Tag.Begin, Buffer.concat([begin(0, Action.allreduce, 8), Buffer.alloc(6 + 8)])),
     frame(Tag.BarrierGo, Buffer.alloc(4)),
+    frame(Tag.Result, Buffer.alloc(4 + 8)),
     frame(Tag.Mismatch, Buffer.alloc(8)),
     frame(Tag.Handshake, Buffer.alloc(43)),
     frame(Tag.Ack),
@@ -200,7 +202,8 @@ type Abuse =
   | { kind: 'abandon'; chunks: number; cut: number }
   | { kind: 'never-started'; action: 'barrier' | 'broadcast' }
   | { kind: 'unanswered' }
-  | { kind: 'begin-flood'; begins: number };
+  | { kind: 'begin-flood'; begins: number }
+  | { kind: 'small-flood'; begins: number };
 
 const INSIDER_MiB = 1024 * 1024;
 /** 'ahead' rounds are 8 MiB: 24 or more of them held whole would pass the memory bound below. */
@@ -251,6 +254,10 @@ const abuses: Record<Abuse['kind'], fc.Arbitrary<Abuse>> = {
     kind: fc.constant('begin-flood' as const),
     begins: fc.integer({ min: 150_000, max: 250_000 }),
   }),
+  'small-flood': fc.record({
+    kind: fc.constant('small-flood' as const),
+    begins: fc.integer({ min: 40_000, max: 80_000 }),
+  }),
 };
 
 /** What every honest rank may see for each abuse; 'ok' means correct sums too. */
@@ -261,6 +268,7 @@ const EXPECTED: Record<Abuse['kind'], string[]> = {
   'never-started': ['CollectiveMismatch'],
   unanswered: ['none'],
   'begin-flood': ['ok'],
+  'small-flood': ['ok'],
 };
 
 /** The insider's side of one abuse, written at once (views by reference: little memory here). */
@@ -291,6 +299,11 @@ async function abuse(insider: Insider, a: Abuse): Promise<void> {
       insider.begin(0, Action.broadcast, words, 32);
       insider.send(Tag.Broadcast, new Uint8Array(32));
     }
+  } else if (a.kind === 'small-flood') {
+    // Small allreduces far ahead, each with its data in its Begin (spec §2.5): data and the
+    // per-contribution charge bound them together. The first two match the honest ranks' rounds.
+    const data = new Float64Array(SMALL_ELEMENTS).fill(1);
+    for (let s = 0; s < a.begins; s++) insider.smallAllreduce(s, data);
   } else if (a.kind === 'begin-flood') {
     // Empty barriers far ahead: no data, so only the per-contribution charge bounds them.
     const words = encodeFingerprint(fingerprint('barrier'));
@@ -379,7 +392,13 @@ describe.each(LINKS)('fuzz: an insider over $name (admitted, then abusive but we
         child.next('formed'),
       ]);
       const rounds =
-        a.kind === 'ahead' ? a.rounds : a.kind === 'unanswered' ? 0 : a.kind === 'begin-flood' ? 2 : 1;
+        a.kind === 'ahead'
+          ? a.rounds
+          : a.kind === 'unanswered'
+            ? 0
+            : a.kind === 'begin-flood' || a.kind === 'small-flood'
+              ? 2
+              : 1;
       const elements =
         a.kind === 'ahead'
           ? AHEAD_ELEMENTS
@@ -389,7 +408,7 @@ describe.each(LINKS)('fuzz: an insider over $name (admitted, then abusive but we
       child.discard('paused');
       const done = abuse(insider, a);
       // Rank 0 reads ahead until it stops reading the insider, or has read everything (no bound).
-      if (a.kind === 'ahead' || a.kind === 'begin-flood')
+      if (a.kind === 'ahead' || a.kind === 'begin-flood' || a.kind === 'small-flood')
         await Promise.race([child.next('paused'), insider.link.drained()]);
       let outcomes = ['none', 'none'];
       if (rounds > 0) {

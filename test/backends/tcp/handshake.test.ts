@@ -101,7 +101,12 @@ describe('tcp handshake', () => {
     // connection, so once a later connection has its answer, the first rank 1 has joined.
     for (const [rank, size, version, pattern] of [
       [2, 3, 99, /protocol version 99/],
-      [2, 3, PROTOCOL_VERSION - 1, new RegExp(`version ${PROTOCOL_VERSION - 1}, rank 0 speaks 3`)],
+      [
+        2,
+        3,
+        PROTOCOL_VERSION - 1,
+        new RegExp(`version ${PROTOCOL_VERSION - 1}, rank 0 speaks ${PROTOCOL_VERSION}`),
+      ],
       [5, 3, PROTOCOL_VERSION, /rank 5 is outside 1\.\.2/],
       [0, 3, PROTOCOL_VERSION, /rank 0 is outside/],
     ] as const) {

@@ -20,6 +20,7 @@ import {
 import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
+  BEGIN_DATA_PAD,
   encodeBegin,
   FRAME_HEADER_BYTES,
   MAX_FRAME_PAYLOAD,
@@ -259,6 +260,22 @@ export class Insider {
   begin(sequence: number, action: ActionCode, words: Int32Array, bytes: number): void {
     const payload = encodeBegin({ sequence, action, fingerprint: words, contributionBytes: bytes });
     this.send(action === Action.barrier ? Tag.BarrierReady : Tag.Begin, payload);
+  }
+
+  /** Version 4's small path (spec §2.5): a float64 sum allreduce whose data rides in its Begin. */
+  smallAllreduce(sequence: number, data: Float64Array): void {
+    const payload = encodeBegin({
+      sequence,
+      action: Action.allreduce,
+      fingerprint: allreduceWords(data.length),
+      contributionBytes: data.byteLength,
+    });
+    this.send(
+      Tag.Begin,
+      payload,
+      BEGIN_DATA_PAD,
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
   }
 
   /**
