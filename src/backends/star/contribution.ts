@@ -28,8 +28,7 @@ export function isComplete(c: Contribution): boolean {
 
 /**
  * Elements [from, to) (byte offsets) of a contribution as a typed array of `dtype`: a view when the
- * bytes lie in one frame at an aligned offset, else copied into `scratch()` (made only then: a small
- * round reduced in place allocates none). Frames before `from` are
+ * bytes lie in one frame at an aligned offset, else copied into `scratch`. Frames before `from` are
  * released: the reduction walks each contribution once, front to back.
  */
 export function elementsOf(
@@ -37,7 +36,7 @@ export function elementsOf(
   from: number,
   to: number,
   dtype: DType,
-  scratch: () => Uint8Array,
+  scratch: Uint8Array,
 ): NumericArray {
   release(c, from);
   const n = (to - from) / dtype.bytes;
@@ -51,7 +50,6 @@ export function elementsOf(
       return view;
     }
   }
-  const into = scratch();
   let filled = 0;
   let frameStart = c.framesStart;
   for (const frame of c.frames) {
@@ -59,13 +57,13 @@ export function elementsOf(
     const begin = Math.max(from, frameStart) - frameStart;
     const end = Math.min(to, frameStart + frame.byteLength) - frameStart;
     if (end > begin) {
-      into.set(frame.subarray(begin, end), filled);
+      scratch.set(frame.subarray(begin, end), filled);
       filled += end - begin;
     }
     frameStart += frame.byteLength;
   }
   release(c, to);
-  return new dtype.ctor(into.buffer, into.byteOffset, n);
+  return new dtype.ctor(scratch.buffer, scratch.byteOffset, n);
 }
 
 /**

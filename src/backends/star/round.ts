@@ -55,9 +55,6 @@ export class RoundProgress {
   /** Some frame of this round was queued as a view of rank 0's caller buffers (not copied). */
   referencesCaller = false;
   #scratch: Uint8Array | null = null;
-  /** The reduction's copy area for chunks not aligned in one frame, made on first use. */
-  readonly #scratchFor = (): Uint8Array =>
-    (this.#scratch ??= new Uint8Array(Math.min(this.#local.recv?.byteLength ?? 0, this.#chunkBytes)));
   // Relay state (allgatherv, broadcast).
   #sources: number[] = NONE;
   #cursors: RelayCursor[] = NONE as never;
@@ -166,13 +163,9 @@ export class RoundProgress {
       const n = (end - this.#reduced) / e;
       const out = recv.subarray(a, a + n);
       if (recv !== send) (out as Float64Array).set(send.subarray(a, a + n) as Float64Array);
+      this.#scratch ??= new Uint8Array(Math.min(total, this.#chunkBytes));
       for (let r = 1; r < this.#heads.length; r++) {
-        step(
-          out,
-          elementsOf(this.#heads[r] as Contribution, this.#reduced, end, dtype, this.#scratchFor),
-          0,
-          n,
-        );
+        step(out, elementsOf(this.#heads[r] as Contribution, this.#reduced, end, dtype, this.#scratch), 0, n);
       }
       // A small result leaves with the Go (resultFor); a large chunk is queued as a view of recv:
       // the round must not resolve before it has left.
