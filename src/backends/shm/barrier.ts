@@ -43,6 +43,8 @@ export const SPIN_BUDGET_MS = 5;
 export const OVERSUBSCRIBED_SPIN_BUDGET_MS = 0.05;
 /** The adaptive budget (§3.3.1) halves on a failed spin; below this it stops spinning (0). */
 export const MIN_ADAPTIVE_SPIN_MS = 0.004;
+/** spin 'on' in a group with more ranks than cores: spin this long (ms) before sleeping, as before §3.3.1. */
+export const SPIN_FIRST_OVERSUBSCRIBED_MS = 0.01;
 
 /**
  * How a rank waits in the barrier (spec/backend-shm.md §3.3.1). `auto`: spin only while the ranks it
@@ -144,7 +146,11 @@ export class Barrier {
     if (now >>> COUNT_BITS !== generation) return true;
     this.#slept = false;
     if (this.#spin === 'off') return this.#sleepAtOnce();
-    if (this.#spin === 'on' || this.#fits) return this.#spinFor(generation, SPIN_BUDGET_MS);
+    if (this.#fits) return this.#spinFor(generation, SPIN_BUDGET_MS);
+    // 'on' in an oversubscribed group: the spin-first policy before §3.3.1, with its short budget
+    // (the full SPIN_BUDGET_MS there made each wait hold a core a missing rank needed: ~4 ms a call
+    // at 4 ranks on 2 cores).
+    if (this.#spin === 'on') return this.#spinFor(generation, SPIN_FIRST_OVERSUBSCRIBED_MS);
     const missing = this.#size - (now & (GENERATION_UNIT - 1));
     if (missing >= this.#spinBelowMissing || this.#adaptiveMs === 0) {
       // Learn whether a spin would have paid: block() measures the wait (#learn).

@@ -355,9 +355,10 @@ export interface ShmConnectOptions {
   /** Seconds without progress before a stall warning, repeated as often; 0 disables. Default 60. */
   stallWarningSecs?: number;
   /**
-   * Whether a waiting rank spins before it sleeps (spec/backend-shm.md §3.3.1): `auto` (default)
-   * spins only while the ranks it waits for can each run on another core; `on` always spins first;
-   * `off` never spins. Results are identical; only speed differs.
+   * Whether a waiting rank spins before it sleeps (spec/backend-shm.md §3.3.1): `on` (default)
+   * spins first (5 ms in a group that fits the cores, 0.01 ms in one that does not); `auto` spins
+   * only while the ranks it waits for can each run on another core, for an adaptive budget (faster
+   * when other processes load the cores); `off` never spins. Results are identical; only speed differs.
    */
   spin?: SpinPolicy;
 }
@@ -434,7 +435,7 @@ export async function connectShm(options: ShmConnectOptions): Promise<Communicat
 export async function joinShm(options: ShmConnectOptions): Promise<Backend> {
   const { group, rank, timeoutSecs } = options ?? ({} as ShmConnectOptions);
   const stallWarningSecs = options?.stallWarningSecs ?? DEFAULT_STALL_WARNING_SECS;
-  const spin = options?.spin ?? 'auto';
+  const spin = options?.spin ?? 'on';
   if (!isShmGroupHandle(group)) {
     throw incompatible(
       'group is not a shm group handle',
@@ -487,7 +488,7 @@ export async function joinShm(options: ShmConnectOptions): Promise<Backend> {
     throw incompatible(
       `spin must be one of ${SPIN_POLICIES.join(', ')}, got ${String(spin)}`,
       { spin },
-      "omit it for 'auto', or pass 'off' to never spin",
+      "omit it for 'on', pass 'auto' where other work shares the cores, or 'off' to never spin",
     );
   }
   const aborted = readAbort(words);
