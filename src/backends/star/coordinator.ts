@@ -34,7 +34,6 @@ import {
   Action,
   ALLREDUCE_PREFIX_BYTES,
   decodeBegin,
-  DEFAULT_SMALL_BYTES,
   encodeAbort,
   encodeMismatch,
   encodeSequence,
@@ -141,7 +140,7 @@ export class CoordinatorBackend implements Backend {
     this.#peers = peers;
     this.#workers = peers.slice(1);
     this.#admission = admission;
-    this.#smallBytes = settings.smallBytes ?? Math.min(DEFAULT_SMALL_BYTES, settings.chunkBytes);
+    this.#smallBytes = settings.smallBytes;
     this.#queues = peers.map(() => []);
     this.#begun = peers.map(() => 0);
     this.#ahead = peers.map(() => 0);

@@ -25,9 +25,9 @@ export interface StarSettings {
   /**
    * Version 4's small path (§2.5): a contribution of at most this many bytes rides in its Begin, a
    * worker's result of at most this many bytes comes in one Result frame that is also the Go. At most
-   * chunkBytes; 0 turns the small path off. Default min(DEFAULT_SMALL_BYTES, chunkBytes).
+   * chunkBytes; 0 turns the small path off. resolveStarOptions sets it (default min(DEFAULT_SMALL_BYTES, chunkBytes)), the one place its default lives.
    */
-  smallBytes?: number;
+  smallBytes: number;
   /** Rejected connections and other backend warnings. */
   warn: (message: string) => void;
   /** Stall warnings (§7.2). */

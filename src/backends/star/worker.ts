@@ -36,7 +36,6 @@ import {
   decodeSequence,
   decodeSilentRanks,
   BEGIN_DATA_PAD,
-  DEFAULT_SMALL_BYTES,
   encodeBegin,
   protocolError,
   RESULT_HEADER_BYTES,
@@ -96,7 +95,7 @@ export class WorkerBackend implements Backend {
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
-    this.#smallBytes = settings.smallBytes ?? Math.min(DEFAULT_SMALL_BYTES, settings.chunkBytes);
+    this.#smallBytes = settings.smallBytes;
     // Idle, the connection does not keep the process alive (spec §6.1): ref'd only while a call is pending.
     connection.link.unref();
     this.#clock = new StallClock(
