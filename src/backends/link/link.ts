@@ -87,8 +87,12 @@ export interface DialError {
   readonly message: string;
 }
 
-/** A worker's side: one attempt to reach rank 0; resolves to a link or to why not (never rejects). */
-export type Dialer = () => Promise<Link | DialError>;
+/**
+ * A worker's side: one attempt to reach rank 0; resolves to a link or to why not (never rejects).
+ * `signal` aborted: the worker gave the attempt up (its connect timeout passed), so the transport
+ * closes what it opened; the promise's outcome no longer matters.
+ */
+export type Dialer = (signal?: AbortSignal) => Promise<Link | DialError>;
 
 export function isDialError(value: Link | DialError): value is DialError {
   return 'failure' in value;

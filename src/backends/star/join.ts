@@ -107,20 +107,23 @@ function closedEachTime(s: Joining, closes: number, last: Error | null): Backend
  * One dial, given up once the connect deadline has passed (an attempt made at the very end still
  * gets LAST_ATTEMPT_GRACE_MS): a peer that accepts the connection and never answers — an upgrade
  * that never completes, a page's WebSocket that stays CONNECTING (it has no timeout of its own), a
- * silent proxy — must not hold a worker past its connect timeout (§3.5). A link that arrives after
- * the attempt was given up is destroyed.
+ * silent proxy — must not hold a worker past its connect timeout (§3.5). The attempt is then
+ * aborted (the transport closes its socket, which would otherwise keep the process alive), and a
+ * link that still arrives is destroyed.
  */
 async function dialBefore(s: Joining, deadline: number): Promise<Link | DialError> {
   const waitMs = Math.max(LAST_ATTEMPT_GRACE_MS, deadline - Date.now());
   let timer: ReturnType<typeof setTimeout> | undefined;
   let gaveUp = false;
-  const attempt = s.target.dial().then((result) => {
+  const abort = new AbortController();
+  const attempt = s.target.dial(abort.signal).then((result) => {
     if (gaveUp && !isDialError(result)) result.destroy();
     return result;
   });
   const expiry = new Promise<DialError>((resolve) => {
     timer = setTimeout(() => {
       gaveUp = true;
+      abort.abort();
       resolve({
         failure: 'other',
         code: 'ETIMEDOUT',

@@ -184,15 +184,19 @@ function dialError(error: NodeJS.ErrnoException): DialError {
  */
 export function netDialer(host: string, port: number): Dialer {
   const reads = new StaticReads();
-  return () =>
+  return (signal) =>
     new Promise((resolve) => {
       const socket = connect({ host, port, onread: reads.options });
+      const abandon = (): void => void socket.destroy();
+      signal?.addEventListener('abort', abandon, { once: true });
       const onError = (error: NodeJS.ErrnoException): void => {
+        signal?.removeEventListener('abort', abandon);
         socket.destroy();
         resolve(dialError(error));
       };
       socket.once('error', onError);
       socket.once('connect', () => {
+        signal?.removeEventListener('abort', abandon);
         socket.off('error', onError);
         resolve(new NetLink(socket, reads));
       });

@@ -183,7 +183,7 @@ export class BrowserLink implements Link {
  * in Node exposes the cause and gets the same classes as wsDialer (spec/backend-ws.md §7).
  */
 export function browserDialer(url: string, WebSocketClass?: WebSocketConstructor): Dialer {
-  return () =>
+  return (signal) =>
     new Promise<Link | DialError>((resolve) => {
       const Construct =
         WebSocketClass ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? undefined;
@@ -203,6 +203,8 @@ export function browserDialer(url: string, WebSocketClass?: WebSocketConstructor
         return;
       }
       let opened = false;
+      // Given up: a page's WebSocket has no connect timeout of its own and would stay CONNECTING.
+      signal?.addEventListener('abort', () => opened || ws.close(), { once: true });
       ws.addEventListener('open', () => {
         opened = true;
         resolve(new BrowserLink(ws));

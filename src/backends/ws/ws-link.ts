@@ -301,7 +301,7 @@ function readBody(res: IncomingMessage): Promise<string> {
  * resolves to a WsLink or to a DialError (spec/backend-ws.md §7); it never rejects.
  */
 export function wsDialer(url: string, options: WsDialOptions): Dialer {
-  return () =>
+  return (signal) =>
     new Promise<Link | DialError>((resolve) => {
       let socket: Socket | null = null;
       let ws: WebSocket;
@@ -324,6 +324,9 @@ export function wsDialer(url: string, options: WsDialOptions): Dialer {
         resolve(classifyDial(url, { errno: error.code, message: error.message }));
       };
       ws.on('error', onError);
+      const abandon = (): void => ws.terminate();
+      signal?.addEventListener('abort', abandon, { once: true });
+      ws.once('open', () => signal?.removeEventListener('abort', abandon));
       ws.on('upgrade', (res: IncomingMessage) => (socket = res.socket as Socket));
       ws.on('unexpected-response', (req, res: IncomingMessage) => {
         void readBody(res).then((body) => {

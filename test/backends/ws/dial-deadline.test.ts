@@ -22,19 +22,42 @@ const CONNECT_TIMEOUT_SECS = 1;
  */
 const DETECTION_BOUND_MS = 6000;
 
+/** Generous: the given-up attempt's socket closes at once, not at ws's 10 s upgrade timeout or never. */
+const ABANDON_BOUND_MS = 3000;
+
 const servers: Server[] = [];
 const held: Socket[] = [];
+const heldClosed: Array<Promise<void>> = [];
 afterEach(() => {
   for (const socket of held.splice(0)) socket.destroy();
+  heldClosed.length = 0;
   for (const server of servers.splice(0)) server.close();
 });
 
 /** Accepts TCP connections and never writes a byte. */
 async function silentServer(): Promise<number> {
-  const server = createServer((socket) => held.push(socket));
+  const server = createServer((socket) => {
+    held.push(socket);
+    socket.resume(); // reads (and drops) what arrives, so the peer's close is seen
+    heldClosed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+  });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as { port: number }).port;
+}
+
+/**
+ * Whether every connection the silent server accepted was closed by the worker within
+ * ABANDON_BOUND_MS of its failure: a given-up dial must not leave a socket that keeps the
+ * process alive (spec/backend-tcp.md §11).
+ */
+async function abandonedSocketsClose(): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ABANDON_BOUND_MS)));
+  const closed = Promise.all(heldClosed).then(() => true as const);
+  const outcome = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  return outcome;
 }
 
 async function failure(join: Promise<Communicator>): Promise<{ error: BackendError; ms: number }> {
@@ -58,6 +81,7 @@ describe('a dial to a peer that never answers ends at the connect timeout', () =
     const { error, ms } = await failure(connectTcp({ ...base, host: '127.0.0.1', port }));
     expect(error.kind).toBe('InitializationFailed');
     expect(ms).toBeLessThan(DETECTION_BOUND_MS);
+    expect(await abandonedSocketsClose()).toBe(true);
   });
 
   it('ws on Node.js (the upgrade never completes)', async () => {
@@ -66,6 +90,7 @@ describe('a dial to a peer that never answers ends at the connect timeout', () =
     expect(error.kind).toBe('InitializationFailed');
     expect(error.message).toContain(`127.0.0.1:${port}`);
     expect(ms).toBeLessThan(DETECTION_BOUND_MS);
+    expect(await abandonedSocketsClose()).toBe(true);
   });
 
   it("a browser rank's dialer (the page's WebSocket stays CONNECTING)", async () => {
@@ -81,5 +106,6 @@ describe('a dial to a peer that never answers ends at the connect timeout', () =
     expect(error.message).toContain(`ws://127.0.0.1:${port}/`);
     expect(error.message).toMatch(/no answer|timed out|within/);
     expect(ms).toBeLessThan(DETECTION_BOUND_MS);
+    expect(await abandonedSocketsClose()).toBe(true);
   });
 });
