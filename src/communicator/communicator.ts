@@ -15,6 +15,7 @@ import {
   rememberable,
 } from './call-shape.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
+import type { PairChannel } from './messages/channel.js';
 import { CannotTravel, decodeObject, encodeObject } from './objects.js';
 import {
   allocate,
@@ -341,6 +342,8 @@ export interface Backend {
   readonly rank: number;
   readonly size: number;
   readonly isLeader: boolean;
+  /** Ordered frames to every other rank of the world: what the message layer runs on (messages/channel.ts). */
+  readonly channel: PairChannel;
   /** recv has send.length elements and may be send itself. */
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray, op: ReduceOp): Promise<void> | void;
   /** recv holds at least max(displs[r] + counts[r]) elements; counts[rank] === send.length. */

@@ -8,12 +8,14 @@ import { CheckedCommunicator, type Backend, type Communicator, type SharedRegion
 import type { DType, NumericArray } from './dtypes.js';
 import { HeapRegion } from './heap-region.js';
 import { allocate } from './validate.js';
+import { unwiredChannel } from './messages/unwired.js';
 
 class OneRankBackend implements Backend {
   readonly name = 'local';
   readonly rank = 0;
   readonly size = 1;
   readonly isLeader = true;
+  readonly channel = unwiredChannel('local', 1800, 60);
 
   allreduce(_fp: unknown, send: NumericArray, recv: NumericArray): void {
     if (recv !== send) (recv as Float64Array).set(send as Float64Array);

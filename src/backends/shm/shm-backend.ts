@@ -23,6 +23,8 @@ import {
 } from '../../communicator/errors.js';
 import { BARRIER_FINGERPRINT, rememberable } from '../../communicator/call-shape.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
+import type { PairChannel } from '../../communicator/messages/channel.js';
+import { unwiredChannel } from '../../communicator/messages/unwired.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
 import { SPIN_POLICIES, type SpinPolicy } from './barrier.js';
 import {
@@ -75,6 +77,7 @@ class ShmBackend implements Backend {
   readonly rank: number;
   readonly size: number;
   readonly isLeader: boolean;
+  readonly channel: PairChannel;
   readonly #m: GroupMember;
   readonly #joined: Membership;
   /** A splitLocal() communicator: closing it leaves the group (and its parent) running. */
@@ -96,6 +99,7 @@ class ShmBackend implements Backend {
     this.rank = this.#m.rank;
     this.size = this.#m.size;
     this.isLeader = this.rank === 0;
+    this.channel = unwiredChannel('shm', this.#m.timeoutSecs, 60);
     this.#barrierPlan = new BarrierPlan(this.#m, BARRIER_FINGERPRINT);
   }
 

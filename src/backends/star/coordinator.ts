@@ -5,6 +5,8 @@
  * Go. A mismatch ends the round with Mismatch instead, and the rest of its data is consumed and
  * dropped. Peer loss, protocol violations and stalls end the group with Abort or Timeout.
  */
+import type { PairChannel } from '../../communicator/messages/channel.js';
+import { unwiredChannel } from '../../communicator/messages/unwired.js';
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import type { DType, NumericArray } from '../../communicator/dtypes.js';
 import { CommError, stallWarningMessage } from '../../communicator/errors.js';
@@ -88,6 +90,7 @@ export class CoordinatorBackend implements Backend {
   readonly name: StarBackendName;
   readonly rank = 0;
   readonly isLeader = true;
+  readonly channel: PairChannel;
   readonly size: number;
   readonly #s: StarSettings;
   readonly #peers: Connection[];
@@ -136,6 +139,7 @@ export class CoordinatorBackend implements Backend {
   constructor(settings: StarSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
     this.name = backendOf(settings);
+    this.channel = unwiredChannel(this.name, settings.timeoutMs / 1000, settings.stallWarningMs / 1000);
     this.size = settings.size;
     this.#peers = peers;
     this.#workers = peers.slice(1);

@@ -4,6 +4,8 @@
  * place what rank 0 streams back until Go — or raise what rank 0 says instead (Mismatch, Timeout,
  * Abort). Losing rank 0 fails the communicator naming rank 0.
  */
+import type { PairChannel } from '../../communicator/messages/channel.js';
+import { unwiredChannel } from '../../communicator/messages/unwired.js';
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import { bytesOf, type DType, type NumericArray } from '../../communicator/dtypes.js';
 import { stallWarningMessage, type CommError } from '../../communicator/errors.js';
@@ -75,6 +77,7 @@ interface PendingCall {
 export class WorkerBackend implements Backend {
   readonly name: StarBackendName;
   readonly isLeader = true;
+  readonly channel: PairChannel;
   readonly rank: number;
   readonly size: number;
   readonly #s: StarSettings;
@@ -92,6 +95,7 @@ export class WorkerBackend implements Backend {
   constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
     this.name = backendOf(settings);
+    this.channel = unwiredChannel(this.name, settings.timeoutMs / 1000, settings.stallWarningMs / 1000);
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;

@@ -1,0 +1,68 @@
+/**
+ * The message layer's interface (spec/communicator.md §10): matched, ordered messages between the
+ * ranks of a world over its {@link PairChannel}. One layer per world backend; every communicator of
+ * that world (the world itself, split and dup results) uses it with its own context ids, so their
+ * messages never match each other's.
+ *
+ * This file is the contract between the pieces built on it (point-to-point calls, collectives on
+ * messages, group communicators); the implementation is in engine.ts.
+ */
+
+/** Matches a message from any source (MPI_ANY_SOURCE). */
+export const ANY_SOURCE = -1;
+/** Matches a message with any tag (MPI_ANY_TAG). */
+export const ANY_TAG = -1;
+/** The largest user tag: tags are integers in [0, MAX_TAG] (MPI guarantees at least 32767). */
+export const MAX_TAG = 0x7fff_ffff;
+/** The payload kind of an object message (sendObject); buffer messages carry their dtype's code 0–10. */
+export const OBJECT_KIND = 255;
+
+/** What a matched (or probed) message is, before its payload is placed. Ranks are world ranks. */
+export interface Envelope {
+  /** The sender, a world rank. */
+  readonly source: number;
+  /** The sender's tag, in [0, MAX_TAG] for user messages (collectives use their own context). */
+  readonly tag: number;
+  /** The payload kind: a dtype code (dtypes.ts) or {@link OBJECT_KIND}. */
+  readonly kind: number;
+  /** The payload's length in bytes. */
+  readonly bytes: number;
+}
+
+/**
+ * Where a matched message's payload goes: called once, at match time, with the envelope. Returns a
+ * view of at least `envelope.bytes` bytes to receive into, or throws a CommError (e.g. truncation:
+ * the message is longer than the caller's buffer) — then the receive rejects with it and the message
+ * is consumed, as in MPI.
+ */
+export type Placement = (envelope: Envelope) => Uint8Array;
+
+/**
+ * Matched messages in one world. Contexts are 32-bit ids agreed by the communicators (the world's
+ * point-to-point context is 0, its collectives' context 1; derived communicators take fresh ones).
+ * Within a context, messages from one source to one destination that a receive could match both
+ * ways are received in the order they were sent (MPI's non-overtaking rule, MPI-4.1 §3.5).
+ */
+export interface MessageLayer {
+  /** This process's world rank. */
+  readonly rank: number;
+  /** The world's size. */
+  readonly size: number;
+  /**
+   * Sends `payload` to world rank `dest` (may be this rank). Resolves when `payload` may be reused:
+   * at once for a message below the eager threshold (it was copied), after the receiver matched it
+   * and the bytes were posted for a larger one (rendezvous). Rejects with the group's failure.
+   */
+  send(context: number, dest: number, tag: number, kind: number, payload: Uint8Array): Promise<void>;
+  /**
+   * Receives the first message in `context` from `source` (or {@link ANY_SOURCE}) with `tag` (or
+   * {@link ANY_TAG}), in arrival order; `place` says where its payload goes. Resolves with the
+   * envelope once the payload is in place. Receives posted earlier match first. `describe` names
+   * what is waited for in stall warnings and the Timeout error (e.g. "recv from rank 3, tag 7").
+   */
+  recv(context: number, source: number, tag: number, place: Placement, describe: string): Promise<Envelope>;
+  /** Waits for a message that recv(context, source, tag) would match and returns its envelope, without receiving it. */
+  probe(context: number, source: number, tag: number, describe: string): Promise<Envelope>;
+  /** The envelope a recv would match now, or null (never waits). */
+  iprobe(context: number, source: number, tag: number): Envelope | null;
+}
