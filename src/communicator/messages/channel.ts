@@ -53,6 +53,12 @@ export interface PairChannel {
    * themselves (shared memory: Atomics.waitAsync on a doorbell).
    */
   waitForFrames?(ms: number): Promise<void>;
+  /**
+   * The message layer says whether an operation of it is waiting (a receive, a probe, a send not yet
+   * matched). While true the backend keeps the process alive (refs its sockets, or a timer), as it
+   * does during a collective; idle, its links do not hold the process open.
+   */
+  setActive(active: boolean): void;
   /** Seconds between stall warnings for a receive that waits (the backend's setting, spec/selection.md §3.1). */
   readonly stallWarningSecs: number;
   /** Seconds after which a receive that waits rejects with Timeout (the backend's fatal timeout). */

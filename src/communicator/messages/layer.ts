@@ -66,3 +66,16 @@ export interface MessageLayer {
   /** The envelope a recv would match now, or null (never waits). */
   iprobe(context: number, source: number, tag: number): Envelope | null;
 }
+
+/**
+ * A communicator's place in its world's message layer: which context ids it owns and which world
+ * rank each of its ranks is. The world communicator is `{ context: 0, members: [0, 1, …, size-1] }`;
+ * split() and dup() results get fresh contexts agreed by their members.
+ */
+export interface MessageGroup {
+  readonly layer: MessageLayer;
+  /** The context of this communicator's point-to-point messages (even); its collectives use `context + 1`. */
+  readonly context: number;
+  /** The world rank of each rank of this communicator, indexed by its rank here. */
+  readonly members: readonly number[];
+}

@@ -16,6 +16,7 @@ export function unwiredChannel(backend: string, timeoutSecs: number, stallWarnin
         ),
       );
     },
+    setActive(): void {},
     attach(_sink: FrameSink, _onFailure: (error: CommError) => void): void {},
     stallWarningSecs,
     timeoutSecs,
