@@ -141,11 +141,19 @@ export class Hosts {
    * teardown reaches anything it starts.
    */
   node(index: number, args: readonly string[], env: Record<string, string>): ChildProcess {
+    return this.spawn(index, [process.execPath, ...args], env, true);
+  }
+
+  /**
+   * Starts `argv` inside host `index`'s namespace, as {@link node} does; an IPC channel only with `ipc`
+   * (a launcher given one would hand NODE_CHANNEL_FD on to processes that do not have that fd).
+   */
+  spawn(index: number, argv: readonly string[], env: Record<string, string>, ipc = false): ChildProcess {
     const host = this.host(index);
-    const child = spawn('ip', ['netns', 'exec', host.namespace, process.execPath, ...args], {
+    const child = spawn('ip', ['netns', 'exec', host.namespace, ...argv], {
       env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
