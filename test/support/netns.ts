@@ -168,6 +168,19 @@ export class Hosts {
     await sh(['tc', '-n', this.hub, 'qdisc', 'replace', 'dev', host.port, 'root', ...tbf]);
   }
 
+  /** Removes host `index`'s rate limit (both directions); a link without one is left as it is. */
+  async unlimit(index: number): Promise<void> {
+    const host = this.host(index);
+    for (const [ns, dev] of [
+      [host.namespace, 'eth0'],
+      [this.hub, host.port],
+    ] as const) {
+      if ((await sh(['tc', '-n', ns, 'qdisc', 'show', 'dev', dev])).includes('tbf')) {
+        await sh(['tc', '-n', ns, 'qdisc', 'del', 'dev', dev, 'root']);
+      }
+    }
+  }
+
   /** Cuts host `index`'s link silently: its eth0 goes down (no FIN, no RST reaches anyone). */
   async cut(index: number): Promise<void> {
     await sh(['ip', '-n', this.host(index).namespace, 'link', 'set', 'eth0', 'down']);
