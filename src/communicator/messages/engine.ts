@@ -151,7 +151,23 @@ export class MessageEngine implements MessageLayer {
         messageId: 0,
         receiveId: 0,
       });
-      return this.#post(dest, header, payload);
+      const posted = this.#post(dest, header, payload);
+      if (posted === RESOLVED) return posted;
+      // The transport has not taken the bytes yet (a full ring or socket): a wait like any other,
+      // so the process stays alive and a transport that never drains ends in Timeout, not a hang.
+      return new Promise<void>((resolve, reject) => {
+        const wait = this.#watchdog.add(`${describe} (waiting for the transport to take it)`, reject);
+        posted.then(
+          () => {
+            this.#watchdog.done(wait);
+            resolve();
+          },
+          (error: unknown) => {
+            this.#watchdog.done(wait);
+            reject(error);
+          },
+        );
+      });
     }
     const messageId = this.#nextMessageId;
     this.#nextMessageId = (messageId + 1) % U32_LIMIT;
