@@ -332,5 +332,21 @@ add({
   },
 });
 
+add({
+  name: 'messages: a receive nobody matches ends in Timeout naming what it waited for',
+  minSize: 2,
+  fresh: { timeoutSecs: 1 },
+  async run(comm) {
+    await comm.barrier();
+    if (comm.rank !== 0) return; // the others stay alive with an open communicator, and never send
+    const e = await expectCommError(comm.recv(Float64Array, 1, 99), 'Timeout', 'recv nobody matches');
+    assert.match(e.message, /recv from rank 1, tag 99 on the \w+ world communicator/);
+    const details = (e as unknown as { details: { timeoutSecs?: number } }).details;
+    assert.equal(details.timeoutSecs, 1);
+    // The group is ended: later calls reject at once.
+    await assert.rejects(comm.recv(Float64Array, 1, 98), (later: Error) => later.name === 'CommError');
+  },
+});
+
 /** The cases of this file. */
 export const MESSAGE_CASES: readonly ConformanceCase[] = cases;
