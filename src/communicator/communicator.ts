@@ -398,8 +398,9 @@ export class CheckedCommunicator implements Communicator {
   #settled: Promise<unknown> | null = null;
   #settledValue: unknown = undefined;
 
-  readonly #group: MessageGroup;
-  readonly #messages: PointToPointCalls;
+  /** Made lazily: a world attaches its channel's message layer only once messages are used. */
+  #group: MessageGroup | null;
+  #calls: PointToPointCalls | null = null;
   /** Made with a group (split/dup): not the world of its message layer. */
   readonly #derived: boolean;
 
@@ -410,22 +411,33 @@ export class CheckedCommunicator implements Communicator {
   constructor(backend: Backend, group?: MessageGroup) {
     this.#backend = backend;
     this.#derived = group !== undefined;
-    this.#group = group ?? {
-      layer: messageLayerFor(backend.channel, backend.rank, backend.size),
-      context: 0,
-      members: Array.from({ length: backend.size }, (_, r) => r),
-    };
-    this.#messages = new PointToPointCalls(this.#group, {
-      rank: backend.rank,
-      size: backend.size,
-      backend: backend.name,
-      checkOpen: (operation) => this.#checkOpen(operation),
-    });
+    this.#group = group ?? null;
   }
 
-  /** This communicator's contexts and world ranks in its world's message layer (internal: collectives on messages, split/dup). */
+  /**
+   * This communicator's contexts and world ranks in its world's message layer (internal: collectives
+   * on messages, split/dup). The world's is made, and its channel attached, on first use.
+   */
   get messageGroup(): MessageGroup {
+    if (this.#group === null) {
+      const { channel, rank, size } = this.#backend;
+      this.#group = {
+        layer: messageLayerFor(channel, rank, size),
+        context: 0,
+        members: Array.from({ length: size }, (_, r) => r),
+      };
+    }
     return this.#group;
+  }
+
+  get #messages(): PointToPointCalls {
+    this.#calls ??= new PointToPointCalls(this.messageGroup, {
+      rank: this.#backend.rank,
+      size: this.#backend.size,
+      backend: this.#backend.name,
+      checkOpen: (operation) => this.#checkOpen(operation),
+    });
+    return this.#calls;
   }
 
   // ---- point-to-point (spec §10): straight to the message layer, not queued behind collectives ----
@@ -741,8 +753,10 @@ export class CheckedCommunicator implements Communicator {
     for (const start of this.#queue.splice(0)) start();
     // A derived communicator shares its world's message layer: its own waiting receives and probes
     // end here (the world's end when its backend fails the channel).
-    if (this.#derived)
-      this.#group.layer.cancel([this.#group.context, this.#group.context + 1], this.#closedError('close'));
+    const group = this.#group;
+    if (this.#derived && group !== null) {
+      group.layer.cancel([group.context, group.context + 1], this.#closedError('close'));
+    }
     this.#closing = this.#backend.close();
     return this.#closing;
   }
