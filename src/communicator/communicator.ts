@@ -15,8 +15,18 @@ import {
   rememberable,
 } from './call-shape.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
+import type {
+  MessageStatus,
+  PointToPoint,
+  RecvObjectResult,
+  RecvResult,
+  SendrecvOptions,
+} from './messages/api.js';
 import type { PairChannel } from './messages/channel.js';
-import { CannotTravel, decodeObject, encodeObject } from './objects.js';
+import { messageLayerFor } from './messages/engine.js';
+import type { MessageGroup } from './messages/layer.js';
+import { PointToPointCalls } from './messages/point-to-point.js';
+import { decodeObject, encodeWith } from './objects.js';
 import {
   allocate,
   checkApartOrSame,
@@ -141,7 +151,7 @@ export interface AllgathervOptions<T extends NumericArray> {
  * await comm.close();
  * ```
  */
-export interface Communicator {
+export interface Communicator extends PointToPoint {
   /** This rank's index, an integer with `0 ≤ rank < size`; constant for the communicator's life. */
   readonly rank: number;
   /** The number of ranks (an integer ≥ 1), equal on every rank. */
@@ -388,8 +398,79 @@ export class CheckedCommunicator implements Communicator {
   #settled: Promise<unknown> | null = null;
   #settledValue: unknown = undefined;
 
-  constructor(backend: Backend) {
+  /** Made lazily: a world attaches its channel's message layer only once messages are used. */
+  #group: MessageGroup | null;
+  #calls: PointToPointCalls | null = null;
+  /** Made with a group (split/dup): not the world of its message layer. */
+  readonly #derived: boolean;
+
+  /**
+   * `group`: this communicator's place in its world's message layer (split/dup results pass theirs);
+   * without it the communicator is the world: context 0, members [0, …, size-1].
+   */
+  constructor(backend: Backend, group?: MessageGroup) {
     this.#backend = backend;
+    this.#derived = group !== undefined;
+    this.#group = group ?? null;
+  }
+
+  /**
+   * This communicator's contexts and world ranks in its world's message layer (internal: collectives
+   * on messages, split/dup). The world's is made, and its channel attached, on first use.
+   */
+  get messageGroup(): MessageGroup {
+    if (this.#group === null) {
+      const { channel, rank, size } = this.#backend;
+      this.#group = {
+        layer: messageLayerFor(channel, rank, size),
+        context: 0,
+        members: Array.from({ length: size }, (_, r) => r),
+      };
+    }
+    return this.#group;
+  }
+
+  get #messages(): PointToPointCalls {
+    this.#calls ??= new PointToPointCalls(this.messageGroup, {
+      rank: this.#backend.rank,
+      size: this.#backend.size,
+      backend: this.#backend.name,
+      checkOpen: (operation) => this.#checkOpen(operation),
+    });
+    return this.#calls;
+  }
+
+  // ---- point-to-point (spec §10): straight to the message layer, not queued behind collectives ----
+  send<T extends NumericArray>(buf: T, dest: number, tag?: number): Promise<void> {
+    return this.#messages.send(buf, dest, tag);
+  }
+  recv<T extends NumericArray>(
+    buf: T | NumericArrayConstructor<T>,
+    source?: number,
+    tag?: number,
+  ): Promise<RecvResult<T>> {
+    return this.#messages.recv(buf, source, tag);
+  }
+  sendrecv<T extends NumericArray, U extends NumericArray>(
+    send: T,
+    dest: number,
+    recv: U | NumericArrayConstructor<U>,
+    source?: number,
+    options?: SendrecvOptions,
+  ): Promise<RecvResult<U>> {
+    return this.#messages.sendrecv(send, dest, recv, source, options);
+  }
+  probe(source?: number, tag?: number): Promise<MessageStatus> {
+    return this.#messages.probe(source, tag);
+  }
+  iprobe(source?: number, tag?: number): MessageStatus | null {
+    return this.#messages.iprobe(source, tag);
+  }
+  sendObject(value: unknown, dest: number, tag?: number): Promise<void> {
+    return this.#messages.sendObject(value, dest, tag);
+  }
+  recvObject<V = unknown>(source?: number, tag?: number): Promise<RecvObjectResult<V>> {
+    return this.#messages.recvObject<V>(source, tag);
   }
 
   get rank(): number {
@@ -670,6 +751,12 @@ export class CheckedCommunicator implements Communicator {
     this.#settledValue = undefined;
     // Queued operations see #closed when they start and reject with InvalidCommunicator.
     for (const start of this.#queue.splice(0)) start();
+    // A derived communicator shares its world's message layer: its own waiting receives and probes
+    // end here (the world's end when its backend fails the channel).
+    const group = this.#group;
+    if (this.#derived && group !== null) {
+      group.layer.cancel([group.context, group.context + 1], this.#closedError('close'));
+    }
     this.#closing = this.#backend.close();
     return this.#closing;
   }
@@ -902,23 +989,4 @@ function packedLayout(counts: number[]): Layout {
     displs,
     extent: counts.length === 0 ? 0 : displs[counts.length - 1]! + counts[counts.length - 1]!,
   };
-}
-
-function encodeWith(operation: string, value: unknown): Uint8Array {
-  try {
-    return encodeObject(value);
-  } catch (cause) {
-    if (cause instanceof CannotTravel) {
-      throw new CommError('InvalidArgument', operation, `${cause.message} (spec §4.6 lists what travels).`, {
-        argument: 'value',
-        path: cause.path,
-      });
-    }
-    throw new CommError(
-      'InvalidArgument',
-      operation,
-      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (spec §4.6 lists what travels).`,
-      { argument: 'value' },
-    );
-  }
 }

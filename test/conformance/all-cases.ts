@@ -4,9 +4,15 @@
  */
 import { BASE_CASES, type ConformanceCase } from './cases.js';
 import { CONTRACT_CASES } from './contract-cases.js';
+import { MESSAGE_CASES } from './message-cases.js';
 import { REPEATED_CASES } from './repeated-cases.js';
 
 export { appliesTo } from './cases.js';
 
-export const CASES: readonly ConformanceCase[] = [...BASE_CASES, ...CONTRACT_CASES, ...REPEATED_CASES];
+export const CASES: readonly ConformanceCase[] = [
+  ...BASE_CASES,
+  ...CONTRACT_CASES,
+  ...REPEATED_CASES,
+  ...MESSAGE_CASES,
+];
 export const CASE_BY_NAME: ReadonlyMap<string, ConformanceCase> = new Map(CASES.map((c) => [c.name, c]));

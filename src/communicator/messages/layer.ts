@@ -7,12 +7,23 @@
  * This file is the contract between the pieces built on it (point-to-point calls, collectives on
  * messages, group communicators); the implementation is in engine.ts.
  */
+import type { PointToPoint } from './api.js';
 
-/** Matches a message from any source (MPI_ANY_SOURCE). */
+/**
+ * The `source` of {@link PointToPoint.recv}, `probe`, `iprobe`, `recvObject` and `sendrecv` that
+ * matches a message from any rank (MPI_ANY_SOURCE; spec/communicator.md §10.3). The value is -1;
+ * `status.source` then says who sent it.
+ */
 export const ANY_SOURCE = -1;
-/** Matches a message with any tag (MPI_ANY_TAG). */
+/**
+ * The `tag` of a receive or probe that matches any tag (MPI_ANY_TAG; spec/communicator.md §10.3).
+ * The value is -1; `status.tag` then says which tag the message had. Not valid for a send.
+ */
 export const ANY_TAG = -1;
-/** The largest user tag: tags are integers in [0, MAX_TAG] (MPI guarantees at least 32767). */
+/**
+ * The largest tag of a point-to-point message: tags are integers in `[0, MAX_TAG]`, i.e. up to
+ * 2^31 − 1 (MPI guarantees at least 32767); others give `InvalidArgument` (spec/communicator.md §10.1).
+ */
 export const MAX_TAG = 0x7fff_ffff;
 /** The payload kind of an object message (sendObject); buffer messages carry their dtype's code 0–10. */
 export const OBJECT_KIND = 255;
@@ -52,8 +63,17 @@ export interface MessageLayer {
    * Sends `payload` to world rank `dest` (may be this rank). Resolves when `payload` may be reused:
    * at once for a message below the eager threshold (it was copied), after the receiver matched it
    * and the bytes were posted for a larger one (rendezvous). Rejects with the group's failure.
+   * `describe` names the send in stall warnings and the Timeout error of a rendezvous send that
+   * waits for its receiver (e.g. "send to rank 3, tag 7"); a default names world ranks.
    */
-  send(context: number, dest: number, tag: number, kind: number, payload: Uint8Array): Promise<void>;
+  send(
+    context: number,
+    dest: number,
+    tag: number,
+    kind: number,
+    payload: Uint8Array,
+    describe?: string,
+  ): Promise<void>;
   /**
    * Receives the first message in `context` from `source` (or {@link ANY_SOURCE}) with `tag` (or
    * {@link ANY_TAG}), in arrival order; `place` says where its payload goes. Resolves with the
@@ -65,6 +85,14 @@ export interface MessageLayer {
   probe(context: number, source: number, tag: number, describe: string): Promise<Envelope>;
   /** The envelope a recv would match now, or null (never waits). */
   iprobe(context: number, source: number, tag: number): Envelope | null;
+  /**
+   * A communicator of this world closed (split/dup results; the world's own close fails the channel
+   * instead): every receive and probe of this rank in one of `contexts` that has not matched a
+   * message rejects with `error`, and messages that arrived unreceived in them are dropped (a large
+   * one's sender is released without sending its data). As MPI_Comm_free: sends, and receives whose
+   * data is already on its way, complete normally. Other contexts are untouched.
+   */
+  cancel(contexts: readonly number[], error: unknown): void;
 }
 
 /**
