@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { joinShm } from '../../../src/backends/shm/shm-backend.js';
 import { SHM_WORKER_DATA_KEY, type ShmGroupHandle } from '../../../src/backends/shm/index.js';
-import type { CommError } from '../../../src/communicator/errors.js';
+import { CommError } from '../../../src/communicator/errors.js';
 
 export interface ChannelRankData {
   [SHM_WORKER_DATA_KEY]: { group: ShmGroupHandle; rank: number };
@@ -44,7 +44,12 @@ export interface Exit {
   type: 'exit';
   id: number;
 }
-export type ChannelCommand = Exchange | Stream | Close | Exit | Release;
+/** channel.fail(Timeout), as the message layer does when a receive times out. */
+export interface Fail {
+  type: 'fail';
+  id: number;
+}
+export type ChannelCommand = Exchange | Stream | Close | Exit | Release | Fail;
 
 export type ChannelReply =
   | { type: 'ready' }
@@ -181,7 +186,12 @@ port.on('message', (command: ChannelCommand) => {
       if (command.type === 'exchange') reply = await exchange(command);
       else if (command.type === 'stream') reply = await stream(command);
       else if (command.type === 'exit') process.exit(3);
-      else if (command.type === 'release') reply = { type: 'done', id: command.id, received: {}, errors: [] };
+      else if (command.type === 'fail') {
+        channel.fail(new CommError('Timeout', 'recv', 'recv from rank 1, tag 7: no message for 1 s', {}));
+        const e = failure!.error;
+        reply = { type: 'failed', id: command.id, code: e.code, message: e.message, at: failure!.at };
+      } else if (command.type === 'release')
+        reply = { type: 'done', id: command.id, received: {}, errors: [] };
       else {
         await backend.close();
         reply = { type: 'done', id: command.id, received: {}, errors: [] };

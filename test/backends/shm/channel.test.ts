@@ -139,4 +139,19 @@ describe('shm pair channel', () => {
     expect(peer).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
     expect(peer.type === 'failed' && peer.message).toContain("rank 0's thread exited without close()");
   });
+
+  it("fail(Timeout) ends the group: this rank sees its own error, a peer's waiting channel the abort", async () => {
+    world = await ChannelWorld.start({ size: 2, ringBytes: RING });
+    const waiting = world.tell(1, { type: 'exchange', sizes: [8], to: [], from: [0], awaitEach: false }).done;
+    const own = await world.tell(0, { type: 'fail' }).done;
+    expect(own).toMatchObject({
+      type: 'failed',
+      code: 'Timeout',
+      message: expect.stringContaining('recv from rank 1'),
+    });
+    const peer = await waiting;
+    expect(peer).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
+    expect(peer.type === 'failed' && peer.message).toContain('gave up waiting');
+    expect(peer.type === 'failed' && peer.message).toContain('rank 0: recv: recv from rank 1, tag 7');
+  });
 });
