@@ -7,8 +7,7 @@
  * thread: a post that finds the ring full finishes asynchronously, and meanwhile this rank keeps
  * draining its own inbound rings, so two ranks posting large frames to each other both complete.
  */
-import type { CommError } from '../../communicator/errors.js';
-import { CommError as CommErrorClass } from '../../communicator/errors.js';
+import { CommError } from '../../communicator/errors.js';
 import type { FrameSink, PairChannel } from '../../communicator/messages/channel.js';
 import { MAX_HEADER_BYTES } from '../../communicator/messages/channel.js';
 import { waitAsync } from '../../communicator/wasm.js';
@@ -148,7 +147,7 @@ export class ShmChannel implements PairChannel {
     const out = this.#out[dest];
     if (out === undefined || out === null) {
       return Promise.reject(
-        new CommErrorClass(
+        new CommError(
           'InvalidArgument',
           OPERATION,
           `internal error: shm channel post to rank ${dest}, but this is rank ${this.#m.rank} of ${this.#m.size}`,
@@ -229,7 +228,7 @@ export class ShmChannel implements PairChannel {
     if (this.#failure) return;
     this.#deliverOnFailure = false;
     this.#failWith(
-      new CommErrorClass('InvalidCommunicator', OPERATION, 'the communicator is closed.', {
+      new CommError('InvalidCommunicator', OPERATION, 'the communicator is closed.', {
         rank: this.#m.rank,
       }),
     );
