@@ -9,7 +9,6 @@ import { dtypeOf, type DType, type NumericArray, type ReduceOp } from '../dtypes
 import { CommError } from '../errors.js';
 import { MAX_TAG, type MessageGroup } from '../messages/layer.js';
 import { reduceStepFor } from '../reduce.js';
-import { allocate } from '../validate.js';
 
 /**
  * Tags of collectives on messages: [ROOTED_TAG_BASE, MAX_TAG - 1], the call's sequence number modulo
@@ -54,6 +53,7 @@ export class BlockMover {
       this.#tag,
       this.#kind,
       bytesOf(block),
+      `${this.#label}: block to rank ${to}`,
     );
   }
 
@@ -102,8 +102,6 @@ export async function foldInRankOrder(
   if (n === 0) return;
   const dtype = dtypeOf(acc) as DType;
   const step = reduceStepFor(dtype, op);
-  // x0 lands in acc first, so own must not be acc's bytes unless this is rank 0 (copyOf).
-  const mine = own;
   if (rank === 0) {
     if (!sameBytes(own, acc)) (acc as Float64Array).set(own as Float64Array);
   } else {
@@ -111,17 +109,10 @@ export async function foldInRankOrder(
   }
   for (let r = 1; r < size; r++) {
     if (r === rank) {
-      step(acc, mine, 0, n);
+      step(acc, own, 0, n);
     } else {
       await mover.recv(r, staging);
       step(acc, staging, 0, n);
     }
   }
-}
-
-/** A copy of `array` (AllocationFailed when memory runs out), made before agreement. */
-export function copyOf<T extends NumericArray>(operation: string, dtype: DType, array: T): T {
-  const copy = allocate<T>(operation, dtype, array.length);
-  (copy as Float64Array).set(array as Float64Array);
-  return copy;
 }
