@@ -407,6 +407,8 @@ export class CheckedCommunicator implements Communicator {
   readonly #messages: PointToPointCalls;
   readonly #rooted: RootedOps;
   readonly #exchange: ExchangeOps;
+  /** Made with a group (split/dup): not the world of its message layer. */
+  readonly #derived: boolean;
 
   /**
    * `group`: this communicator's place in its world's message layer (split/dup results pass theirs);
@@ -414,6 +416,7 @@ export class CheckedCommunicator implements Communicator {
    */
   constructor(backend: Backend, group?: MessageGroup) {
     this.#backend = backend;
+    this.#derived = group !== undefined;
     this.#group = group ?? {
       layer: messageLayerFor(backend.channel, backend.rank, backend.size),
       context: 0,
@@ -808,6 +811,10 @@ export class CheckedCommunicator implements Communicator {
     this.#settledValue = undefined;
     // Queued operations see #closed when they start and reject with InvalidCommunicator.
     for (const start of this.#queue.splice(0)) start();
+    // A derived communicator shares its world's message layer: its own waiting receives and probes
+    // end here (the world's end when its backend fails the channel).
+    if (this.#derived)
+      this.#group.layer.cancel([this.#group.context, this.#group.context + 1], this.#closedError('close'));
     this.#closing = this.#backend.close();
     return this.#closing;
   }

@@ -11,7 +11,7 @@ import { allocate } from './validate.js';
 import { CommError, DEFAULT_STALL_WARNING_SECS } from './errors.js';
 import type { FrameSink, PairChannel } from './messages/channel.js';
 
-class OneRankBackend implements Backend {
+export class OneRankBackend implements Backend {
   readonly name = 'local';
   readonly rank = 0;
   readonly size = 1;

@@ -89,6 +89,13 @@ describe('README examples', () => {
     }
   });
 
+  it('messages.ts runs as one rank (a ring of one: every message is a self-send)', async () => {
+    const ran = await run(['--import', 'tsx', 'messages.ts']);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toContain('from rank 0: got 0,0');
+    expect(ran.stderr).toBe('');
+  });
+
   it('main.ts trains on 4 workers and prints the weights', async () => {
     const ran = await run(['--import', 'tsx', 'main.ts']);
     expect(ran.code, ran.stderr).toBe(0);

@@ -50,6 +50,7 @@ interface PostedRecv extends Pattern {
 
 interface Probe extends Pattern {
   readonly resolve: (envelope: Envelope) => void;
+  readonly reject: (error: unknown) => void;
   readonly wait: Wait;
 }
 
@@ -151,7 +152,23 @@ export class MessageEngine implements MessageLayer {
         messageId: 0,
         receiveId: 0,
       });
-      return this.#post(dest, header, payload);
+      const posted = this.#post(dest, header, payload);
+      if (posted === RESOLVED) return posted;
+      // The transport has not taken the bytes yet (a full ring or socket): a wait like any other,
+      // so the process stays alive and a transport that never drains ends in Timeout, not a hang.
+      return new Promise<void>((resolve, reject) => {
+        const wait = this.#watchdog.add(`${describe} (waiting for the transport to take it)`, reject);
+        posted.then(
+          () => {
+            this.#watchdog.done(wait);
+            resolve();
+          },
+          (error: unknown) => {
+            this.#watchdog.done(wait);
+            reject(error);
+          },
+        );
+      });
     }
     const messageId = this.#nextMessageId;
     this.#nextMessageId = (messageId + 1) % U32_LIMIT;
@@ -203,7 +220,7 @@ export class MessageEngine implements MessageLayer {
     if (found !== null) return Promise.resolve(found);
     return new Promise<Envelope>((resolve, reject) => {
       const wait = this.#watchdog.add(describe, reject);
-      this.#probes.push({ context, source, tag, resolve, wait });
+      this.#probes.push({ context, source, tag, resolve, reject, wait });
       this.#pump();
     });
   }
@@ -212,6 +229,22 @@ export class MessageEngine implements MessageLayer {
     if (this.#failure === null) this.#channel.poll?.();
     const pattern = { context, source, tag };
     return this.#unexpected.find((u) => matches(pattern, u))?.envelope ?? null;
+  }
+
+  cancel(contexts: readonly number[], error: unknown): void {
+    const mine = (item: { context: number }): boolean => contexts.includes(item.context);
+    for (const recv of this.#posted.takeAll(mine)) {
+      this.#watchdog.done(recv.wait);
+      recv.reject(error);
+    }
+    for (const probe of this.#probes.takeAll(mine)) {
+      this.#watchdog.done(probe.wait);
+      probe.reject(error);
+    }
+    for (const message of this.#unexpected.takeAll(mine)) {
+      if (message.self !== null) message.self.done();
+      else if (message.payload === null) this.#discard(message);
+    }
   }
 
   #sendSelf(envelope: Envelope, context: number, payload: Uint8Array, describe: string): Promise<void> {
@@ -269,24 +302,13 @@ export class MessageEngine implements MessageLayer {
       message.self.done();
     } else if (message.payload === null) {
       // Rendezvous from a peer: ask for the data, or (truncation) tell the sender to keep it.
-      const source = message.source;
-      let receiveId = 0;
-      if (view !== null) {
-        receiveId = this.#nextReceiveId;
+      if (view === null) this.#discard(message);
+      else {
+        const receiveId = this.#nextReceiveId;
         this.#nextReceiveId = (receiveId + 1) % U32_LIMIT;
-        this.#incoming.set(receiveId, { source, envelope: message.envelope, view, recv });
+        this.#incoming.set(receiveId, { source: message.source, envelope: message.envelope, view, recv });
+        this.#clearToSend(message, receiveId, 0);
       }
-      const header = encodeHeader({
-        type: FrameType.CTS,
-        kind: message.envelope.kind,
-        flags: view === null ? FLAG_DISCARD : 0,
-        context: message.context,
-        tag: message.tag,
-        bytes: message.envelope.bytes,
-        messageId: message.messageId,
-        receiveId,
-      });
-      this.#post(source, header, new Uint8Array(0)).catch(() => {});
       if (view !== null) return; // completes when DATA arrives
     } else if (view !== null) {
       view.set(message.payload);
@@ -294,6 +316,25 @@ export class MessageEngine implements MessageLayer {
     this.#watchdog.done(recv.wait);
     if (view === null) recv.reject(error);
     else recv.resolve(message.envelope);
+  }
+
+  /** Answers an RTS: CTS naming where the data goes, or DISCARD (the sender keeps its data and resolves). */
+  #clearToSend(message: Unexpected, receiveId: number, flags: number): void {
+    const header = encodeHeader({
+      type: FrameType.CTS,
+      kind: message.envelope.kind,
+      flags,
+      context: message.context,
+      tag: message.tag,
+      bytes: message.envelope.bytes,
+      messageId: message.messageId,
+      receiveId,
+    });
+    this.#post(message.source, header, new Uint8Array(0)).catch(() => {}); // failures reach every op via onFailure
+  }
+
+  #discard(message: Unexpected): void {
+    this.#clearToSend(message, 0, FLAG_DISCARD);
   }
 
   /** The channel's sink: never throws; a frame it cannot read ends the group with an internal error. */
@@ -306,7 +347,7 @@ export class MessageEngine implements MessageLayer {
         case FrameType.RTS:
           return this.#message(source, header, payload);
         case FrameType.CTS:
-          return this.#clearToSend(source, header);
+          return this.#cleared(source, header);
         case FrameType.DATA:
           return this.#data(source, header, payload);
       }
@@ -344,7 +385,7 @@ export class MessageEngine implements MessageLayer {
     else this.#arrived(eager ? { ...message, payload: new Uint8Array(payload) } : message);
   }
 
-  #clearToSend(source: number, header: Header): void {
+  #cleared(source: number, header: Header): void {
     const send = this.#sends.get(header.messageId);
     if (send === undefined || send.dest !== source) {
       throw new BadHeader(

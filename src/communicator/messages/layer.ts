@@ -85,6 +85,14 @@ export interface MessageLayer {
   probe(context: number, source: number, tag: number, describe: string): Promise<Envelope>;
   /** The envelope a recv would match now, or null (never waits). */
   iprobe(context: number, source: number, tag: number): Envelope | null;
+  /**
+   * A communicator of this world closed (split/dup results; the world's own close fails the channel
+   * instead): every receive and probe of this rank in one of `contexts` that has not matched a
+   * message rejects with `error`, and messages that arrived unreceived in them are dropped (a large
+   * one's sender is released without sending its data). As MPI_Comm_free: sends, and receives whose
+   * data is already on its way, complete normally. Other contexts are untouched.
+   */
+  cancel(contexts: readonly number[], error: unknown): void;
 }
 
 /**
