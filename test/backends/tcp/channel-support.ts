@@ -23,11 +23,17 @@ export function testHeader(source: number, dest: number, sequence: number): Uint
   return header;
 }
 
+/** (i * 13 + (i >>> 8)) mod 256 repeats every 65536 bytes. */
+const PATTERN_PERIOD = 65536;
+
 /** The payload of frame `sequence` from source to dest: `bytes` bytes that differ per frame. */
 export function testPayload(source: number, dest: number, sequence: number, bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
   const seed = source * 131 + dest * 17 + sequence * 7;
-  for (let i = 0; i < bytes; i++) out[i] = (seed + i * 13 + (i >>> 8)) & 0xff;
+  // The pattern repeats every PATTERN_PERIOD bytes: made once, then doubled by copies.
+  const made = Math.min(bytes, PATTERN_PERIOD);
+  for (let i = 0; i < made; i++) out[i] = (seed + i * 13 + (i >>> 8)) & 0xff;
+  for (let at = made; at < bytes; at *= 2) out.copyWithin(at, 0, Math.min(at, bytes - at));
   return out;
 }
 
