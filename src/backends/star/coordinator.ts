@@ -187,6 +187,7 @@ export class CoordinatorBackend implements Backend {
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
       peer.reader.sink = (tag, bytes) =>
         Relay.destinationFor(tag, bytes) ?? this.#destinationFor(r, tag, bytes);
+      peer.reader.prefixSink = this.#relay.prefixSinkFor(r);
       peer.onEnd = (error) => {
         if (this.#closing || this.#departed.some((d) => d.rank === r)) return;
         // A clean end once every frame to it had left is a departure, as an orderly close is

@@ -20,7 +20,9 @@ export type MessageFrame = readonly [number, readonly Uint8Array[]];
 
 /**
  * The frames of one message, the payload as views (never copied here): `firstTag` (MessageTo or
- * MessageFrom) with `peer`, the header and up to `pieceBytes` of payload, then MessageMore frames.
+ * MessageFrom) with `peer` and the header — and the whole payload when it fits one piece — else
+ * with no payload, followed by MessageMore frames of `pieceBytes` each: their fixed 4-byte prefix
+ * lets a receiver place each piece straight into the message's buffer (FrameReader's PrefixSink).
  */
 export function messageFrames(
   firstTag: number,
@@ -36,12 +38,12 @@ export function messageFrames(
   fixed.writeUInt32BE(payload.byteLength >>> 0, 8);
   fixed.writeUInt8(header.byteLength, 12);
   fixed.set(header, MESSAGE_FIXED_BYTES);
-  const frames: MessageFrame[] = [[firstTag, [fixed, payload.subarray(0, piece)]]];
-  if (payload.byteLength <= piece) return frames;
+  if (payload.byteLength <= piece) return [[firstTag, [fixed, payload]]];
+  const frames: MessageFrame[] = [[firstTag, [fixed]]];
   // One peer field for every MessageMore of the message: never written after.
   const more = Buffer.allocUnsafe(MORE_FIXED_BYTES);
   more.writeUInt32BE(peer, 0);
-  for (let at = piece; at < payload.byteLength; at += piece)
+  for (let at = 0; at < payload.byteLength; at += piece)
     frames.push([Tag.MessageMore, [more, payload.subarray(at, Math.min(payload.byteLength, at + piece))]]);
   return frames;
 }

@@ -10,6 +10,7 @@
  * holds the rest at the source) until the count falls to half the limit.
  */
 import type { Connection } from './connection.js';
+import type { PrefixSink } from './frame-reader.js';
 import { decodeMessageStart, decodeMorePeer, MORE_FIXED_BYTES } from './message-frames.js';
 import { protocolError, Tag } from './protocol.js';
 import type { StarChannel } from './star-channel.js';
@@ -26,6 +27,10 @@ export class Relay {
   readonly #waitsFor: Array<Set<number>>;
   /** Per source: the message whose pieces are arriving, and the bytes still to come. */
   readonly #open: Array<{ dest: number; left: number } | null>;
+  /** Per source: the destination of the MessageMore its reader is placing (prefixSinkFor). */
+  readonly #placing: number[];
+  /** Per source: its rank as a MessageMore's 4-byte peer field, made once, never written after. */
+  readonly #sourceField: Buffer[];
 
   /**
    * @param pause stops (true) or resumes (false) reading a source for the relay's sake; the
@@ -41,6 +46,31 @@ export class Relay {
     this.#pausedBy = peers.map(() => new Set());
     this.#waitsFor = peers.map(() => new Set());
     this.#open = peers.map(() => null);
+    this.#placing = peers.map(() => -1);
+    this.#sourceField = peers.map((_, r) => {
+      const field = Buffer.allocUnsafe(MORE_FIXED_BYTES);
+      field.writeUInt32BE(r, 0);
+      return field;
+    });
+  }
+
+  /**
+   * Where `source`'s reader puts a MessageMore's piece, once its peer field is in: the message's
+   * buffer for rank 0 itself, or memory of its own to forward by reference. Declined (null) when the
+   * piece does not continue an open message: it then comes whole to onFrame, which says why.
+   */
+  prefixSinkFor(source: number): PrefixSink {
+    return {
+      prefixBytes: (tag) => (tag === Tag.MessageMore ? MORE_FIXED_BYTES : 0),
+      sink: (_tag, prefix, restBytes) => {
+        const dest = prefix.readUInt32BE(0);
+        const open = this.#open[source];
+        if (!open || open.dest !== dest || restBytes > open.left) return null;
+        const place = dest === 0 ? this.channel.placeFor(source, restBytes) : Buffer.allocUnsafe(restBytes);
+        if (place) this.#placing[source] = dest;
+        return place;
+      },
+    };
   }
 
   /** Ranks paused because a destination of theirs is slow (stall reports do not call them late). */
@@ -48,9 +78,9 @@ export class Relay {
     return (this.#waitsFor[rank]?.size ?? 0) > 0;
   }
 
-  /** Where the reader puts a message frame: memory of its own, so it can be forwarded by reference. */
+  /** Where the reader puts a MessageTo: memory of its own, so it can be forwarded by reference. */
   static destinationFor(tag: number, bytes: number): Uint8Array | null {
-    return tag === Tag.MessageTo || tag === Tag.MessageMore ? Buffer.allocUnsafe(bytes) : null;
+    return tag === Tag.MessageTo ? Buffer.allocUnsafe(bytes) : null;
   }
 
   /** A MessageTo or MessageMore from `source`. Throws ProtocolError on a broken message. */
@@ -69,27 +99,35 @@ export class Relay {
         );
       const left = start.bytes - start.piece.length;
       if (left > 0) this.#open[source] = { dest, left };
-      if (dest === 0) this.channel.start(source, start.bytes, start.header, start.piece);
-      else this.#forward(source, dest, Tag.MessageFrom, payload);
+      if (dest === 0) {
+        this.channel.start(source, start.bytes, start.header, start.piece);
+      } else {
+        // Owned memory (destinationFor): its peer field now names the source.
+        payload.writeUInt32BE(source, 0);
+        this.#forward(source, dest, Tag.MessageFrom, [payload]);
+      }
       return;
     }
-    const dest = decodeMorePeer(payload);
+    // A placed piece arrives without its peer field (prefixSinkFor checked it); any other whole.
+    const dest = placed ? (this.#placing[source] as number) : decodeMorePeer(payload);
+    const piece = placed ? payload : payload.subarray(MORE_FIXED_BYTES);
     const open = this.#open[source];
     if (!open || open.dest !== dest)
       throw protocolError(
         'UNEXPECTED_FRAME',
         `MessageMore to rank ${dest} outside a message from rank ${source}`,
       );
-    const pieceBytes = payload.length - MORE_FIXED_BYTES;
-    if (pieceBytes > open.left)
+    if (piece.length > open.left)
       throw protocolError(
         'BAD_PAYLOAD',
         `rank ${source} sent more bytes than its message to rank ${dest} announced`,
       );
-    open.left -= pieceBytes;
+    open.left -= piece.length;
     if (open.left === 0) this.#open[source] = null;
-    if (dest === 0) this.channel.more(source, payload.subarray(MORE_FIXED_BYTES));
-    else this.#forward(source, dest, Tag.MessageMore, payload);
+    if (dest !== 0)
+      this.#forward(source, dest, Tag.MessageMore, [this.#sourceField[source] as Buffer, piece]);
+    else if (placed) this.channel.placed(source, piece.length);
+    else this.channel.more(source, piece);
   }
 
   /** Resumes every source (close(): a paused link would never read its peer's end). */
@@ -101,15 +139,15 @@ export class Relay {
     }
   }
 
-  /** The frame goes on as it came but names the source: its peer field (owned memory) is rewritten. */
-  #forward(source: number, dest: number, tag: number, payload: Buffer): void {
+  /** Forwards a frame (parts: owned memory, sent by reference) and counts it against the destination's bound. */
+  #forward(source: number, dest: number, tag: number, parts: Buffer[]): void {
     const target = this.peers[dest] as Connection;
     // A destination that left: the group fails as soon as rank 0 learns why (§7.1); nothing to keep.
     if (target.ended) return;
-    payload.writeUInt32BE(source, 0);
-    const bytes = payload.length;
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
     this.#queued[dest] = (this.#queued[dest] as number) + bytes;
-    target.sendAll([[tag, [payload]]], () => this.#taken(dest, bytes));
+    target.sendAll([[tag, parts]], () => this.#taken(dest, bytes));
     if ((this.#queued[dest] as number) > RELAY_LIMIT_BYTES && !this.#pausedBy[dest]?.has(source)) {
       (this.#pausedBy[dest] as Set<number>).add(source);
       const waits = this.#waitsFor[source] as Set<number>;

@@ -127,7 +127,8 @@ export class StarChannel implements PairChannel {
     }
     let payload: Uint8Array;
     try {
-      payload = new Uint8Array(bytes);
+      // Not zeroed: delivered only once every byte has been written (more()/placed()).
+      payload = Buffer.allocUnsafe(bytes);
     } catch {
       throw protocolError(
         'BAD_PAYLOAD',
@@ -136,6 +137,25 @@ export class StarChannel implements PairChannel {
     }
     payload.set(piece, 0);
     this.#inbound[source] = { header: Uint8Array.from(header), payload, filled: piece.byteLength };
+  }
+
+  /**
+   * Where the next piece of `source`'s message, `bytes` long, goes: a view of its buffer (the
+   * reader writes it there, then the backend calls placed()), or null (no such message, or too many
+   * bytes: the piece then comes to more(), which raises the protocol error).
+   */
+  placeFor(source: number, bytes: number): Uint8Array | null {
+    const inbound = this.#failure ? null : this.#inbound[source];
+    if (!inbound || inbound.filled + bytes > inbound.payload.byteLength) return null;
+    return inbound.payload.subarray(inbound.filled, inbound.filled + bytes);
+  }
+
+  /** The piece placeFor(source, bytes) named has been written. */
+  placed(source: number, bytes: number): void {
+    const inbound = this.#inbound[source];
+    if (!inbound || this.#failure) return;
+    inbound.filled += bytes;
+    this.#completeIfFull(source, inbound);
   }
 
   /** The next piece of the message from `source`. */
@@ -148,6 +168,10 @@ export class StarChannel implements PairChannel {
       throw protocolError('BAD_PAYLOAD', `more bytes from rank ${source} than its message announced`);
     inbound.payload.set(piece, inbound.filled);
     inbound.filled += piece.byteLength;
+    this.#completeIfFull(source, inbound);
+  }
+
+  #completeIfFull(source: number, inbound: Inbound): void {
     if (inbound.filled < inbound.payload.byteLength) return;
     this.#inbound[source] = null;
     this.#deliver(source, inbound.header, inbound.payload);

@@ -97,6 +97,8 @@ export class WorkerBackend implements Backend {
   /** A collective call is pending / the message layer waits: either refs the link (§6.1, §12.4). */
   #callActive = false;
   #messagesActive = false;
+  /** The source of the MessageMore piece the reader is placing (its prefix sink). */
+  #placingFrom = -1;
 
   constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
@@ -131,6 +133,16 @@ export class WorkerBackend implements Backend {
     );
     connection.onFrame = (tag, payload, placed) => this.#onFrame(tag, payload, placed);
     connection.reader.sink = (tag, bytes) => this.#destinationFor(tag, bytes);
+    // A message's pieces go straight into its buffer once their source is read (§12.1).
+    connection.reader.prefixSink = {
+      prefixBytes: (tag) => (tag === Tag.MessageMore ? MORE_FIXED_BYTES : 0),
+      sink: (_tag, prefix, restBytes) => {
+        const source = prefix.readUInt32BE(0);
+        const place = this.#messages.placeFor(source, restBytes);
+        if (place) this.#placingFrom = source;
+        return place;
+      },
+    };
     connection.onEnd = (error) => {
       if (this.#closing) return;
       const lost = `rank 0 (the coordinator) ${whyEnded(error)}`;
@@ -324,6 +336,10 @@ export class WorkerBackend implements Backend {
         return;
       }
       case Tag.MessageMore: {
+        if (placed) {
+          this.#messages.placed(this.#placingFrom, payload.length);
+          return;
+        }
         const source = decodeMorePeer(payload);
         this.#checkSource(source);
         this.#messages.more(source, payload.subarray(MORE_FIXED_BYTES));

@@ -7,7 +7,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
 import { CommError } from '../../../src/communicator/errors.js';
-import { closeAll, formGroup } from './support.js';
+import { Tag } from '../../../src/backends/star/protocol.js';
+import { connectTcp } from '../../../src/backends/tcp/index.js';
+import { Insider, tcpLink } from './insider.js';
+import { BASE, closeAll, formGroup, startRankZero } from './support.js';
 import { channelOf, Inbox, inOrder, postAll, testHeader, testPayload } from './channel-support.js';
 
 const KiB = 1024;
@@ -52,7 +55,7 @@ describe('tcp pair channel: order and content', () => {
 
   it('multi-MiB frames crossing both ways (worker ↔ worker and worker ↔ rank 0) at once', async () => {
     const { comms, inboxes } = await group(3);
-    const big = [5 * MiB + 3, 0, 9 * MiB];
+    const big = [5 * MiB + 3, 0, 3 * MiB];
     const pairs = everyPair(3);
     await Promise.all(pairs.map(([s, d]) => postAll(channelOf(comms[s]!), s, d, big)));
     for (const [s, d] of pairs) await inboxes[d]!.count(s, big.length);
@@ -153,4 +156,61 @@ describe('tcp pair channel: the group ending', () => {
       code: 'InvalidCommunicator',
     });
   });
+});
+
+/** A message frame's fixed part (spec §12.1): u32 peer, u64 bytes, u8 header length. */
+function start(peer: number, bytes: number, headerBytes: number): Buffer {
+  const out = Buffer.alloc(13 + headerBytes);
+  out.writeUInt32BE(peer, 0);
+  out.writeUInt32BE(bytes, 8);
+  out.writeUInt8(headerBytes, 12);
+  return out;
+}
+
+function more(peer: number, bytes: number): Buffer {
+  const out = Buffer.alloc(4 + bytes);
+  out.writeUInt32BE(peer, 0);
+  return out;
+}
+
+describe('tcp pair channel: a worker that breaks the message protocol', () => {
+  const cases: Array<[string, Array<[number, Buffer]>, RegExp]> = [
+    ['MessageMore outside a message', [[Tag.MessageMore, more(2, 10)]], /UNEXPECTED_FRAME/],
+    ['a message to itself', [[Tag.MessageTo, start(1, 0, 4)]], /BAD_PAYLOAD/],
+    ['a message to rank 7 of 3', [[Tag.MessageTo, start(7, 0, 4)]], /BAD_PAYLOAD/],
+    ['a 65-byte header', [[Tag.MessageTo, start(2, 0, 65)]], /BAD_PAYLOAD/],
+    [
+      'more bytes than announced',
+      [
+        [Tag.MessageTo, start(2, 10, 4)],
+        [Tag.MessageMore, more(2, 20)],
+      ],
+      /BAD_PAYLOAD/,
+    ],
+    [
+      'a new message to rank 0 before the last ended',
+      [
+        [Tag.MessageTo, start(0, 10, 4)],
+        [Tag.MessageTo, start(2, 1, 4)],
+      ],
+      /UNEXPECTED_FRAME/,
+    ],
+  ];
+  for (const [what, frames, code] of cases) {
+    it(`${what}: its connection ends, every other rank hears CollectiveFailed naming it`, async () => {
+      const { port, comm } = await startRankZero(3);
+      const insider = Insider.join(await tcpLink(port), { rank: 1, size: 3 });
+      const honest = await Promise.all([comm, connectTcp({ ...BASE, rank: 2, size: 3, port })]);
+      groups.push(honest);
+      const inboxes = [new Inbox(0, channelOf(honest[0]!)), new Inbox(2, channelOf(honest[1]!))];
+      const peer = await insider;
+      for (const [tag, payload] of frames) peer.send(tag, payload);
+      for (const inbox of inboxes) {
+        const error = await inbox.failed();
+        expect(error).toMatchObject({ code: 'CollectiveFailed', details: { rank: 1 } });
+        expect(error.message).toMatch(code);
+      }
+      peer.link.destroy();
+    });
+  }
 });
