@@ -219,7 +219,8 @@ export class ShmChannel implements PairChannel {
   fail(error: CommError): void {
     if (this.#failure) return;
     const cause = error.code === 'Timeout' ? ABORT_CAUSE.TIMEOUT : ABORT_CAUSE.FAILURE;
-    abortGroup(this.#m.words, this.#m.rank, `rank ${this.#m.rank}: ${error.message}`, cause);
+    // The failed rank is unknown here (the error names what was waited for): -1, with this rank in the reason.
+    abortGroup(this.#m.words, -1, `rank ${this.#m.rank}: ${error.message}`, cause);
     this.#failWith(error);
   }
 

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { joinShm } from '../../../src/backends/shm/shm-backend.js';
 import { SHM_WORKER_DATA_KEY, type ShmGroupHandle } from '../../../src/backends/shm/index.js';
-import type { CommError } from '../../../src/communicator/errors.js';
+import { CommError } from '../../../src/communicator/errors.js';
 
 export interface ChannelRankData {
   [SHM_WORKER_DATA_KEY]: { group: ShmGroupHandle; rank: number };
@@ -44,7 +44,17 @@ export interface Exit {
   type: 'exit';
   id: number;
 }
-export type ChannelCommand = Exchange | Stream | Close | Exit | Release;
+/** channel.fail(Timeout), as the message layer does when a receive times out. */
+export interface Fail {
+  type: 'fail';
+  id: number;
+}
+/** close(), then init again (the next generation, §5.6) with a fresh channel and fresh sequence numbers. */
+export interface Rejoin {
+  type: 'rejoin';
+  id: number;
+}
+export type ChannelCommand = Exchange | Stream | Close | Exit | Release | Fail | Rejoin;
 
 export type ChannelReply =
   | { type: 'ready' }
@@ -55,8 +65,8 @@ export type ChannelReply =
 const port = parentPort!;
 const data = workerData as ChannelRankData;
 const { group, rank } = data[SHM_WORKER_DATA_KEY];
-const backend = await joinShm({ group, rank, timeoutSecs: data.timeoutSecs });
-const channel = backend.channel;
+let backend = await joinShm({ group, rank, timeoutSecs: data.timeoutSecs });
+let channel = backend.channel;
 
 /** Header: [seq u32, source u32, payload length u32], then filler to a length that varies with seq. */
 function headerFor(seq: number, payloadBytes: number): Uint8Array {
@@ -85,37 +95,40 @@ let onFrame: (() => void) | null = null;
 let failure: { error: CommError; at: number } | null = null;
 let onFail: (() => void) | null = null;
 
-channel.attach(
-  (source, header, payload) => {
-    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-    const seq = view.getUint32(0, true);
-    const expected = nextSeq.get(source) ?? 0;
-    nextSeq.set(source, seq + 1);
-    if (errors.length < 10) {
-      if (seq !== expected) errors.push(`from ${source}: frame ${seq} arrived, expected ${expected}`);
-      if (view.getUint32(4, true) !== source)
-        errors.push(`from ${source}: header names ${view.getUint32(4, true)}`);
-      if (header.length !== 12 + (seq % 53))
-        errors.push(`from ${source}: frame ${seq} header ${header.length} B`);
-      if (view.getUint32(8, true) !== payload.length) {
-        errors.push(
-          `from ${source}: frame ${seq} payload ${payload.length} B, header says ${view.getUint32(8, true)}`,
-        );
-      }
-      for (let i = 0; i < payload.length; i++) {
-        if (payload[i] !== patternByte(source, seq, i)) {
-          errors.push(`from ${source}: frame ${seq} (${payload.length} B) differs at byte ${i}`);
-          break;
+function attach(): void {
+  channel.attach(
+    (source, header, payload) => {
+      const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+      const seq = view.getUint32(0, true);
+      const expected = nextSeq.get(source) ?? 0;
+      nextSeq.set(source, seq + 1);
+      if (errors.length < 10) {
+        if (seq !== expected) errors.push(`from ${source}: frame ${seq} arrived, expected ${expected}`);
+        if (view.getUint32(4, true) !== source)
+          errors.push(`from ${source}: header names ${view.getUint32(4, true)}`);
+        if (header.length !== 12 + (seq % 53))
+          errors.push(`from ${source}: frame ${seq} header ${header.length} B`);
+        if (view.getUint32(8, true) !== payload.length) {
+          errors.push(
+            `from ${source}: frame ${seq} payload ${payload.length} B, header says ${view.getUint32(8, true)}`,
+          );
+        }
+        for (let i = 0; i < payload.length; i++) {
+          if (payload[i] !== patternByte(source, seq, i)) {
+            errors.push(`from ${source}: frame ${seq} (${payload.length} B) differs at byte ${i}`);
+            break;
+          }
         }
       }
-    }
-    onFrame?.();
-  },
-  (error) => {
-    failure = { error, at: Date.now() };
-    onFail?.();
-  },
-);
+      onFrame?.();
+    },
+    (error) => {
+      failure = { error, at: Date.now() };
+      onFail?.();
+    },
+  );
+}
+attach();
 port.postMessage({ type: 'ready' } satisfies ChannelReply);
 
 const seqTo = new Map<number, number>();
@@ -181,7 +194,20 @@ port.on('message', (command: ChannelCommand) => {
       if (command.type === 'exchange') reply = await exchange(command);
       else if (command.type === 'stream') reply = await stream(command);
       else if (command.type === 'exit') process.exit(3);
-      else if (command.type === 'release') reply = { type: 'done', id: command.id, received: {}, errors: [] };
+      else if (command.type === 'fail') {
+        channel.fail(new CommError('Timeout', 'recv', 'recv from rank 1, tag 7: no message for 1 s', {}));
+        const e = failure!.error;
+        reply = { type: 'failed', id: command.id, code: e.code, message: e.message, at: failure!.at };
+      } else if (command.type === 'rejoin') {
+        await backend.close();
+        backend = await joinShm({ group, rank, timeoutSecs: data.timeoutSecs });
+        channel = backend.channel;
+        for (const map of [nextSeq, expected, seqTo]) map.clear();
+        failure = null;
+        attach();
+        reply = { type: 'done', id: command.id, received: {}, errors: [] };
+      } else if (command.type === 'release')
+        reply = { type: 'done', id: command.id, received: {}, errors: [] };
       else {
         await backend.close();
         reply = { type: 'done', id: command.id, received: {}, errors: [] };

@@ -139,4 +139,39 @@ describe('shm pair channel', () => {
     expect(peer).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
     expect(peer.type === 'failed' && peer.message).toContain("rank 0's thread exited without close()");
   });
+
+  it("fail(Timeout) ends the group: this rank sees its own error, a peer's waiting channel the abort", async () => {
+    world = await ChannelWorld.start({ size: 2, ringBytes: RING });
+    const waiting = world.tell(1, { type: 'exchange', sizes: [8], to: [], from: [0], awaitEach: false }).done;
+    const own = await world.tell(0, { type: 'fail' }).done;
+    expect(own).toMatchObject({
+      type: 'failed',
+      code: 'Timeout',
+      message: expect.stringContaining('recv from rank 1'),
+    });
+    const peer = await waiting;
+    expect(peer).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
+    expect(peer.type === 'failed' && peer.message).toContain('gave up waiting');
+    expect(peer.type === 'failed' && peer.message).toContain('rank 0: recv: recv from rank 1, tag 7');
+  });
+
+  it('a new generation starts with empty rings: bytes left mid-record by the last one are never delivered', async () => {
+    world = await ChannelWorld.start({ size: 2, ringBytes: RING });
+    // Rank 0 streams frames of several rings to rank 1, which closes mid-stream: ring (0 → 1) keeps a partial record.
+    const stream = world.tell(0, { type: 'stream', to: 1, bytes: 5 * RING + 3 });
+    await stream.progress;
+    const rejoin1 = world.tell(1, { type: 'rejoin' }).done;
+    expect(await stream.done).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
+    const rejoin0 = world.tell(0, { type: 'rejoin' }).done;
+    expect(await Promise.all([rejoin0, rejoin1])).toMatchObject([{ type: 'done' }, { type: 'done' }]);
+    const sizes = [0, 5, RING - 20, 3 * RING];
+    const results = await Promise.all([
+      world.tell(0, { type: 'exchange', sizes, to: [1], from: [1], awaitEach: false }).done,
+      world.tell(1, { type: 'exchange', sizes, to: [0], from: [0], awaitEach: false }).done,
+    ]);
+    expect(results).toMatchObject([
+      { type: 'done', errors: [], received: { 1: sizes.length } },
+      { type: 'done', errors: [], received: { 0: sizes.length } },
+    ]);
+  });
 });
