@@ -22,10 +22,24 @@ export type FrameHandler = (tag: number, payload: Buffer, placed: boolean) => vo
  */
 export type PayloadSink = (tag: number, payloadBytes: number) => Uint8Array | null;
 
+/**
+ * For frames whose payload starts with a fixed-size prefix that decides where the rest goes (a
+ * message piece names its peer, spec §12.1): `prefixBytes(tag)` is that size (0: none), and once
+ * those bytes are in, `sink(tag, prefix, restBytes)` names a destination of exactly `restBytes` for
+ * the rest (the prefix is then dropped and onFrame gets the destination, placed), or null to have
+ * the whole payload, prefix included, buffered as usual. `prefix` is valid only during the call.
+ */
+export interface PrefixSink {
+  prefixBytes(tag: number): number;
+  sink(tag: number, prefix: Buffer, restBytes: number): Uint8Array | null;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 const enum State {
   Header,
+  /** Waiting for a prefixed frame's first #prefixBytes bytes (PrefixSink). */
+  Prefix,
   Payload,
   PayloadIntoSink,
   Failed,
@@ -43,6 +57,8 @@ export class FrameReader {
   /** The rest of the frame being placed is dropped: its destination's owner gave up on it. */
   #dropping = false;
   sink: PayloadSink | null = null;
+  prefixSink: PrefixSink | null = null;
+  #prefixBytes = 0;
 
   /**
    * @param onFrame called once per whole frame, in order; the payload may be a view into a chunk
@@ -61,6 +77,7 @@ export class FrameReader {
    */
   detachSink(): void {
     this.sink = null;
+    this.prefixSink = null;
     if (this.#state === State.PayloadIntoSink) this.#dropping = true;
   }
 
@@ -113,8 +130,27 @@ export class FrameReader {
         }
         this.#tag = tag;
         this.#payloadBytes = length - 1;
+        const prefixBytes = this.prefixSink ? this.prefixSink.prefixBytes(tag) : 0;
+        if (prefixBytes > 0 && this.#payloadBytes > prefixBytes) {
+          this.#prefixBytes = prefixBytes;
+          this.#state = State.Prefix;
+          continue;
+        }
         const destination = this.#payloadBytes > 0 && this.sink ? this.sink(tag, this.#payloadBytes) : null;
         if (destination && destination.byteLength === this.#payloadBytes) {
+          this.#destination = Buffer.from(destination.buffer, destination.byteOffset, destination.byteLength);
+          this.#filled = 0;
+          this.#state = State.PayloadIntoSink;
+        } else {
+          this.#state = State.Payload;
+        }
+      } else if (this.#state === State.Prefix) {
+        if (this.#buffered < this.#prefixBytes) return;
+        const rest = this.#payloadBytes - this.#prefixBytes;
+        const destination = this.prefixSink?.sink(this.#tag, this.#peek(this.#prefixBytes), rest) ?? null;
+        if (destination && destination.byteLength === rest) {
+          this.#consume(this.#prefixBytes);
+          this.#payloadBytes = rest;
           this.#destination = Buffer.from(destination.buffer, destination.byteOffset, destination.byteLength);
           this.#filled = 0;
           this.#state = State.PayloadIntoSink;
@@ -148,6 +184,21 @@ export class FrameReader {
         return;
       }
     }
+  }
+
+  /** The first n buffered bytes, left in place: a view when they lie in the first chunk, else a copy. */
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    if (n <= first.length) return first.subarray(0, n);
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      if (at === n) break;
+      const take = Math.min(chunk.length, n - at);
+      chunk.copy(out, at, 0, take);
+      at += take;
+    }
+    return out;
   }
 
   /** Takes n buffered bytes: a view when they lie in the first chunk, one copy otherwise. */

@@ -149,6 +149,63 @@ describe('FrameReader: incremental decoding', () => {
   });
 });
 
+describe('FrameReader: prefix sink (message pieces, spec §12.1)', () => {
+  const piece = Buffer.from(Array.from({ length: 50 }, (_, i) => (i * 7) & 0xff));
+  const placedFrame = frame(Tag.MessageMore, Buffer.concat([Buffer.from([0, 0, 0, 2]), piece]));
+  const declinedFrame = frame(Tag.MessageMore, Buffer.concat([Buffer.from([0, 0, 0, 3]), piece]));
+  const bytes = Buffer.concat([placedFrame, frame(Tag.BarrierGo, Buffer.from([0, 0, 0, 1])), declinedFrame]);
+
+  it('places the rest after the prefix, or hands the whole payload over when declined, split at every pair of offsets', () => {
+    for (let a = 0; a <= bytes.length; a++) {
+      for (let b = a; b <= bytes.length; b += 7) {
+        const destination = new Uint8Array(60).fill(9);
+        const events: Array<[number, boolean, number[]]> = [];
+        const prefixes: number[][] = [];
+        const reader = new FrameReader(
+          (tag, payload, placed) => events.push([tag, placed, placed ? [] : Array.from(payload)]),
+          1000,
+        );
+        reader.prefixSink = {
+          prefixBytes: (tag) => (tag === Tag.MessageMore ? 4 : 0),
+          sink: (_tag, prefix, rest) => {
+            prefixes.push(Array.from(prefix));
+            return prefix[3] === 2 ? destination.subarray(5, 5 + rest) : null;
+          },
+        };
+        // Borrowed chunks from one reused buffer: a peeked prefix must not outlive its chunk.
+        for (const [from, to] of [
+          [0, a],
+          [a, b],
+          [b, bytes.length],
+        ] as const) {
+          const shared = Buffer.from(bytes.subarray(from, to));
+          reader.push(shared, true);
+          shared.fill(0xee);
+        }
+        expect(prefixes).toEqual([
+          [0, 0, 0, 2],
+          [0, 0, 0, 3],
+        ]);
+        expect(events).toEqual([
+          [Tag.MessageMore, true, []],
+          [Tag.BarrierGo, false, [0, 0, 0, 1]],
+          [Tag.MessageMore, false, [0, 0, 0, 3, ...piece]],
+        ]);
+        expect(Array.from(destination.subarray(5, 55))).toEqual(Array.from(piece));
+        expect(Array.from(destination.subarray(0, 5))).toEqual([9, 9, 9, 9, 9]);
+      }
+    }
+  });
+
+  it('a frame no longer than its prefix is never offered to the prefix sink', () => {
+    const events: number[][] = [];
+    const reader = new FrameReader((_t, payload) => events.push(Array.from(payload)), 1000);
+    reader.prefixSink = { prefixBytes: () => 4, sink: () => new Uint8Array(0) };
+    reader.push(frame(Tag.MessageMore, Buffer.from([0, 0, 0, 2])));
+    expect(events).toEqual([[0, 0, 0, 2]]);
+  });
+});
+
 describe('FrameReader: malformed input', () => {
   const header = (length: number, tag: number): Buffer => {
     const h = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -175,7 +232,7 @@ describe('FrameReader: malformed input', () => {
 
   it('rejects length 0 (no room for the tag) and unknown tags', () => {
     expect(codeOf(() => new FrameReader(() => {}, 100).push(header(0, Tag.Ack)))).toBe('FRAME_TOO_SHORT');
-    for (const tag of [0x00, 0x14, 0x7f, 0xff]) {
+    for (const tag of [0x00, 0x20, 0x7f, 0xff]) {
       expect(codeOf(() => new FrameReader(() => {}, 100).push(header(1, tag)))).toBe('UNKNOWN_TAG');
     }
   });
