@@ -14,7 +14,9 @@ export type CollectiveKind =
   | 'allgather'
   | 'bcast'
   | 'createSharedRegion'
-  | 'fence';
+  | 'fence'
+  | 'split'
+  | 'dup';
 
 export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'allreduce',
@@ -26,6 +28,9 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'createSharedRegion',
   // Appended: the codes above are stable. A shared region's fence (shm), told apart from barrier().
   'fence',
+  // Appended: split() and dup() (spec/communicator.md §11), collectives of the parent.
+  'split',
+  'dup',
 ];
 
 export interface Fingerprint {
