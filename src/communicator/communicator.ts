@@ -15,10 +15,19 @@ import {
   rememberable,
 } from './call-shape.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
+import type {
+  MessageStatus,
+  PointToPoint,
+  RecvObjectResult,
+  RecvResult,
+  SendrecvOptions,
+} from './messages/api.js';
 import type { PairChannel } from './messages/channel.js';
-import type { MessageGroup } from './messages/layer.js';
 import { splitNow, type SplitRequest } from './groups/split.js';
-import { CannotTravel, decodeObject, encodeObject } from './objects.js';
+import { messageLayerFor } from './messages/engine.js';
+import type { MessageGroup } from './messages/layer.js';
+import { PointToPointCalls } from './messages/point-to-point.js';
+import { decodeObject, encodeWith } from './objects.js';
 import {
   allocate,
   checkApartOrSame,
@@ -143,7 +152,7 @@ export interface AllgathervOptions<T extends NumericArray> {
  * await comm.close();
  * ```
  */
-export interface Communicator {
+export interface Communicator extends PointToPoint {
   /** This rank's index, an integer with `0 ≤ rank < size`; constant for the communicator's life. */
   readonly rank: number;
   /** The number of ranks (an integer ≥ 1), equal on every rank. */
@@ -440,19 +449,64 @@ export class CheckedCommunicator implements Communicator {
   #settled: Promise<unknown> | null = null;
   #settledValue: unknown = undefined;
 
-  /** Where this communicator's messages go; undefined for a world until the engine is wired. */
-  readonly #group: MessageGroup | undefined;
+  readonly #group: MessageGroup;
+  readonly #messages: PointToPointCalls;
 
+  /**
+   * `group`: this communicator's place in its world's message layer (split/dup results pass theirs);
+   * without it the communicator is the world: context 0, members [0, …, size-1].
+   */
   constructor(backend: Backend, group?: MessageGroup) {
     this.#backend = backend;
-    this.#group = group;
+    this.#group = group ?? {
+      layer: messageLayerFor(backend.channel, backend.rank, backend.size),
+      context: 0,
+      members: Array.from({ length: backend.size }, (_, r) => r),
+    };
+    this.#messages = new PointToPointCalls(this.#group, {
+      rank: backend.rank,
+      size: backend.size,
+      backend: backend.name,
+      checkOpen: (operation) => this.#checkOpen(operation),
+    });
   }
 
-  #messageGroup(): MessageGroup {
-    if (this.#group === undefined) {
-      throw new CommError('CollectiveFailed', 'split', 'internal error: the message layer is not wired yet');
-    }
+  /** This communicator's contexts and world ranks in its world's message layer (internal: collectives on messages, split/dup). */
+  get messageGroup(): MessageGroup {
     return this.#group;
+  }
+
+  // ---- point-to-point (spec §10): straight to the message layer, not queued behind collectives ----
+  send<T extends NumericArray>(buf: T, dest: number, tag?: number): Promise<void> {
+    return this.#messages.send(buf, dest, tag);
+  }
+  recv<T extends NumericArray>(
+    buf: T | NumericArrayConstructor<T>,
+    source?: number,
+    tag?: number,
+  ): Promise<RecvResult<T>> {
+    return this.#messages.recv(buf, source, tag);
+  }
+  sendrecv<T extends NumericArray, U extends NumericArray>(
+    send: T,
+    dest: number,
+    recv: U | NumericArrayConstructor<U>,
+    source?: number,
+    options?: SendrecvOptions,
+  ): Promise<RecvResult<U>> {
+    return this.#messages.sendrecv(send, dest, recv, source, options);
+  }
+  probe(source?: number, tag?: number): Promise<MessageStatus> {
+    return this.#messages.probe(source, tag);
+  }
+  iprobe(source?: number, tag?: number): MessageStatus | null {
+    return this.#messages.iprobe(source, tag);
+  }
+  sendObject(value: unknown, dest: number, tag?: number): Promise<void> {
+    return this.#messages.sendObject(value, dest, tag);
+  }
+  recvObject<V = unknown>(source?: number, tag?: number): Promise<RecvObjectResult<V>> {
+    return this.#messages.recvObject<V>(source, tag);
   }
 
   get rank(): number {
@@ -734,10 +788,9 @@ export class CheckedCommunicator implements Communicator {
   /** split/dup: one collective of this communicator (groups/split.ts, spec §11). */
   #derive(request: SplitRequest): Promise<Communicator | null> {
     const operation = request.operation;
-    let group: MessageGroup;
+    const group = this.#group;
     try {
       this.#checkOpen(operation);
-      group = this.#messageGroup();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -990,23 +1043,4 @@ function packedLayout(counts: number[]): Layout {
     displs,
     extent: counts.length === 0 ? 0 : displs[counts.length - 1]! + counts[counts.length - 1]!,
   };
-}
-
-function encodeWith(operation: string, value: unknown): Uint8Array {
-  try {
-    return encodeObject(value);
-  } catch (cause) {
-    if (cause instanceof CannotTravel) {
-      throw new CommError('InvalidArgument', operation, `${cause.message} (spec §4.6 lists what travels).`, {
-        argument: 'value',
-        path: cause.path,
-      });
-    }
-    throw new CommError(
-      'InvalidArgument',
-      operation,
-      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (spec §4.6 lists what travels).`,
-      { argument: 'value' },
-    );
-  }
 }
