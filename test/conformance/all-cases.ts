@@ -4,9 +4,17 @@
  */
 import { BASE_CASES, type ConformanceCase } from './cases.js';
 import { CONTRACT_CASES } from './contract-cases.js';
+import { DERIVED_CASES } from './derived-cases.js';
 import { REPEATED_CASES } from './repeated-cases.js';
+import { SPLIT_CASES } from './split-cases.js';
 
 export { appliesTo } from './cases.js';
 
-export const CASES: readonly ConformanceCase[] = [...BASE_CASES, ...CONTRACT_CASES, ...REPEATED_CASES];
+export const CASES: readonly ConformanceCase[] = [
+  ...BASE_CASES,
+  ...CONTRACT_CASES,
+  ...REPEATED_CASES,
+  ...SPLIT_CASES,
+  ...DERIVED_CASES,
+];
 export const CASE_BY_NAME: ReadonlyMap<string, ConformanceCase> = new Map(CASES.map((c) => [c.name, c]));

@@ -11,7 +11,7 @@
  * never cross.
  */
 import type { Backend, BackendName, Communicator, SharedRegion } from '../communicator.js';
-import { dtypeOf, type DType, type NumericArray, type ReduceOp } from '../dtypes.js';
+import { bytesOf, dtypeOf, type DType, type NumericArray, type ReduceOp } from '../dtypes.js';
 import { CommError } from '../errors.js';
 import { fingerprintsEqual, mismatchError, type Fingerprint } from '../fingerprint.js';
 import { HeapRegion } from '../heap-region.js';
@@ -22,7 +22,6 @@ import { reduceRankOrder } from '../reduce.js';
 import { allocate } from '../validate.js';
 import { detachedChannel } from './detached-channel.js';
 import {
-  bytesOf,
   decodeFingerprintBytes,
   decodeFingerprintList,
   EMPTY,
@@ -304,8 +303,16 @@ export class GroupBackend implements Backend {
     await Promise.all(sends);
   }
 
-  #send(r: number, kind: number, payload: Uint8Array, _operation: string): Promise<void> {
-    return this.#layer.send(this.#context, this.#members[r] as number, GROUP_TAG, kind, payload);
+  #send(r: number, kind: number, payload: Uint8Array, operation: string): Promise<void> {
+    const dest = this.#members[r] as number;
+    return this.#layer.send(
+      this.#context,
+      dest,
+      GROUP_TAG,
+      kind,
+      payload,
+      this.#describe(operation, r, 'a receive', 'by'),
+    );
   }
 
   /** A control message (fingerprint, verdict, closed notice) from group rank r, copied. */
@@ -351,8 +358,8 @@ export class GroupBackend implements Backend {
     );
   }
 
-  #describe(operation: string, r: number, what: string): string {
-    return `${operation} on the ${this.#origin} communicator (context ${this.#context - 1}): waiting for ${what} from rank ${r} (world rank ${this.#members[r]})`;
+  #describe(operation: string, r: number, what: string, preposition = 'from'): string {
+    return `${operation} on the ${this.#origin} communicator (context ${this.#context - 1}): waiting for ${what} ${preposition} rank ${r} (world rank ${this.#members[r]})`;
   }
 
   #departedError(operation: string, r: number): CommError {

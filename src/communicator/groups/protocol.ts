@@ -17,7 +17,7 @@ import {
   type Fingerprint,
 } from '../fingerprint.js';
 import { MAX_TAG } from '../messages/layer.js';
-import type { NumericArray } from '../dtypes.js';
+import { bytesOf } from '../dtypes.js';
 
 /**
  * The one tag of group-collective messages. The highest user tag, so that a collective on messages
@@ -38,11 +38,6 @@ export const KIND_DEPARTED_RANK = 243;
 export const KIND_CLOSED = 244;
 
 export const EMPTY = new Uint8Array(0);
-
-/** The bytes of a typed array (a view, no copy). */
-export function bytesOf(array: NumericArray): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
 
 export function encodeFingerprintBytes(fp: Fingerprint): Uint8Array {
   return bytesOf(encodeFingerprint(fp));
