@@ -231,6 +231,44 @@ add({
 });
 
 add({
+  name: 'split and dup: collectives above the eager threshold (rendezvous messages), bit-exact',
+  async run(comm) {
+    const { rank, size } = comm;
+    // 20,011 float64 = 160 KB per rank: above the 64 KiB eager threshold, not a multiple of anything.
+    const n = 20_011;
+    const half = await comm.split(rank % 2);
+    const dup = await comm.dup();
+    assert.ok(half !== null);
+    for (const sub of [half, dup]) {
+      const parts = Array.from({ length: sub.size }, (_, r) =>
+        Float64Array.from({ length: n }, (_, i) => 1 / (r + i + 1)),
+      );
+      const expected = new Float64Array(n);
+      for (const part of parts)
+        for (let i = 0; i < n; i++) expected[i] = (expected[i] as number) + (part[i] as number);
+      const sum = await sub.allreduce(parts[sub.rank] as Float64Array);
+      assert.deepEqual(sum, expected, `allreduce on a communicator of ${sub.size}`);
+      const all = await sub.allgatherv(Float64Array.from({ length: n }, (_, i) => sub.rank * n + i));
+      assert.deepEqual(
+        all,
+        Float64Array.from({ length: n * sub.size }, (_, i) => i),
+        'allgatherv',
+      );
+      const buf =
+        sub.rank === sub.size - 1 ? Float64Array.from({ length: n }, (_, i) => -i) : new Float64Array(n);
+      await sub.broadcast(buf, sub.size - 1);
+      assert.deepEqual(
+        buf,
+        Float64Array.from({ length: n }, (_, i) => -i),
+        'broadcast',
+      );
+    }
+    assert.equal(size, comm.size);
+    await Promise.all([half.close(), dup.close()]);
+  },
+});
+
+add({
   // The dup case above depends on it: an unexpected eager message is kept as a copy. A Node Buffer
   // payload (tcp's frame reader) made Buffer#slice() a view of reused memory, and the first message
   // arrived with the second's bytes.
