@@ -234,8 +234,10 @@ add({
   name: 'split and dup: collectives above the eager threshold (rendezvous messages), bit-exact',
   async run(comm) {
     const { rank, size } = comm;
-    // 20,011 float64 = 160 KB per rank: above the 64 KiB eager threshold, not a multiple of anything.
-    const n = 20_011;
+    // 9,001 float64 = 72 KB: above the 64 KiB eager threshold (allreduce and broadcast each way, the
+    // gathered blocks on the way back), not a multiple of anything.
+    const n = 9_001;
+    const block = (sub: Communicator): number => Math.ceil(n / sub.size);
     const half = await comm.split(rank % 2);
     const dup = await comm.dup();
     assert.ok(half !== null);
@@ -248,10 +250,11 @@ add({
         for (let i = 0; i < n; i++) expected[i] = (expected[i] as number) + (part[i] as number);
       const sum = await sub.allreduce(parts[sub.rank] as Float64Array);
       assert.deepEqual(sum, expected, `allreduce on a communicator of ${sub.size}`);
-      const all = await sub.allgatherv(Float64Array.from({ length: n }, (_, i) => sub.rank * n + i));
+      const k = block(sub);
+      const all = await sub.allgatherv(Float64Array.from({ length: k }, (_, i) => sub.rank * k + i));
       assert.deepEqual(
         all,
-        Float64Array.from({ length: n * sub.size }, (_, i) => i),
+        Float64Array.from({ length: k * sub.size }, (_, i) => i),
         'allgatherv',
       );
       const buf =
