@@ -292,4 +292,49 @@ add({
   },
 });
 
+add({
+  name: 'split and dup in flight at once on overlapping communicators get distinct contexts',
+  minSize: 3,
+  async run(comm) {
+    const { rank } = comm;
+    const half = await comm.split(rank % 2);
+    assert.ok(half !== null);
+    // Not awaited in between: both agreements are in flight on ranks that are in both parents.
+    const [halfDup, worldDup] = await Promise.all([half.dup(), comm.dup()]);
+    // World ranks 0 and 2 are ranks 0 and 1 of the even half. Same pair, same tag, two communicators.
+    if (rank === 0) {
+      await worldDup.sendObject('world dup', 2, 3);
+      await halfDup.sendObject('half dup', 1, 3);
+    } else if (rank === 2) {
+      assert.equal((await halfDup.recvObject<string>(0, 3)).value, 'half dup');
+      assert.equal((await worldDup.recvObject<string>(0, 3)).value, 'world dup');
+    }
+    await worldDup.barrier();
+    await Promise.all([halfDup.close(), worldDup.close(), half.close()]);
+  },
+});
+
+add({
+  name: 'split: close() with a collective in flight rejects it there; the peers’ call completes, their next fails',
+  minSize: 2,
+  async run(comm) {
+    for (const closer of [comm.size - 1, 0]) {
+      const dup = await comm.dup();
+      const mine = dup.allreduce(Float64Array.of(1));
+      if (comm.rank === closer) {
+        const closed = dup.close();
+        await expectCommError(mine, 'InvalidCommunicator', 'in flight at close');
+        await closed;
+      } else {
+        // The closer's part of the allreduce still ran: the peers get the full sum.
+        assert.equal((await mine)[0], comm.size);
+        const e = await expectCommError(dup.barrier(), 'CollectiveFailed', `closer ${closer}`);
+        assert.match(e.message, new RegExp(`rank ${closer}\\b`));
+        await dup.close();
+      }
+      assert.equal((await comm.allreduce(Int32Array.of(1)))[0], comm.size);
+    }
+  },
+});
+
 export const SPLIT_CASES: readonly ConformanceCase[] = cases;
