@@ -21,6 +21,12 @@ export type {
   BackendName,
   KnownBackendName,
 } from './communicator/communicator.js';
+export type {
+  RootedCollectives,
+  GathervOptions,
+  ScattervOptions,
+  AlltoallvOptions,
+} from './communicator/rooted/api.js';
 export { ANY_SOURCE, ANY_TAG, MAX_TAG } from './communicator/messages/layer.js';
 export type {
   MessageStatus,

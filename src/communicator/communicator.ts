@@ -28,6 +28,10 @@ import { messageLayerFor } from './messages/engine.js';
 import type { MessageGroup } from './messages/layer.js';
 import { PointToPointCalls } from './messages/point-to-point.js';
 import { decodeObject, encodeWith } from './objects.js';
+import type { AlltoallvOptions, GathervOptions, RootedCollectives, ScattervOptions } from './rooted/api.js';
+import { ExchangeOps } from './rooted/exchange.js';
+import type { RootedHost } from './rooted/host.js';
+import { RootedOps } from './rooted/rooted.js';
 import {
   allocate,
   checkApartOrSame,
@@ -36,6 +40,7 @@ import {
   checkOp,
   checkRecv,
   checkRegionRequest,
+  changedError,
   checkRoot,
   packedDispls,
   type Layout,
@@ -152,7 +157,7 @@ export interface AllgathervOptions<T extends NumericArray> {
  * await comm.close();
  * ```
  */
-export interface Communicator extends PointToPoint {
+export interface Communicator extends PointToPoint, RootedCollectives {
   /** This rank's index, an integer with `0 ≤ rank < size`; constant for the communicator's life. */
   readonly rank: number;
   /** The number of ranks (an integer ≥ 1), equal on every rank. */
@@ -451,6 +456,8 @@ export class CheckedCommunicator implements Communicator {
 
   readonly #group: MessageGroup;
   readonly #messages: PointToPointCalls;
+  readonly #rooted: RootedOps;
+  readonly #exchange: ExchangeOps;
 
   /**
    * `group`: this communicator's place in its world's message layer (split/dup results pass theirs);
@@ -469,6 +476,18 @@ export class CheckedCommunicator implements Communicator {
       backend: backend.name,
       checkOpen: (operation) => this.#checkOpen(operation),
     });
+    const host: RootedHost = {
+      rank: backend.rank,
+      size: backend.size,
+      backend,
+      messageGroup: () => this.#group,
+      checkOpen: (operation) => this.#checkOpen(operation),
+      schedule: (operation, body) => this.#schedule(operation, body, undefined as never),
+      refuse: (operation, error) => this.#rejectEverywhere(operation, error),
+      abandon: (operation, error) => this.#abandonNow(operation, error),
+    };
+    this.#rooted = new RootedOps(host);
+    this.#exchange = new ExchangeOps(host);
   }
 
   /** This communicator's contexts and world ranks in its world's message layer (internal: collectives on messages, split/dup). */
@@ -744,6 +763,59 @@ export class CheckedCommunicator implements Communicator {
     ).then((box) => (box as unknown as { value: V }).value);
   }
 
+  // ---- collectives on messages (rooted/, spec §4.10–4.15) ----
+  reduce<T extends NumericArray>(send: T, op?: ReduceOp, root?: number, recv?: T): Promise<T | null> {
+    return this.#rooted.reduce(send, op, root, recv);
+  }
+  gather<T extends NumericArray>(send: T, root?: number, recv?: T): Promise<T | null> {
+    return this.#rooted.gather(send, root, recv);
+  }
+  gatherv<T extends NumericArray>(send: T, root?: number, options?: GathervOptions<T>): Promise<T | null> {
+    return this.#rooted.gatherv(send, root, options);
+  }
+  scatter<T extends NumericArray>(
+    send: T | null,
+    recv: T | NumericArrayConstructor<T>,
+    root?: number,
+  ): Promise<T> {
+    return this.#rooted.scatter(send, recv, root);
+  }
+  scatterv<T extends NumericArray>(
+    send: T | null,
+    recv: T | NumericArrayConstructor<T>,
+    root?: number,
+    options?: ScattervOptions,
+  ): Promise<T> {
+    return this.#rooted.scatterv(send, recv, root, options);
+  }
+  reduceScatter<T extends NumericArray>(
+    send: T,
+    counts: ArrayLike<number>,
+    op?: ReduceOp,
+    recv?: T,
+  ): Promise<T> {
+    return this.#exchange.reduceScatter(send, counts, op, recv);
+  }
+  reduceScatterBlock<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T> {
+    return this.#exchange.reduceScatterBlock(send, op, recv);
+  }
+  alltoall<T extends NumericArray>(send: T, recv?: T): Promise<T> {
+    return this.#exchange.alltoall(send, recv);
+  }
+  alltoallv<T extends NumericArray>(
+    send: T,
+    sendCounts: ArrayLike<number>,
+    options?: AlltoallvOptions<T>,
+  ): Promise<T> {
+    return this.#exchange.alltoallv(send, sendCounts, options);
+  }
+  scan<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T> {
+    return this.#exchange.scan(send, op, recv);
+  }
+  exscan<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T> {
+    return this.#exchange.exscan(send, op, recv);
+  }
+
   createSharedRegion<T extends NumericArray>(
     ctor: NumericArrayConstructor<T>,
     count: number,
@@ -999,26 +1071,6 @@ function gatherTarget<T extends NumericArray>(
   if (recvDtype !== dtype || recv.length < layout.extent) checkRecv(operation, dtype, recv, layout.extent);
   checkApartOrSame(operation, send, recv);
   return recv;
-}
-
-/**
- * A buffer changed between the call and the start of its queued collective (the caller did not
- * await): detached, or its resizable buffer shrank. The error names it (spec §4, detached buffers).
- */
-function changedError(operation: string, buffers: Record<string, NumericArray>): CommError {
-  for (const [name, buffer] of Object.entries(buffers)) {
-    try {
-      checkBuffer(operation, name, buffer);
-    } catch (error) {
-      return error as CommError;
-    }
-  }
-  return new CommError(
-    'InvalidBufferSize',
-    operation,
-    `${Object.keys(buffers).join(' or ')} changed length between the call and the start of the collective; do not resize or transfer a buffer until its collective has settled.`,
-    { arguments: Object.keys(buffers) },
-  );
 }
 
 function layoutFingerprint(kind: CollectiveKind, dtype: DType, layout: Layout): Fingerprint {

@@ -6,6 +6,8 @@ import { BASE_CASES, type ConformanceCase } from './cases.js';
 import { CONTRACT_CASES } from './contract-cases.js';
 import { DERIVED_CASES } from './derived-cases.js';
 import { REPEATED_CASES } from './repeated-cases.js';
+import { ROOTED_CASES } from './rooted-cases.js';
+import { ROOTED_ERROR_CASES } from './rooted-error-cases.js';
 import { SPLIT_CASES } from './split-cases.js';
 
 export { appliesTo } from './cases.js';
@@ -14,6 +16,8 @@ export const CASES: readonly ConformanceCase[] = [
   ...BASE_CASES,
   ...CONTRACT_CASES,
   ...REPEATED_CASES,
+  ...ROOTED_CASES,
+  ...ROOTED_ERROR_CASES,
   ...SPLIT_CASES,
   ...DERIVED_CASES,
 ];

@@ -34,12 +34,17 @@ export interface Close {
   type: 'close';
   id: number;
 }
+/** Closes this thread's port (after replying): with nothing else holding it, the thread ends. */
+export interface Release {
+  type: 'release';
+  id: number;
+}
 /** The thread ends with process.exit(3), without close(): its exit hook marks it gone (§5.7). */
 export interface Exit {
   type: 'exit';
   id: number;
 }
-export type ChannelCommand = Exchange | Stream | Close | Exit;
+export type ChannelCommand = Exchange | Stream | Close | Exit | Release;
 
 export type ChannelReply =
   | { type: 'ready' }
@@ -176,6 +181,7 @@ port.on('message', (command: ChannelCommand) => {
       if (command.type === 'exchange') reply = await exchange(command);
       else if (command.type === 'stream') reply = await stream(command);
       else if (command.type === 'exit') process.exit(3);
+      else if (command.type === 'release') reply = { type: 'done', id: command.id, received: {}, errors: [] };
       else {
         await backend.close();
         reply = { type: 'done', id: command.id, received: {}, errors: [] };
@@ -191,5 +197,6 @@ port.on('message', (command: ChannelCommand) => {
       };
     }
     port.postMessage(reply);
+    if (command.type === 'release') port.close();
   })();
 });

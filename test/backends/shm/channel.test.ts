@@ -115,4 +115,28 @@ describe('shm pair channel', () => {
       }
     },
   );
+
+  it('close() releases a waiting receive on this rank and its peer, and the idle thread then ends', async () => {
+    world = await ChannelWorld.start({ size: 2, ringBytes: RING });
+    const wait = { type: 'exchange' as const, sizes: [8], to: [] as number[], awaitEach: false };
+    const waits = [world.tell(0, { ...wait, from: [1] }).done, world.tell(1, { ...wait, from: [0] }).done];
+    expect(await world.tell(0, { type: 'close' }).done).toMatchObject({ type: 'done' });
+    const [own, peer] = await Promise.all(waits);
+    expect(own).toMatchObject({ type: 'failed', code: 'InvalidCommunicator' });
+    expect(peer).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
+    expect(peer!.type === 'failed' && peer!.message).toContain('rank 0 closed its communicator');
+    // Nothing the channel left behind (its listener, a timer) keeps either thread alive.
+    await Promise.all([world.tell(0, { type: 'release' }).done, world.tell(1, { type: 'release' }).done]);
+    expect(await Promise.all(world.exits)).toEqual([0, 0]);
+  });
+
+  it('an attached, idle channel does not keep its thread alive; a peer sees it exit', async () => {
+    world = await ChannelWorld.start({ size: 2, ringBytes: RING });
+    const waiting = world.tell(1, { type: 'exchange', sizes: [8], to: [], from: [0], awaitEach: false }).done;
+    await world.tell(0, { type: 'release' }).done;
+    expect(await world.exits[0]).toBe(0);
+    const peer = await waiting;
+    expect(peer).toMatchObject({ type: 'failed', code: 'CollectiveFailed' });
+    expect(peer.type === 'failed' && peer.message).toContain("rank 0's thread exited without close()");
+  });
 });
