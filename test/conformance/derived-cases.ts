@@ -7,6 +7,7 @@
 import type { Communicator } from '../../src/communicator/communicator.js';
 import { BASE_CASES, type ConformanceCase } from './cases.js';
 import { CONTRACT_CASES } from './contract-cases.js';
+import { ROOTED_CASES } from './rooted-cases.js';
 
 interface Derivation {
   readonly label: string;
@@ -17,7 +18,11 @@ const SPLIT_HALF: Derivation = { label: 'split half', make: (comm) => comm.split
 const DUP: Derivation = { label: 'dup', make: (comm) => comm.dup() };
 
 /** Every op × every dtype (44 collectives): on the split half only. */
-const HALF_ONLY = ['allreduce: every op × every dtype, odd count'];
+const HALF_ONLY = [
+  'allreduce: every op × every dtype, odd count',
+  'rooted: scatter and scatterv (constructor or buffer recv, counts only at the root)',
+  'rooted: scan and exscan are left folds in rank order; the last rank’s scan equals allreduce',
+];
 /** A cheap selection: every collective, the object family, queueing and agreement errors. */
 const SELECTED = [
   'rank and size are unique, in range and constant',
@@ -32,6 +37,9 @@ const SELECTED = [
   'shared region: the leader writes, fence, every rank reads; splitLocal agrees with isLeader',
   'bad input on one rank only: every rank gets the same code, then the communicator works',
   'CollectiveMismatch: count, op, root and kind disagreements name the ranks; the communicator survives',
+  'rooted: gather and gatherv (packed, counts only at the root, displs with gaps, in place)',
+  'rooted: alltoall (also in place) and alltoallv (recvCounts learnt or given, displs with gaps)',
+  'rooted: back-to-back different collectives without awaiting, interleaved with allreduce and barrier',
 ];
 
 const derivedByWorld = new WeakMap<Communicator, Map<string, Promise<Communicator | null>>>();
@@ -56,7 +64,7 @@ function onDerived(how: Derivation, c: ConformanceCase): ConformanceCase {
   };
 }
 
-const byName = new Map([...BASE_CASES, ...CONTRACT_CASES].map((c) => [c.name, c]));
+const byName = new Map([...BASE_CASES, ...CONTRACT_CASES, ...ROOTED_CASES].map((c) => [c.name, c]));
 function pick(name: string): ConformanceCase {
   const c = byName.get(name);
   if (c === undefined || c.fresh) throw new Error(`derived-cases: no shared-world case named '${name}'`);
