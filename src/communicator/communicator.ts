@@ -23,6 +23,7 @@ import type {
   SendrecvOptions,
 } from './messages/api.js';
 import type { PairChannel } from './messages/channel.js';
+import { splitNow, type SplitRequest } from './groups/split.js';
 import { messageLayerFor } from './messages/engine.js';
 import type { MessageGroup } from './messages/layer.js';
 import { PointToPointCalls } from './messages/point-to-point.js';
@@ -331,6 +332,56 @@ export interface Communicator extends PointToPoint, RootedCollectives {
    * ```
    */
   splitLocal(): Promise<Communicator>;
+  /**
+   * Partitions this communicator's ranks into new communicators, one per color, like
+   * MPI_Comm_split (spec/communicator.md §11.1): the ranks that pass the same `color` form one
+   * communicator, ordered by `key` and, for equal keys, by their rank here. A rank that passes
+   * `null` or `undefined` (MPI_UNDEFINED) joins none and gets `null`. A collective of this
+   * communicator: every rank calls it at the same point of its sequence.
+   *
+   * The new communicator has its own context ids (§11.2): its collectives and messages never match
+   * this communicator's or any other's, and may be in flight at the same time. Its `backend` is this
+   * communicator's; its collectives travel as messages through rank 0 of the new communicator
+   * (§11.4), with the same results, bit for bit, as on a world of the same ranks. Each of its ranks
+   * is its own node leader (heap shared regions, one-rank splitLocal()). Close it on every rank when
+   * done (§11.5); closing either leaves the other open (a derived communicator fails with
+   * `CollectiveFailed` once its world is closed).
+   *
+   * @param color - a non-negative safe integer, or `null`/`undefined` to take no part.
+   * @param key - a safe integer (negative allowed) that orders this rank in its new communicator;
+   *   default: this rank.
+   * @returns the communicator of this rank's color, or `null` when `color` is null/undefined.
+   * @throws {@link CommError} `InvalidArgument` (a color that is not a non-negative safe integer, a
+   *   key that is not a safe integer; on every rank, `details.invalidRanks` naming the culprit),
+   *   `CollectiveMismatch` (another rank called a different collective here), `CollectiveFailed`,
+   *   `Timeout`, `InvalidCommunicator` (closed).
+   * @example
+   * ```ts
+   * // Rows and columns of a 2-D process grid of `cols` columns.
+   * const row = await comm.split(Math.floor(comm.rank / cols)); // ranks of my row, in rank order
+   * const col = await comm.split(comm.rank % cols, -comm.rank); // my column, in reverse rank order
+   * const rowSum = await row!.allreduce(Float64Array.of(x));
+   * await row!.close();
+   * await col!.close();
+   * ```
+   */
+  split(color: number | null | undefined, key?: number): Promise<Communicator | null>;
+  /**
+   * A new communicator of the same ranks in the same order, with its own context ids (MPI_Comm_dup,
+   * spec/communicator.md §11.3): a library can run its collectives and messages on a dup without
+   * ever matching the caller's. A collective of this communicator; otherwise as {@link split}.
+   *
+   * @returns the new communicator (`rank` and `size` as this one's).
+   * @throws {@link CommError} `CollectiveMismatch`, `CollectiveFailed`, `Timeout`,
+   *   `InvalidCommunicator` (closed).
+   * @example
+   * ```ts
+   * const mine = await comm.dup(); // a library's private communicator
+   * await Promise.all([mine.barrier(), comm.allreduce(grad, 'sum', grad)]); // never interfere
+   * await mine.close();
+   * ```
+   */
+  dup(): Promise<Communicator>;
   /**
    * Ends this communicator (spec/communicator.md §3). Idempotent; `closed` is true at once.
    * Operations queued and not started, and every later call, reject with `InvalidCommunicator`; an
@@ -810,6 +861,30 @@ export class CheckedCommunicator implements Communicator {
     }
     return this.#schedule(operation, () => this.#backend.splitLocal(), undefined).then(
       (c) => c as unknown as Communicator,
+    );
+  }
+
+  split(color: number | null | undefined, key: number = this.rank): Promise<Communicator | null> {
+    return this.#derive({ operation: 'split', color, key });
+  }
+
+  dup(): Promise<Communicator> {
+    return this.#derive({ operation: 'dup', color: 0, key: this.rank }) as Promise<Communicator>;
+  }
+
+  /** split/dup: one collective of this communicator (groups/split.ts, spec §11). */
+  #derive(request: SplitRequest): Promise<Communicator | null> {
+    const operation = request.operation;
+    try {
+      this.#checkOpen(operation);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const group = this.messageGroup;
+    return this.#schedule(
+      operation,
+      () => splitNow(this.#backend, group, request, (backend, g) => new CheckedCommunicator(backend, g)),
+      null,
     );
   }
 

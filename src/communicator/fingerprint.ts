@@ -15,7 +15,9 @@ export type CollectiveKind =
   | 'bcast'
   | 'createSharedRegion'
   | 'fence'
-  | RootedKind;
+  | RootedKind
+  | 'split'
+  | 'dup';
 
 /** The collectives on messages (rooted.ts, spec/communicator.md §4.10–4.15). */
 export type RootedKind =
@@ -53,6 +55,9 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'alltoallv',
   'scan',
   'exscan',
+  // Appended: split() and dup() (spec/communicator.md §11), collectives of the parent.
+  'split',
+  'dup',
 ];
 
 export interface Fingerprint {

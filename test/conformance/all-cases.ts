@@ -5,9 +5,11 @@
 import { BASE_CASES, type ConformanceCase } from './cases.js';
 import { CONTRACT_CASES } from './contract-cases.js';
 import { MESSAGE_CASES } from './message-cases.js';
+import { DERIVED_CASES } from './derived-cases.js';
 import { REPEATED_CASES } from './repeated-cases.js';
 import { ROOTED_CASES } from './rooted-cases.js';
 import { ROOTED_ERROR_CASES } from './rooted-error-cases.js';
+import { SPLIT_CASES } from './split-cases.js';
 
 export { appliesTo } from './cases.js';
 
@@ -18,5 +20,7 @@ export const CASES: readonly ConformanceCase[] = [
   ...ROOTED_CASES,
   ...ROOTED_ERROR_CASES,
   ...MESSAGE_CASES,
+  ...SPLIT_CASES,
+  ...DERIVED_CASES,
 ];
 export const CASE_BY_NAME: ReadonlyMap<string, ConformanceCase> = new Map(CASES.map((c) => [c.name, c]));

@@ -71,23 +71,30 @@ describe('README examples', () => {
     expect(ran.code).toBe(0);
   });
 
-  it.each(['shm', 'tcp'])('app.ts, api.ts and node-groups.ts run as 2 ranks (%s)', async (backend) => {
-    const app = await collectiveRun(backend, 'app.ts');
-    expect(app.code, app.stderr).toBe(0);
-    expect(app.stdout).toContain(`rank 1/2 on ${backend}: 1`);
-    const api = await collectiveRun(backend, 'api.ts');
-    expect(api.code, api.stderr).toBe(0);
-    expect(api.stdout.match(/InvalidBufferSize/g)).toHaveLength(2);
-    const groups = await collectiveRun(backend, 'node-groups.ts');
-    expect(groups.code, groups.stderr).toBe(0);
-    expect(groups.stdout.match(backend === 'shm' ? /total 10/g : /total 20/g)).toHaveLength(2);
-    // Nothing on stderr but, on a machine with fewer cores than ranks, the one oversubscription note.
-    for (const ran of [app, api, groups]) {
-      expect(ran.stderr.split('\n').filter((l) => l !== '' && !/COLLECTIVE_OVERSUBSCRIBED/.test(l))).toEqual(
-        [],
-      );
-    }
-  });
+  it.each(['shm', 'tcp'])(
+    'app.ts, api.ts, node-groups.ts and communicators.ts run as 2 ranks (%s)',
+    async (backend) => {
+      const app = await collectiveRun(backend, 'app.ts');
+      expect(app.code, app.stderr).toBe(0);
+      expect(app.stdout).toContain(`rank 1/2 on ${backend}: 1`);
+      const api = await collectiveRun(backend, 'api.ts');
+      expect(api.code, api.stderr).toBe(0);
+      expect(api.stdout.match(/InvalidBufferSize/g)).toHaveLength(2);
+      const groups = await collectiveRun(backend, 'node-groups.ts');
+      expect(groups.code, groups.stderr).toBe(0);
+      expect(groups.stdout.match(backend === 'shm' ? /total 10/g : /total 20/g)).toHaveLength(2);
+      const split = await collectiveRun(backend, 'communicators.ts');
+      expect(split.code, split.stderr).toBe(0);
+      expect(split.stdout).toContain('rank 0: half 0 sums to 0, half ranks 0,0');
+      expect(split.stdout).toContain('rank 1: half 1 sums to 1, half ranks 0,0');
+      // Nothing on stderr but, on a machine with fewer cores than ranks, the one oversubscription note.
+      for (const ran of [app, api, groups, split]) {
+        expect(
+          ran.stderr.split('\n').filter((l) => l !== '' && !/COLLECTIVE_OVERSUBSCRIBED/.test(l)),
+        ).toEqual([]);
+      }
+    },
+  );
 
   it('messages.ts runs as one rank (a ring of one: every message is a self-send)', async () => {
     const ran = await run(['--import', 'tsx', 'messages.ts']);
