@@ -15,8 +15,8 @@ const CLI = fileURLToPath(new URL('../selection/fixtures/cli.ts', import.meta.ur
 /** Bounds a hung run; collective run stops every rank and exits 124 after it. */
 const RUN_TIMEOUT_SECS = 120;
 /** What rank 0 prints: the iteration count, then the grid's hash. */
-const REPORT =
-  /on (\d+) rank\(s\), (\w+): (\d+) iterations,\n {2}residual (\S+), centre \S+, sha256 ([0-9a-f]{64})/;
+const REPORT = /jacobi: (\d+) iterations on (\d+) rank\(s\) on (\w+), residual (\S+), sha256 ([0-9a-f]{64})/;
+/on (\d+) rank\(s\), (\w+): (\d+) iterations,\n {2}residual (\S+), centre \S+, sha256 ([0-9a-f]{64})/;
 
 interface Solved {
   size: number;
@@ -47,9 +47,9 @@ function solve(args: string[]): Promise<Solved> {
         return;
       }
       resolve({
-        size: Number(match[1]),
-        backend: match[2] as string,
-        iterations: Number(match[3]),
+        iterations: Number(match[1]),
+        size: Number(match[2]),
+        backend: match[3] as string,
         residual: Number(match[4]),
         sha256: match[5] as string,
       });
