@@ -16,6 +16,12 @@ export type {
   AllgathervOptions,
   BackendName,
 } from './communicator/communicator.js';
+export type {
+  RootedCollectives,
+  GathervOptions,
+  ScattervOptions,
+  AlltoallvOptions,
+} from './communicator/rooted/api.js';
 export type { NumericArray, NumericArrayConstructor, ReduceOp, DTypeName } from './communicator/dtypes.js';
 export {
   CollectiveError,

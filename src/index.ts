@@ -21,6 +21,12 @@ export type {
   BackendName,
   KnownBackendName,
 } from './communicator/communicator.js';
+export type {
+  RootedCollectives,
+  GathervOptions,
+  ScattervOptions,
+  AlltoallvOptions,
+} from './communicator/rooted/api.js';
 export type { NumericArray, NumericArrayConstructor, ReduceOp, DTypeName } from './communicator/dtypes.js';
 export {
   CollectiveError,

@@ -4,6 +4,7 @@
  */
 import type { Backend, Communicator } from '../../src/communicator/communicator.js';
 import type { Fingerprint } from '../../src/communicator/fingerprint.js';
+import { OneRankChannel } from '../../src/communicator/one-rank.js';
 
 type CommunicatorModule = typeof import('../../src/communicator/communicator.js');
 type FingerprintModule = typeof import('../../src/communicator/fingerprint.js');
@@ -101,6 +102,7 @@ export function nullBackend(): Backend {
     rank: 0,
     size: 1,
     isLeader: true,
+    channel: new OneRankChannel(),
     allreduce: () => {},
     allgatherv: () => {},
     broadcast: () => {},

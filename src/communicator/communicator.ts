@@ -15,8 +15,22 @@ import {
   rememberable,
 } from './call-shape.js';
 import { digestInts, fingerprint, type CollectiveKind, type Fingerprint } from './fingerprint.js';
+import type {
+  MessageStatus,
+  PointToPoint,
+  RecvObjectResult,
+  RecvResult,
+  SendrecvOptions,
+} from './messages/api.js';
 import type { PairChannel } from './messages/channel.js';
-import { CannotTravel, decodeObject, encodeObject } from './objects.js';
+import { messageLayerFor } from './messages/engine.js';
+import type { MessageGroup } from './messages/layer.js';
+import { PointToPointCalls } from './messages/point-to-point.js';
+import { decodeObject, encodeWith } from './objects.js';
+import type { AlltoallvOptions, GathervOptions, RootedCollectives, ScattervOptions } from './rooted/api.js';
+import { ExchangeOps } from './rooted/exchange.js';
+import type { RootedHost } from './rooted/host.js';
+import { RootedOps } from './rooted/rooted.js';
 import {
   allocate,
   checkApartOrSame,
@@ -25,6 +39,7 @@ import {
   checkOp,
   checkRecv,
   checkRegionRequest,
+  changedError,
   checkRoot,
   packedDispls,
   type Layout,
@@ -141,7 +156,7 @@ export interface AllgathervOptions<T extends NumericArray> {
  * await comm.close();
  * ```
  */
-export interface Communicator {
+export interface Communicator extends PointToPoint, RootedCollectives {
   /** This rank's index, an integer with `0 ≤ rank < size`; constant for the communicator's life. */
   readonly rank: number;
   /** The number of ranks (an integer ≥ 1), equal on every rank. */
@@ -388,8 +403,78 @@ export class CheckedCommunicator implements Communicator {
   #settled: Promise<unknown> | null = null;
   #settledValue: unknown = undefined;
 
-  constructor(backend: Backend) {
+  readonly #group: MessageGroup;
+  readonly #messages: PointToPointCalls;
+  readonly #rooted: RootedOps;
+  readonly #exchange: ExchangeOps;
+
+  /**
+   * `group`: this communicator's place in its world's message layer (split/dup results pass theirs);
+   * without it the communicator is the world: context 0, members [0, …, size-1].
+   */
+  constructor(backend: Backend, group?: MessageGroup) {
     this.#backend = backend;
+    this.#group = group ?? {
+      layer: messageLayerFor(backend.channel, backend.rank, backend.size),
+      context: 0,
+      members: Array.from({ length: backend.size }, (_, r) => r),
+    };
+    this.#messages = new PointToPointCalls(this.#group, {
+      rank: backend.rank,
+      size: backend.size,
+      backend: backend.name,
+      checkOpen: (operation) => this.#checkOpen(operation),
+    });
+    const host: RootedHost = {
+      rank: backend.rank,
+      size: backend.size,
+      backend,
+      messageGroup: () => this.#group,
+      checkOpen: (operation) => this.#checkOpen(operation),
+      schedule: (operation, body) => this.#schedule(operation, body, undefined as never),
+      refuse: (operation, error) => this.#rejectEverywhere(operation, error),
+      abandon: (operation, error) => this.#abandonNow(operation, error),
+    };
+    this.#rooted = new RootedOps(host);
+    this.#exchange = new ExchangeOps(host);
+  }
+
+  /** This communicator's contexts and world ranks in its world's message layer (internal: collectives on messages, split/dup). */
+  get messageGroup(): MessageGroup {
+    return this.#group;
+  }
+
+  // ---- point-to-point (spec §10): straight to the message layer, not queued behind collectives ----
+  send<T extends NumericArray>(buf: T, dest: number, tag?: number): Promise<void> {
+    return this.#messages.send(buf, dest, tag);
+  }
+  recv<T extends NumericArray>(
+    buf: T | NumericArrayConstructor<T>,
+    source?: number,
+    tag?: number,
+  ): Promise<RecvResult<T>> {
+    return this.#messages.recv(buf, source, tag);
+  }
+  sendrecv<T extends NumericArray, U extends NumericArray>(
+    send: T,
+    dest: number,
+    recv: U | NumericArrayConstructor<U>,
+    source?: number,
+    options?: SendrecvOptions,
+  ): Promise<RecvResult<U>> {
+    return this.#messages.sendrecv(send, dest, recv, source, options);
+  }
+  probe(source?: number, tag?: number): Promise<MessageStatus> {
+    return this.#messages.probe(source, tag);
+  }
+  iprobe(source?: number, tag?: number): MessageStatus | null {
+    return this.#messages.iprobe(source, tag);
+  }
+  sendObject(value: unknown, dest: number, tag?: number): Promise<void> {
+    return this.#messages.sendObject(value, dest, tag);
+  }
+  recvObject<V = unknown>(source?: number, tag?: number): Promise<RecvObjectResult<V>> {
+    return this.#messages.recvObject<V>(source, tag);
   }
 
   get rank(): number {
@@ -627,6 +712,59 @@ export class CheckedCommunicator implements Communicator {
     ).then((box) => (box as unknown as { value: V }).value);
   }
 
+  // ---- collectives on messages (rooted/, spec §4.10–4.15) ----
+  reduce<T extends NumericArray>(send: T, op?: ReduceOp, root?: number, recv?: T): Promise<T | null> {
+    return this.#rooted.reduce(send, op, root, recv);
+  }
+  gather<T extends NumericArray>(send: T, root?: number, recv?: T): Promise<T | null> {
+    return this.#rooted.gather(send, root, recv);
+  }
+  gatherv<T extends NumericArray>(send: T, root?: number, options?: GathervOptions<T>): Promise<T | null> {
+    return this.#rooted.gatherv(send, root, options);
+  }
+  scatter<T extends NumericArray>(
+    send: T | null,
+    recv: T | NumericArrayConstructor<T>,
+    root?: number,
+  ): Promise<T> {
+    return this.#rooted.scatter(send, recv, root);
+  }
+  scatterv<T extends NumericArray>(
+    send: T | null,
+    recv: T | NumericArrayConstructor<T>,
+    root?: number,
+    options?: ScattervOptions,
+  ): Promise<T> {
+    return this.#rooted.scatterv(send, recv, root, options);
+  }
+  reduceScatter<T extends NumericArray>(
+    send: T,
+    counts: ArrayLike<number>,
+    op?: ReduceOp,
+    recv?: T,
+  ): Promise<T> {
+    return this.#exchange.reduceScatter(send, counts, op, recv);
+  }
+  reduceScatterBlock<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T> {
+    return this.#exchange.reduceScatterBlock(send, op, recv);
+  }
+  alltoall<T extends NumericArray>(send: T, recv?: T): Promise<T> {
+    return this.#exchange.alltoall(send, recv);
+  }
+  alltoallv<T extends NumericArray>(
+    send: T,
+    sendCounts: ArrayLike<number>,
+    options?: AlltoallvOptions<T>,
+  ): Promise<T> {
+    return this.#exchange.alltoallv(send, sendCounts, options);
+  }
+  scan<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T> {
+    return this.#exchange.scan(send, op, recv);
+  }
+  exscan<T extends NumericArray>(send: T, op?: ReduceOp, recv?: T): Promise<T> {
+    return this.#exchange.exscan(send, op, recv);
+  }
+
   createSharedRegion<T extends NumericArray>(
     ctor: NumericArrayConstructor<T>,
     count: number,
@@ -860,26 +998,6 @@ function gatherTarget<T extends NumericArray>(
   return recv;
 }
 
-/**
- * A buffer changed between the call and the start of its queued collective (the caller did not
- * await): detached, or its resizable buffer shrank. The error names it (spec §4, detached buffers).
- */
-function changedError(operation: string, buffers: Record<string, NumericArray>): CommError {
-  for (const [name, buffer] of Object.entries(buffers)) {
-    try {
-      checkBuffer(operation, name, buffer);
-    } catch (error) {
-      return error as CommError;
-    }
-  }
-  return new CommError(
-    'InvalidBufferSize',
-    operation,
-    `${Object.keys(buffers).join(' or ')} changed length between the call and the start of the collective; do not resize or transfer a buffer until its collective has settled.`,
-    { arguments: Object.keys(buffers) },
-  );
-}
-
 function layoutFingerprint(kind: CollectiveKind, dtype: DType, layout: Layout): Fingerprint {
   return fingerprint(kind, {
     dtype: dtype.name,
@@ -902,23 +1020,4 @@ function packedLayout(counts: number[]): Layout {
     displs,
     extent: counts.length === 0 ? 0 : displs[counts.length - 1]! + counts[counts.length - 1]!,
   };
-}
-
-function encodeWith(operation: string, value: unknown): Uint8Array {
-  try {
-    return encodeObject(value);
-  } catch (cause) {
-    if (cause instanceof CannotTravel) {
-      throw new CommError('InvalidArgument', operation, `${cause.message} (spec §4.6 lists what travels).`, {
-        argument: 'value',
-        path: cause.path,
-      });
-    }
-    throw new CommError(
-      'InvalidArgument',
-      operation,
-      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (spec §4.6 lists what travels).`,
-      { argument: 'value' },
-    );
-  }
 }

@@ -432,3 +432,14 @@ export function stallWarningMessage(
   const waited = (waitedMs / MS_PER_SEC).toFixed(1);
   return `collective #${sequence} (${kind}): waiting ${waited} s for ${who}; still waiting — the fatal timeout is ${timeoutSecs} s (${TIMEOUT_ENV})`;
 }
+
+/**
+ * The stall warning of a message operation that waits (a receive, a probe, a rendezvous send;
+ * spec/communicator.md §10.7), worded as {@link stallWarningMessage}: e.g. `recv from rank 3, tag 7
+ * on the world communicator (shm): waiting 60.0 s; still waiting — the fatal timeout is 1800 s
+ * (COLLECTIVE_TIMEOUT_SECS)`.
+ */
+export function messageStallWarningMessage(describe: string, waitedMs: number, timeoutSecs: number): string {
+  const waited = (waitedMs / MS_PER_SEC).toFixed(1);
+  return `${describe}: waiting ${waited} s; still waiting — the fatal timeout is ${timeoutSecs} s (${TIMEOUT_ENV})`;
+}

@@ -14,7 +14,22 @@ export type CollectiveKind =
   | 'allgather'
   | 'bcast'
   | 'createSharedRegion'
-  | 'fence';
+  | 'fence'
+  | RootedKind;
+
+/** The collectives on messages (rooted.ts, spec/communicator.md §4.10–4.15). */
+export type RootedKind =
+  | 'reduce'
+  | 'gather'
+  | 'gatherv'
+  | 'scatter'
+  | 'scatterv'
+  | 'reduceScatter'
+  | 'reduceScatterBlock'
+  | 'alltoall'
+  | 'alltoallv'
+  | 'scan'
+  | 'exscan';
 
 export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'allreduce',
@@ -26,6 +41,18 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   'createSharedRegion',
   // Appended: the codes above are stable. A shared region's fence (shm), told apart from barrier().
   'fence',
+  // Appended: the collectives on messages (rooted.ts); agreement is a barrier with these kinds.
+  'reduce',
+  'gather',
+  'gatherv',
+  'scatter',
+  'scatterv',
+  'reduceScatter',
+  'reduceScatterBlock',
+  'alltoall',
+  'alltoallv',
+  'scan',
+  'exscan',
 ];
 
 export interface Fingerprint {

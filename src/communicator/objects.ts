@@ -10,6 +10,7 @@
 // (spec/performance.md §2.4.1) for faster decoding of string-heavy objects, which the object family's
 // small metadata does not need.
 import { Packr } from 'msgpackr/pack';
+import { CommError } from './errors.js';
 
 const OPTIONS = {
   structuredClone: true,
@@ -190,4 +191,24 @@ function formatPath(path: ReadonlyArray<string | number>): string {
 /** No lone UTF-16 surrogate (String#isWellFormed: Node 20; typed here because lib is ES2022). */
 function isWellFormed(text: string): boolean {
   return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** encodeObject for `operation`, a value that cannot travel refused with InvalidArgument naming where (§4.6). */
+export function encodeWith(operation: string, value: unknown): Uint8Array {
+  try {
+    return encodeObject(value);
+  } catch (cause) {
+    if (cause instanceof CannotTravel) {
+      throw new CommError('InvalidArgument', operation, `${cause.message} (spec §4.6 lists what travels).`, {
+        argument: 'value',
+        path: cause.path,
+      });
+    }
+    throw new CommError(
+      'InvalidArgument',
+      operation,
+      `the value cannot be encoded (${(cause as Error).message}); pass plain data: objects, arrays, Maps, Sets, Dates, bigints, typed arrays (spec §4.6 lists what travels).`,
+      { argument: 'value' },
+    );
+  }
 }

@@ -156,7 +156,7 @@ export function checkRoot(operation: string, root: unknown, size: number): numbe
   return root;
 }
 
-function checkIntArray(operation: string, name: string, value: unknown, size: number): number[] {
+export function checkIntArray(operation: string, name: string, value: unknown, size: number): number[] {
   const isArrayLike =
     Array.isArray(value) ||
     (ArrayBuffer.isView(value) && !(value instanceof DataView) && !dtypeOf(value)?.bigint);
@@ -312,4 +312,24 @@ export function allocate<T>(operation: string, dtype: DType, count: number): T {
       { count, bytes: count * dtype.bytes },
     );
   }
+}
+
+/**
+ * A buffer changed between the call and the start of its queued collective (the caller did not
+ * await): detached, or its resizable buffer shrank. The error names it (spec §4, detached buffers).
+ */
+export function changedError(operation: string, buffers: Record<string, NumericArray>): CommError {
+  for (const [name, buffer] of Object.entries(buffers)) {
+    try {
+      checkBuffer(operation, name, buffer);
+    } catch (error) {
+      return error as CommError;
+    }
+  }
+  return new CommError(
+    'InvalidBufferSize',
+    operation,
+    `${Object.keys(buffers).join(' or ')} changed length between the call and the start of the collective; do not resize or transfer a buffer until its collective has settled.`,
+    { arguments: Object.keys(buffers) },
+  );
 }

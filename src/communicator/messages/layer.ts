@@ -52,8 +52,17 @@ export interface MessageLayer {
    * Sends `payload` to world rank `dest` (may be this rank). Resolves when `payload` may be reused:
    * at once for a message below the eager threshold (it was copied), after the receiver matched it
    * and the bytes were posted for a larger one (rendezvous). Rejects with the group's failure.
+   * `describe` names the send in stall warnings and the Timeout error of a rendezvous send that
+   * waits for its receiver (e.g. "send to rank 3, tag 7"); a default names world ranks.
    */
-  send(context: number, dest: number, tag: number, kind: number, payload: Uint8Array): Promise<void>;
+  send(
+    context: number,
+    dest: number,
+    tag: number,
+    kind: number,
+    payload: Uint8Array,
+    describe?: string,
+  ): Promise<void>;
   /**
    * Receives the first message in `context` from `source` (or {@link ANY_SOURCE}) with `tag` (or
    * {@link ANY_TAG}), in arrival order; `place` says where its payload goes. Resolves with the
