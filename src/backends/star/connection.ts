@@ -60,8 +60,9 @@ export class Connection {
     return this.#ended ? false : this.writer.write(tag, ...parts);
   }
 
-  sendAll(frames: ReadonlyArray<readonly [number, readonly Uint8Array[]]>): boolean {
-    return this.#ended ? false : this.writer.writeFrames(frames);
+  /** `taken` runs once the link has taken every frame (not if the connection ends first). */
+  sendAll(frames: ReadonlyArray<readonly [number, readonly Uint8Array[]]>, taken?: () => void): boolean {
+    return this.#ended ? false : this.writer.writeFrames(frames, taken);
   }
 
   /** Holds writes until uncork(), so frames written together leave in one syscall. */

@@ -6,7 +6,6 @@
  * dropped. Peer loss, protocol violations and stalls end the group with Abort or Timeout.
  */
 import type { PairChannel } from '../../communicator/messages/channel.js';
-import { unwiredChannel } from '../../communicator/messages/unwired.js';
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import type { DType, NumericArray } from '../../communicator/dtypes.js';
 import { CommError, stallWarningMessage } from '../../communicator/errors.js';
@@ -23,6 +22,7 @@ import type { Connection } from './connection.js';
 import { isComplete, type Contribution } from './contribution.js';
 import {
   alreadyFailed,
+  closedForMessages,
   closedInFlight,
   formatBytes,
   formatSecs,
@@ -49,7 +49,10 @@ import {
 import { RoundProgress, type LocalCall } from './round.js';
 import { createOneRankCommunicator } from '../../communicator/one-rank.js';
 import { closeConnections, StallClock } from './lifecycle.js';
+import { decodeFail } from './message-frames.js';
+import { Relay } from './relay.js';
 import { StagingRing } from './staging.js';
+import { StarChannel } from './star-channel.js';
 
 /**
  * Everything rank 0 holds for one worker across rounds — the unused data of its current contribution,
@@ -102,6 +105,13 @@ export class CoordinatorBackend implements Backend {
   readonly #begun: number[];
   /** Worker ranks whose link is paused because rank 0 holds too much of their data. */
   readonly #held = new Set<number>();
+  /** Messages between workers (§12.2): forwarded at once, sources paused while a destination is slow. */
+  readonly #relay: Relay;
+  readonly #messages: StarChannel;
+  /** A collective call of rank 0 is in flight (until it settles): the links are ref'd (§6.1). */
+  #callActive = false;
+  /** The message layer waits for something (§12.4): the links are ref'd. */
+  #messagesActive = false;
   /**
    * Per worker rank: bytes held for the contributions queued behind its head — each one's data
    * received plus CONTRIBUTION_OVERHEAD_BYTES (those are never consumed, discarded or placed before
@@ -139,9 +149,26 @@ export class CoordinatorBackend implements Backend {
   constructor(settings: StarSettings, peers: Connection[], admission: Admission) {
     this.#s = settings;
     this.name = backendOf(settings);
-    this.channel = unwiredChannel(this.name, settings.timeoutMs / 1000, settings.stallWarningMs / 1000);
     this.size = settings.size;
     this.#peers = peers;
+    this.#messages = new StarChannel(
+      0,
+      settings.size,
+      false,
+      settings.chunkBytes,
+      settings.timeoutMs / 1000,
+      settings.stallWarningMs / 1000,
+      {
+        connectionTo: (dest) => this.#connectionTo(dest),
+        keepAlive: (active) => {
+          this.#messagesActive = active;
+          this.#applyRefs();
+        },
+        endGroup: (error) => this.#endGroup(error),
+      },
+    );
+    this.channel = this.#messages;
+    this.#relay = new Relay(settings.size, peers, this.#messages, (rank, on) => this.#relayPause(rank, on));
     this.#workers = peers.slice(1);
     this.#admission = admission;
     this.#smallBytes = settings.smallBytes;
@@ -158,7 +185,8 @@ export class CoordinatorBackend implements Backend {
       // Idle, the connections do not keep the process alive (spec §6.1): ref'd while a call is in flight.
       peer.link.unref();
       peer.onFrame = (tag, payload, placed) => this.#onFrame(r, tag, payload, placed);
-      peer.reader.sink = (tag, bytes) => this.#destinationFor(r, tag, bytes);
+      peer.reader.sink = (tag, bytes) =>
+        Relay.destinationFor(tag, bytes) ?? this.#destinationFor(r, tag, bytes);
       peer.onEnd = (error) => {
         if (this.#closing || this.#departed.some((d) => d.rank === r)) return;
         // A clean end once every frame to it had left is a departure, as an orderly close is
@@ -216,11 +244,13 @@ export class CoordinatorBackend implements Backend {
     this.#local = null;
     this.#flushing = null;
     local?.reject(closedInFlight(local.fp.kind));
+    this.#messages.failed(closedForMessages());
     this.#admission.close();
     this.#stopPlacing();
     // A paused link would never read the peer's FIN: close would wait out CLOSE_GRACE_MS.
     for (const rank of this.#held) this.#peers[rank]?.link.resume();
     this.#held.clear();
+    this.#relay.release();
     for (const ring of this.#staging) ring.release();
     const live = this.#workers.filter((p) => !p.ended);
     for (const peer of live) {
@@ -274,16 +304,49 @@ export class CoordinatorBackend implements Backend {
 
   /** A call in flight (until it settles, its flush included) keeps the process alive; an idle communicator does not. */
   #refWorkers(on: boolean): void {
+    this.#callActive = on;
+    this.#applyRefs();
+  }
+
+  /** The links are ref'd while a collective call or the message layer waits (§6.1, §12.4). */
+  #applyRefs(): void {
     if (this.#closing) return;
+    const on = this.#callActive || this.#messagesActive;
     for (const peer of this.#workers) {
       if (on) peer.link.ref();
       else peer.link.unref();
     }
   }
 
+  /** Where rank 0's own messages to `dest` go: its link, or why it is gone. */
+  #connectionTo(dest: number): Connection | CommError {
+    if (this.#closing) return closedForMessages();
+    const peer = this.#peers[dest] as Connection;
+    if (peer.ended) return peerFailed('send', dest, 'left the group (its connection ended)');
+    return peer;
+  }
+
+  /** The relay stops (or resumes) reading a source; the hold of §5.4 may keep it paused. */
+  #relayPause(rank: number, on: boolean): void {
+    if (this.#held.has(rank) || this.#closing) return;
+    const link = this.#peers[rank]?.link;
+    if (on) link?.pause();
+    else link?.resume();
+  }
+
   #onFrame(rank: number, tag: number, payload: Buffer, placed: boolean): void {
     if (this.#failure || this.#closing) return;
     this.#lastHeard[rank] = performance.now();
+    // Messages (§12) interleave with rounds frame by frame: they never touch a round's state.
+    if (tag === Tag.MessageTo || tag === Tag.MessageMore) {
+      this.#relay.onFrame(rank, tag, payload, placed);
+      return;
+    }
+    if (tag === Tag.Fail) {
+      const { reason } = decodeFail(payload);
+      this.#failGroup(rank, `ended the group: ${reason}`, false);
+      return;
+    }
     const queue = this.#queues[rank] as Contribution[];
     const last = queue[queue.length - 1];
     if (tag === Tag.Begin || tag === Tag.BarrierReady) {
@@ -415,14 +478,15 @@ export class CoordinatorBackend implements Backend {
   #hold(rank: number): void {
     if (this.#held.has(rank)) return;
     this.#held.add(rank);
-    this.#peers[rank]?.link.pause();
+    if (!this.#relay.isPaused(rank)) this.#peers[rank]?.link.pause();
   }
 
   #release(): void {
     for (const rank of this.#held) {
       if (this.#heldFor(rank) <= HOLD_LIMIT_BYTES / 2) {
         this.#held.delete(rank);
-        this.#peers[rank]?.link.resume();
+        // Still paused while the relay waits for one of its destinations (§12.2).
+        if (!this.#relay.isPaused(rank)) this.#peers[rank]?.link.resume();
       }
     }
   }
@@ -598,6 +662,7 @@ export class CoordinatorBackend implements Backend {
     }
     const error = timedOut(flushing.fp.kind, sequence, slow, this.#s.timeoutMs / 1000, detail);
     this.#failure = error;
+    this.#messages.failed(error);
     this.#clock.stop();
     this.#stopPlacing();
     const frame = encodeSilentRanks(sequence, stalledMs, slow, detail);
@@ -638,7 +703,9 @@ export class CoordinatorBackend implements Backend {
     if (!started && this.#progress === null) return false;
     // A rank rank 0 stopped reading (#held) has arrived: its data waits in TCP for rank 0 to catch up.
     let missing = heads.flatMap((h, r) =>
-      (r === 0 ? local === null : !this.#held.has(r) && (!h || !isComplete(h))) ? [r] : [],
+      (r === 0 ? local === null : !this.#held.has(r) && !this.#relay.isPaused(r) && (!h || !isComplete(h)))
+        ? [r]
+        : [],
     );
     if (missing.length === 0)
       missing = this.#peers.flatMap((p, r) => (r > 0 && p.writer.unflushedFrames > 0 ? [r] : []));
@@ -657,6 +724,7 @@ export class CoordinatorBackend implements Backend {
     }
     const error = timedOut(kind, this.#sequence, missing, timeoutSecs, detail);
     this.#failure = error;
+    this.#messages.failed(error);
     this.#clock.stop();
     this.#stopPlacing();
     for (const peer of this.#workers) peer.send(Tag.Timeout, frame);
@@ -690,11 +758,15 @@ export class CoordinatorBackend implements Backend {
     return `after sending ${formatBytes(head.received)} of ${formatBytes(head.bytes)} of collective #${head.sequence}`;
   }
 
-  /** A worker is gone or broke the protocol: every rank learns it now (Abort), and later calls fail. */
-  #failGroup(rank: number, why: string): void {
+  /**
+   * A worker is gone or broke the protocol (or ended the group: Fail, §12.5; its link stays open):
+   * every rank learns it now (Abort), and later calls fail.
+   */
+  #failGroup(rank: number, why: string, cut = true): void {
     if (this.#failure || this.#closing) return;
     const kind = (this.#local ?? this.#flushing)?.fp.kind ?? 'collective';
     this.#failure = peerFailed(kind, rank, why);
+    this.#messages.failed(peerFailed('message', rank, why));
     this.#clock.stop();
     this.#stopPlacing();
     const abort = encodeAbort(rank, why);
@@ -704,6 +776,24 @@ export class CoordinatorBackend implements Backend {
     this.#local = null;
     this.#flushing = null;
     local?.reject(this.#failure);
-    this.#peers[rank]?.destroy();
+    if (cut) this.#peers[rank]?.destroy();
+  }
+
+  /**
+   * The message layer ends the group (a receive timed out, §12.5): rank 0 gets `error`, every worker
+   * an Abort naming rank 0 with its message, as a collective's Timeout ends the group.
+   */
+  #endGroup(error: CommError): void {
+    if (this.#failure || this.#closing) return;
+    this.#failure = error;
+    this.#messages.failed(error);
+    this.#clock.stop();
+    this.#stopPlacing();
+    const abort = encodeAbort(0, `ended the group: ${error.message}`);
+    for (const peer of this.#workers) peer.send(Tag.Abort, abort);
+    const local = this.#local ?? this.#flushing;
+    this.#local = null;
+    this.#flushing = null;
+    local?.reject(error);
   }
 }

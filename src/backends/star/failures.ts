@@ -107,3 +107,13 @@ export function closedInFlight(operation: string): CommError {
     {},
   );
 }
+
+/** What the message layer's pending operations reject with when this rank closes (spec §12.5). */
+export function closedForMessages(): CommError {
+  return new CommError(
+    'InvalidCommunicator',
+    'message',
+    'the communicator was closed while a message operation was pending (or before it was posted).',
+    {},
+  );
+}

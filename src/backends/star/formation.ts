@@ -3,7 +3,8 @@
  * group on its listener and coordinates it; every other rank joins through a dialer. The transport
  * (tcp/, ws/) only validates its options and builds the listener or the dialer.
  */
-import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
+import { CheckedCommunicator, type Backend, type Communicator } from '../../communicator/communicator.js';
+import type { PairChannel } from '../../communicator/messages/channel.js';
 import type { LinkListener } from '../link/link.js';
 import { Admission } from './admission.js';
 import { CoordinatorBackend } from './coordinator.js';
@@ -27,7 +28,7 @@ export async function coordinateGroup(
     announce();
     admission.start();
     const members = await admission.formed;
-    return new CheckedCommunicator(new CoordinatorBackend(settings, members, admission));
+    return wrap(new CoordinatorBackend(settings, members, admission));
   } catch (error) {
     admission.close();
     throw error;
@@ -36,9 +37,19 @@ export async function coordinateGroup(
 
 /** A rank ≥ 1: dials rank 0 through `target` and resolves once the group has formed. */
 export function joinAsWorker(settings: StarSettings, target: JoinTarget): Promise<Communicator> {
-  return joinGroup(
-    settings,
-    target,
-    (connection) => new CheckedCommunicator(new WorkerBackend(settings, connection)),
-  );
+  return joinGroup(settings, target, (connection) => wrap(new WorkerBackend(settings, connection)));
+}
+
+/** Each star communicator's pair channel, for tests that drive the channel itself (spec §12). */
+const CHANNELS = new WeakMap<Communicator, PairChannel>();
+
+function wrap(backend: Backend): Communicator {
+  const comm = new CheckedCommunicator(backend);
+  CHANNELS.set(comm, backend.channel);
+  return comm;
+}
+
+/** Internal (tests): the pair channel behind a communicator this module formed; undefined for any other. */
+export function starChannelOf(comm: Communicator): PairChannel | undefined {
+  return CHANNELS.get(comm);
 }

@@ -27,6 +27,8 @@ export class FrameWriter {
   #waiters: Array<() => void> = [];
   /** Frames collected between cork() and uncork(); one array reused, so corking allocates nothing. */
   readonly #batch: Frame[] = [];
+  /** `taken` callbacks of the frames in #batch, run once the batch's last write has been taken. */
+  #batchTaken: Array<() => void> = [];
   #corks = 0;
   readonly #done = (): void => this.#onFlushed();
 
@@ -52,14 +54,32 @@ export class FrameWriter {
     return frameBytes(parts) > COALESCE_BYTES;
   }
 
-  /** Writes frames back to back; same return value as write(), for any of them. */
-  writeFrames(frames: readonly Frame[]): boolean {
+  /**
+   * Writes frames back to back; same return value as write(), for any of them. `taken`, if given,
+   * runs once the link has taken every one of them (never, if the link dies first: the caller learns
+   * that from the connection's end).
+   */
+  writeFrames(frames: readonly Frame[], taken?: () => void): boolean {
     if (!this.link.writable) return false;
     let referenced = false;
     for (const [, parts] of frames) if (frameBytes(parts) > COALESCE_BYTES) referenced = true;
-    if (this.#corks > 0) for (const frame of frames) this.#batch.push(frame);
-    else this.#emit(frames);
+    if (this.#corks > 0) {
+      for (const frame of frames) this.#batch.push(frame);
+      if (taken) this.#batchTaken.push(taken);
+    } else {
+      this.#emit(frames, taken);
+    }
     return referenced;
+  }
+
+  /**
+   * Whether writing `frames` now copies every byte of them before returning (none is referenced):
+   * each is at most COALESCE_BYTES and the writer is not corked (a corked batch references its frames).
+   */
+  copies(frames: readonly Frame[]): boolean {
+    if (this.#corks > 0) return false;
+    for (const [, parts] of frames) if (frameBytes(parts) > COALESCE_BYTES) return false;
+    return true;
   }
 
   /** Collects frames until the matching uncork(); nests. */
@@ -71,7 +91,10 @@ export class FrameWriter {
     if (this.#corks === 0 || --this.#corks > 0) return;
     const batch = this.#batch;
     if (batch.length === 0) return;
-    if (this.link.writable) this.#emit(batch);
+    const taken = this.#batchTaken;
+    this.#batchTaken = [];
+    if (this.link.writable)
+      this.#emit(batch, taken.length === 0 ? undefined : () => taken.forEach((f) => f()));
     batch.length = 0;
   }
 
@@ -86,6 +109,7 @@ export class FrameWriter {
     this.#abandoned = true;
     this.#unflushed = 0;
     this.#batch.length = 0;
+    this.#batchTaken = [];
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
 
@@ -93,10 +117,10 @@ export class FrameWriter {
    * Cuts the batch at whole frames so that no link write exceeds link.maxBatchBytes (a message
    * link's message limit, spec/backend-ws.md §5); a byte stream has no limit and takes it whole.
    */
-  #emit(frames: readonly Frame[]): void {
+  #emit(frames: readonly Frame[], taken?: () => void): void {
     const limit = this.link.maxBatchBytes;
     if (limit === undefined || frames.length === 1) {
-      this.#emitBatch(frames);
+      this.#emitBatch(frames, taken);
       return;
     }
     let start = 0;
@@ -110,25 +134,35 @@ export class FrameWriter {
       }
       bytes += size;
     }
-    this.#emitBatch(start === 0 ? frames : frames.slice(start));
+    // Writes are taken in order: the last one's callback says every one was.
+    this.#emitBatch(start === 0 ? frames : frames.slice(start), taken);
   }
 
   /** Small frames are copied into one buffer (one write); any large one sends the batch by pieces. */
-  #emitBatch(frames: readonly Frame[]): void {
+  #emitBatch(frames: readonly Frame[], taken?: () => void): void {
     let total = 0;
     for (let f = 0; f < frames.length; f++) {
       const bytes = frameBytes((frames[f] as Frame)[1]);
       if (bytes > COALESCE_BYTES) {
-        this.#emitMany(frames);
+        this.#emitMany(frames, taken);
         return;
       }
       total += bytes;
     }
-    this.#emitCopied(frames, total);
+    this.#emitCopied(frames, total, taken);
+  }
+
+  /** The link's `done` for one write: the writer's count, then the caller's `taken`, if any. */
+  #doneFor(taken?: () => void): () => void {
+    if (taken === undefined) return this.#done;
+    return () => {
+      this.#onFlushed();
+      taken();
+    };
   }
 
   /** Small frames only (a Begin with its data, a result with its Go): one buffer, one write. */
-  #emitCopied(frames: readonly Frame[], total: number): void {
+  #emitCopied(frames: readonly Frame[], total: number, taken?: () => void): void {
     const out = Buffer.allocUnsafe(total);
     let at = 0;
     for (let f = 0; f < frames.length; f++) {
@@ -141,11 +175,11 @@ export class FrameWriter {
       }
     }
     this.#unflushed++;
-    this.link.write([out], this.#done);
+    this.link.write([out], this.#doneFor(taken));
   }
 
   /** Runs of small frames merged into one buffer, large parts by reference, all in one link write. */
-  #emitMany(frames: readonly Frame[]): void {
+  #emitMany(frames: readonly Frame[], taken?: () => void): void {
     const pieces: Uint8Array[] = [];
     let small: Frame[] = [];
     const mergeSmall = (): void => {
@@ -178,7 +212,7 @@ export class FrameWriter {
     }
     mergeSmall();
     this.#unflushed++;
-    this.link.write(pieces, this.#done);
+    this.link.write(pieces, this.#doneFor(taken));
   }
 
   #onFlushed(): void {

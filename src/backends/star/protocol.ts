@@ -11,8 +11,9 @@ import { FINGERPRINT_BYTES, FINGERPRINT_WORDS } from '../../communicator/fingerp
  * 2: Handshake carries the job id (§3), Timeout and Warning what the silent ranks last did (§2.2).
  * 3: the worker proves the token first; Challenge carries only rank 0's nonce, Ack rank 0's proof (§3.1).
  * 4: a small contribution rides in its Begin, a small result in a Result frame that is also the Go (§2.5).
+ * 5: messages between ranks, relayed through rank 0 (MessageTo, MessageFrom, MessageMore, Fail; §12).
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** u32 length + u8 tag. */
 export const FRAME_HEADER_BYTES = 5;
@@ -41,6 +42,14 @@ export const Tag = {
   Warning: 0x12,
   /** Version 4 (spec §2.5): u32 sequence, then the rest of the worker's result; also the Go. */
   Result: 0x13,
+  /** Version 5 (spec §12): a message's first frame, worker → 0: u32 dest, u64 bytes, u8 H, header, piece. */
+  MessageTo: 0x14,
+  /** Version 5: a message's first frame, 0 → worker: u32 source, then as MessageTo. */
+  MessageFrom: 0x15,
+  /** Version 5: the next piece of a message, both ways: u32 dest (worker → 0) or source (0 → worker), piece. */
+  MessageMore: 0x16,
+  /** Version 5, worker → 0: this rank ended the group (a message timed out): u8 L, L bytes code, UTF-8 reason. */
+  Fail: 0x17,
 } as const;
 export type TagValue = (typeof Tag)[keyof typeof Tag];
 

@@ -5,7 +5,6 @@
  * Abort). Losing rank 0 fails the communicator naming rank 0.
  */
 import type { PairChannel } from '../../communicator/messages/channel.js';
-import { unwiredChannel } from '../../communicator/messages/unwired.js';
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import { bytesOf, type DType, type NumericArray } from '../../communicator/dtypes.js';
 import { stallWarningMessage, type CommError } from '../../communicator/errors.js';
@@ -20,6 +19,7 @@ import { allocate } from '../../communicator/validate.js';
 import type { Connection } from './connection.js';
 import {
   alreadyFailed,
+  closedForMessages,
   closedInFlight,
   formatSecs,
   gaveUpOnThisRank,
@@ -46,6 +46,8 @@ import {
   type ActionCode,
 } from './protocol.js';
 import { createOneRankCommunicator } from '../../communicator/one-rank.js';
+import { decodeMessageStart, decodeMorePeer, encodeFail, MORE_FIXED_BYTES } from './message-frames.js';
+import { StarChannel } from './star-channel.js';
 
 /**
  * Without a word from rank 0 for this many timeouts, a worker gives up on it (rank 0 is frozen); it
@@ -91,14 +93,34 @@ export class WorkerBackend implements Backend {
   readonly #smallBytes: number;
   /** Bytes queued in the link at the last silence check (progress detector for a long send). */
   #queuedAtLastCheck = 0;
+  readonly #messages: StarChannel;
+  /** A collective call is pending / the message layer waits: either refs the link (§6.1, §12.4). */
+  #callActive = false;
+  #messagesActive = false;
 
   constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
     this.name = backendOf(settings);
-    this.channel = unwiredChannel(this.name, settings.timeoutMs / 1000, settings.stallWarningMs / 1000);
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
+    this.#messages = new StarChannel(
+      settings.rank,
+      settings.size,
+      true,
+      settings.chunkBytes,
+      settings.timeoutMs / 1000,
+      settings.stallWarningMs / 1000,
+      {
+        connectionTo: () => (this.#closing ? closedForMessages() : connection),
+        keepAlive: (active) => {
+          this.#messagesActive = active;
+          this.#applyRef();
+        },
+        endGroup: (error) => this.#endGroup(error),
+      },
+    );
+    this.channel = this.#messages;
     this.#smallBytes = settings.smallBytes;
     // Idle, the connection does not keep the process alive (spec §6.1): ref'd only while a call is pending.
     connection.link.unref();
@@ -204,6 +226,7 @@ export class WorkerBackend implements Backend {
     const pending = this.#pending;
     this.#pending = null;
     pending?.reject(closedInFlight(pending.fp.kind));
+    this.#messages.failed(closedForMessages());
     this.#connection.reader.detachSink();
     this.#connection.onFrame = () => {};
     this.#connection.send(Tag.Shutdown);
@@ -232,8 +255,8 @@ export class WorkerBackend implements Backend {
       fingerprint: words,
       contributionBytes: data.byteLength,
     });
-    const link = this.#connection.link;
-    link.ref();
+    this.#callActive = true;
+    this.#applyRef();
     return new Promise<void>((resolve, reject) => {
       this.#pending = {
         sequence,
@@ -246,11 +269,13 @@ export class WorkerBackend implements Backend {
         offset: 0,
         ownBlock,
         resolve: () => {
-          link.unref();
+          this.#callActive = false;
+          this.#applyRef();
           resolve();
         },
         reject: (error) => {
-          link.unref();
+          this.#callActive = false;
+          this.#applyRef();
           reject(error);
         },
       };
@@ -291,6 +316,19 @@ export class WorkerBackend implements Backend {
     if (this.#failure || this.#closing) return;
     const pending = this.#pending;
     switch (tag) {
+      // Messages (§12) interleave with rounds frame by frame: they never touch the pending call.
+      case Tag.MessageFrom: {
+        const start = decodeMessageStart(payload);
+        this.#checkSource(start.peer);
+        this.#messages.start(start.peer, start.bytes, start.header, start.piece);
+        return;
+      }
+      case Tag.MessageMore: {
+        const source = decodeMorePeer(payload);
+        this.#checkSource(source);
+        this.#messages.more(source, payload.subarray(MORE_FIXED_BYTES));
+        return;
+      }
       case Tag.AllreduceRecv:
       case Tag.AllgathervRecv:
       case Tag.Broadcast:
@@ -424,9 +462,32 @@ export class WorkerBackend implements Backend {
     return true;
   }
 
+  #checkSource(source: number): void {
+    if (source >= this.size || source === this.rank)
+      throw protocolError(
+        'BAD_PAYLOAD',
+        `message from rank ${source} to rank ${this.rank} (group of ${this.size})`,
+      );
+  }
+
+  /** The link is ref'd while a collective or the message layer waits; close() refs it itself. */
+  #applyRef(): void {
+    if (this.#closing) return;
+    if (this.#callActive || this.#messagesActive) this.#connection.link.ref();
+    else this.#connection.link.unref();
+  }
+
+  /** The message layer ends the group (§12.5): rank 0 hears Fail and aborts the others; this rank fails with `error`. */
+  #endGroup(error: CommError): void {
+    if (this.#failure || this.#closing) return;
+    this.#connection.send(Tag.Fail, encodeFail(error));
+    this.#fail(error);
+  }
+
   #fail(error: CommError): void {
     if (this.#failure) return;
     this.#failure = error;
+    this.#messages.failed(error);
     this.#clock.stop();
     this.#connection.reader.detachSink();
     const pending = this.#pending;

@@ -175,7 +175,7 @@ describe('FrameReader: malformed input', () => {
 
   it('rejects length 0 (no room for the tag) and unknown tags', () => {
     expect(codeOf(() => new FrameReader(() => {}, 100).push(header(0, Tag.Ack)))).toBe('FRAME_TOO_SHORT');
-    for (const tag of [0x00, 0x14, 0x7f, 0xff]) {
+    for (const tag of [0x00, 0x20, 0x7f, 0xff]) {
       expect(codeOf(() => new FrameReader(() => {}, 100).push(header(1, tag)))).toBe('UNKNOWN_TAG');
     }
   });
