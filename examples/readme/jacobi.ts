@@ -59,4 +59,6 @@ if (grid !== null) {
   const where = `${size} rank(s) on ${comm.backend}`;
   console.log(`jacobi: ${iterations} iterations on ${where}, residual ${residual}, sha256 ${sha256}`);
 }
+// gatherv returns on a sender once its rows are sent; a rank that closed then would fail rank 0's gatherv.
+await comm.barrier();
 await comm.close();
