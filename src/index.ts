@@ -27,6 +27,14 @@ export type {
   ScattervOptions,
   AlltoallvOptions,
 } from './communicator/rooted/api.js';
+export { ANY_SOURCE, ANY_TAG, MAX_TAG } from './communicator/messages/layer.js';
+export type {
+  MessageStatus,
+  PointToPoint,
+  RecvResult,
+  RecvObjectResult,
+  SendrecvOptions,
+} from './communicator/messages/api.js';
 export type { NumericArray, NumericArrayConstructor, ReduceOp, DTypeName } from './communicator/dtypes.js';
 export {
   CollectiveError,

@@ -20,7 +20,11 @@ export interface MessageStatus {
   readonly count: number;
 }
 
-/** What {@link PointToPoint.recv} and {@link PointToPoint.sendrecv} resolve to. */
+/**
+ * What {@link PointToPoint.recv} and {@link PointToPoint.sendrecv} resolve to.
+ *
+ * @typeParam T - the typed array received into (the caller's buffer's type, or the constructor's).
+ */
 export interface RecvResult<T extends NumericArray> {
   /** The received elements: a view of the caller's buffer of exactly `status.count` elements, or a new array. */
   readonly data: T;
@@ -28,7 +32,11 @@ export interface RecvResult<T extends NumericArray> {
   readonly status: MessageStatus;
 }
 
-/** What {@link PointToPoint.recvObject} resolves to. */
+/**
+ * What {@link PointToPoint.recvObject} resolves to.
+ *
+ * @typeParam V - the value's type, as the caller asserts it (not checked).
+ */
 export interface RecvObjectResult<V> {
   /** The decoded value (a copy, even for a message to self). */
   readonly value: V;
@@ -110,13 +118,13 @@ export interface PointToPoint {
    *
    * @typeParam T - the typed array sent.
    * @typeParam U - the typed array received into.
-   * @param send - the outgoing elements (as {@link send}).
+   * @param send - the outgoing elements (as {@link PointToPoint.send}).
    * @param dest - the receiving rank, in `[0, size)`.
-   * @param recv - a buffer or constructor (as {@link recv}).
+   * @param recv - a buffer or constructor (as {@link PointToPoint.recv}).
    * @param source - the sender to receive from, in `[0, size)` or `ANY_SOURCE` (default).
    * @param options - `sendTag` (default 0) and `recvTag` (default `ANY_TAG`).
-   * @returns what {@link recv} returns; resolves once both the send and the receive completed.
-   * @throws {@link CommError} as {@link send} and {@link recv}.
+   * @returns what {@link PointToPoint.recv} returns; resolves once both the send and the receive completed.
+   * @throws {@link CommError} as {@link PointToPoint.send} and {@link PointToPoint.recv}.
    * @example
    * ```ts
    * const right = (comm.rank + 1) % comm.size;

@@ -7,12 +7,23 @@
  * This file is the contract between the pieces built on it (point-to-point calls, collectives on
  * messages, group communicators); the implementation is in engine.ts.
  */
+import type { PointToPoint } from './api.js';
 
-/** Matches a message from any source (MPI_ANY_SOURCE). */
+/**
+ * The `source` of {@link PointToPoint.recv}, `probe`, `iprobe`, `recvObject` and `sendrecv` that
+ * matches a message from any rank (MPI_ANY_SOURCE; spec/communicator.md §10.3). The value is -1;
+ * `status.source` then says who sent it.
+ */
 export const ANY_SOURCE = -1;
-/** Matches a message with any tag (MPI_ANY_TAG). */
+/**
+ * The `tag` of a receive or probe that matches any tag (MPI_ANY_TAG; spec/communicator.md §10.3).
+ * The value is -1; `status.tag` then says which tag the message had. Not valid for a send.
+ */
 export const ANY_TAG = -1;
-/** The largest user tag: tags are integers in [0, MAX_TAG] (MPI guarantees at least 32767). */
+/**
+ * The largest tag of a point-to-point message: tags are integers in `[0, MAX_TAG]`, i.e. up to
+ * 2^31 − 1 (MPI guarantees at least 32767); others give `InvalidArgument` (spec/communicator.md §10.1).
+ */
 export const MAX_TAG = 0x7fff_ffff;
 /** The payload kind of an object message (sendObject); buffer messages carry their dtype's code 0–10. */
 export const OBJECT_KIND = 255;

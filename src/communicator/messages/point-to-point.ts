@@ -223,12 +223,10 @@ export class PointToPointCalls implements PointToPoint {
     };
     const describe = `${operation} ${this.#from(source, tag)}`;
     return () =>
-      this.#group.layer
-        .recv(this.#group.context, worldSource, tag, place, describe)
-        .then((envelope) => ({
-          data: data as T,
-          status: this.#status(envelope, envelope.bytes / dtype.bytes),
-        }));
+      this.#group.layer.recv(this.#group.context, worldSource, tag, place, describe).then((envelope) => ({
+        data: data as T,
+        status: this.#status(envelope, envelope.bytes / dtype.bytes),
+      }));
   }
 
   #checkKind(operation: string, envelope: Envelope, dtype: DType): void {
