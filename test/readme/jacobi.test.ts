@@ -12,8 +12,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const EXAMPLES = fileURLToPath(new URL('../../examples/readme/', import.meta.url));
 const TSCONFIG = fileURLToPath(new URL('../../tsconfig.examples.json', import.meta.url));
 const CLI = fileURLToPath(new URL('../selection/fixtures/cli.ts', import.meta.url));
-/** Bounds a hung run; collective run stops every rank and exits 124 after it. */
-const RUN_TIMEOUT_SECS = 120;
+/** Bounds a hung run; collective run stops every rank and exits 124 after it (3 tcp ranks take ~20 s on a loaded 2-core box). */
+const RUN_TIMEOUT_SECS = 90;
+/** Each test outlives its run's own bound, so a hang is reported as collective run's exit 124 with the ranks' output. */
+const TEST_TIMEOUT_MS = (RUN_TIMEOUT_SECS + 30) * 1000;
 /** What rank 0 prints: the iteration count, then the grid's hash. */
 const REPORT = /jacobi: (\d+) iterations on (\d+) rank\(s\) on (\w+), residual (\S+), sha256 ([0-9a-f]{64})/;
 /on (\d+) rank\(s\), (\w+): (\d+) iterations,\n {2}residual (\S+), centre \S+, sha256 ([0-9a-f]{64})/;
@@ -74,7 +76,7 @@ describe('Jacobi example (examples/readme/jacobi.ts)', () => {
   let serial: Solved;
   beforeAll(async () => {
     serial = await solve(['jacobi.ts']);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('converges on one rank (local): the serial reference', () => {
     expect(serial).toMatchObject({ size: 1, backend: 'local' });
@@ -88,8 +90,12 @@ describe('Jacobi example (examples/readme/jacobi.ts)', () => {
     ['shm', 3],
     ['tcp', 2],
     ['tcp', 3],
-  ])('gives the serial iterations and grid bits on %s, %i ranks', async (backend, ranks) => {
-    const parallel = await collectiveRun(backend as string, ranks as number);
-    expect(parallel).toEqual({ ...serial, size: ranks, backend });
-  });
+  ])(
+    'gives the serial iterations and grid bits on %s, %i ranks',
+    async (backend, ranks) => {
+      const parallel = await collectiveRun(backend as string, ranks as number);
+      expect(parallel).toEqual({ ...serial, size: ranks, backend });
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
