@@ -231,7 +231,7 @@ export class MessageEngine implements MessageLayer {
       return RESOLVED;
     }
     if (envelope.bytes <= this.eagerBytes) {
-      this.#arrived({ ...address, envelope, payload: payload.slice(), messageId: 0, self: null });
+      this.#arrived({ ...address, envelope, payload: new Uint8Array(payload), messageId: 0, self: null });
       return RESOLVED;
     }
     // Rendezvous to self: the bytes stay in the caller's buffer until a receive matches.
@@ -341,7 +341,7 @@ export class MessageEngine implements MessageLayer {
     };
     const recv = this.#posted.take((r) => matches(r, message));
     if (recv !== undefined) this.#deliver(recv, message);
-    else this.#arrived(eager ? { ...message, payload: payload.slice() } : message);
+    else this.#arrived(eager ? { ...message, payload: new Uint8Array(payload) } : message);
   }
 
   #clearToSend(source: number, header: Header): void {

@@ -7,17 +7,17 @@
  */
 import { dtypeOf, type DType, type NumericArray, type ReduceOp } from '../dtypes.js';
 import { CommError } from '../errors.js';
-import type { MessageGroup } from '../messages/layer.js';
+import { MAX_TAG, type MessageGroup } from '../messages/layer.js';
 import { reduceStepFor } from '../reduce.js';
 import { allocate } from '../validate.js';
 
 /**
- * Tags of collectives on messages: [ROOTED_TAG_BASE, MAX_TAG], the call's sequence number modulo
- * ROOTED_TAG_SPAN. Tags below the base stay free for other protocols in the same context (group
- * communicators' agreement messages).
+ * Tags of collectives on messages: [ROOTED_TAG_BASE, MAX_TAG - 1], the call's sequence number modulo
+ * ROOTED_TAG_SPAN. Tags below the base and MAX_TAG itself (group communicators' GROUP_TAG) stay
+ * free for other protocols in the same context.
  */
 export const ROOTED_TAG_BASE = 0x4000_0000;
-export const ROOTED_TAG_SPAN = 0x4000_0000;
+export const ROOTED_TAG_SPAN = MAX_TAG - ROOTED_TAG_BASE;
 
 /** The bytes of a typed array's elements (a view, no copy). */
 export function bytesOf(array: NumericArray): Uint8Array {
