@@ -9,11 +9,15 @@
 import { randomFillSync } from 'node:crypto';
 import { BackendError } from '../../communicator/errors.js';
 import { isWasmMemory, Wasm, type WasmMemory } from '../../communicator/wasm.js';
+import { checkRingBytes, createMailboxes, defaultRingBytes } from './mailboxes.js';
 
 /** "SHM1" — tells a control region from any other SharedArrayBuffer. */
 export const CONTROL_MAGIC = 0x53484d31;
-/** 3: words 12–13 and word 4 of each rank line record ranks gone for good (§5.7). */
-export const LAYOUT_VERSION = 3;
+/**
+ * 3: words 12–13 and word 4 of each rank line record ranks gone for good (§5.7). 4: the handle
+ * carries the mailbox region of the pair channel (§9).
+ */
+export const LAYOUT_VERSION = 4;
 export const MAX_RANKS = 1024;
 /** Low bits of the barrier word that count arrivals (up to MAX_RANKS - 1 before the reset). */
 export const COUNT_BITS = 11;
@@ -150,6 +154,12 @@ export interface ShmGroupHandle {
    * @internal
    */
   readonly memory: WasmMemory | null;
+  /**
+   * The mailbox region: one byte ring per ordered pair of ranks, for point-to-point messages (§9).
+   *
+   * @internal
+   */
+  readonly mailboxes: SharedArrayBuffer;
 }
 
 /** What {@link createShmGroup} takes (spec/backend-shm.md §7.1). */
@@ -162,6 +172,12 @@ export interface ShmGroupOptions {
    * `2 · size · 64`.
    */
   dataBytes?: number;
+  /**
+   * Bytes of each ordered pair's message ring (spec/backend-shm.md §9.1), a power of two in
+   * [256, 2^30]. Default: 256 KiB, reduced so all size·(size−1) rings fit 256 MiB. Larger messages
+   * stream through the ring; a small value (tests) walks the same streaming code with small messages.
+   */
+  ringBytes?: number;
 }
 
 /** A shared-memory group made by {@link createShmGroup}. */
@@ -277,6 +293,8 @@ export function createShmGroup(options: ShmGroupOptions): ShmGroup {
   const id = randomFillSync(new Int32Array(2));
   words[W.GROUP_ID] = id[0] as number;
   words[W.GROUP_ID_HIGH] = id[1] as number;
+  const ringBytes =
+    options.ringBytes === undefined ? defaultRingBytes(size) : checkRingBytes(options.ringBytes);
   const memory = sharedMemory(dataBytes);
   const data = memory ? (memory.buffer as SharedArrayBuffer) : new SharedArrayBuffer(dataBytes);
   const handle: ShmGroupHandle = {
@@ -286,6 +304,7 @@ export function createShmGroup(options: ShmGroupOptions): ShmGroup {
     control,
     data,
     memory,
+    mailboxes: createMailboxes(size, ringBytes),
   };
   return {
     handle,
@@ -310,6 +329,7 @@ export function isShmGroupHandle(value: unknown): value is ShmGroupHandle {
     typeof h.size === 'number' &&
     h.control instanceof SharedArrayBuffer &&
     h.data instanceof SharedArrayBuffer &&
+    h.mailboxes instanceof SharedArrayBuffer &&
     (h.memory === null || isWasmMemory(h.memory))
   );
 }

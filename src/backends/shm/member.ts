@@ -55,6 +55,8 @@ export class GroupMember {
   readonly size: number;
   readonly slotBytes: number;
   readonly timeoutSecs: number;
+  /** Seconds between stall warnings; 0: none. */
+  readonly stallWarningSecs: number;
   readonly canBlock: boolean;
   readonly layout: ControlLayout;
   readonly barrier: Barrier;
@@ -88,6 +90,7 @@ export class GroupMember {
     this.size = options.words[W.SIZE] as number;
     this.slotBytes = options.words[W.SLOT_BYTES] as number;
     this.timeoutSecs = options.timeoutSecs;
+    this.stallWarningSecs = options.stallWarningSecs;
     this.canBlock = options.canBlock;
     this.layout = controlLayout(this.size);
     this.presence = new Presence(this.words, this.size, this.layout.arrived, options.generation);

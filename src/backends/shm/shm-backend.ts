@@ -24,7 +24,6 @@ import {
 import { BARRIER_FINGERPRINT, rememberable } from '../../communicator/call-shape.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import type { PairChannel } from '../../communicator/messages/channel.js';
-import { unwiredChannel } from '../../communicator/messages/unwired.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
 import { SPIN_POLICIES, type SpinPolicy } from './barrier.js';
 import {
@@ -52,6 +51,8 @@ import { GroupMember } from './member.js';
 import { goneReason, isGone, JOIN_STATE, markGone } from './presence.js';
 import { awaitNextGeneration } from './generations.js';
 import { allocateRegion, RegionChannel, ShmRegion } from './shared-region.js';
+import { ShmChannel } from './channel.js';
+import { readMailboxLayout, type MailboxLayout } from './mailboxes.js';
 
 /**
  * A rank whose collectives keep completing synchronously returns through the event loop (a
@@ -70,6 +71,8 @@ export const YIELD_UNIT_BYTES = 64 * 1024;
 interface Membership {
   readonly member: GroupMember;
   readonly regions: RegionChannel;
+  /** One pair channel per joined member: splitLocal() communicators share it (§9). */
+  readonly channel: ShmChannel;
 }
 
 class ShmBackend implements Backend {
@@ -78,6 +81,7 @@ class ShmBackend implements Backend {
   readonly size: number;
   readonly isLeader: boolean;
   readonly channel: PairChannel;
+  readonly #channel: ShmChannel;
   readonly #m: GroupMember;
   readonly #joined: Membership;
   /** A splitLocal() communicator: closing it leaves the group (and its parent) running. */
@@ -99,7 +103,7 @@ class ShmBackend implements Backend {
     this.rank = this.#m.rank;
     this.size = this.#m.size;
     this.isLeader = this.rank === 0;
-    this.channel = unwiredChannel('shm', this.#m.timeoutSecs, 60);
+    this.channel = this.#channel = joined.channel;
     this.#barrierPlan = new BarrierPlan(this.#m, BARRIER_FINGERPRINT);
   }
 
@@ -188,6 +192,7 @@ class ShmBackend implements Backend {
     // Closing leaves the group: a departure, not a failure (§5.2). Later joins still succeed; only
     // a collective that needs this rank fails, naming it, and the others never wait for it.
     LIVE.delete(this);
+    this.#channel.close();
     this.#m.presence.depart(this.rank, JOIN_STATE.CLOSED);
     this.#joined.regions.close();
   }
@@ -427,6 +432,14 @@ function checkRegionSizes(group: ShmGroupHandle, words: Int32Array): void {
   }
 }
 
+function mailboxLayoutOf(group: ShmGroupHandle): MailboxLayout {
+  const layout = readMailboxLayout(group.mailboxes, group.size);
+  if (typeof layout === 'string') {
+    throw incompatible(layout, { size: group.size }, 'pass the handle createShmGroup returned, unmodified');
+  }
+  return layout;
+}
+
 /** Joins rank `rank` to the group; the communicator is ready at once (the first collective syncs). */
 export async function connectShm(options: ShmConnectOptions): Promise<Communicator> {
   return new CheckedCommunicator(await joinShm(options));
@@ -463,6 +476,7 @@ export async function joinShm(options: ShmConnectOptions): Promise<Backend> {
   }
   const size = group.size;
   checkRegionSizes(group, words);
+  const mailboxes = mailboxLayoutOf(group);
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= size) {
     throw incompatible(
       `rank must be an integer in [0, ${size - 1}] for a group of size ${size}, got ${String(rank)}`,
@@ -540,7 +554,8 @@ export async function joinShm(options: ShmConnectOptions): Promise<Backend> {
     canBlock: !isMainThread,
   });
   const regions = new RegionChannel(regionChannelName(words, generation));
-  const backend = new ShmBackend({ member, regions }, false);
+  const channel = new ShmChannel(member, group.mailboxes, mailboxes, stallWarningSecs);
+  const backend = new ShmBackend({ member, regions, channel }, false);
   LIVE.add(backend);
   rememberJoin(group, words, rank);
   if (!exitHooked) {
