@@ -125,8 +125,9 @@ export class RankChild {
   #waiters: Array<() => void> = [];
   stderr = '';
 
-  constructor(args: Record<string, unknown>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, JSON.stringify(args)], {
+  /** `fixture`: the script to run (default fixtures/rank.ts). */
+  constructor(args: Record<string, unknown>, fixture = FIXTURE) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', fixture, JSON.stringify(args)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let pending = '';
@@ -147,6 +148,20 @@ export class RankChild {
         resolve({ code, signal });
       }),
     );
+  }
+
+  /** Resolves with the first `count` messages of this type; rejects if the process exits first. */
+  async count(type: string, count: number): Promise<Array<Record<string, unknown>>> {
+    for (;;) {
+      const found = this.messages.filter((m) => m['type'] === type);
+      if (found.length >= count) return found.slice(0, count);
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(
+          `rank child exited after ${found.length} '${type}' of ${count}; stderr:\n${this.stderr}`,
+        );
+      }
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
   }
 
   /** The first message of this type; rejects if the process exits without sending it. */
