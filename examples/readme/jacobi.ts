@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { init } from 'collective';
 
-const ROWS = 36; // grid points, boundary included; any world size up to ROWS gives the same bits
-const COLS = 36;
+const ROWS = 24; // grid points, boundary included; any world size up to ROWS gives the same bits
+const COLS = 24;
 const TOLERANCE = 1e-4; // converged when no point moved more than this in one iteration
 const CHECK_EVERY = 10; // iterations between convergence checks (one allreduce each)
 const MAX_ITERATIONS = 100_000;

@@ -2,7 +2,7 @@
  * The README's Jacobi solver (examples/readme/jacobi.ts) is deterministic across backends and world
  * sizes: one rank (local), 2 and 3 worker threads (shm) and 2 and 3 processes (tcp) all report the same
  * iteration count and the same SHA-256 of the gathered grid, so every halo row arrived intact and in
- * place, and the max-residual allreduce agreed everywhere. 36 rows split over 3 ranks evenly, over 2
+ * place, and the max-residual allreduce agreed everywhere. 24 rows split over 3 ranks evenly, over 2
  * evenly too; the 1-rank run is the serial reference.
  */
 import { spawn } from 'node:child_process';
