@@ -29,7 +29,15 @@ const LIBRARY_LABEL: Record<LibrarySource, string> = {
   src: 'the TypeScript sources through tsx',
 };
 const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.url));
-const OPERATIONS: readonly Operation[] = ['allreduce', 'allgatherv', 'broadcast', 'barrier', 'launch'];
+const OPERATIONS: readonly Operation[] = [
+  'allreduce',
+  'allgatherv',
+  'broadcast',
+  'barrier',
+  'pingpong',
+  'alltoall',
+  'launch',
+];
 
 interface RunnerOutcome {
   readonly runner: string;

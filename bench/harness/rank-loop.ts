@@ -60,9 +60,50 @@ function stepFor(comm: Communicator, w: Workload): Step {
     }
     case 'barrier':
       return { run: () => comm.barrier(), check: () => {} };
+    case 'pingpong':
+      return pingPong(comm, w, count, expectEqual);
+    case 'alltoall': {
+      // Block d of rank r's send is r·size + d: rank r's block s of the result is s·size + r.
+      const send = filled(w.dtype, count * size, 0);
+      for (let d = 0; d < size; d++) send.fill(rank * size + d, d * count, (d + 1) * count);
+      const recv = filled(w.dtype, count * size, -1);
+      return {
+        run: () => comm.alltoall(send, recv),
+        check: () => expectEqual('last block', recv[count * size - 1], (size - 1) * size + rank),
+      };
+    }
     case 'launch':
       throw new Error('launch is measured by the launch runner, not inside a world');
   }
+}
+
+/** The ping-pong message's tag (any: the world's point-to-point context carries nothing else here). */
+const PINGPONG_TAG = 1;
+
+/**
+ * osu_latency's loop: rank 0 sends, rank 1 receives into its buffer and sends it back, rank 0 receives;
+ * one operation is the round trip. Rank 1 echoes what it got, so rank 0's check sees its own value.
+ */
+function pingPong(
+  comm: Communicator,
+  w: Workload,
+  count: number,
+  expectEqual: (what: string, actual: number | undefined, expected: number) => void,
+): Step {
+  if (comm.size !== 2) throw new Error(`pingpong runs on 2 ranks, not ${comm.size}`);
+  const PING = 7;
+  const buf = filled(w.dtype, count, comm.rank === 0 ? PING : 0);
+  const run =
+    comm.rank === 0
+      ? async () => {
+          await comm.send(buf, 1, PINGPONG_TAG);
+          await comm.recv(buf, 1, PINGPONG_TAG);
+        }
+      : async () => {
+          await comm.recv(buf, 0, PINGPONG_TAG);
+          await comm.send(buf, 0, PINGPONG_TAG);
+        };
+  return { run, check: () => expectEqual('buf[last]', buf[count - 1], PING) };
 }
 
 /** Rounds of the four collectives (small) per step of the world warm-up, between rank 0's go/stop broadcasts. */

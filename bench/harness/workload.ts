@@ -3,8 +3,13 @@
  * for a full or a --quick run. spec/performance.md §2 states the conventions; keep the two in step.
  */
 
-/** The collectives measured, plus 'launch': time from train() to every rank connected. */
-export type Operation = 'allreduce' | 'allgatherv' | 'broadcast' | 'barrier' | 'launch';
+/**
+ * The collectives measured; 'pingpong': rank 0 sends n bytes to rank 1 and receives them back (send/recv,
+ * osu_latency's loop; one operation is the whole round trip), 2 ranks only; 'alltoall': n bytes from
+ * every rank to every rank (osu_alltoall); and 'launch': time from train() to every rank connected.
+ */
+export type Operation =
+  'allreduce' | 'allgatherv' | 'broadcast' | 'barrier' | 'pingpong' | 'alltoall' | 'launch';
 
 /** float64 plus one integer dtype (the reduction kernel differs between them). */
 export type BenchDType = 'float64' | 'int32';
@@ -12,7 +17,10 @@ export type BenchDType = 'float64' | 'int32';
 export interface Workload {
   readonly operation: Operation;
   readonly dtype: BenchDType;
-  /** Bytes each rank contributes: the allreduce/broadcast buffer, one allgatherv block; 0 for barrier. */
+  /**
+   * Bytes each rank contributes: the allreduce/broadcast buffer, one allgatherv block, the ping-pong
+   * message, the alltoall block per pair (each rank sends ranks × bytes); 0 for barrier.
+   */
   readonly bytes: number;
   readonly ranks: number;
   /** Operations per timed batch. */
@@ -58,6 +66,13 @@ export const FULL_RANKS = [2, 4, 8] as const;
 export const QUICK_RANKS = [2, 4] as const;
 /** The train() launch cost is measured for this many workers (issue 7). */
 export const LAUNCH_WORKERS = 4;
+/** Ping-pong is between two ranks (osu_latency). */
+export const PINGPONG_RANKS = 2;
+/**
+ * Alltoall's block per pair stops here in a full run (each rank sends ranks × this), and this size is
+ * always measured: issue 15's target is alltoall at 1 MiB per pair, 4 ranks (off the ×8 ladder).
+ */
+export const ALLTOALL_LARGEST_BYTES = 1 * MIB;
 
 /**
  * Bytes per rank per timed batch at most: iterations shrink as messages grow. Small messages are
@@ -115,6 +130,7 @@ export function sizeLadder(largest: number): number[] {
   return sizes;
 }
 
+/** Operations per batch for one that moves `bytes` per rank (alltoall: its whole send buffer, ranks × block). */
 export function iterationsFor(bytes: number, ranks: number, quick: boolean): number {
   const budget = quick ? BATCH_BYTES_QUICK : BATCH_BYTES_FULL;
   const most = Math.floor((quick ? RANK_ITERATIONS_QUICK : RANK_ITERATIONS_FULL) / ranks);
@@ -142,7 +158,7 @@ function workload(
       batches: launches,
     };
   }
-  const iterations = iterationsFor(bytes, ranks, quick);
+  const iterations = iterationsFor(operation === 'alltoall' ? bytes * ranks : bytes, ranks, quick);
   return {
     operation,
     dtype,
@@ -157,7 +173,8 @@ function workload(
 
 /**
  * Every workload of a run: allreduce in float64 and int32, allgatherv and broadcast in float64 over the
- * size ladder, barrier, at each rank count; and the launch cost at LAUNCH_WORKERS.
+ * size ladder, barrier, at each rank count; ping-pong over the ladder at 2 ranks; alltoall over the
+ * ladder up to ALLTOALL_LARGEST_BYTES and at it (full run); and the launch cost at LAUNCH_WORKERS.
  */
 export function planWorkloads(options: PlanOptions): Workload[] {
   const { quick } = options;
@@ -176,11 +193,25 @@ export function planWorkloads(options: PlanOptions): Workload[] {
       if (wanted('allgatherv')) plan.push(workload('allgatherv', 'float64', bytes, ranks, quick));
       if (wanted('broadcast')) plan.push(workload('broadcast', 'float64', bytes, ranks, quick));
     }
+    if (wanted('pingpong') && ranks === PINGPONG_RANKS) {
+      for (const bytes of sizes) plan.push(workload('pingpong', 'float64', bytes, ranks, quick));
+    }
+    if (wanted('alltoall')) {
+      for (const bytes of alltoallSizes(sizes, options)) {
+        plan.push(workload('alltoall', 'float64', bytes, ranks, quick));
+      }
+    }
   }
   if (wanted('launch') && (options.ranks === undefined || options.ranks.includes(LAUNCH_WORKERS))) {
     plan.push(workload('launch', 'float64', 0, LAUNCH_WORKERS, quick));
   }
   return plan;
+}
+
+/** The ladder up to ALLTOALL_LARGEST_BYTES and that size itself; exactly --bytes when given; quick: the quick ladder. */
+function alltoallSizes(sizes: readonly number[], options: PlanOptions): number[] {
+  if (options.bytes !== undefined || options.quick) return [...sizes];
+  return [...sizes.filter((b) => b < ALLTOALL_LARGEST_BYTES), ALLTOALL_LARGEST_BYTES];
 }
 
 /** A stable key of what was measured, independent of who measured it (rows of the table). */
@@ -190,7 +221,7 @@ export function workloadKey(w: Pick<Workload, 'operation' | 'dtype' | 'bytes' | 
 
 /** Bytes that end up in each rank's result per operation (the numerator of GB/s). */
 export function deliveredBytes(w: Workload): number {
-  if (w.operation === 'allgatherv') return w.bytes * w.ranks;
+  if (w.operation === 'allgatherv' || w.operation === 'alltoall') return w.bytes * w.ranks;
   if (w.operation === 'barrier' || w.operation === 'launch') return 0;
   return w.bytes;
 }

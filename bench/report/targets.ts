@@ -1,8 +1,8 @@
 /**
- * The performance targets of the shm, tcp, ws and small-message issues, checked against one run (2 ranks unless stated,
- * medians, same run). A target is a bound on backend ÷ baseline.
+ * The performance targets of the shm, tcp, ws, small-message and messages (15) issues, checked against one run (2 ranks
+ * unless stated, medians, same run). A target is a bound on backend ÷ baseline.
  */
-import { LAUNCH_WORKERS, MIB, type Workload } from '../harness/workload.js';
+import { ALLTOALL_LARGEST_BYTES, LAUNCH_WORKERS, MIB, type Workload } from '../harness/workload.js';
 import { formatRatio, formatUs, markdownTable } from './format.js';
 import type { ResultIndex } from './results-index.js';
 
@@ -20,6 +20,10 @@ const allreduce8 = { operation: 'allreduce', dtype: f64, bytes: 8, ranks: 2 } as
 const allreduce2MiB = { operation: 'allreduce', dtype: f64, bytes: 2 * MIB, ranks: 2 } as const;
 /** train() with LAUNCH_WORKERS workers, call to every rank connected (spec/performance.md §2.4). */
 const launch4 = { operation: 'launch', dtype: f64, bytes: 0, ranks: LAUNCH_WORKERS } as const;
+/** Issue 15: a send/recv round trip (osu_latency), and alltoall at 1 MiB per pair, 4 ranks (osu_alltoall). */
+const pingpong8 = { operation: 'pingpong', dtype: f64, bytes: 8, ranks: 2 } as const;
+const pingpong2MiB = { operation: 'pingpong', dtype: f64, bytes: 2 * MIB, ranks: 2 } as const;
+const alltoall1MiB4 = { operation: 'alltoall', dtype: f64, bytes: ALLTOALL_LARGEST_BYTES, ranks: 4 } as const;
 
 export const TARGETS: readonly Target[] = [
   {
@@ -105,6 +109,49 @@ export const TARGETS: readonly Target[] = [
     workload: allreduce2MiB,
     maxRatio: 1.2,
     statement: 'ws allreduce 2 MiB ≤ 1.2× tcp (same run)',
+  },
+  {
+    backend: 'shm',
+    baseline: 'mpi-vader',
+    workload: pingpong8,
+    maxRatio: 2,
+    statement: 'shm ping-pong 8 B ≤ 2× Open MPI vader',
+  },
+  {
+    backend: 'tcp',
+    baseline: 'socket-rtt',
+    workload: pingpong8,
+    maxRatio: 1.3,
+    statement: 'tcp ping-pong 8 B ≤ 1.3× raw socket round trip',
+  },
+  {
+    backend: 'shm',
+    baseline: 'mpi-vader',
+    workload: pingpong2MiB,
+    maxRatio: 1,
+    statement: 'shm ping-pong 2 MiB ≤ 1.0× vader',
+  },
+  {
+    // The same bytes each way: at least the raw round trip's bandwidth is at most its time.
+    backend: 'tcp',
+    baseline: 'socket-rtt',
+    workload: pingpong2MiB,
+    maxRatio: 1,
+    statement: "tcp ping-pong 2 MiB ≥ raw socket round trip's bandwidth (time ≤ 1.0×)",
+  },
+  {
+    backend: 'shm',
+    baseline: 'mpi-vader',
+    workload: alltoall1MiB4,
+    maxRatio: 1.5,
+    statement: 'shm alltoall 1 MiB per pair, 4 ranks ≤ 1.5× Open MPI vader',
+  },
+  {
+    backend: 'tcp',
+    baseline: 'mpi-tcp',
+    workload: alltoall1MiB4,
+    maxRatio: 1.5,
+    statement: 'tcp alltoall 1 MiB per pair, 4 ranks ≤ 1.5× Open MPI tcp',
   },
 ];
 

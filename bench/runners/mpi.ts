@@ -1,7 +1,8 @@
 /**
  * Open MPI, the reference: ../shared/baselines/mpi-baseline.sh (one mpirun per rank count and BTL,
- * float64, ×8 sizes from 8 B, median of 7 batches, max over ranks), and `mpirun -n 4 true` as the
- * launch-cost reference. Only where mpicc and mpirun exist: the script would otherwise install Open MPI.
+ * float64, ×8 sizes from 8 B, median of 7 batches, max over ranks), ping-pong and alltoall through
+ * bench/baselines/mpi_msg_bench.c (mpi-messages.ts), and `mpirun -n 4 true` as the launch-cost
+ * reference. Only where mpicc and mpirun exist: the script would otherwise install Open MPI.
  */
 import type { Runner, RunContext } from '../harness/runner.js';
 import { byRanks } from '../harness/runner.js';
@@ -14,6 +15,7 @@ import {
   parseBaselineLines,
   runToCompletion,
 } from './baseline-process.js';
+import { isMessageOperation, measureMpiMessages, ROOT_ENV } from './mpi-messages.js';
 
 export type MpiTransport = 'vader' | 'tcp';
 
@@ -26,8 +28,6 @@ const MPI_OPERATION_NAMES: Readonly<Record<string, Workload['operation']>> = {
 
 /** Open MPI tcp runs at 2 and 4 ranks (the tcp targets' rank counts). */
 const MPI_TCP_MOST_RANKS = 4;
-
-const ROOT_ENV = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
 
 /** The script's sizes: 8 B × 8^k. */
 function onLadder(bytes: number): boolean {
@@ -59,7 +59,8 @@ export class MpiRunner implements Runner {
     // 8 busy-polling TCP ranks on 2 cores measure the scheduler, not the transport, for over a minute.
     if (this.#transport === 'tcp' && w.ranks > MPI_TCP_MOST_RANKS) return false;
     if (w.dtype !== 'float64') return false;
-    return w.operation === 'barrier' || onLadder(w.bytes);
+    // mpi_msg_bench takes any sizes; mpi-baseline.sh measures the ladder.
+    return w.operation === 'barrier' || isMessageOperation(w.operation) || onLadder(w.bytes);
   }
 
   async unavailable(): Promise<string | null> {
@@ -70,8 +71,12 @@ export class MpiRunner implements Runner {
   async run(workloads: readonly Workload[], context: RunContext): Promise<Result[]> {
     const results: Result[] = [];
     for (const [ranks, group] of byRanks(workloads)) {
-      const collectives = group.filter((w) => w.operation !== 'launch');
+      const collectives = group.filter((w) => w.operation !== 'launch' && !isMessageOperation(w.operation));
       if (collectives.length > 0) results.push(...(await this.#collectives(ranks, collectives, context)));
+      const messages = group.filter((w) => isMessageOperation(w.operation));
+      if (messages.length > 0) {
+        results.push(...(await this.#messages(ranks, messages, context)));
+      }
       for (const w of group.filter((g) => g.operation === 'launch')) {
         results.push(await this.#launch(w, context));
       }
@@ -95,6 +100,16 @@ export class MpiRunner implements Runner {
       if (line) results.push(medianOnly(this.name, w, line.medianUs));
     }
     return results;
+  }
+
+  /** A failed message run leaves its rows n/a, as a failed script does, and the collectives stand. */
+  async #messages(ranks: number, group: readonly Workload[], context: RunContext): Promise<Result[]> {
+    try {
+      return await measureMpiMessages(this.name, this.#transport, ranks, group, context);
+    } catch (error) {
+      context.problem(this.name, `mpi_msg_bench: ${error instanceof Error ? error.message : String(error)}`);
+      return [];
+    }
   }
 
   /** Wall time of `mpirun -n R true`, spawn to exit, once per batch after one untimed warm-up. */

@@ -1,7 +1,8 @@
 /**
  * The floor for event-driven TCP from Node: a raw loopback socket ping-pong between two processes, no
  * framing, no library (../shared/baselines/tcp-roundtrip.mjs). A 2-rank allreduce cannot beat one round
- * trip of its message, so it is compared with allreduce float64 at 2 ranks, every size.
+ * trip of its message, and a 2-rank ping-pong is one round trip of its message: it is compared with
+ * both, float64 at 2 ranks, every size (one script run per size serves both rows).
  */
 import type { RunContext, Runner } from '../harness/runner.js';
 import { medianOnly } from '../harness/stats.js';
@@ -20,7 +21,9 @@ export class SocketRoundTripRunner implements Runner {
   readonly inQuick = true;
 
   covers(w: Workload): boolean {
-    return w.operation === 'allreduce' && w.dtype === 'float64' && w.ranks === 2;
+    return (
+      (w.operation === 'allreduce' || w.operation === 'pingpong') && w.dtype === 'float64' && w.ranks === 2
+    );
   }
 
   async unavailable(): Promise<string | null> {
@@ -29,17 +32,20 @@ export class SocketRoundTripRunner implements Runner {
 
   async run(workloads: readonly Workload[], context: RunContext): Promise<Result[]> {
     const results: Result[] = [];
-    for (const w of workloads) {
+    for (const bytes of new Set(workloads.map((w) => w.bytes))) {
       // Round trips are cheap: always the full run's count, so the floor itself is not noise.
-      const iterations = SCRIPT_BATCHES * iterationsFor(w.bytes, w.ranks, false);
-      context.log(`${this.name}: ${SCRIPT} ${w.bytes} ${iterations}`);
+      const iterations = SCRIPT_BATCHES * iterationsFor(bytes, 2, false);
+      context.log(`${this.name}: ${SCRIPT} ${bytes} ${iterations}`);
       const { stdout } = await runToCompletion(process.execPath, [
         baselinePath(SCRIPT),
-        String(w.bytes),
+        String(bytes),
         String(iterations),
       ]);
-      const line = parseBaselineLines(stdout).find((l) => l.op === 'roundtrip' && l.bytes === w.bytes);
-      if (line) results.push(medianOnly(this.name, w, line.medianUs));
+      const line = parseBaselineLines(stdout).find((l) => l.op === 'roundtrip' && l.bytes === bytes);
+      if (!line) continue;
+      for (const w of workloads.filter((x) => x.bytes === bytes)) {
+        results.push(medianOnly(this.name, w, line.medianUs));
+      }
     }
     return results;
   }

@@ -27,6 +27,10 @@ export const TCP_MODEL: ScalingModel = {
       // out: n to each of R−1 peers
       broadcast: peers * bytes,
       barrier: 0,
+      // Messages (not modelled, report/scaling.ts): rank 0 is an end of the 2-rank ping-pong; alltoall's
+      // blocks between ranks ≥ 1 pass rank 0 when they are relayed through it.
+      pingpong: 2 * bytes,
+      alltoall: 2 * peers * peers * bytes,
       launch: 0,
     };
     return [peers, through[operation]];

@@ -11,6 +11,8 @@ import { ResultIndex } from '../../bench/report/results-index.js';
 import { checkTargets } from '../../bench/report/targets.js';
 import { renderPlot } from '../../bench/report/svg.js';
 import { medianOnly } from '../../bench/harness/stats.js';
+import { registeredRunners } from '../../bench/harness/runner.js';
+import '../../bench/runners/register.js';
 
 const allreduce8: Workload = {
   operation: 'allreduce',
@@ -138,6 +140,85 @@ describe('bench harness', () => {
       ['tcp', 2 * MIB, 1.2, false],
     ]);
     expect(ws[1]?.ratio).toBeCloseTo(9);
+  });
+
+  it('plans ping-pong over the ladder at 2 ranks only, and alltoall up to and at 1 MiB per pair', () => {
+    const full = planWorkloads({ quick: false });
+    const pingpong = full.filter((w) => w.operation === 'pingpong');
+    expect(new Set(pingpong.map((w) => w.ranks))).toEqual(new Set([2]));
+    expect(pingpong.map((w) => w.bytes)).toEqual(sizeLadder(8 * MIB));
+    const alltoall = full.filter((w) => w.operation === 'alltoall');
+    expect(new Set(alltoall.map((w) => w.ranks))).toEqual(new Set([2, 4, 8]));
+    expect(alltoall.filter((w) => w.ranks === 4).map((w) => w.bytes)).toEqual([
+      8,
+      64,
+      512,
+      4096,
+      32768,
+      262144,
+      MIB,
+    ]);
+    // Alltoall's iterations follow each rank's whole send buffer (ranks × block), not the block.
+    const at4 = alltoall.find((w) => w.ranks === 4 && w.bytes === MIB);
+    const broadcast4MiB = planWorkloads({
+      quick: false,
+      ranks: [4],
+      bytes: [4 * MIB],
+      operations: ['broadcast'],
+    });
+    expect(at4?.iterations).toBe(broadcast4MiB[0]?.iterations);
+    const quick = planWorkloads({ quick: true }).filter(
+      (w) => w.operation === 'alltoall' || w.operation === 'pingpong',
+    );
+    expect(quick.length).toBeGreaterThan(0);
+    expect(Math.max(...quick.map((w) => w.bytes))).toBeLessThanOrEqual(32 * 1024);
+    // --ranks without 2: no ping-pong; --bytes: exactly those sizes.
+    expect(planWorkloads({ quick: false, ranks: [4] }).some((w) => w.operation === 'pingpong')).toBe(false);
+    const narrowed = planWorkloads({ quick: false, ranks: [4], bytes: [MIB], operations: ['alltoall'] });
+    expect(narrowed.map((w) => [w.operation, w.ranks, w.bytes])).toEqual([['alltoall', 4, MIB]]);
+  });
+
+  it("checks issue 15's targets: ping-pong 8 B and 2 MiB against vader and the raw round trip, alltoall at 4", () => {
+    const pingpong8: Workload = { ...allreduce8, operation: 'pingpong' };
+    const pingpong2MiB: Workload = { ...pingpong8, bytes: 2 * MIB };
+    const alltoall: Workload = { ...allreduce8, operation: 'alltoall', bytes: MIB, ranks: 4 };
+    const index = new ResultIndex([
+      medianOnly('shm', pingpong8, 3),
+      medianOnly('mpi-vader', pingpong8, 2),
+      medianOnly('tcp', pingpong8, 70),
+      medianOnly('socket-rtt', pingpong8, 50),
+      medianOnly('shm', pingpong2MiB, 500),
+      medianOnly('mpi-vader', pingpong2MiB, 400),
+      medianOnly('tcp', pingpong2MiB, 2000),
+      medianOnly('socket-rtt', pingpong2MiB, 2500),
+      medianOnly('shm', alltoall, 1000),
+      medianOnly('mpi-vader', alltoall, 800),
+      medianOnly('tcp', alltoall, 9000),
+      medianOnly('mpi-tcp', alltoall, 3000),
+    ]);
+    const rows = checkTargets(index).filter((o) =>
+      ['pingpong', 'alltoall'].includes(o.target.workload.operation),
+    );
+    expect(rows.map((o) => [o.target.backend, o.target.baseline, o.target.maxRatio, o.met])).toEqual([
+      ['shm', 'mpi-vader', 2, true],
+      ['tcp', 'socket-rtt', 1.3, false],
+      ['shm', 'mpi-vader', 1, false],
+      ['tcp', 'socket-rtt', 1, true],
+      ['shm', 'mpi-vader', 1.5, true],
+      ['tcp', 'mpi-tcp', 1.5, false],
+    ]);
+  });
+
+  it('gives the ping-pong and alltoall rows their baselines: Open MPI (any size) and the socket round trip', () => {
+    const pingpong2MiB: Workload = { ...allreduce8, operation: 'pingpong', bytes: 2 * MIB };
+    const alltoall: Workload = { ...allreduce8, operation: 'alltoall', bytes: MIB, ranks: 4 };
+    const runner = (name: string) => registeredRunners().find((r) => r.name === name);
+    expect(runner('socket-rtt')?.covers(pingpong2MiB, false)).toBe(true);
+    expect(runner('socket-rtt')?.covers(alltoall, false)).toBe(false);
+    expect(runner('mpi-vader')?.covers(alltoall, false)).toBe(true);
+    expect(runner('mpi-tcp')?.covers(alltoall, false)).toBe(true);
+    expect(runner('mpi-vader')?.covers(pingpong2MiB, true)).toBe(true);
+    for (const backend of ['shm', 'tcp', 'ws']) expect(runner(backend)?.covers(alltoall, false)).toBe(true);
   });
 
   it('renders a log–log SVG with one polyline per series and escapes labels', () => {
