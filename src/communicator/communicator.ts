@@ -36,7 +36,7 @@ import {
  * import selection/, so the names are written here; the backend table (src/selection/backends.ts)
  * fails to compile unless it has exactly one row for each. Spec: spec/selection.md §2.
  */
-export type KnownBackendName = 'local' | 'shm' | 'tcp' | 'ws';
+export type KnownBackendName = 'local' | 'shm' | 'tcp' | 'ws' | 'mpi';
 
 /**
  * The transport behind a {@link Communicator} (`comm.backend`): one of {@link KnownBackendName}. Open
