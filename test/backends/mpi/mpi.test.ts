@@ -87,7 +87,11 @@ if (!mpiHere()) {
           );
           expect(run.code, run.stderr).toBe(0);
           const line = run.stdout.split('\n').find((l) => l.includes('"kind":"bits"'));
-          const bits = JSON.parse(line ?? '{}') as { backend: string; hashes: unknown };
+          // collective run prefixes each rank's lines with "[rank] ".
+          const bits = JSON.parse(line?.slice(line.indexOf('{')) ?? '{}') as {
+            backend: string;
+            hashes: unknown;
+          };
           expect(bits.backend).toBe(backend);
           expect(bits.hashes, `mpi against ${backend}`).toEqual(mpi);
         }
