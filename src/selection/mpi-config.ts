@@ -66,6 +66,8 @@ export function mpiFallbackWarnings(inputs: SelectionInputs): SelectionWarning[]
   }
   if (launch?.isMpi !== true || inputs.options.backend !== undefined || inputs.env[VARIABLES.backend])
     return [];
+  // Not probed (a pure table test): nothing is known about the addon, so nothing to warn about.
+  if (inputs.mpiAddon === undefined) return [];
   const availability = probe(inputs);
   if (availability.available) return [];
   return [
