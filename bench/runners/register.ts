@@ -1,6 +1,7 @@
 /** Every runner, registered by name. Adding a transport or a baseline = one runner file + one line here. */
 import { registerRunner } from '../harness/runner.js';
 import { MpiRunner } from './mpi.js';
+import { MpiNativeRunner } from './mpi-native.js';
 import { PostMessageRunner } from './postmessage.js';
 import { ShmRunner } from './shm.js';
 import { SocketRoundTripRunner } from './socket-roundtrip.js';
@@ -10,6 +11,7 @@ import { WsRunner } from './ws.js';
 registerRunner(new ShmRunner());
 registerRunner(new TcpRunner());
 registerRunner(new WsRunner());
+registerRunner(new MpiNativeRunner());
 registerRunner(new MpiRunner('vader'));
 registerRunner(new MpiRunner('tcp'));
 registerRunner(new PostMessageRunner());

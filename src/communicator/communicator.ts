@@ -48,11 +48,12 @@ import {
 
 /**
  * The backends this build registers: `'local'` (one rank), `'shm'` (worker threads of one process over
- * SharedArrayBuffer + Atomics), `'tcp'` (processes on one or many machines) and `'ws'` (processes or browser tabs over WebSocket). The contract may not
+ * SharedArrayBuffer + Atomics), `'tcp'` (processes on one or many machines), `'ws'` (processes or browser tabs over
+ * WebSocket) and `'mpi'` (the ranks of an MPI job, over the system's MPI: spec/backend-mpi.md). The contract may not
  * import selection/, so the names are written here; the backend table (src/selection/backends.ts)
  * fails to compile unless it has exactly one row for each. Spec: spec/selection.md §2.
  */
-export type KnownBackendName = 'local' | 'shm' | 'tcp' | 'ws';
+export type KnownBackendName = 'local' | 'shm' | 'tcp' | 'ws' | 'mpi';
 
 /**
  * The transport behind a {@link Communicator} (`comm.backend`): one of {@link KnownBackendName}. Open
@@ -162,7 +163,7 @@ export interface Communicator extends PointToPoint, RootedCollectives {
   readonly rank: number;
   /** The number of ranks (an integer ≥ 1), equal on every rank. */
   readonly size: number;
-  /** The transport behind this communicator: `'local'`, `'shm'`, `'tcp'` or `'ws'`. */
+  /** The transport behind this communicator: `'local'`, `'shm'`, `'tcp'`, `'ws'` or `'mpi'`. */
   readonly backend: BackendName;
   /**
    * True on the rank that leads its shared-memory node group (rank 0 of {@link splitLocal}); on

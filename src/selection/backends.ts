@@ -13,7 +13,7 @@
 import type { Communicator, KnownBackendName } from '../communicator/communicator.js';
 import type { ShmGroupHandle } from '../backends/shm/index.js';
 import { loadBackendModule, type Availability, type StartHooks } from './backend-start.js';
-import type { LocalConfig, SelectionWarning, ShmConfig, TcpConfig } from './config.js';
+import type { LocalConfig, MpiConfig, SelectionWarning, ShmConfig, TcpConfig } from './config.js';
 import {
   local,
   localByAuto,
@@ -24,6 +24,7 @@ import {
   type Context,
   type SelectionInputs,
 } from './configure.js';
+import { mpi, mpiAvailability, mpiFallbackWarnings, mpiPicks } from './mpi-config.js';
 import type { InitOptions } from './options.js';
 import { VARIABLES } from './settings.js';
 import { ws, wsWarnings, type WsConfig } from './ws-config.js';
@@ -115,6 +116,7 @@ function preloading(load: () => Promise<unknown>): () => Promise<void> {
 const loadShm = () => import('../backends/shm/index.js');
 const loadTcpStart = () => import('./tcp-start.js');
 const loadWsStart = () => import('./ws-start.js');
+const loadMpi = () => import('../backends/mpi/index.js');
 
 const LOCAL: BackendRow<LocalConfig> = {
   name: 'local',
@@ -186,7 +188,7 @@ const TCP: BackendRow<TcpConfig> = {
     options: ['coordinator', 'port', 'bindAddr', 'token', 'allowInsecure', 'connectTimeoutSecs'],
     secret: [VARIABLES.token],
   },
-  warnings: tcpWarnings,
+  warnings: (config, inputs) => [...mpiFallbackWarnings(inputs), ...tcpWarnings(config, inputs)],
   start: async (config, hooks) => (await loadTcpStart()).startTcp(config, hooks),
   preload: preloading(async () => (await loadTcpStart()).preloadTcp()),
 };
@@ -227,8 +229,32 @@ const WS: BackendRow<WsConfig> = {
   preload: preloading(async () => (await loadWsStart()).preloadWs()),
 };
 
-/** The table, in the order names are listed (`available: auto, local, shm, tcp, ws`). */
-export const BACKEND_TABLE = [LOCAL, SHM, TCP, WS] as const;
+const MPI: BackendRow<MpiConfig> = {
+  name: 'mpi',
+  description: "the ranks of an MPI job (mpirun, srun), over the system's MPI through a native addon",
+  availability: mpiAvailability,
+  configure: mpi,
+  auto: { step: 2, picks: mpiPicks, select: mpi },
+  // MPI's own launcher starts the ranks: `mpirun -n 4 node app.js` (spec/backend-mpi.md §1).
+  launch: {
+    ranks: 'one',
+    help: 'ranks started by mpirun or srun (mpirun -n 4 node app.js), one per process',
+  },
+  settings: { variables: [], options: [], secret: [] },
+  async start(config) {
+    const { connectMpi } = await loadBackendModule('mpi', loadMpi);
+    return connectMpi({
+      timeoutSecs: config.timeoutSecs,
+      stallWarningSecs: config.stallWarningSecs,
+      ...(config.rank !== undefined ? { expectRank: config.rank } : {}),
+      ...(config.size !== undefined ? { expectSize: config.size } : {}),
+    });
+  },
+  preload: preloading(loadMpi),
+};
+
+/** The table, in the order names are listed (`available: auto, local, shm, tcp, ws, mpi`). */
+export const BACKEND_TABLE = [LOCAL, SHM, TCP, WS, MPI] as const;
 
 type ConfigOf<R> = R extends BackendRow<infer C> ? C : never;
 

@@ -3,7 +3,7 @@
  * workerData to a validated BackendConfig plus the reasons for it — or a BackendError. Nothing here
  * touches process.env, sockets or threads, so every environment is a row of a table test.
  *
- *   explicit backend → (reserved: native MPI) → tcp if a coordinator is known → shm if in a group → local
+ *   explicit backend → mpi under an MPI launcher when its addon loads → tcp if a coordinator is known → shm if in a group → local
  */
 import { BackendError } from '../communicator/errors.js';
 import { readBackendChoice } from './backend-choice.js';
@@ -56,13 +56,8 @@ export function resolveSelection(inputs: SelectionInputs): Resolution {
 }
 
 function autoSelect(context: Context): BackendConfig {
-  const { launch, membership, reasons } = context;
+  const { launch, membership } = context;
   const { options, env } = context.inputs;
-  if (launch?.isMpi) {
-    reasons.push(
-      `launched by ${launch.launcher} (${launch.rank.source}): a native MPI backend would come first, but none is registered`,
-    );
-  }
   const world = readWorldShape(options, env, launch);
   const address = readNamedAddress(options, env, launch);
   const multiRank = world.size !== undefined && world.size.value > 1;

@@ -57,6 +57,16 @@ export interface TcpConfig {
   readonly layout: NodeLayout;
 }
 
+export interface MpiConfig {
+  readonly backend: 'mpi';
+  readonly timeoutSecs: number;
+  /** Seconds without progress before a stall warning (repeated at that interval); 0: never. */
+  readonly stallWarningSecs: number;
+  /** The launcher's rank and size when it names them: MPI must agree (checked at start). */
+  readonly rank?: number;
+  readonly size?: number;
+}
+
 /** The validated config of any backend: one member per row of the table (backends.ts). */
 export type { BackendConfig } from './backends.js';
 

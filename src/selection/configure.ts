@@ -4,6 +4,7 @@
  * (backends.ts) names which step belongs to which backend; the chain (chain.ts) runs them.
  */
 import { BackendError } from '../communicator/errors.js';
+import type { Availability } from './backend-start.js';
 import {
   LOOPBACK_HOST,
   type LocalConfig,
@@ -34,6 +35,11 @@ export interface SelectionInputs {
   /** worker_threads.workerData of the calling thread. */
   readonly workerData: unknown;
   readonly isMainThread: boolean;
+  /**
+   * Whether the MPI addon loads (§5.1 step 2); init() and describeEnvironment() pass the real probe.
+   * Absent: `auto` treats mpi as unavailable (a pure table test stays independent of this machine).
+   */
+  readonly mpiAddon?: () => Availability;
 }
 
 /** What every configuration step may read, read once by the chain; `reasons` collects the "why". */

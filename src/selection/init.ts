@@ -10,6 +10,7 @@ import { resolveSelection, type SelectionInputs } from './chain.js';
 import type { InitOptions } from './options.js';
 import { rowOf } from './backends.js';
 import { createBackend } from './registry.js';
+import { mpiAvailability } from './mpi-config.js';
 import { readShmMembership } from './shm-group.js';
 import { incompatible } from './values.js';
 import { emitWarningOnce, oversubscriptionWarning, WARNING_TYPE } from './warnings.js';
@@ -38,7 +39,7 @@ export function selectionInputs(options: InitOptions): SelectionInputs {
   if (options === null || typeof options !== 'object') {
     throw incompatible('options', options, 'an object such as { backend, rank, size } (or nothing)');
   }
-  return { options, env: options.env ?? process.env, workerData, isMainThread };
+  return { options, env: options.env ?? process.env, workerData, isMainThread, mpiAddon: mpiAvailability };
 }
 
 function launcherWarned(inputs: SelectionInputs): boolean {

@@ -26,7 +26,7 @@ export function availabilityOf(name: TableName): Availability {
 }
 
 /**
- * Every registered backend (`local`, `shm`, `tcp`), whether it can run in this runtime, and why not
+ * Every registered backend (`local`, `shm`, `tcp`, `ws`, `mpi`), whether it can run in this runtime, and why not
  * (spec/selection.md §2). Loads no backend module and starts nothing.
  *
  * @returns one {@link BackendInfo} per backend, in registry order.

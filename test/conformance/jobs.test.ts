@@ -64,6 +64,8 @@ function mpirun(extra: Record<string, string>): Launched {
   args.push(process.execPath, '--import', 'tsx', RANK);
   const env = childEnv({
     ...RANK_ENV,
+    // The tcp job identity under mpirun is what these cases test; auto would pick mpi where its addon loads.
+    COLLECTIVE_BACKEND: 'tcp',
     OMPI_ALLOW_RUN_AS_ROOT: '1',
     OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
     ...extra,

@@ -51,7 +51,7 @@ const ROWS: Row[] = [
   },
   {
     name: 'unknown options.backend names the option',
-    options: { backend: 'mpi' as never },
+    options: { backend: 'gloo' as never },
     fails: { kind: 'InvalidBackend', variable: 'options.backend' },
   },
   {
@@ -655,12 +655,35 @@ describe('selection table', () => {
 });
 
 describe('why and warnings', () => {
-  it('says that the MPI step is reserved and why tcp won', () => {
+  it('says why the MPI step did not pick mpi, and why tcp won', () => {
+    // No mpiAddon probe in these inputs: mpi counts as unavailable (spec/selection.md §5.1 step 2).
     const { reasons } = run({ name: '', env: openMpi(0, 2, 2) });
-    expect(reasons[0]).toMatch(/open-mpi.*native MPI backend/);
+    expect(reasons[0]).toMatch(/open-mpi.*the mpi backend cannot run: the MPI addon was not probed/);
     expect(reasons[1]).toMatch(
       /one node \(OMPI_COMM_WORLD_LOCAL_SIZE=2, OMPI_COMM_WORLD_SIZE=2\).*127\.0\.0\.1:29500/,
     );
+  });
+
+  it('under an MPI launcher: mpi when the addon loads, else tcp warning COLLECTIVE_MPI_UNAVAILABLE with the reason', () => {
+    const env = openMpi(0, 2, 2);
+    const inputs = { options: {}, env, workerData: null, isMainThread: true };
+    const loads = resolveSelection({ ...inputs, mpiAddon: () => ({ available: true }) });
+    expect(loads.config).toMatchObject({ backend: 'mpi', rank: 0, size: 2 });
+    expect(loads.warnings).toEqual([]);
+    const reason = 'the MPI addon is not built (no-mpi): no MPI found at install';
+    const fallback = resolveSelection({ ...inputs, mpiAddon: () => ({ available: false, reason }) });
+    expect(fallback.config.backend).toBe('tcp');
+    expect(fallback.reasons[0]).toContain(reason);
+    const [warning] = fallback.warnings;
+    expect(warning?.code).toBe('COLLECTIVE_MPI_UNAVAILABLE');
+    expect(warning?.message).toContain(reason);
+    // Named explicitly, tcp under mpirun is a choice, not a fallback: no warning.
+    const named = resolveSelection({
+      ...inputs,
+      env: { ...env, COLLECTIVE_BACKEND: 'tcp' },
+      mpiAddon: () => ({ available: false, reason }),
+    });
+    expect(named.warnings.map((w) => w.code)).not.toContain('COLLECTIVE_MPI_UNAVAILABLE');
   });
 
   it('warns about tcp between threads of one process, and only then', () => {

@@ -11,6 +11,8 @@ function collective(args: string[], env: Record<string, string>): Promise<CliRes
 describe('collective doctor', () => {
   it('--json under a one-node mpirun: tcp at 127.0.0.1 and why', async () => {
     const ran = await collective(['doctor', '--json'], {
+      // tcp named: auto would pick mpi where its addon loads (spec/selection.md §5.1 step 2).
+      COLLECTIVE_BACKEND: 'tcp',
       OMPI_COMM_WORLD_RANK: '1',
       OMPI_COMM_WORLD_SIZE: '4',
       OMPI_COMM_WORLD_LOCAL_SIZE: '4',
@@ -85,7 +87,13 @@ describe('collective doctor', () => {
   });
 
   it('shows the job identity, or warns that there is none (text and --json)', async () => {
-    const mpirun = { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_SIZE: '2' };
+    // tcp named: its job identity is what this case tests; auto would pick mpi where its addon loads.
+    const mpirun = {
+      COLLECTIVE_BACKEND: 'tcp',
+      OMPI_COMM_WORLD_RANK: '0',
+      OMPI_COMM_WORLD_SIZE: '2',
+      OMPI_COMM_WORLD_LOCAL_SIZE: '2',
+    };
     const named = await collective(['doctor', '--json'], { ...mpirun, PMIX_NAMESPACE: '1099366401' });
     expect(named.code, named.stderr).toBe(0);
     const report = JSON.parse(named.stdout);

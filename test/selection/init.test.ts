@@ -2,6 +2,7 @@
  * init() end to end, in this process and in children: the local pick, typed errors for bad names and
  * unreachable or taken coordinators (real sockets), lazy backend loading, and the once-only warnings.
  */
+import { loadAddon } from '../../src/backends/mpi/addon.js';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
@@ -67,7 +68,7 @@ describe('init', () => {
   it('rejects an unknown backend with the list of available ones', async () => {
     const error = await rejection(init({ env: { COLLECTIVE_BACKEND: 'gloo' } }));
     expect(error.kind).toBe('InvalidBackend');
-    expect(error.context['available']).toEqual(['auto', 'local', 'shm', 'tcp', 'ws']);
+    expect(error.context['available']).toEqual(['auto', 'local', 'shm', 'tcp', 'ws', 'mpi']);
   });
 
   it('rejects options that are not an object', async () => {
@@ -82,6 +83,8 @@ describe('init', () => {
       ['shm', true],
       ['tcp', true],
       ['ws', true],
+      // Where the install built the MPI addon (spec/backend-mpi.md §2); without-mpi.test.ts covers the other case.
+      ['mpi', loadAddon().loaded],
     ]);
   });
 

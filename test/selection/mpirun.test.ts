@@ -1,6 +1,7 @@
 /**
  * One real launch under Open MPI: `mpirun -n 4 node <rank program>`. The ranks read only what mpirun
- * gives them, pick tcp at 127.0.0.1 by themselves, and agree bit for bit on an allreduce.
+ * gives them, pick a backend by themselves — mpi where its addon loads, else tcp at 127.0.0.1 — and
+ * agree bit for bit on an allreduce.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { childEnv } from './fixtures/child-env.js';
 import { referenceReduce, sameBits } from '../support/reference.js';
 import { freePort } from '../support/ports.js';
+import { mpiHere } from '../support/mpirun.js';
+
+/** What auto picks under mpirun here (spec/selection.md §5.1 step 2). */
+const EXPECTED = mpiHere() ? 'mpi' : 'tcp';
 
 const RANK_PROGRAM = fileURLToPath(new URL('./fixtures/mpi-rank.ts', import.meta.url));
 const RANKS = 4;
@@ -66,7 +71,7 @@ function mpirun(port: number): Promise<Launch> {
 
 describe('mpirun', () => {
   it(
-    `mpirun -n ${RANKS}: ranks pick tcp at 127.0.0.1 themselves and agree on an allreduce`,
+    `mpirun -n ${RANKS}: ranks pick ${EXPECTED} themselves and agree on an allreduce`,
     async () => {
       const launch = await mpirun(await freePort());
       expect(launch.code, `stdout:\n${launch.stdout}\nstderr:\n${launch.stderr}`).toBe(0);
@@ -79,7 +84,8 @@ describe('mpirun', () => {
       const expected = new Float64Array(contributions[0]!.length);
       referenceReduce('float64', 'sum', contributions, expected);
       for (const line of lines) {
-        expect(line).toMatchObject({ size: RANKS, backend: 'tcp', coordinator: { host: '127.0.0.1' } });
+        expect(line).toMatchObject({ size: RANKS, backend: EXPECTED });
+        if (EXPECTED === 'tcp') expect(line).toMatchObject({ coordinator: { host: '127.0.0.1' } });
         // JSON round-trips float64 exactly, so equal numbers here are equal bits.
         expect(sameBits(Float64Array.from(line.sum), expected), `rank ${line.rank}: ${line.sum}`).toBe(true);
       }
