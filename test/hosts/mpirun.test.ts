@@ -4,7 +4,8 @@
  * ssh — it enters the named host's namespace, where mpirun's daemon (orted) then starts that host's
  * rank. Each rank reads only Open MPI's variables and the COLLECTIVE_TCP_COORDINATOR/TOKEN that
  * `mpirun -x` passes (the launcher's documented way to name rank 0, spec/selection.md §4), sees a
- * multi-node layout, picks tcp to 10.213.0.1 by itself and agrees bit for bit on an allreduce.
+ * multi-node layout, connects to 10.213.0.1 by itself (tcp, named by COLLECTIVE_BACKEND: under mpirun `auto`
+ * would pick the MPI backend) and agrees bit for bit on an allreduce.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,10 @@ function mpirun(world: Hosts): Promise<Launch> {
     'COLLECTIVE_TCP_TOKEN',
     '-x',
     'COLLECTIVE_TIMEOUT_SECS',
+    // Under mpirun `auto` picks the MPI backend where its addon loads (spec/selection.md); this test is
+    // about tcp across hosts, so it asks for tcp by name.
+    '-x',
+    'COLLECTIVE_BACKEND',
   );
   args.push(process.execPath, '--import', 'tsx', RANK_PROGRAM);
   const env = childEnv({
@@ -59,6 +64,7 @@ function mpirun(world: Hosts): Promise<Launch> {
     COLLECTIVE_TCP_COORDINATOR: addresses[0]!,
     COLLECTIVE_TCP_TOKEN: randomBytes(16).toString('hex'),
     COLLECTIVE_TIMEOUT_SECS: String(RANK_TIMEOUT_SECS),
+    COLLECTIVE_BACKEND: 'tcp',
   });
   return new Promise((resolve, reject) => {
     const child = world.spawn(0, args, env);
@@ -73,7 +79,7 @@ function mpirun(world: Hosts): Promise<Launch> {
 
 describe('mpirun across namespace hosts', () => {
   it(
-    `mpirun --host over ${RANKS} hosts with a namespace agent: ranks pick tcp to host 0 themselves and agree`,
+    `mpirun --host over ${RANKS} hosts with a namespace agent: ranks find tcp's rank 0 on host 0 themselves and agree`,
     async () => {
       hosts = await createHosts({ count: RANKS });
       const launch = await mpirun(hosts);
