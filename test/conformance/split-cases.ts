@@ -169,6 +169,31 @@ add({
 });
 
 add({
+  name: 'splitLocal: messages with the same tag on the node communicator and on its parent never match each other',
+  minSize: 2,
+  async run(comm) {
+    const node = await comm.splitLocal();
+    // Where the node group is this world (shm), world ranks 0 and 1 are its ranks 0 and 1; elsewhere
+    // the node communicator has one rank and messages to self stand in for the pair.
+    const shared = node.size === comm.size;
+    const tag = 6;
+    if (comm.rank === 0) {
+      await comm.send(Float64Array.of(1), 1, tag);
+      if (shared) await node.send(Float64Array.of(2), 1, tag);
+    } else if (comm.rank === 1) {
+      if (shared) assert.equal((await node.recv(Float64Array, 0, tag)).data[0], 2);
+      assert.equal((await comm.recv(Float64Array, 0, tag)).data[0], 1);
+    }
+    if (!shared) {
+      await node.send(Float64Array.of(3), 0, tag);
+      assert.equal((await node.recv(Float64Array, 0, tag)).data[0], 3);
+    }
+    await comm.barrier();
+    await node.close();
+  },
+});
+
+add({
   name: 'split: a bad color or key on one rank is InvalidArgument on every rank, then split works',
   minSize: 2,
   async run(comm) {

@@ -24,6 +24,8 @@ import {
 import { BARRIER_FINGERPRINT, rememberable } from '../../communicator/call-shape.js';
 import { fingerprint, type Fingerprint } from '../../communicator/fingerprint.js';
 import type { PairChannel } from '../../communicator/messages/channel.js';
+import { messageLayerFor } from '../../communicator/messages/engine.js';
+import { NODE_CONTEXT } from '../../communicator/messages/layer.js';
 import { registerSharedMemory } from '../../communicator/simd-kernel.js';
 import { SPIN_POLICIES, type SpinPolicy } from './barrier.js';
 import {
@@ -174,8 +176,14 @@ class ShmBackend implements Backend {
   }
 
   async splitLocal(): Promise<Communicator> {
-    // Every rank of a shm group is on one node: the local group is the group itself.
-    return new CheckedCommunicator(new ShmBackend(this.#joined, true));
+    // Every rank of a shm group is on one node: the local group is the group itself, over the same
+    // channel, with contexts of its own so its messages never match the world's (spec/communicator.md §11.2).
+    const backend = new ShmBackend(this.#joined, true);
+    return new CheckedCommunicator(backend, {
+      layer: messageLayerFor(backend.channel, backend.rank, backend.size),
+      context: NODE_CONTEXT,
+      members: Array.from({ length: backend.size }, (_, r) => r),
+    });
   }
 
   async close(): Promise<void> {

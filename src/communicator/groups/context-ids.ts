@@ -2,7 +2,8 @@
  * Context ids of one world's message layer, as this process sees them (spec/communicator.md §11.2).
  *
  * Every communicator owns two context ids: an even one for its point-to-point messages and the next
- * odd one for its collectives (layer.ts, MessageGroup). The world owns 0 and 1. A new communicator
+ * odd one for its collectives (layer.ts, MessageGroup). The world owns 0 and 1, its node communicator
+ * (splitLocal on shm) 2 and 3. A new communicator
  * (split, dup) takes the largest "next free id" of the ranks of its parent: each of those ranks has
  * used only ids below its own next free id, so none of the new communicator's members has ever
  * used the agreed one, and a message of the new communicator can never match one of an older
@@ -13,10 +14,8 @@
  * every collective on overlapping communicators (MPI-4.1 §6.14), they must then be called in the
  * same relative order on every rank.
  */
-import type { MessageLayer } from '../messages/layer.js';
+import { FIRST_DERIVED_CONTEXT, type MessageLayer } from '../messages/layer.js';
 
-/** The contexts of the world communicator: 0 (point-to-point) and 1 (collectives). */
-export const WORLD_CONTEXTS = 2;
 /** Ids a communicator takes: one for point-to-point, one for collectives. */
 export const CONTEXTS_PER_COMMUNICATOR = 2;
 /** Context ids are unsigned 32-bit in the message header; agreement fails beyond. */
@@ -34,7 +33,7 @@ const byLayer = new WeakMap<MessageLayer, LayerContexts>();
 function contextsOf(layer: MessageLayer): LayerContexts {
   let contexts = byLayer.get(layer);
   if (contexts === undefined) {
-    contexts = { next: WORLD_CONTEXTS, busy: Promise.resolve() };
+    contexts = { next: FIRST_DERIVED_CONTEXT, busy: Promise.resolve() };
     byLayer.set(layer, contexts);
   }
   return contexts;

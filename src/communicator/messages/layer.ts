@@ -95,6 +95,16 @@ export interface MessageLayer {
   cancel(contexts: readonly number[], error: unknown): void;
 }
 
+/** The world communicator's point-to-point context (its collectives use 1). */
+export const WORLD_CONTEXT = 0;
+/**
+ * The context of the node communicator that `splitLocal()` returns where it is the whole world over
+ * the same channel (shm); its collectives use 3. Every such communicator of one world shares it.
+ */
+export const NODE_CONTEXT = 2;
+/** The first context id split() and dup() may agree on: 0–3 belong to the world and its node communicator. */
+export const FIRST_DERIVED_CONTEXT = 4;
+
 /**
  * A communicator's place in its world's message layer: which context ids it owns and which world
  * rank each of its ranks is. The world communicator is `{ context: 0, members: [0, 1, …, size-1] }`;
