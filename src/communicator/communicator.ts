@@ -900,10 +900,12 @@ export class CheckedCommunicator implements Communicator {
     // Queued operations see #closed when they start and reject with InvalidCommunicator.
     for (const start of this.#queue.splice(0)) start();
     // A derived communicator shares its world's message layer: its own waiting receives and probes
-    // end here (the world's end when its backend fails the channel).
+    // end here (the world's end when its backend fails the channel). Only the point-to-point context:
+    // a collective in flight keeps its messages running to their end in the background, so peers
+    // are not left waiting on this rank's part (its backend's close, spec §11.5).
     const group = this.#group;
     if (this.#derived && group !== null) {
-      group.layer.cancel([group.context, group.context + 1], this.#closedError('close'));
+      group.layer.cancel([group.context], this.#closedError('close'));
     }
     this.#closing = this.#backend.close();
     return this.#closing;
