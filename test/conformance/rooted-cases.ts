@@ -239,6 +239,25 @@ add({
 });
 
 add({
+  name: 'rooted: reduceScatter in place (recv is send) on the one rank that gets every element, at each position',
+  async run(comm) {
+    const dtype = byName('float64');
+    for (const owner of ranks(comm)) {
+      const n = 7;
+      const counts = ranks(comm).map((r) => (r === owner ? n : 0));
+      const parts = ranks(comm).map((r) => part(dtype, r, n, 2));
+      const full = await comm.allreduce(parts[comm.rank] as NumericArray, 'sum');
+      const send = (parts[comm.rank] as NumericArray).slice();
+      const got = await comm.reduceScatter(send, counts, 'sum', comm.rank === owner ? send : undefined);
+      if (comm.rank === owner) {
+        assert.equal(got, send);
+        assertBits(got, full, `in-place reduceScatter owned by rank ${owner}`);
+      }
+    }
+  },
+});
+
+add({
   name: 'rooted: alltoall (also in place) and alltoallv (recvCounts learnt or given, displs with gaps)',
   async run(comm) {
     const size = comm.size;

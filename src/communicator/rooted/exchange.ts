@@ -108,10 +108,11 @@ export class ExchangeOps extends MessageCollectiveBase {
       const block = (j: number): NumericArray =>
         send.subarray(displs[j] as number, (displs[j] as number) + (counts[j] as number));
       const sends = counts.map((_, j) => (j === this.rank ? undefined : mover.send(j, block(j))));
-      await Promise.all([
-        ...sends,
-        foldInRankOrder(mover, this.rank, this.size, block(this.rank), out, op, staging),
-      ]);
+      // In place (recv is send) the fold receives rank 0's block into `out` first: on a later rank that
+      // would overwrite its own block before it is folded, so the fold reads a copy of it.
+      let own = block(this.rank);
+      if (this.rank !== 0 && sameBytes(own, out)) own = own.slice();
+      await Promise.all([...sends, foldInRankOrder(mover, this.rank, this.size, own, out, op, staging)]);
       return out;
     });
   }
