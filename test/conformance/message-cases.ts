@@ -47,6 +47,24 @@ function nothingLeft(comm: Communicator, what: string): void {
 }
 
 add({
+  name: 'messages: sendrecv with one array as send and recv (a ring shift in place), eager and rendezvous sizes',
+  async run(comm) {
+    const right = (comm.rank + 1) % comm.size;
+    const left = (comm.rank + comm.size - 1) % comm.size;
+    // 100,000 float64 = 800 KB: above the default eager threshold, so the send reads its buffer only
+    // after the peer's receive matched — when this rank's own receive may already have filled it.
+    for (const n of [5, 100_000]) {
+      const buf = Float64Array.from({ length: n }, (_, i) => comm.rank * 1e6 + i);
+      const { data, status } = await comm.sendrecv(buf, right, buf, left);
+      assert.equal(data, buf);
+      assert.equal(status.source, left);
+      for (let i = 0; i < n; i += 997) assert.equal(buf[i], left * 1e6 + i, `n=${n} element ${i}`);
+      assert.equal(buf[n - 1], left * 1e6 + n - 1);
+    }
+  },
+});
+
+add({
   name: 'messages: ring sendrecv of every dtype at lengths 0, 1 and odd, into constructors and buffers',
   async run(comm) {
     const from = left(comm);

@@ -91,8 +91,16 @@ export class PointToPointCalls implements PointToPoint {
           },
         );
       }
-      // Both halves checked before either starts: a bad argument leaves no message behind.
-      const sending = this.#prepareSend(operation, send, dest, options.sendTag ?? 0);
+      // Both halves checked before either starts: a bad argument leaves no message behind. When recv
+      // shares bytes with send (a shift in place, MPI_Sendrecv_replace), the send goes from a copy: the
+      // receive may fill those bytes before the send reads them (at once for a message already here,
+      // or before a rendezvous peer's go-ahead).
+      const sending = this.#prepareSend(
+        operation,
+        sharesBytes(send, recv) ? (send.slice() as T) : send,
+        dest,
+        options.sendTag ?? 0,
+      );
       const receiving = this.#prepareRecv(operation, recv, source, options.recvTag ?? ANY_TAG);
       const received = receiving();
       return Promise.all([sending(), received]).then(() => received);
@@ -319,4 +327,14 @@ function describe(value: unknown): string {
   if (value === null || typeof value !== 'object')
     return typeof value === 'string' ? `'${value}'` : String(value);
   return ArrayBuffer.isView(value) ? value.constructor.name : (value.constructor?.name ?? 'object');
+}
+
+/** Whether `recv` (a buffer, not a constructor) and `send` are views of overlapping bytes. */
+function sharesBytes(send: NumericArray, recv: unknown): boolean {
+  if (!ArrayBuffer.isView(recv) || typeof send !== 'object' || send === null || !ArrayBuffer.isView(send))
+    return false;
+  if (recv.buffer !== send.buffer) return false;
+  const s0 = send.byteOffset;
+  const r0 = recv.byteOffset;
+  return s0 < r0 + recv.byteLength && r0 < s0 + send.byteLength;
 }
