@@ -51,7 +51,7 @@ describe('the backend table', () => {
     expect(last?.launch.ranks).toBe('one');
     const fallbacks = BACKEND_TABLE.filter(
       (row) =>
-        row.launch.ranks !== 'one' && row.launch.launcherAuto && row.launch.launcherAuto.when === undefined,
+        'launcherAuto' in row.launch && row.launch.launcherAuto && row.launch.launcherAuto.when === undefined,
     );
     expect(fallbacks).toHaveLength(1);
   });

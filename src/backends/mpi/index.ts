@@ -38,8 +38,10 @@ function initialized(native: MpiNative): { rank: number; size: number } {
     const world = native.init();
     if (!finalizeHooked) {
       finalizeHooked = true;
-      // MPI_Finalize once, at exit: after it MPI cannot start again in this process (§3.1).
-      process.once('exit', () => native.finalize());
+      // MPI_Finalize once, at exit: after it MPI cannot start again in this process (§3.1). A failing
+      // exit aborts the job instead: MPI_Finalize would wait for ranks that wait for this one, and
+      // MPI_Abort makes mpirun stop them and exit with this code.
+      process.once('exit', (code) => (code === 0 ? native.finalize() : native.abort(code)));
     }
     return world;
   } catch (error) {
