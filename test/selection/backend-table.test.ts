@@ -23,6 +23,9 @@ const MANY = 2;
 
 const NAMES = BACKEND_TABLE.map((row) => row.name);
 const ranksOf = (row: (typeof BACKEND_TABLE)[number]): number => (row.launch.ranks === 'one' ? 1 : MANY);
+/** train() starts threads and processes only: an mpirun row runs it with one worker (spec/train.md §7.10). */
+const trainRanksOf = (row: (typeof BACKEND_TABLE)[number]): number =>
+  row.launch.ranks === 'mpirun' ? 1 : ranksOf(row);
 
 function collectiveRun(args: string[]): Promise<CliResult> {
   return runCollective(['run', ...args], childEnv({}), CHILD_TIMEOUT_MS);
@@ -89,8 +92,8 @@ describe('the backend table', () => {
       expect(RUN_HELP).toContain(row.launch.help);
     });
 
-    it(`runs under train() (numWorkers ${ranksOf(row)})`, async () => {
-      const numWorkers = ranksOf(row);
+    it(`runs under train() (numWorkers ${trainRanksOf(row)})`, async () => {
+      const numWorkers = trainRanksOf(row);
       const result = await train<{ backend: string; total: number }>(WORKER, {
         numWorkers,
         backend: name,
