@@ -71,6 +71,8 @@ export function runMpirun(job: MpirunJob): Promise<number> {
   const env = {
     ...process.env,
     COLLECTIVE_BACKEND: 'mpi',
+    // ABORT_ON_FAILURE_VARIABLE of the backend: a rank exiting non-zero aborts the job with its code.
+    COLLECTIVE_MPI_ABORT_ON_FAILURE: '1',
     [JOB_ID_VARIABLE]: process.env[JOB_ID_VARIABLE] ?? randomUUID(),
   };
   const child = spawn('mpirun', mpirunArgs(args, job.script), {
