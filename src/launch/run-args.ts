@@ -69,6 +69,8 @@ ${BACKEND_HELP}
 
 Each rank sees COLLECTIVE_BACKEND, COLLECTIVE_RANK and COLLECTIVE_SIZE (and, for ${PROCESS_BACKENDS.join(' and ')},
 COLLECTIVE_TCP_COORDINATOR), so a bare \`await init()\` joins the group.
+With --backend mpi, mpirun (Open MPI, on PATH) starts the ranks: collective run runs
+mpirun -n N node SCRIPT ARGS…, and MPI gives each rank its rank and size.
 
 Output: every line a rank prints is prefixed with [rank]. On a terminal, a status line on stderr
 shows ranks running/done, the elapsed time and the latest line; otherwise output is plain lines.

@@ -29,6 +29,7 @@ import { RUN_HELP, RunUsageError, parseRunArgs, runBackend, type RunArgs } from 
 import { STOP_GRACE_MS, stopRanks } from './stop-ranks.js';
 import { endDescendants } from './descendants.js';
 import { JOB_ID_VARIABLE } from './train-options.js';
+import { MpirunMissingError, checkMpiAddon, runMpirun } from './run-mpirun.js';
 
 /** The signals forwarded to every rank (Slurm sends USR1/USR2 ahead of preemption). */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
@@ -88,6 +89,26 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   if (!moduleFileExists(script)) {
     process.stderr.write(`collective run: script ${args.script} does not exist\n`);
     return USAGE_EXIT_CODE;
+  }
+  if (rowOf(backend).launch.ranks === 'mpirun') {
+    try {
+      checkMpiAddon();
+    } catch (error) {
+      if (!(error instanceof MpirunMissingError)) throw error;
+      process.stderr.write(`collective run: ${error.message}\n`);
+      return USAGE_EXIT_CODE;
+    }
+    const mode = args.json ? 'json' : args.prefix ? 'prefix' : 'plain';
+    return runMpirun({
+      args,
+      script,
+      output: new RankOutput(mode, process.stdout, process.stderr),
+      forwarded: FORWARDED_SIGNALS,
+      ending: ENDING_SIGNALS,
+      graceMs: SIGNAL_GRACE_MS,
+      timeoutExitCode: TIMEOUT_EXIT_CODE,
+      parentPollMs: PARENT_POLL_MS,
+    });
   }
   return new RankSupervisor(args, backend, script).run();
 }

@@ -169,10 +169,13 @@ export async function planTraining(workerModule: unknown, options: unknown): Pro
   let backend: TrainPlan['backend'];
   if (numWorkers === 1) backend = ONE_WORKER_BACKEND;
   else if (choice === 'auto') backend = launcherBackend(env);
-  else if (rowOf(choice).launch.ranks === 'one') {
-    const many = BACKEND_TABLE.filter((row) => row.launch.ranks !== 'one').map((row) => `'${row.name}'`);
+  else if (rowOf(choice).launch.ranks === 'one' || rowOf(choice).launch.ranks === 'mpirun') {
+    const many = BACKEND_TABLE.filter((row) => ['threads', 'processes'].includes(row.launch.ranks)).map(
+      (row) => `'${row.name}'`,
+    );
+    const why = rowOf(choice).launch.ranks === 'one' ? 'has one rank' : 'has its ranks started by mpirun';
     throw incompatible(
-      `the ${choice} backend has one rank, but numWorkers is ${numWorkers}`,
+      `the ${choice} backend ${why}, but numWorkers is ${numWorkers}`,
       { numWorkers, backend: choice },
       `use backend ${many.join(' or ')} (or 'auto') for more than one worker`,
     );

@@ -51,11 +51,15 @@ export interface AutoStep<C> {
  *   (`LISTENING_MESSAGE_KIND`); the others then get that address; every rank gets the run's token
  *   (`COLLECTIVE_TCP_TOKEN`: in the environment from `collective run`, over IPC from train()).
  *
+ * - `mpirun`: `collective run` delegates to Open MPI's `mpirun -n N` (spec/train.md §7.10): MPI's
+ *   launcher starts the ranks and gives them their ranks; train() cannot start them.
+ *
  * Every rank also gets `COLLECTIVE_BACKEND` (the row's name), `COLLECTIVE_RANK`, `COLLECTIVE_SIZE` and
  * `COLLECTIVE_JOB_ID`.
  */
 export type LaunchRule =
   | { readonly ranks: 'one'; readonly help: string }
+  | { readonly ranks: 'mpirun'; readonly help: string }
   | {
       readonly ranks: 'threads' | 'processes';
       /** Its line under `--backend NAME` in `collective run --help`. */
@@ -235,10 +239,11 @@ const MPI: BackendRow<MpiConfig> = {
   availability: mpiAvailability,
   configure: mpi,
   auto: { step: 2, picks: mpiPicks, select: mpi },
-  // MPI's own launcher starts the ranks: `mpirun -n 4 node app.js` (spec/backend-mpi.md §1).
+  // MPI's own launcher starts the ranks: `mpirun -n 4 node app.js` (spec/backend-mpi.md §1), or
+  // `collective run -n 4 --backend mpi app.js`, which runs that mpirun (spec/train.md §7.10).
   launch: {
-    ranks: 'one',
-    help: 'ranks started by mpirun or srun (mpirun -n 4 node app.js), one per process',
+    ranks: 'mpirun',
+    help: 'processes that mpirun starts (Open MPI on PATH: mpirun -n N node SCRIPT); the same under srun or mpirun yourself',
   },
   settings: { variables: [], options: [], secret: [] },
   async start(config) {

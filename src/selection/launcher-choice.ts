@@ -9,7 +9,7 @@ import type { EnvRecord } from './values.js';
 
 export function launcherBackend(env: EnvRecord): TableName {
   for (const { row } of autoSteps()) {
-    if (row.launch.ranks !== 'one' && row.launch.launcherAuto?.picks(env)) return row.name;
+    if ('launcherAuto' in row.launch && row.launch.launcherAuto?.picks(env)) return row.name;
   }
   throw new Error('internal error: no launcher rule of the backend table picked (the last must always pick)');
 }
@@ -21,7 +21,7 @@ export function launcherBackend(env: EnvRecord): TableName {
 export function launcherAutoRule(): string {
   const parts: string[] = [];
   for (const { row } of autoSteps()) {
-    if (row.launch.ranks === 'one' || row.launch.launcherAuto === undefined) continue;
+    if (!('launcherAuto' in row.launch) || row.launch.launcherAuto === undefined) continue;
     const { when } = row.launch.launcherAuto;
     parts.push(when === undefined ? row.name : `${row.name} when ${when}`);
   }

@@ -29,7 +29,9 @@ export const OVERSUBSCRIBED_CODE = 'COLLECTIVE_OVERSUBSCRIBED';
  */
 export function oversubscriptionWarning(ranks: number, cores: number, backend: TableName): SelectionWarning {
   const { launch } = rowOf(backend);
-  if (launch.ranks === 'one') throw new Error(`internal error: the ${backend} backend has one rank`);
+  if (launch.ranks === 'one' || launch.ranks === 'mpirun') {
+    throw new Error(`internal error: our launchers do not start the ${backend} backend's ranks`);
+  }
   const effect = launch.oversubscribed(cores);
   return {
     code: OVERSUBSCRIBED_CODE,
@@ -40,7 +42,9 @@ export function oversubscriptionWarning(ranks: number, cores: number, backend: T
 /** The warning a launcher gives before it starts `ranks` ranks on this node, or null when they fit. */
 export function launchOversubscription(ranks: number, backend: TableName): SelectionWarning | null {
   const cores = availableParallelism();
-  return rowOf(backend).launch.ranks !== 'one' && ranks > cores
+  // mpirun's ranks: mpirun itself is told --oversubscribe (spec/train.md §7.10).
+  const { launch } = rowOf(backend);
+  return launch.ranks !== 'one' && launch.ranks !== 'mpirun' && ranks > cores
     ? oversubscriptionWarning(ranks, cores, backend)
     : null;
 }

@@ -38,8 +38,8 @@ describe('collective run: exit status', () => {
   it.each([
     [['-n', '0', RANK_SCRIPT], /-n must be an integer >= 1/],
     [
-      ['--backend', 'mpi', '-n', '2', RANK_SCRIPT],
-      /BackendError InvalidBackend: unknown backend --backend="mpi"/,
+      ['--backend', 'nccl', '-n', '2', RANK_SCRIPT],
+      /BackendError InvalidBackend: unknown backend --backend="nccl"/,
     ],
     [['--backend', 'local', '-n', '2', RANK_SCRIPT], /the local backend has one rank, but -n is 2/],
     [['-n', '2'], /no SCRIPT given/],

@@ -294,6 +294,11 @@ describe('train(): validation before anything starts', () => {
       () => train(WORKER, { numWorkers: 2, backend: 'local' }),
       /local backend has one rank/,
     ],
+    [
+      'mpi with 2 workers',
+      () => train(WORKER, { numWorkers: 2, backend: 'mpi' }),
+      /mpi backend has its ranks started by mpirun, but numWorkers is 2/,
+    ],
     ['a missing module', () => train('./no/such/worker.ts', { numWorkers: 2 }), /does not exist/],
     [
       'a module without a default function',

@@ -32,14 +32,19 @@ export interface MpiOptions {
 }
 
 let finalizeHooked = false;
+/** Set to 1 by `collective run --backend mpi`: a rank exiting non-zero calls MPI_Abort with its code (§3.1). */
+export const ABORT_ON_FAILURE_VARIABLE = 'COLLECTIVE_MPI_ABORT_ON_FAILURE';
 
 function initialized(native: MpiNative): { rank: number; size: number } {
   try {
     const world = native.init();
     if (!finalizeHooked) {
       finalizeHooked = true;
-      // MPI_Finalize once, at exit: after it MPI cannot start again in this process (§3.1).
-      process.once('exit', () => native.finalize());
+      // MPI_Finalize once, at exit: after it MPI cannot start again in this process (§3.1). Under
+      // `collective run --backend mpi` a failing exit aborts the job instead: MPI_Finalize would wait for
+      // ranks that wait for this one, and MPI_Abort makes mpirun stop them and exit with this code.
+      const abortOnFailure = process.env[ABORT_ON_FAILURE_VARIABLE] === '1';
+      process.once('exit', (code) => (abortOnFailure && code !== 0 ? native.abort(code) : native.finalize()));
     }
     return world;
   } catch (error) {
