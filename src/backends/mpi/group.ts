@@ -78,6 +78,7 @@ export class MpiGroup implements Poller {
     [this.nodeRank, this.nodeSize] = native.commShape(comms.node);
     this.#answers = new Array<number>(this.size).fill(0);
     progress.addPoller(this);
+    LIVE_GROUPS.add(this);
   }
 
   get active(): boolean {
@@ -385,9 +386,22 @@ export class MpiGroup implements Poller {
       {},
     );
     this.#closed = true;
+    LIVE_GROUPS.delete(this);
     for (const wait of this.#waits) wait.reject(error);
     this.#waits.clear();
     for (const listener of this.#failureListeners) listener(error);
     progress.removePoller(this);
   }
+}
+
+/** Groups not yet closed in this process: a program that ends without close() still tells its peers. */
+const LIVE_GROUPS = new Set<MpiGroup>();
+
+/**
+ * At exit, before MPI_Finalize: closes every group this process left open, so the other ranks get
+ * CollectiveFailed naming this rank (its CLOSED notice, an eager send MPI completes without the peer)
+ * instead of waiting for it until their timeout (spec/backend-mpi.md §3.1).
+ */
+export function closeLiveGroups(): void {
+  for (const group of [...LIVE_GROUPS]) group.close();
 }

@@ -6,7 +6,7 @@
 import { CheckedCommunicator, type Communicator } from '../../communicator/communicator.js';
 import { BackendError, DEFAULT_STALL_WARNING_SECS } from '../../communicator/errors.js';
 import { loadAddon, type MpiNative } from './addon.js';
-import { MpiGroup } from './group.js';
+import { closeLiveGroups, MpiGroup } from './group.js';
 import { DEFAULT_SMALL_BYTES, MpiBackend } from './mpi-backend.js';
 import { progress, Wait } from './progress.js';
 
@@ -44,7 +44,11 @@ function initialized(native: MpiNative): { rank: number; size: number } {
       // `collective run --backend mpi` a failing exit aborts the job instead: MPI_Finalize would wait for
       // ranks that wait for this one, and MPI_Abort makes mpirun stop them and exit with this code.
       const abortOnFailure = process.env[ABORT_ON_FAILURE_VARIABLE] === '1';
-      process.once('exit', (code) => (abortOnFailure && code !== 0 ? native.abort(code) : native.finalize()));
+      process.once('exit', (code) => {
+        if (abortOnFailure && code !== 0) return native.abort(code);
+        closeLiveGroups();
+        native.finalize();
+      });
     }
     return world;
   } catch (error) {
