@@ -353,6 +353,23 @@ add({
 });
 
 add({
+  name: 'messages: once a peer closed the group, iprobe throws its failure instead of returning null',
+  minSize: 2,
+  maxSize: 2,
+  fresh: {},
+  async run(comm) {
+    await comm.barrier();
+    if (comm.rank === 1) return comm.close();
+    // The receive rejects once rank 1's close reached this rank; then a polling loop must see it too.
+    const failure = await expectCommError(comm.recv(Float64Array, 1, 5), 'CollectiveFailed', 'recv');
+    assert.throws(
+      () => comm.iprobe(1, 0),
+      (e: Error & { code?: string }) => e.code === (failure as Error & { code?: string }).code,
+    );
+  },
+});
+
+add({
   name: 'messages: a receive nobody matches ends in Timeout naming what it waited for',
   minSize: 2,
   maxSize: 3,

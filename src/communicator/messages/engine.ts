@@ -226,7 +226,9 @@ export class MessageEngine implements MessageLayer {
   }
 
   iprobe(context: number, source: number, tag: number): Envelope | null {
-    if (this.#failure === null) this.#channel.poll?.();
+    // After the group failed nothing more can arrive: a polling loop must see the failure, not null.
+    if (this.#failure !== null) throw this.#failure;
+    this.#channel.poll?.();
     const pattern = { context, source, tag };
     return this.#unexpected.find((u) => matches(pattern, u))?.envelope ?? null;
   }
