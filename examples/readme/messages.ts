@@ -18,4 +18,6 @@ if (rank === 0) {
   }
 }
 await report;
+// A send resolves once posted, not once received: meet every rank before closing (spec §3).
+await comm.barrier();
 await comm.close();

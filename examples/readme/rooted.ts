@@ -21,4 +21,6 @@ const v = await comm.alltoallv(new Int32Array(size).fill(rank), new Array<number
 const upTo = await comm.scan(Int32Array.of(1)); // [rank + 1]
 const before = await comm.exscan(Int32Array.of(1)); // [rank]; rank 0: a new zero-filled array
 console.log(`rank ${rank}`, { total, ranks, ragged, mine, shard, swapped, v, upTo, before });
+// These resolve on a rank once its part is done, not once every rank's is: meet before closing (spec §3).
+await comm.barrier();
 await comm.close();
