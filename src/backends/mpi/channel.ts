@@ -61,7 +61,11 @@ export class MpiPairChannel implements PairChannel, Poller {
   attach(sink: FrameSink, onFailure: (error: CommError) => void): void {
     this.#sink = sink;
     this.#onFailure = onFailure;
-    if (this.#failure === null) progress.addPoller(this);
+    // Attached after the group failed (the message layer is made on first use): tell it at once, or
+    // its first receive would wait for its timeout.
+    const failure = this.#failure;
+    if (failure === null) progress.addPoller(this);
+    else queueMicrotask(() => onFailure(failure));
   }
 
   setActive(active: boolean): void {

@@ -61,6 +61,8 @@ export class MpiGroup implements Poller {
   #failure: CommError | null = null;
   #closed = false;
   readonly #waits = new Set<Wait>();
+  /** A peer's close that arrived while a collective it had finished was still completing here. */
+  #closedAfter: CommError | null = null;
   readonly #failureListeners: Array<(error: CommError) => void> = [];
   /** The last `entered` each rank answered, and the collective this rank last asked about. */
   readonly #answers: number[];
@@ -104,6 +106,7 @@ export class MpiGroup implements Poller {
     if (this.#closed) {
       throw new CommError('InvalidCommunicator', operation, 'the communicator is closed.', {});
     }
+    if (this.#closedAfter !== null) this.fail(this.#closedAfter, false);
     if (this.#failure) throw this.#failedAgain(operation);
     return ++this.#entered;
   }
@@ -350,17 +353,24 @@ export class MpiGroup implements Poller {
       case CONTROL.ANSWER:
         this.#answers[source] = Math.max(this.#answers[source] as number, value);
         return;
-      case CONTROL.CLOSED:
-        this.fail(
-          new CommError(
-            'CollectiveFailed',
-            'collective',
-            `rank ${source} closed its communicator; the group cannot continue. Create a new communicator.`,
-            { rank: source, ranks: [source] },
-          ),
-          false,
+      case CONTROL.CLOSED: {
+        const error = new CommError(
+          'CollectiveFailed',
+          'collective',
+          `rank ${source} closed its communicator; the group cannot continue. Create a new communicator.`,
+          { rank: source, ranks: [source] },
         );
+        // The closer had entered (and finished) `value` collectives: one of ours it had entered still
+        // completes in MPI without it, so it is left to finish; the next collective fails at begin().
+        // Message operations learn at once (the pair channel's listeners).
+        if (value >= this.#entered && this.#waits.size > 0) {
+          this.#closedAfter ??= error;
+          for (const listener of this.#failureListeners) listener(error);
+          return;
+        }
+        this.fail(error, false);
         return;
+      }
       case CONTROL.FAILED:
         this.fail(
           new CommError(
