@@ -14,7 +14,7 @@ const RANK_SCRIPT = fileURLToPath(new URL('../launch/fixtures/rank-behaviour.ts'
 const CLI = fileURLToPath(new URL('./fixtures/cli.ts', import.meta.url));
 /** Generous: tsx compiles the CLI on a loaded 2-core machine. */
 const CHILD_TIMEOUT_MS = 30_000;
-const AVAILABLE = ['auto', 'local', 'shm', 'tcp', 'ws'];
+const AVAILABLE = ['auto', 'local', 'shm', 'tcp', 'ws', 'mpi'];
 
 /** The one shape: `unknown backend <where>="<name>"; available: … — set <where> to one of …`. */
 function shape(where: string, name: string): string {
