@@ -4,6 +4,7 @@
  * (tcp/, ws/) only validates its options and builds the listener or the dialer.
  */
 import { CheckedCommunicator, type Backend, type Communicator } from '../../communicator/communicator.js';
+import { withDirectAlgorithms } from '../../communicator/algorithms/direct.js';
 import type { PairChannel } from '../../communicator/messages/channel.js';
 import type { LinkListener } from '../link/link.js';
 import { Admission } from './admission.js';
@@ -28,7 +29,7 @@ export async function coordinateGroup(
     announce();
     admission.start();
     const members = await admission.formed;
-    return wrap(new CoordinatorBackend(settings, members, admission));
+    return wrap(new CoordinatorBackend(settings, members, admission), settings);
   } catch (error) {
     admission.close();
     throw error;
@@ -37,14 +38,19 @@ export async function coordinateGroup(
 
 /** A rank ≥ 1: dials rank 0 through `target` and resolves once the group has formed. */
 export function joinAsWorker(settings: StarSettings, target: JoinTarget): Promise<Communicator> {
-  return joinGroup(settings, target, (connection) => wrap(new WorkerBackend(settings, connection)));
+  return joinGroup(settings, target, (connection) => wrap(new WorkerBackend(settings, connection), settings));
 }
 
 /** Each star communicator's pair channel, for tests that drive the channel itself (spec §12). */
 const CHANNELS = new WeakMap<Communicator, PairChannel>();
 
-function wrap(backend: Backend): Communicator {
-  const comm = new CheckedCommunicator(backend);
+function wrap(backend: Backend, settings: StarSettings): Communicator {
+  const policy = settings.algorithms;
+  const algorithms =
+    policy && policy.algorithm !== 'star' && backend.size > 1
+      ? withDirectAlgorithms(backend, policy)
+      : backend;
+  const comm = new CheckedCommunicator(algorithms);
   CHANNELS.set(comm, backend.channel);
   return comm;
 }

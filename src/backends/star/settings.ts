@@ -3,6 +3,7 @@
  * the token and job id of the handshake, the clocks and the warning hooks. Each transport validates
  * its own options and extends this with its addresses (TcpSettings, …).
  */
+import type { AlgorithmPolicy } from '../../communicator/algorithms/policy.js';
 import type { StarBackendName } from './options.js';
 
 export interface StarSettings {
@@ -38,6 +39,11 @@ export interface StarSettings {
    * connection sets fewer (ws: WS_MAX_PENDING_HANDSHAKES).
    */
   maxPendingHandshakes?: number;
+  /**
+   * Which algorithm moves allreduce, allgatherv and broadcast (§13); absent or null: the star's
+   * rounds always (ws). Every rank of the group holds the same policy (checked at formation).
+   */
+  algorithms?: AlgorithmPolicy | null;
 }
 
 /** The backend's name for `comm.backend` and for every message the star writes: backendName, else 'tcp'. */
