@@ -4,7 +4,7 @@
  * size, dtype, op and count, in place and not; each rank posts exactly the bytes §13 states on its
  * pair channel (so the direct path ran: the star posts none); disagreement is CollectiveMismatch on
  * every rank with recv untouched. Groups are real sockets on 127.0.0.1 (formGroup); the failure of a
- * rank mid-call is in direct-failures.test.ts (separate processes).
+ * rank mid-call is in direct-processes.test.ts (separate processes).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Communicator } from '../../../src/communicator/communicator.js';
