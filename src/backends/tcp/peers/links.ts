@@ -1,5 +1,5 @@
 /**
- * Forming a tcp group's direct links (spec/backend-tcp.md §13.1), right after the star has formed:
+ * Forming a tcp group's direct links (spec/backend-tcp.md §14.1), right after the star has formed:
  *
  *  1. every worker but the last listens on an ephemeral port of the address it reaches rank 0 from
  *     (rank 0 needs no listener: its star links already join it to every worker);
