@@ -1,5 +1,5 @@
 // Where a large loopback round trip between two Node processes spends its time (issue 14 item 6,
-// spec/performance.md §7): read and write strategies side by side in one run, alternating round by
+// spec/performance.md §4.5): read and write strategies side by side in one run, alternating round by
 // round, beside ../shared/baselines/tcp-roundtrip.mjs.
 //
 //   node bench/socket-floor.mjs [--quick] [--rounds N] [--sizes 65536,2097152,8388608] [--strategies 0,3]
@@ -249,6 +249,25 @@ function baseline(bytes, iterations) {
   return m ? Number(m[1]) : null;
 }
 
+/** µs to write one MiB into fresh memory (first touch: page faults) and into memory already touched. */
+function memoryCost() {
+  const fresh = [];
+  const reused = [];
+  const warm = Buffer.alloc(8 * MiB);
+  const kept = []; // held, so no allocation reuses memory an earlier one touched
+  for (let i = 0; i < 5; i++) {
+    let t0 = process.hrtime.bigint();
+    const fresh8 = Buffer.allocUnsafeSlow(8 * MiB);
+    fresh8.fill(i);
+    kept.push(fresh8);
+    fresh.push(Number(process.hrtime.bigint() - t0) / 1000 / 8);
+    t0 = process.hrtime.bigint();
+    warm.fill(i);
+    reused.push(Number(process.hrtime.bigint() - t0) / 1000 / 8);
+  }
+  return { fresh: median(fresh), reused: median(reused) };
+}
+
 async function main() {
   const sizes = (flag('--sizes') ?? '65536,2097152,8388608').split(',').map(Number);
   const rounds = Number(flag('--rounds') ?? (quick ? 2 : 3));
@@ -274,8 +293,12 @@ async function main() {
       for (const cell of await round(strategy, sizes, iterations)) add(strategy.name, cell.bytes, cell);
     }
   }
+  const memory = memoryCost();
   const sizeLabel = (b) => (b >= MiB ? `${b / MiB} MiB` : `${b / KiB} KiB`);
   console.log(`socket floor: ${rounds} rounds, node ${process.version}; µs per round trip (median);`);
+  console.log(
+    `writing 1 MiB: ${memory.fresh.toFixed(0)} µs into fresh memory, ${memory.reused.toFixed(0)} µs into memory already touched`,
+  );
   console.log('per MiB moved (both sides): read callbacks / loop turns with reads / GCs');
   console.log(`| strategy | ${sizes.map((b) => `${sizeLabel(b)} µs | per MiB`).join(' | ')} |`);
   console.log(`|---|${sizes.map(() => '---:|---:').join('|')}|`);
