@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { CollectiveAlgorithm } from '../../../src/communicator/algorithms/policy.js';
 import type { SerializedError } from '../../../src/communicator/errors.js';
 import {
   WORLD_TIMEOUT_SECS,
@@ -75,8 +76,13 @@ class RankProcess {
   }
 }
 
-async function startWorld(backend: 'tcp' | 'ws', size: number, options: WorldOptions = {}): Promise<World> {
+/** tcp: the algorithm every rank is forced to (ws has only the star). */
+type Transport = { backend: 'tcp'; algorithm: CollectiveAlgorithm } | { backend: 'ws' };
+
+async function startWorld(transport: Transport, size: number, options: WorldOptions = {}): Promise<World> {
+  const { backend } = transport;
   const base = {
+    ...(transport.backend === 'tcp' ? { algorithm: transport.algorithm } : {}),
     size,
     host: '127.0.0.1',
     timeoutSecs: options.timeoutSecs ?? WORLD_TIMEOUT_SECS,
@@ -126,16 +132,40 @@ async function startWorld(backend: 'tcp' | 'ws', size: number, options: WorldOpt
   };
 }
 
+/** Every size at which a world starts with rank 0 alone, an even and an odd prime number of workers. */
+const TCP_SIZES = [1, 2, 3, 4, 5, 8];
+
+/** tcp with every collective on the star (rank 0's rounds; no peer links are opened). */
 export const tcpWorlds: WorldFactory = {
   backend: 'tcp',
   // 3 and 5: odd sizes and a prime catch off-by-one and power-of-two assumptions (STYLE.md).
-  sizes: [1, 2, 3, 4, 5, 8],
-  start: (size, options) => startWorld('tcp', size, options),
+  sizes: TCP_SIZES,
+  start: (size, options) => startWorld({ backend: 'tcp', algorithm: 'star' }, size, options),
+  lifecycle: { env: { COLLECTIVE_TCP_ALGORITHM: 'star' } },
 };
 
+/**
+ * tcp with every allreduce, allgatherv and broadcast on the direct path at every size (spec/backend-tcp.md
+ * §13), over peer links between every two workers. Families: all but `derived`. Each one reaches what
+ * `direct` changes: base, contract and repeated call the three collectives (agreement round, slices,
+ * rank-order folds, calls in flight at once); rooted and rooted-error exchange their counts through
+ * allgatherv and broadcast and their blocks over messages; split and dup exchange colours and keys through
+ * allgatherv; message sends worker to worker over the peer links instead of through rank 0. `derived`
+ * re-runs base cases on split and dup communicators, whose collectives run on their own group over
+ * messages whatever the world's algorithm: the message family already covers that channel, and split
+ * covers their creation. Size 1 is left out: one rank has no peers, and its world is not wrapped. The
+ * lifecycle family runs at 3 (two workers, so one peer link) and 5.
+ */
+export const tcpDirectWorlds: WorldFactory = {
+  backend: 'tcp-direct',
+  sizes: TCP_SIZES.filter((size) => size > 1),
+  families: ['base', 'contract', 'repeated', 'rooted', 'rooted-error', 'message', 'split'],
+  start: (size, options) => startWorld({ backend: 'tcp', algorithm: 'direct' }, size, options),
+  lifecycle: { backend: 'tcp', env: { COLLECTIVE_TCP_ALGORITHM: 'direct' }, sizes: [3, 5] },
+};
 /** The same processes and star over WebSocket links (spec/backend-ws.md): rank 0 serves ws://127.0.0.1:port/. */
 export const wsWorlds: WorldFactory = {
   backend: 'ws',
   sizes: [1, 2, 3, 4, 5, 8],
-  start: (size, options) => startWorld('ws', size, options),
+  start: (size, options) => startWorld({ backend: 'ws' }, size, options),
 };
