@@ -7,7 +7,12 @@
  * message layer attaches, and reporting the group's failure once.
  */
 import { CommError } from '../../communicator/errors.js';
-import { MAX_HEADER_BYTES, type FrameSink, type PairChannel } from '../../communicator/messages/channel.js';
+import {
+  MAX_HEADER_BYTES,
+  type FramePlacement,
+  type FrameSink,
+  type PairChannel,
+} from '../../communicator/messages/channel.js';
 import type { Connection } from './connection.js';
 import { messageFrames } from './message-frames.js';
 import { protocolError, Tag } from './protocol.js';
@@ -49,6 +54,7 @@ export class StarChannel implements PairChannel {
   readonly stallWarningSecs: number;
   readonly timeoutSecs: number;
   #sink: FrameSink | null = null;
+  #place: FramePlacement | null = null;
   #onFailure: ((error: CommError) => void) | null = null;
   /** Messages that arrived before attach(), or before the deliveries attach() scheduled: in order, copied. */
   #early: Array<readonly [number, Uint8Array, Uint8Array]> | null = [];
@@ -99,9 +105,10 @@ export class StarChannel implements PairChannel {
     });
   }
 
-  attach(sink: FrameSink, onFailure: (error: CommError) => void): void {
+  attach(sink: FrameSink, onFailure: (error: CommError) => void, place?: FramePlacement): void {
     if (this.#sink) throw internalError('attach() called twice');
     this.#sink = sink;
+    this.#place = place ?? null;
     this.#onFailure = onFailure;
     // Deliveries that came first leave on a microtask, so the layer is set up before its sink runs;
     // messages arriving meanwhile queue behind them (per-source order holds).
@@ -133,10 +140,13 @@ export class StarChannel implements PairChannel {
       this.#deliver(source, header, piece);
       return;
     }
+    // A matched receive's buffer when the layer has one (rendezvous DATA): no assembled copy, and
+    // no fresh memory per message (§12.1). Not while early deliveries are still queued.
+    const placed = this.#early === null ? (this.#place?.(source, header, bytes) ?? null) : null;
     let payload: Uint8Array;
     try {
       // Not zeroed: delivered only once every byte has been written (more()/placed()).
-      payload = Buffer.allocUnsafe(bytes);
+      payload = placed !== null && placed.byteLength === bytes ? placed : Buffer.allocUnsafe(bytes);
     } catch {
       throw protocolError(
         'BAD_PAYLOAD',

@@ -38,7 +38,8 @@ export const DIRECT_TAGS: TagRange = {
  *
  * Memory: a direct allreduce of n elements stages at most (R − 1) × ⌈n / R⌉ elements (the other
  * ranks' parts of this rank's range: (R − 1)/R of the buffer, rounded up to whole parts), allocated before agreement so
- * that running out of memory is `AllocationFailed` on every rank; allgatherv and broadcast receive
+ * that running out of memory is `AllocationFailed` on every rank, and kept for the next call (one buffer per
+ * communicator, the largest staging so far, released at close()); allgatherv and broadcast receive
  * straight into the caller's array and stage nothing. Besides that, only the message layer's
  * frames in flight (eager copies of at most 64 KiB each).
  */
@@ -52,6 +53,8 @@ class DirectAlgorithms implements Backend {
   /** Direct calls that passed agreement: the same count on every rank, so it numbers their tags. */
   #sequence = 0;
   #group: MessageGroup | null = null;
+  /** The allreduce staging kept for the next call (#stagingFor). */
+  #staging: ArrayBuffer | null = null;
 
   constructor(inner: Backend, policy: AlgorithmPolicy) {
     this.#inner = inner;
@@ -86,7 +89,7 @@ class DirectAlgorithms implements Backend {
     const { rank, size } = this;
     const stagingElements = stagingLength(send.length, size, rank, sameBytes(send, recv));
     const { mover, prepared: staging } = await this.#agree(fp, dtype, () =>
-      allocate<NumericArray>(fp.kind, dtype, stagingElements),
+      this.#stagingFor(fp, dtype, stagingElements),
     );
     await reduceScatterAllgather(mover, rank, size, send, recv, op, staging);
   }
@@ -116,6 +119,20 @@ class DirectAlgorithms implements Backend {
     );
   }
 
+  /**
+   * The allreduce staging, reused across calls: fresh memory costs a page fault per page on first
+   * write, which on some machines (VMs) is several ms per MiB — more than moving the bytes. One
+   * buffer per communicator, as large as the largest staging so far, released at close().
+   */
+  #stagingFor(fp: Fingerprint, dtype: DType, elements: number): NumericArray {
+    const bytes = elements * dtype.bytes;
+    if (this.#staging === null || this.#staging.byteLength < bytes) {
+      this.#staging = null;
+      this.#staging = allocate<NumericArray>(fp.kind, dtype, elements).buffer as ArrayBuffer;
+    }
+    return new dtype.ctor(this.#staging, 0, elements) as NumericArray;
+  }
+
   barrier(fp: Fingerprint): Promise<void> | void {
     return this.#inner.barrier(fp);
   }
@@ -123,6 +140,7 @@ class DirectAlgorithms implements Backend {
     this.#inner.createSharedRegion(fp, dtype, count);
   splitLocal: Backend['splitLocal'] = () => this.#inner.splitLocal();
   close(): Promise<void> {
+    this.#staging = null;
     return this.#inner.close();
   }
 

@@ -23,6 +23,15 @@ export const MAX_HEADER_BYTES = 64;
 export type FrameSink = (source: number, header: Uint8Array, payload: Uint8Array) => void;
 
 /**
+ * Where a frame's payload may be written as its pieces arrive, asked once when a frame of `bytes`
+ * bytes begins to arrive from `source`: a view of exactly `bytes` bytes (a matched receive's buffer:
+ * the rendezvous DATA of spec/communicator.md §10.5), or null — then the channel assembles the payload
+ * itself. A channel that receives a frame in pieces may ask; the frame is then delivered to the sink
+ * with that very view as its payload. Never throws.
+ */
+export type FramePlacement = (source: number, header: Uint8Array, bytes: number) => Uint8Array | null;
+
+/**
  * Ordered, reliable frames to every other rank of the world (world ranks, never this rank: the
  * message layer delivers self-sends itself). One per backend instance; shared by every communicator
  * derived from it (split, dup), which tell their traffic apart by a context id in the header.
@@ -40,7 +49,7 @@ export interface PairChannel {
    * each arriving frame, and `onFailure` once when the group fails (a peer died or closed, a
    * timeout ended the group, close()): the message layer rejects every pending operation with it.
    */
-  attach(sink: FrameSink, onFailure: (error: CommError) => void): void;
+  attach(sink: FrameSink, onFailure: (error: CommError) => void, place?: FramePlacement): void;
   /**
    * Optional: delivers, synchronously, every frame that has already arrived (calls the sink), and
    * says whether any did. A shared-memory backend implements it so that a receive can spin briefly

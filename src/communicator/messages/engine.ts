@@ -126,6 +126,7 @@ export class MessageEngine implements MessageLayer {
     channel.attach(
       (source, header, payload) => this.#frame(source, header, payload),
       (error) => this.#fail(error),
+      (source, header, bytes) => this.#placeData(source, header, bytes),
     );
   }
 
@@ -404,6 +405,25 @@ export class MessageEngine implements MessageLayer {
     this.#post(source, data, send.payload).then(done, () => {});
   }
 
+  /**
+   * The channel's placement: a rendezvous DATA frame for a matched receive goes straight into the
+   * receive's buffer as it arrives (no assembled copy); anything else is assembled by the channel.
+   */
+  #placeData(source: number, headerBytes: Uint8Array, bytes: number): Uint8Array | null {
+    if (this.#failure !== null) return null;
+    let header: Header;
+    try {
+      header = decodeHeader(headerBytes);
+    } catch {
+      return null;
+    }
+    if (header.type !== FrameType.DATA) return null;
+    const incoming = this.#incoming.get(header.receiveId);
+    if (incoming === undefined || incoming.source !== source || incoming.envelope.bytes !== bytes)
+      return null;
+    return incoming.view.subarray(0, bytes);
+  }
+
   #data(source: number, header: Header, payload: Uint8Array): void {
     const incoming = this.#incoming.get(header.receiveId);
     if (incoming === undefined || incoming.source !== source || payload.length !== incoming.envelope.bytes) {
@@ -412,7 +432,9 @@ export class MessageEngine implements MessageLayer {
       );
     }
     this.#incoming.delete(header.receiveId);
-    incoming.view.set(payload);
+    // Placed by the channel as it arrived (#placeData): already where it belongs.
+    const placed = payload.buffer === incoming.view.buffer && payload.byteOffset === incoming.view.byteOffset;
+    if (!placed) incoming.view.set(payload);
     this.#watchdog.done(incoming.recv.wait);
     incoming.recv.resolve(incoming.envelope);
   }

@@ -204,7 +204,7 @@ function hello(fields: Partial<Parameters<typeof encodePeerHello>[0]>): Buffer {
 }
 
 describe("a worker's direct-link listener under hostile connections", () => {
-  it('refuses strangers with a reason, survives garbage and a flood, admits the real rank, then stops listening', async () => {
+  it('refuses strangers with a reason, survives garbage, fuzzed frames and a flood, admits the real rank, then stops listening', async () => {
     const warnings: string[] = [];
     const linked: Array<[number, Connection]> = [];
     const listener = await PeerListener.open(settings(1, 3, {}, warnings), '127.0.0.1', (rank, c) =>
@@ -257,6 +257,22 @@ describe("a worker's direct-link listener under hostile connections", () => {
           }),
       ),
     );
+    // Fuzz: seeded random frames — a valid header with a random tag and payload, or random bytes.
+    let seed = 0x9e3779b9;
+    const random = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const bytes = (n: number): Buffer =>
+      Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    const fuzzed = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        rawAnswer(
+          port,
+          i % 2 === 0
+            ? frame(Math.floor(random() * 32), bytes(Math.floor(random() * 80)))
+            : bytes(1 + Math.floor(random() * 64)),
+        ),
+      ),
+    );
+    for (const answer of fuzzed) expect(answer === null || answer.tag === Tag.Reject).toBe(true);
     expect(linked).toEqual([]);
     // The real rank 2 still gets in, and the listener closes behind it.
     let adopted: Connection | null = null;
