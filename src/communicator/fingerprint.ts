@@ -17,7 +17,8 @@ export type CollectiveKind =
   | 'fence'
   | RootedKind
   | 'split'
-  | 'dup';
+  | 'dup'
+  | 'links';
 
 /** The collectives on messages (rooted.ts, spec/communicator.md §4.10–4.15). */
 export type RootedKind =
@@ -58,6 +59,8 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   // Appended: split() and dup() (spec/communicator.md §11), collectives of the parent.
   'split',
   'dup',
+  // Appended: a tcp group's formation exchanges its direct-link addresses and policy (backend-tcp §13.1).
+  'links',
 ];
 
 export interface Fingerprint {

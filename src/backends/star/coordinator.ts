@@ -154,12 +154,14 @@ export class CoordinatorBackend implements Backend {
     this.#messages = new StarChannel(
       0,
       settings.size,
-      false,
       settings.chunkBytes,
       settings.timeoutMs / 1000,
       settings.stallWarningMs / 1000,
       {
-        connectionTo: (dest) => this.#connectionTo(dest),
+        route: (dest) => {
+          const connection = this.#connectionTo(dest);
+          return connection instanceof CommError ? connection : { connection, relayed: false };
+        },
         keepAlive: (active) => {
           this.#messagesActive = active;
           this.#applyRefs();

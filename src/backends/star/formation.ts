@@ -23,22 +23,51 @@ export async function coordinateGroup(
   settings: StarSettings,
   listener: LinkListener,
   announce: () => void,
+  formed?: (backend: CoordinatorBackend) => Promise<void>,
 ): Promise<Communicator> {
   const admission = new Admission(settings, listener);
+  let backend: CoordinatorBackend;
   try {
     announce();
     admission.start();
     const members = await admission.formed;
-    return wrap(new CoordinatorBackend(settings, members, admission), settings);
+    backend = new CoordinatorBackend(settings, members, admission);
   } catch (error) {
     admission.close();
     throw error;
   }
+  return finish(backend, settings, formed);
 }
 
-/** A rank ≥ 1: dials rank 0 through `target` and resolves once the group has formed. */
-export function joinAsWorker(settings: StarSettings, target: JoinTarget): Promise<Communicator> {
-  return joinGroup(settings, target, (connection) => wrap(new WorkerBackend(settings, connection), settings));
+/**
+ * A rank ≥ 1: dials rank 0 through `target` and resolves once the group has formed — and, with
+ * `formed`, once that transport's own step after formation (tcp's direct links, backend-tcp §13.1)
+ * has passed on every rank.
+ */
+export async function joinAsWorker(
+  settings: StarSettings,
+  target: JoinTarget,
+  formed?: (backend: WorkerBackend) => Promise<void>,
+): Promise<Communicator> {
+  const backend = await joinGroup(settings, target, (connection) => new WorkerBackend(settings, connection));
+  return finish(backend, settings, formed);
+}
+
+/** Runs the transport's step after formation; when it fails, the backend is closed before the error is raised. */
+async function finish<B extends Backend>(
+  backend: B,
+  settings: StarSettings,
+  formed: ((backend: B) => Promise<void>) | undefined,
+): Promise<Communicator> {
+  if (formed) {
+    try {
+      await formed(backend);
+    } catch (error) {
+      await backend.close().catch(() => {});
+      throw error;
+    }
+  }
+  return wrap(backend, settings);
 }
 
 /** Each star communicator's pair channel, for tests that drive the channel itself (spec §12). */

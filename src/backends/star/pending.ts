@@ -48,6 +48,8 @@ export class PendingHandshakes {
   readonly #deadlineMs: number;
   readonly #max: number;
   readonly #who: string;
+  /** The port flooded, as the warning names it. */
+  readonly #port: string;
   readonly #warn: (message: string) => void;
   /** Running while drops are being summarised; null when the last interval was quiet. */
   #interval: ReturnType<typeof setTimeout> | null = null;
@@ -62,8 +64,11 @@ export class PendingHandshakes {
     maxPending: number = MAX_PENDING_HANDSHAKES,
     /** The backend's name, as warnings name rank 0 (`tcp rank 0: …`, `ws rank 0: …`). */
     backend: StarBackendName,
+    /** The rank whose listener this is (a worker's direct-link listener, §13.2); default 0. */
+    rank = 0,
   ) {
-    this.#who = `${backend} rank 0`;
+    this.#who = `${backend} rank ${rank}`;
+    this.#port = rank === 0 ? "rank 0's port" : `rank ${rank}'s direct-link port`;
     this.#deadlineMs = Math.min(HANDSHAKE_DEADLINE_MS, connectTimeoutMs);
     this.#max = maxPending;
     this.#warn = warn;
@@ -163,7 +168,7 @@ export class PendingHandshakes {
     this.#warn(
       `${this.#who}: connection flood: ${this.#max} connections were in the handshake at once ` +
         `(from ${nameSources(hosts)}), so the oldest, from ${entry.address}, was closed to admit a new one. ` +
-        "If these are not this job's ranks, something else connects to rank 0's port: find it by these " +
+        `If these are not this job's ranks, something else connects to ${this.#port}: find it by these ` +
         `addresses, or give the job its own port. Further drops are summarised every ${DROP_WARNING_INTERVAL_MS / MS_PER_SEC} s.`,
     );
   }

@@ -19,10 +19,20 @@ import { protocolError, Tag } from './protocol.js';
  */
 export const POST_QUEUE_BYTES = 1024 * 1024;
 
+/**
+ * How a message reaches `dest`: a connection, and whether rank 0 relays it (a worker's message to
+ * another worker without a direct link: MessageTo naming dest) or it goes straight to dest
+ * (MessageFrom naming this rank: rank 0's links, a worker's link to rank 0 or a direct link, §13).
+ */
+export interface Route {
+  readonly connection: Connection;
+  readonly relayed: boolean;
+}
+
 /** What a channel needs of its backend. */
 export interface ChannelHost {
-  /** The connection that carries messages to `dest`, or why there is none any more. */
-  connectionTo(dest: number): Connection | CommError;
+  /** How messages to `dest` travel, or why they cannot any more. */
+  route(dest: number): Route | CommError;
   /** Refs (true) or unrefs the links as the message layer waits or not (spec §6.1). */
   keepAlive(active: boolean): void;
   /** Ends the group on every rank with `error` (§12.5). */
@@ -49,14 +59,11 @@ export class StarChannel implements PairChannel {
   readonly #waiting = new Set<(error: CommError) => void>();
 
   /**
-   * @param viaRankZero a worker: every message goes to rank 0 as MessageTo naming its destination;
-   *   rank 0: straight to the destination's link as MessageFrom naming rank 0.
    * @param pieceBytes payload bytes per frame (the star's chunkBytes).
    */
   constructor(
     readonly rank: number,
     readonly size: number,
-    private readonly viaRankZero: boolean,
     private readonly pieceBytes: number,
     timeoutSecs: number,
     stallWarningSecs: number,
@@ -73,9 +80,10 @@ export class StarChannel implements PairChannel {
       throw internalError(`post to rank ${dest} (this is rank ${this.rank} of ${this.size})`);
     if (header.byteLength > MAX_HEADER_BYTES)
       throw internalError(`a header of ${header.byteLength} bytes (at most ${MAX_HEADER_BYTES})`);
-    const connection = this.host.connectionTo(dest);
-    if (connection instanceof CommError) return Promise.reject(connection);
-    const frames = this.viaRankZero
+    const route = this.host.route(dest);
+    if (route instanceof CommError) return Promise.reject(route);
+    const connection = route.connection;
+    const frames = route.relayed
       ? messageFrames(Tag.MessageTo, dest, header, payload, this.pieceBytes)
       : messageFrames(Tag.MessageFrom, this.rank, header, payload, this.pieceBytes);
     // Every frame of the message in one write: pieces of one message are contiguous on the link.

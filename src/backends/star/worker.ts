@@ -7,7 +7,7 @@
 import type { PairChannel } from '../../communicator/messages/channel.js';
 import type { Backend, Communicator, SharedRegion } from '../../communicator/communicator.js';
 import { bytesOf, type DType, type NumericArray } from '../../communicator/dtypes.js';
-import { stallWarningMessage, type CommError } from '../../communicator/errors.js';
+import { CommError, stallWarningMessage } from '../../communicator/errors.js';
 import {
   decodeFingerprint,
   encodeFingerprint,
@@ -99,6 +99,10 @@ export class WorkerBackend implements Backend {
   #messagesActive = false;
   /** The source of the MessageMore piece the reader is placing (its prefix sink). */
   #placingFrom = -1;
+  /** Direct links to other workers (§13), by rank; null where messages go through rank 0. */
+  readonly #peers: Array<Connection | null>;
+  /** Why a direct link ended cleanly (its rank closed or exited); messages to it are refused. */
+  readonly #peerEnded: Array<CommError | null>;
 
   constructor(settings: StarSettings, connection: Connection) {
     this.#s = settings;
@@ -106,15 +110,16 @@ export class WorkerBackend implements Backend {
     this.rank = settings.rank;
     this.size = settings.size;
     this.#connection = connection;
+    this.#peers = new Array<Connection | null>(settings.size).fill(null);
+    this.#peerEnded = new Array<CommError | null>(settings.size).fill(null);
     this.#messages = new StarChannel(
       settings.rank,
       settings.size,
-      true,
       settings.chunkBytes,
       settings.timeoutMs / 1000,
       settings.stallWarningMs / 1000,
       {
-        connectionTo: () => (this.#closing ? closedForMessages() : connection),
+        route: (dest) => this.#route(dest),
         keepAlive: (active) => {
           this.#messagesActive = active;
           this.#applyRef();
@@ -167,6 +172,73 @@ export class WorkerBackend implements Backend {
       }
       this.#fail(peerFailed(pending?.fp.kind ?? 'collective', 0, `(the coordinator) ${whyEnded(error)}`));
     };
+  }
+
+  /** This end's address on the link to rank 0: where a direct-link listener binds (§13.1). */
+  get localHost(): string | undefined {
+    return this.#connection.link.localHost;
+  }
+
+  /**
+   * Takes over an authenticated direct link to worker `peer` (§13.2): from now on messages to and
+   * from `peer` travel on it, not through rank 0. Called before any message is posted (formation).
+   */
+  attachPeer(peer: number, connection: Connection): void {
+    if (peer < 1 || peer >= this.size || peer === this.rank || this.#peers[peer] !== null)
+      throw new Error(`internal error: rank ${this.rank} attaching a direct link to rank ${peer}`);
+    this.#peers[peer] = connection;
+    // Idle links never keep the process alive: rank 0's link is ref'd while anything waits (§6.1).
+    connection.link.unref();
+    let placingFrom = -1;
+    connection.onFrame = (tag, payload, placed) => {
+      if (this.#failure || this.#closing) return;
+      if (tag === Tag.MessageFrom) {
+        const start = decodeMessageStart(payload);
+        this.#checkPeer(peer, start.peer);
+        this.#messages.start(peer, start.bytes, start.header, start.piece);
+        return;
+      }
+      if (tag === Tag.MessageMore) {
+        if (placed) return this.#messages.placed(placingFrom, payload.length);
+        this.#checkPeer(peer, decodeMorePeer(payload));
+        this.#messages.more(peer, payload.subarray(MORE_FIXED_BYTES));
+        return;
+      }
+      throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} is not sent on a direct link`);
+    };
+    connection.reader.prefixSink = {
+      prefixBytes: (tag) => (tag === Tag.MessageMore ? MORE_FIXED_BYTES : 0),
+      sink: (_tag, prefix, restBytes) => {
+        const source = prefix.readUInt32BE(0);
+        if (source !== peer) return null;
+        const place = this.#messages.placeFor(source, restBytes);
+        if (place) placingFrom = source;
+        return place;
+      },
+    };
+    connection.onEnd = (error) => {
+      if (this.#closing || this.#failure) return;
+      const why = `(its direct link to rank ${this.rank}) ${whyEnded(error)}`;
+      // A clean end is the peer closing or exiting: rank 0 hears of it too and fails what still
+      // needs it; an error (reset, a broken frame) ends the group now, on every rank (§13.4).
+      if (error === null) this.#peerEnded[peer] = peerFailed('send', peer, why);
+      else this.#endGroup(peerFailed('collective', peer, why));
+    };
+  }
+
+  #checkPeer(peer: number, claimed: number): void {
+    if (claimed !== peer)
+      throw protocolError(
+        'BAD_PAYLOAD',
+        `rank ${peer}'s direct link carried a message naming rank ${claimed}`,
+      );
+  }
+
+  #route(dest: number): { connection: Connection; relayed: boolean } | CommError {
+    if (this.#closing) return closedForMessages();
+    const peer = this.#peers[dest];
+    if (peer) return this.#peerEnded[dest] ?? { connection: peer, relayed: false };
+    return { connection: this.#connection, relayed: true };
   }
 
   allreduce(fp: Fingerprint, send: NumericArray, recv: NumericArray): Promise<void> {
@@ -244,7 +316,12 @@ export class WorkerBackend implements Backend {
     this.#connection.send(Tag.Shutdown);
     // Until the Shutdown has left and the link is closed, `await close()` keeps the process alive.
     this.#connection.link.ref();
-    this.#closing = closeConnections([this.#connection]);
+    const peers = this.#peers.filter((c): c is Connection => c !== null);
+    for (const peer of peers) {
+      peer.reader.detachSink();
+      peer.onFrame = () => {};
+    }
+    this.#closing = closeConnections([this.#connection, ...peers]);
     return this.#closing;
   }
 

@@ -37,6 +37,7 @@ export class NetLink implements Link {
   onClose: (error: Error | null) => void = () => {};
   readonly remoteAddress: string;
   readonly remoteHost: string;
+  readonly localHost: string | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -47,6 +48,7 @@ export class NetLink implements Link {
     // Read now: a destroyed socket forgets its peer, and messages name it after the fact.
     this.remoteHost = socket.remoteAddress ?? '?';
     this.remoteAddress = formatHostPort(this.remoteHost, socket.remotePort ?? 0);
+    this.localHost = socket.localAddress;
     if (reads) reads.deliver = (chunk) => this.onData(chunk, true);
     else socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
     let error: Error | null = null;

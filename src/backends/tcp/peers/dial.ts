@@ -1,0 +1,175 @@
+/**
+ * The dialing side of a direct link (spec/backend-tcp.md §13.2): the higher rank connects to the
+ * lower one's peer listener, retrying a refused connect with backoff until the deadline, and runs
+ * the peer handshake. Every failure is a BackendError 'InitializationFailed' that names both ranks
+ * and the address, and says what to check.
+ */
+import { BackendError } from '../../../communicator/errors.js';
+import { formatHostPort } from '../../../communicator/host-address.js';
+import { isDialError, type Link } from '../../link/link.js';
+import { Connection } from '../../star/connection.js';
+import { decodeChallenge, decodeReject, newNonce, proofMatches } from '../../star/handshake.js';
+import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ProtocolError, Tag, tagName } from '../../star/protocol.js';
+import { netDialer } from '../net-link.js';
+import type { TcpSettings } from '../options.js';
+import { encodePeerHello, JOB_MISMATCH_ADVICE, peerProof, type PeerIds } from './handshake.js';
+
+const FIRST_RETRY_MS = 10;
+const MAX_RETRY_MS = 250;
+
+const ADVICE =
+  "check that the ranks can reach each other's addresses (firewalls, routes), or set COLLECTIVE_TCP_ALGORITHM=star to route every collective through rank 0";
+
+function linkFailed(
+  s: TcpSettings,
+  peer: number,
+  address: string,
+  why: string,
+  context: Record<string, unknown> = {},
+  suggestion = ADVICE,
+): BackendError {
+  return new BackendError(
+    'InitializationFailed',
+    `tcp rank ${s.rank}: cannot open its direct link to rank ${peer} at ${address}: ${why}`,
+    { rank: s.rank, peer, address, ...context },
+    suggestion,
+  );
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Connects to rank `peer`'s listener at host:port and runs the handshake. `adopt` takes the
+ * connection over inside the Ack handler, so no frame that follows the Ack can be missed.
+ */
+export async function dialPeer(
+  s: TcpSettings,
+  peer: number,
+  host: string,
+  port: number,
+  deadline: number,
+  adopt: (connection: Connection) => void,
+): Promise<void> {
+  const address = formatHostPort(host, port);
+  const dial = netDialer(host, port);
+  let wait = FIRST_RETRY_MS;
+  let link: Link | null = null;
+  while (link === null) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.max(1, deadline - Date.now()));
+    const result = await dial(abort.signal);
+    clearTimeout(timer);
+    if (!isDialError(result)) {
+      link = result;
+      break;
+    }
+    if (abort.signal.aborted || Date.now() + wait >= deadline || result.failure === 'unresolved') {
+      throw linkFailed(s, peer, address, `${result.code ?? result.message}`, { errno: result.code });
+    }
+    await delay(wait);
+    wait = Math.min(wait * 2, MAX_RETRY_MS);
+  }
+  return handshake(s, peer, address, new Connection(link), deadline, adopt);
+}
+
+function handshake(
+  s: TcpSettings,
+  peer: number,
+  address: string,
+  connection: Connection,
+  deadline: number,
+  adopt: (connection: Connection) => void,
+): Promise<void> {
+  const nonce = newNonce();
+  return new Promise<void>((resolve, reject) => {
+    let ids: PeerIds | null = null;
+    const fail = (error: BackendError): void => {
+      clearTimeout(timer);
+      connection.onEnd = () => {};
+      connection.onFrame = () => {};
+      connection.destroy();
+      reject(error);
+    };
+    const timer = setTimeout(
+      () => fail(linkFailed(s, peer, address, 'the handshake did not complete before the connect timeout')),
+      Math.max(1, deadline - Date.now()),
+    );
+    connection.onEnd = (error) =>
+      fail(
+        linkFailed(
+          s,
+          peer,
+          address,
+          error instanceof ProtocolError
+            ? `it sent a malformed handshake frame (${error.message})`
+            : `the connection closed during the handshake${error ? ` (${error.message})` : ''}`,
+        ),
+      );
+    connection.onFrame = (tag, payload) => {
+      if (tag === Tag.Reject) {
+        const { reason, message } = decodeReject(payload);
+        return fail(
+          linkFailed(
+            s,
+            peer,
+            address,
+            `rank ${peer} refused it: ${message}`,
+            { rejectReason: reason },
+            reason === 10 ? JOB_MISMATCH_ADVICE : 'fix the setting the reason names',
+          ),
+        );
+      }
+      if (tag === Tag.Challenge && s.token !== null && ids === null) {
+        ids = {
+          dialerNonce: nonce,
+          acceptorNonce: decodeChallenge(payload),
+          dialer: s.rank,
+          acceptor: peer,
+          size: s.size,
+        };
+        connection.send(Tag.Auth, peerProof(s.token, 'peer-dialer', ids));
+        return;
+      }
+      if (tag === Tag.Ack && (s.token === null ? payload.length === 0 : ids !== null)) {
+        if (
+          s.token !== null &&
+          ids !== null &&
+          !proofMatches(peerProof(s.token, 'peer-acceptor', ids), payload)
+        ) {
+          return fail(
+            linkFailed(
+              s,
+              peer,
+              address,
+              `the listener failed the token challenge: it is not rank ${peer} of this job`,
+              {},
+              'set the same COLLECTIVE_TCP_TOKEN on every rank',
+            ),
+          );
+        }
+        clearTimeout(timer);
+        connection.onEnd = () => {};
+        connection.onFrame = () => {};
+        connection.reader.maxPayload = MAX_FRAME_PAYLOAD;
+        adopt(connection);
+        resolve();
+        return;
+      }
+      fail(linkFailed(s, peer, address, `unexpected ${tagName(tag)} frame during the handshake`));
+    };
+    connection.send(
+      Tag.PeerHello,
+      encodePeerHello({
+        version: PROTOCOL_VERSION,
+        hasToken: s.token !== null,
+        dialer: s.rank,
+        acceptor: peer,
+        size: s.size,
+        nonce,
+        jobId: s.jobId,
+      }),
+    );
+  });
+}
