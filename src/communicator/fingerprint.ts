@@ -59,7 +59,7 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = [
   // Appended: split() and dup() (spec/communicator.md §11), collectives of the parent.
   'split',
   'dup',
-  // Appended: a tcp group's formation exchanges its direct-link addresses and policy (backend-tcp §13.1).
+  // Appended: a tcp group's formation exchanges its direct-link addresses and policy (backend-tcp §14.1).
   'links',
 ];
 

@@ -71,6 +71,7 @@ export function formatReport(report: EnvironmentReport): string {
     ),
     row('shm group', report.shmGroupRank ? `rank ${sourced(report.shmGroupRank)}` : '(not in one)'),
     row('job id', sourced(report.jobId, '(none)')),
+    row('tcp algorithm', sourced(report.algorithm, '(unreadable: see the error below)')),
     ...timeoutLines(report.timeouts),
     '',
     'launcher variables:',

@@ -33,6 +33,7 @@ export const WORKER_SETTING_VARIABLES: readonly string[] = [
   VARIABLES.stallWarningSecs,
   VARIABLES.connectTimeoutSecs,
   VARIABLES.jobId,
+  VARIABLES.algorithm,
 ];
 
 /**

@@ -188,8 +188,14 @@ const TCP: BackendRow<TcpConfig> = {
     },
   },
   settings: {
-    variables: [VARIABLES.coordinator, VARIABLES.port, VARIABLES.bindAddr, VARIABLES.token],
-    options: ['coordinator', 'port', 'bindAddr', 'token', 'allowInsecure', 'connectTimeoutSecs'],
+    variables: [
+      VARIABLES.coordinator,
+      VARIABLES.port,
+      VARIABLES.bindAddr,
+      VARIABLES.token,
+      VARIABLES.algorithm,
+    ],
+    options: ['coordinator', 'port', 'bindAddr', 'token', 'allowInsecure', 'connectTimeoutSecs', 'algorithm'],
     secret: [VARIABLES.token],
   },
   warnings: (config, inputs) => [...mpiFallbackWarnings(inputs), ...tcpWarnings(config, inputs)],

@@ -3,9 +3,12 @@
  * options + environment by the priority chain (chain.ts) and passed down; nothing below selection/
  * reads process.env.
  */
+import type { CollectiveAlgorithm } from '../communicator/algorithms/policy.js';
 import type { NodeLayout } from './launchers.js';
 
 export const DEFAULT_TCP_PORT = 29500;
+/** tcp's collective algorithm when none is named: direct from the size thresholds up (spec/backend-tcp.md §13). */
+export const DEFAULT_TCP_ALGORITHM: CollectiveAlgorithm = 'auto';
 /**
  * The fatal timeout: how long a collective may make no progress before every waiting rank gets Timeout.
  * Long on purpose (torch.distributed uses 30 min): it counts a peer's compute time between collectives.
@@ -55,6 +58,8 @@ export interface TcpConfig {
   readonly jobIdSource?: string;
   /** Node layout as the launcher reported it; a single-node tcp world warns about nothing else. */
   readonly layout: NodeLayout;
+  /** How allreduce, allgatherv and broadcast move their data (TcpOptions.algorithm); tcp only. */
+  readonly algorithm: CollectiveAlgorithm;
 }
 
 export interface MpiConfig {

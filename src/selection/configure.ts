@@ -18,6 +18,7 @@ import type { InitOptions } from './options.js';
 import {
   readJobId,
   readNamedAddress,
+  readTcpAlgorithm,
   readTcpExtras,
   readWorldShape,
   VARIABLES,
@@ -147,6 +148,7 @@ export function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: Na
   const extras = readTcpExtras(options, env);
   refuseUnspecifiedCoordinator(host!, world.rank!.value, extras.bindAddr, VARIABLES);
   const jobId = readJobId(options, env, launch);
+  const algorithm = readTcpAlgorithm(options, env).value;
   reasons.push(
     address.host !== undefined
       ? `a coordinator is named (${shown(address.host)}, port from ${shown(address.port)}) → tcp`
@@ -162,6 +164,7 @@ export function tcp(context: Context, knownWorld?: WorldShape, knownAddress?: Na
     ...(jobId ? { jobId: jobId.value, jobIdSource: jobId.source } : {}),
     ...context.timeouts,
     layout: launch?.layout.value ?? (world.size!.value === 1 ? 'single-node' : 'unknown'),
+    algorithm,
   };
 }
 
@@ -221,7 +224,7 @@ export function tcpWarnings(config: TcpConfig, inputs: SelectionInputs): Selecti
 }
 
 /** A multi-rank tcp world that nothing names: a rank of another job could be admitted to it. */
-export function noJobIdWarning(config: TcpConfig): SelectionWarning {
+export function noJobIdWarning(config: Pick<TcpConfig, 'size' | 'host' | 'port'>): SelectionWarning {
   return {
     code: 'COLLECTIVE_NO_JOB_ID',
     message:

@@ -23,6 +23,7 @@ import { availableBackends, type BackendInfo } from './registry.js';
 import {
   readJobId,
   readNamedAddress,
+  readTcpAlgorithm,
   readTimeoutSources,
   readWorldShape,
   type SourcedTimeouts,
@@ -65,6 +66,11 @@ export interface EnvironmentReport {
    * multi-rank tcp world carries the COLLECTIVE_NO_JOB_ID warning.
    */
   readonly jobId: Sourced<string> | null;
+  /**
+   * tcp's collective algorithm (`star`, `direct`, `auto`; spec/backend-tcp.md §13) and its source;
+   * null when the value is malformed (then `error` names it).
+   */
+  readonly algorithm: Sourced<'star' | 'direct' | 'auto'> | null;
   /** The fatal timeout, the stall warning (0: off) and the connect timeout, each with its source. */
   readonly timeouts: SourcedTimeouts | null;
   /** This thread's rank in a shm group, when it is in one. */
@@ -131,6 +137,7 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
   const address = attempt(() => readNamedAddress(options, inputs.env, launch), errors);
   const jobId = attempt(() => readJobId(options, inputs.env, launch), errors);
   const timeouts = attempt(() => readTimeoutSources(options, inputs.env), errors);
+  const algorithm = attempt(() => readTcpAlgorithm(options, inputs.env), errors);
   const membership = attempt(() => readShmMembership(options, inputs.workerData), errors);
   const resolution = attempt(() => resolveSelection(inputs), errors);
   const config = resolution?.config;
@@ -164,6 +171,7 @@ export function describeEnvironment(options: InitOptions = {}): EnvironmentRepor
     },
     coordinator,
     jobId: jobId ?? null,
+    algorithm: algorithm ?? null,
     timeouts: timeouts ?? null,
     shmGroupRank: membership?.rank ?? null,
     selection: resolution ? { backend: resolution.config.backend, reasons: resolution.reasons } : null,

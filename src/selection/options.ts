@@ -42,6 +42,12 @@ export interface InitOptions {
   /** Overrides COLLECTIVE_TCP_TOKEN: a shared secret every rank presents to the coordinator. */
   token?: string;
   /**
+   * tcp: overrides COLLECTIVE_TCP_ALGORITHM (default 'auto'): how allreduce, allgatherv and broadcast
+   * move their data (spec/backend-tcp.md §13) — `'star'` through rank 0, `'direct'` between every two
+   * ranks, `'auto'` direct from the size thresholds up. The same on every rank. ws ignores it.
+   */
+  algorithm?: 'star' | 'direct' | 'auto';
+  /**
    * Lets rank 0 listen on a non-loopback address without a token. Deliberately an option only, with no
    * variable: opting out of authentication should be visible in the program, not in a shell profile.
    */

@@ -13,7 +13,7 @@ import { formatHostPort, normaliseHost } from '../communicator/host-address.js';
 import type { TcpConfig } from './config.js';
 
 /** A coordinated backend's config (tcp, ws): what re-initialisation reads. */
-type Coordinated = Omit<TcpConfig, 'backend'>;
+type Coordinated = Omit<TcpConfig, 'backend' | 'algorithm'>;
 
 /** First pause before dialling again after rank 0's previous group refused us; doubles up to the max. */
 const FIRST_REJOIN_PAUSE_MS = 50;

@@ -4,11 +4,13 @@
  * launch, so two sources that disagree are a contradiction; the coordinator address and port are
  * choices, so COLLECTIVE_* replaces what a launcher (torchrun's MASTER_ADDR) suggests.
  */
+import { COLLECTIVE_ALGORITHMS, type CollectiveAlgorithm } from '../communicator/algorithms/policy.js';
 import { BackendError } from '../communicator/errors.js';
 import type { InitOptions } from './options.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_SECS,
   DEFAULT_STALL_WARNING_SECS,
+  DEFAULT_TCP_ALGORITHM,
   DEFAULT_TCP_PORT,
   DEFAULT_TIMEOUT_SECS,
 } from './config.js';
@@ -34,6 +36,7 @@ export const VARIABLES = {
   port: 'COLLECTIVE_TCP_PORT',
   bindAddr: 'COLLECTIVE_TCP_BIND_ADDR',
   token: 'COLLECTIVE_TCP_TOKEN',
+  algorithm: 'COLLECTIVE_TCP_ALGORITHM',
   timeoutSecs: 'COLLECTIVE_TIMEOUT_SECS',
   stallWarningSecs: 'COLLECTIVE_STALL_WARNING_SECS',
   connectTimeoutSecs: 'COLLECTIVE_CONNECT_TIMEOUT_SECS',
@@ -227,6 +230,37 @@ export function readTcpExtras(
     ...(token !== undefined ? { token } : {}),
     ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
   };
+}
+
+/** The accepted algorithm names as a message lists them: `star, direct or auto`. */
+const ALGORITHM_CHOICES = `${COLLECTIVE_ALGORITHMS.slice(0, -1).join(', ')} or ${COLLECTIVE_ALGORITHMS.at(-1)!}`;
+
+function parseAlgorithm(source: string, raw: unknown): CollectiveAlgorithm {
+  const name = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+  const known = COLLECTIVE_ALGORITHMS.find((algorithm) => algorithm === name);
+  if (known === undefined) {
+    throw incompatible(
+      source,
+      raw,
+      `${ALGORITHM_CHOICES} (star: every collective through rank 0; direct: between every two ranks; auto: direct from the size thresholds up)`,
+    );
+  }
+  return known;
+}
+
+/**
+ * How tcp moves allreduce, allgatherv and broadcast (spec/selection.md §3, spec/backend-tcp.md §13):
+ * options.algorithm → COLLECTIVE_TCP_ALGORITHM (any case) → `auto`. Every rank reads its own, so a
+ * bad value fails on every rank before any socket is opened.
+ */
+export function readTcpAlgorithm(options: InitOptions, env: EnvRecord): Sourced<CollectiveAlgorithm> {
+  if (options.algorithm !== undefined) {
+    return { value: parseAlgorithm('options.algorithm', options.algorithm), source: 'options.algorithm' };
+  }
+  const text = env[VARIABLES.algorithm];
+  return text === undefined
+    ? { value: DEFAULT_TCP_ALGORITHM, source: `default ${VARIABLES.algorithm}` }
+    : { value: parseAlgorithm(VARIABLES.algorithm, text), source: VARIABLES.algorithm };
 }
 
 /**

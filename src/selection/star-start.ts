@@ -21,7 +21,7 @@ import {
 import { tcpStartFailure } from './tcp-failure.js';
 
 /** The config of a star transport (tcp, ws): what the common options are built from. */
-export type StarConfig = Omit<TcpConfig, 'backend'>;
+export type StarConfig = Omit<TcpConfig, 'backend' | 'algorithm'>;
 
 /** The options connectTcp and connectWs both take. */
 export type StarConnectOptions = StarOptions & ListenOptions;

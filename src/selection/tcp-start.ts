@@ -21,7 +21,7 @@ export function startTcp(selected: TcpConfig, hooks: StartHooks): Promise<Commun
     listensItself: () => true,
     load: async () => {
       const { connectTcp } = await loadBackendModule('tcp', loadTcp);
-      return (_config, common) => connectTcp(common);
+      return (config, common) => connectTcp({ ...common, algorithm: config.algorithm });
     },
     // Rank 0 binds (a bad name fails its listen at once); the others would retry a bad name.
     prepare: async (config) => {

@@ -13,7 +13,7 @@ import { VARIABLES } from './settings.js';
 import { incompatible, parseText } from './values.js';
 
 /** The validated config of a ws rank. */
-export interface WsConfig extends Omit<TcpConfig, 'backend'> {
+export interface WsConfig extends Omit<TcpConfig, 'backend' | 'algorithm'> {
   readonly backend: 'ws';
   /** Ranks ≥ 1: rank 0's URL (absent: ws://host:port/ built from the coordinator). */
   readonly url?: string;
@@ -59,7 +59,8 @@ export function ws(context: Context): WsConfig {
     coordinator === undefined
       ? context
       : { ...context, inputs: { ...context.inputs, options: { ...options, coordinator } } };
-  const { backend: _tcp, ...base } = tcp(inner);
+  // ws has only the star: tcp's algorithm (read, so a bad value still fails) is not carried.
+  const { backend: _tcp, algorithm: _algorithm, ...base } = tcp(inner);
   context.reasons.pop();
   context.reasons.push(
     `ws named explicitly → ws (rank 0 ${url ? `at ${url.value}` : `at ${base.host}:${base.port}`})`,
@@ -83,5 +84,5 @@ export function ws(context: Context): WsConfig {
 
 /** §7: ws warns like tcp about a multi-rank job nothing names. */
 export function wsWarnings(config: WsConfig, _inputs: SelectionInputs): SelectionWarning[] {
-  return config.size > 1 && config.jobId === undefined ? [noJobIdWarning({ ...config, backend: 'tcp' })] : [];
+  return config.size > 1 && config.jobId === undefined ? [noJobIdWarning(config)] : [];
 }

@@ -3,7 +3,7 @@
  * A case runs on all ranks of a world at once; it passes only when every rank passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appliesTo, CASES } from './all-cases.js';
+import { appliesTo, casesOf } from './all-cases.js';
 import { FACTORIES } from './factories.js';
 import type { RankOutcome, World } from './world.js';
 
@@ -34,7 +34,7 @@ for (const factory of FACTORIES) {
           await world?.close();
         }, 60_000);
 
-        for (const c of CASES.filter((c) => appliesTo(c, size))) {
+        for (const c of casesOf(factory.families).filter((c) => appliesTo(c, size))) {
           it(
             c.name,
             async () => {

@@ -15,17 +15,24 @@ const FATAL_TIMEOUT_SECS = '20';
 
 for (const factory of FACTORIES) {
   describe(`lifecycle: ${factory.backend}`, () => {
-    for (const size of factory.sizes) {
+    const launch = factory.lifecycle;
+    for (const size of launch?.sizes ?? factory.sizes) {
       describe(`size ${size}`, () => {
         for (const scenario of LIFECYCLE_SCENARIOS.filter((s) => size >= (s.minSize ?? 1))) {
           it(
             scenario.name,
             async () => {
               const run = runCli(
-                ['-n', String(size), '--backend', factory.backend, '--no-prefix', RANK, scenario.name],
-                {
-                  COLLECTIVE_TIMEOUT_SECS: FATAL_TIMEOUT_SECS,
-                },
+                [
+                  '-n',
+                  String(size),
+                  '--backend',
+                  launch?.backend ?? factory.backend,
+                  '--no-prefix',
+                  RANK,
+                  scenario.name,
+                ],
+                { ...launch?.env, COLLECTIVE_TIMEOUT_SECS: FATAL_TIMEOUT_SECS },
               );
               // A scenario that hangs fails by the test's timeout: stop the job (its ranks too) then.
               onTestFinished(() => {

@@ -4,7 +4,7 @@
  */
 import type { Communicator } from '../../src/communicator/communicator.js';
 import { serializeError, type SerializedError } from '../../src/communicator/errors.js';
-import { CASE_BY_NAME } from './all-cases.js';
+import { CASE_BY_NAME, type CaseFamily } from './all-cases.js';
 
 export interface RankOutcome {
   rank: number;
@@ -26,8 +26,20 @@ export interface World {
 }
 
 export interface WorldFactory {
+  /** The suite's label for it: a backend name, or a backend with a forced setting (`tcp-direct`). */
   readonly backend: string;
   readonly sizes: readonly number[];
+  /** The case families it runs (default: every family); its comment says why it skips any. */
+  readonly families?: readonly CaseFamily[];
+  /**
+   * The lifecycle family (lifecycle.test.ts): the `collective run --backend` and the variables that
+   * start this factory's ranks (default: `backend`, none), and the sizes (default: `sizes`).
+   */
+  readonly lifecycle?: {
+    readonly backend?: string;
+    readonly env?: Readonly<Record<string, string>>;
+    readonly sizes?: readonly number[];
+  };
   start(size: number, options?: WorldOptions): Promise<World>;
 }
 

@@ -1,11 +1,14 @@
 /**
  * Every byte a rank writes reaches the launcher's output, in order, however the rank ends (issue 11
  * item 7): process.exit right after writing, a normal end, an uncaught throw, SIGKILL after writing.
- * Each test repeats the run several times, since a lost tail is a race that one run may not show.
+ * Each test repeats the run several times, since a lost tail is a race that one run may not show; the
+ * runs of a test overlap, a few at a time (each is mostly process start-up and piping, which both cores
+ * can share), and each is checked on its own.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { allThenFirstFailure, limitConcurrency } from '../support/limit.js';
 import { floodLines } from './fixtures/flood.js';
 import { runCli } from './run-cli.js';
 
@@ -20,6 +23,8 @@ const RUN_ENDINGS = {
   shm: ['exit', 'return', 'throw', 'exit', 'return'],
 } as const;
 const TRAIN_ENDINGS = ['return', 'exit', 'throw', 'return', 'exit'] as const;
+/** Runs of one test at once, on two cores. */
+const CONCURRENT_RUNS = 3;
 
 /** 'identical', or where the two line lists first differ (without printing 200 kB lines). */
 function difference(actual: readonly string[], expected: readonly string[]): string {
@@ -42,7 +47,8 @@ describe('collective run: every byte a rank writes arrives', () => {
   it.each(['tcp', 'shm'] as const)(
     '%s: 3 ranks, 2,000 lines and a 200 kB line each, 5 runs',
     async (backend) => {
-      for (const how of RUN_ENDINGS[backend]) {
+      const slot = limitConcurrency(CONCURRENT_RUNS);
+      const check = async (how: (typeof RUN_ENDINGS)[typeof backend][number]): Promise<void> => {
         const run = runCli(['-n', String(RANKS), '--backend', backend, FLOOD_RANK, how]);
         const { code } = await run.exited;
         expect(code, `${how}: ${run.stderr.join('\n')}`).toBe(RUN_STATUS[how]);
@@ -55,7 +61,8 @@ describe('collective run: every byte a rank writes arrives', () => {
         }
         // Nothing else, nothing twice: the launcher's stdout holds exactly these bytes.
         expect(byteCount(run.stdout.filter((l) => l !== ''))).toBe(byteCount(expected));
-      }
+      };
+      await allThenFirstFailure(RUN_ENDINGS[backend].map((how) => slot(() => check(how))));
     },
   );
 });
@@ -79,7 +86,8 @@ describe('train(): every byte a worker writes arrives', () => {
   it.each(['tcp', 'shm'] as const)(
     '%s: 3 workers, 2,000 lines and a 200 kB line each, 5 runs',
     async (backend) => {
-      for (const how of TRAIN_ENDINGS) {
+      const slot = limitConcurrency(CONCURRENT_RUNS);
+      const check = async (how: (typeof TRAIN_ENDINGS)[number]): Promise<void> => {
         const { stdout, stderr, code } = await trainFlood(backend, how);
         expect(code, stderr).toBe(0);
         expect(stderr).toContain(how === 'return' ? 'train resolved' : 'train rejected');
@@ -91,7 +99,8 @@ describe('train(): every byte a worker writes arrives', () => {
         }
         const all = Array.from({ length: RANKS }, (_, rank) => floodLines(rank)).flat();
         expect(stdout.length).toBe(byteCount(all));
-      }
+      };
+      await allThenFirstFailure(TRAIN_ENDINGS.map((how) => slot(() => check(how))));
     },
   );
 });

@@ -70,6 +70,18 @@ describe('train(): COLLECTIVE_TIMEOUT_SECS reaches the workers', () => {
   });
 });
 
+describe('train(): COLLECTIVE_TCP_ALGORITHM reaches the workers', () => {
+  it('tcp, from options.env: every worker reads the same algorithm', async () => {
+    const value = await train(WORKER, {
+      numWorkers: 2,
+      backend: 'tcp',
+      args: { mode: 'algorithm-env' },
+      env: { COLLECTIVE_TCP_ALGORITHM: 'star' },
+    });
+    expect(value).toBe('star,star');
+  });
+});
+
 describe('train(): every run is a job of its own', () => {
   it.each(['shm', 'tcp'] as const)(
     '%s: the workers of one run share a COLLECTIVE_JOB_ID, two runs differ',

@@ -448,6 +448,43 @@ const ROWS: Row[] = [
     picks: { backend: 'tcp', token: 't0k', bindAddr: '0.0.0.0', allowInsecure: false, connectTimeoutSecs: 3 },
   },
   {
+    name: 'the tcp algorithm defaults to auto',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    picks: { backend: 'tcp', algorithm: 'auto' },
+  },
+  {
+    name: 'COLLECTIVE_TCP_ALGORITHM reaches the tcp config (any case, trimmed)',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_TCP_ALGORITHM: ' Direct ' }),
+    picks: { backend: 'tcp', algorithm: 'direct' },
+  },
+  {
+    name: 'options.algorithm overrides COLLECTIVE_TCP_ALGORITHM',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_TCP_ALGORITHM: 'direct' }),
+    options: { algorithm: 'star' },
+    picks: { backend: 'tcp', algorithm: 'star' },
+  },
+  {
+    name: 'a bad COLLECTIVE_TCP_ALGORITHM names the variable and the accepted values',
+    env: hand(1, 2, { COLLECTIVE_TCP_COORDINATOR: 'h', COLLECTIVE_TCP_ALGORITHM: 'ring' }),
+    fails: {
+      kind: 'IncompatibleSettings',
+      variable: 'COLLECTIVE_TCP_ALGORITHM',
+      says: ["COLLECTIVE_TCP_ALGORITHM='ring'", 'star, direct or auto'],
+    },
+  },
+  {
+    name: 'a bad options.algorithm names the option',
+    env: hand(0, 2, { COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    options: { algorithm: 'fast' as never },
+    fails: { kind: 'IncompatibleSettings', variable: 'options.algorithm', says: ['star, direct or auto'] },
+  },
+  {
+    name: 'ws carries no algorithm (it has only the star)',
+    env: hand(0, 2, { COLLECTIVE_BACKEND: 'ws', COLLECTIVE_TCP_COORDINATOR: 'h' }),
+    picks: { backend: 'ws' },
+    lacks: ['algorithm'],
+  },
+  {
     name: 'a malformed option names the option',
     options: { backend: 'tcp', rank: -1, size: 2, coordinator: 'h' },
     fails: { kind: 'IncompatibleSettings', variable: 'options.rank' },

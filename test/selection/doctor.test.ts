@@ -113,6 +113,22 @@ describe('collective doctor', () => {
     );
   });
 
+  it('shows the tcp algorithm with its source, and a bad one as the error init() would raise', async () => {
+    const json = await collective(['doctor', '--json'], { COLLECTIVE_TCP_ALGORITHM: 'star' });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout).algorithm).toEqual({ value: 'star', source: 'COLLECTIVE_TCP_ALGORITHM' });
+    const text = await collective(['doctor'], {});
+    expect(text.stdout).toContain('tcp algorithm: auto  (default; COLLECTIVE_TCP_ALGORITHM is not set)');
+    const tcp = { COLLECTIVE_RANK: '1', COLLECTIVE_SIZE: '2', COLLECTIVE_TCP_COORDINATOR: 'h' };
+    const bad = await collective(['doctor', '--json'], { ...tcp, COLLECTIVE_TCP_ALGORITHM: 'ring' });
+    expect(bad.code).toBe(1);
+    const report = JSON.parse(bad.stdout);
+    expect(report.algorithm).toBeNull();
+    expect(report.error.kind).toBe('IncompatibleSettings');
+    expect(report.error.context.variable).toBe('COLLECTIVE_TCP_ALGORITHM');
+    expect(report.error.message).toContain('star, direct or auto');
+  });
+
   it('shows a bracketed IPv6 coordinator bracketed', async () => {
     const ran = await collective(['doctor', '--json'], {
       COLLECTIVE_RANK: '1',

@@ -47,7 +47,7 @@ export interface Link {
   readonly remoteAddress: string;
   /** The peer's host alone (no port), to count connections per source; '?' when unknown. */
   readonly remoteHost: string;
-  /** This end's own address on the link (a direct-link listener binds it, §13.1); absent when the transport cannot tell. */
+  /** This end's own address on the link (a direct-link listener binds it, §14.1); absent when the transport cannot tell. */
   readonly localHost?: string;
   /**
    * Received bytes, in order, cut anywhere (not at frame boundaries). `borrowed`: the bytes are

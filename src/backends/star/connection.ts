@@ -19,6 +19,8 @@ export class Connection {
   #ended = false;
   #error: Error | null = null;
   #unflushedAtEnd = 0;
+  /** The memory of the borrowed chunk being pushed (the link reuses it after the push), else null. */
+  #lent: ArrayBufferLike | null = null;
 
   constructor(readonly link: Link) {
     this.reader = new FrameReader(
@@ -35,6 +37,7 @@ export class Connection {
 
   #read(chunk: Uint8Array, borrowed: boolean): void {
     if (this.#ended) return;
+    this.#lent = borrowed ? chunk.buffer : null;
     try {
       // The reader decodes with Buffer's methods; a link that hands out plain bytes is viewed, not copied.
       this.reader.push(
@@ -43,7 +46,17 @@ export class Connection {
       );
     } catch (error) {
       this.fail(error as Error);
+    } finally {
+      this.#lent = null;
     }
+  }
+
+  /**
+   * A payload (or part of one) that a frame handler keeps past its call: a copy when it lies in the
+   * link's borrowed read buffer (reused after this push, spec backend-tcp §11.2), else `view` itself.
+   */
+  owned(view: Uint8Array): Uint8Array {
+    return this.#lent !== null && view.buffer === this.#lent ? Uint8Array.prototype.slice.call(view) : view;
   }
 
   get ended(): boolean {

@@ -432,8 +432,14 @@ export class CoordinatorBackend implements Backend {
     if (last !== queue[0]) this.#ahead[rank] = (this.#ahead[rank] as number) + data.byteLength;
     // Discarded data is dropped on arrival: nothing of it is held.
     if (last.discard) last.framesStart = last.received;
-    if (!last.discard && !inRecv && data.byteLength > 0) last.frames.push(data);
+    // Kept until used: a copy if it lies in the link's borrowed read buffer (§11.2).
+    if (!last.discard && !inRecv && data.byteLength > 0) last.frames.push(this.#keep(rank, data));
     if (this.#heldFor(rank) > HOLD_LIMIT_BYTES) this.#hold(rank);
+  }
+
+  /** `data` to hold past this frame's call; payloads placed in staging or recv are rank 0's own. */
+  #keep(rank: number, data: Uint8Array): Uint8Array {
+    return (this.#peers[rank] as Connection).owned(data);
   }
 
   /**

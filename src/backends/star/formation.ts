@@ -41,7 +41,7 @@ export async function coordinateGroup(
 
 /**
  * A rank ≥ 1: dials rank 0 through `target` and resolves once the group has formed — and, with
- * `formed`, once that transport's own step after formation (tcp's direct links, backend-tcp §13.1)
+ * `formed`, once that transport's own step after formation (tcp's direct links, backend-tcp §14.1)
  * has passed on every rank.
  */
 export async function joinAsWorker(

@@ -64,7 +64,7 @@ export class PendingHandshakes {
     maxPending: number = MAX_PENDING_HANDSHAKES,
     /** The backend's name, as warnings name rank 0 (`tcp rank 0: …`, `ws rank 0: …`). */
     backend: StarBackendName,
-    /** The rank whose listener this is (a worker's direct-link listener, §13.2); default 0. */
+    /** The rank whose listener this is (a worker's direct-link listener, §14.5); default 0. */
     rank = 0,
   ) {
     this.#who = `${backend} rank ${rank}`;

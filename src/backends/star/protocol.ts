@@ -12,7 +12,7 @@ import { FINGERPRINT_BYTES, FINGERPRINT_WORDS } from '../../communicator/fingerp
  * 3: the worker proves the token first; Challenge carries only rank 0's nonce, Ack rank 0's proof (§3.1).
  * 4: a small contribution rides in its Begin, a small result in a Result frame that is also the Go (§2.5).
  * 5: messages between ranks, relayed through rank 0 (MessageTo, MessageFrom, MessageMore, Fail; §12).
- * 6: direct links between workers (PeerHello; message frames on them; §13).
+ * 6: direct links between workers (PeerHello; message frames on them; §14).
  */
 export const PROTOCOL_VERSION = 6;
 
@@ -51,7 +51,7 @@ export const Tag = {
   MessageMore: 0x16,
   /** Version 5, worker → 0: this rank ended the group (a message timed out): u8 L, L bytes code, UTF-8 reason. */
   Fail: 0x17,
-  /** Version 6 (spec §13.2): the first frame on a direct link, dialer → acceptor (peers/handshake.ts). */
+  /** Version 6 (spec §14.2): the first frame on a direct link, dialer → acceptor (peers/handshake.ts). */
   PeerHello: 0x18,
 } as const;
 export type TagValue = (typeof Tag)[keyof typeof Tag];

@@ -22,7 +22,7 @@ export const POST_QUEUE_BYTES = 1024 * 1024;
 /**
  * How a message reaches `dest`: a connection, and whether rank 0 relays it (a worker's message to
  * another worker without a direct link: MessageTo naming dest) or it goes straight to dest
- * (MessageFrom naming this rank: rank 0's links, a worker's link to rank 0 or a direct link, §13).
+ * (MessageFrom naming this rank: rank 0's links, a worker's link to rank 0 or a direct link, §14).
  */
 export interface Route {
   readonly connection: Connection;

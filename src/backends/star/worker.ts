@@ -99,7 +99,7 @@ export class WorkerBackend implements Backend {
   #messagesActive = false;
   /** The source of the MessageMore piece the reader is placing (its prefix sink). */
   #placingFrom = -1;
-  /** Direct links to other workers (§13), by rank; null where messages go through rank 0. */
+  /** Direct links to other workers (§14), by rank; null where messages go through rank 0. */
   readonly #peers: Array<Connection | null>;
   /** Why a direct link ended cleanly (its rank closed or exited); messages to it are refused. */
   readonly #peerEnded: Array<CommError | null>;
@@ -174,13 +174,13 @@ export class WorkerBackend implements Backend {
     };
   }
 
-  /** This end's address on the link to rank 0: where a direct-link listener binds (§13.1). */
+  /** This end's address on the link to rank 0: where a direct-link listener binds (§14.1). */
   get localHost(): string | undefined {
     return this.#connection.link.localHost;
   }
 
   /**
-   * Takes over an authenticated direct link to worker `peer` (§13.2): from now on messages to and
+   * Takes over an authenticated direct link to worker `peer` (§14.3): from now on messages to and
    * from `peer` travel on it, not through rank 0. Called before any message is posted (formation).
    */
   attachPeer(peer: number, connection: Connection): void {
@@ -220,7 +220,7 @@ export class WorkerBackend implements Backend {
       if (this.#closing || this.#failure) return;
       const why = `(its direct link to rank ${this.rank}) ${whyEnded(error)}`;
       // A clean end is the peer closing or exiting: rank 0 hears of it too and fails what still
-      // needs it; an error (reset, a broken frame) ends the group now, on every rank (§13.4).
+      // needs it; an error (reset, a broken frame) ends the group now, on every rank (§14.4).
       if (error === null) this.#peerEnded[peer] = peerFailed('send', peer, why);
       else this.#endGroup(peerFailed('collective', peer, why));
     };
@@ -320,6 +320,8 @@ export class WorkerBackend implements Backend {
     for (const peer of peers) {
       peer.reader.detachSink();
       peer.onFrame = () => {};
+      // As rank 0's link: until each link has closed, `await close()` keeps the process alive.
+      peer.link.ref();
     }
     this.#closing = closeConnections([this.#connection, ...peers]);
     return this.#closing;

@@ -1,7 +1,7 @@
 /**
  * The tcp backend (spec/backend-tcp.md): the star protocol (`../star/`) over `net.Socket` links
  * (§11.2). Ranks are processes; rank 0 listens and coordinates, ranks 1…R-1 connect to it; then,
- * unless the algorithm is `star`, the workers open direct links between each other (§13). This
+ * unless the algorithm is `star`, the workers open direct links between each other (§14). This
  * module is its whole public surface.
  */
 import type { Communicator } from '../../communicator/communicator.js';

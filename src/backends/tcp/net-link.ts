@@ -1,10 +1,10 @@
 /**
  * The star protocol's link over `net.Socket` (spec/backend-tcp.md §11.2): NetLink (one TCP
- * connection, TCP_NODELAY, keepalive, reads into one reused buffer on the worker's side), NetListener
- * (rank 0's listening server, its own or one adopted from options.server) and the net dialer, which
- * classifies a failed connect for the worker's retry loop.
+ * connection, TCP_NODELAY, keepalive, reads into one reused buffer), NetListener (rank 0's listening
+ * server, its own or one adopted from options.server; its accepted sockets read into a reused buffer
+ * too) and the net dialer, which classifies a failed connect for the worker's retry loop.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, Socket, type Server } from 'node:net';
 import { BackendError } from '../../communicator/errors.js';
 import { formatHostPort } from '../../communicator/host-address.js';
 import type { DialError, DialFailure, Dialer, Link, LinkListener } from '../link/link.js';
@@ -13,22 +13,68 @@ import type { TcpSettings } from './options.js';
 /** TCP keepalive probes start after this much idle time (ms), so a vanished peer host is noticed. */
 export const KEEPALIVE_IDLE_MS = 10_000;
 
-/** Bytes a socket reads at once into its reused buffer (`onread`). */
-export const STATIC_READ_BYTES = 64 * 1024;
+/**
+ * Bytes a socket reads at once into its reused buffer (`onread`), per link (spec/performance.md §7):
+ * one read syscall and one callback per MiB instead of 16, and no fresh memory per read — on this
+ * machine a fresh page costs ~20 µs to fault in, which made Node's own 64 KiB-per-read allocation
+ * the floor of a large message. Rank 0 holds one such buffer per worker.
+ */
+export const STATIC_READ_BYTES = 1024 * 1024;
 
 /**
  * Reading into one reused buffer (net's `onread` option) instead of a fresh buffer per read: no
- * allocation per message on the hot path. Create it before the socket, pass `options` to connect.
+ * allocation per read on the hot path; chunks are delivered `borrowed`. Create it before the socket,
+ * pass `options` to connect (or the StaticReads to adoptAccepted).
  */
-class StaticReads {
+export class StaticReads {
   deliver: (chunk: Buffer) => void = () => {};
-  readonly options = {
-    buffer: Buffer.allocUnsafe(STATIC_READ_BYTES),
-    callback: (bytes: number, buffer: Uint8Array): boolean => {
-      this.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
-      return true;
-    },
-  };
+  readonly options: { buffer: Uint8Array; callback: (bytes: number, buffer: Uint8Array) => boolean };
+
+  /** `bytes`: the buffer's size; its pages become resident only as reads first fill them. */
+  constructor(readonly bytes: number = STATIC_READ_BYTES) {
+    this.options = {
+      buffer: Buffer.allocUnsafe(bytes),
+      callback: (count: number, buffer: Uint8Array): boolean => {
+        this.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, count));
+        return true;
+      },
+    };
+  }
+}
+
+/** What adoptAccepted touches of net's internals (stable since Node 12; checked before use). */
+interface AcceptedInternals {
+  _handle: { readStop(): number; reading: boolean; useUserBuffer?: unknown } | null;
+  _server: Server | null;
+  server: Server | null;
+}
+
+/**
+ * An accepted socket as a NetLink that reads into `reads` (Node 20 offers `onread` only to sockets
+ * it connects): inside the server's synchronous 'connection' event nothing has been read yet, so the
+ * socket's handle moves into a new Socket made with `onread`, and the old object is left without one.
+ * Falls back to the socket as it is ('data' events, owned chunks) when net's internals differ.
+ */
+export function adoptAccepted(accepted: Socket, reads: StaticReads | null): NetLink {
+  const old = accepted as unknown as AcceptedInternals;
+  const handle = old._handle;
+  if (!reads || !handle || typeof handle.useUserBuffer !== 'function' || accepted.destroyed) {
+    return new NetLink(accepted);
+  }
+  handle.readStop();
+  handle.reading = false;
+  const server = old._server;
+  old._handle = null;
+  old._server = null;
+  const socket = new Socket({
+    handle,
+    onread: reads.options,
+    allowHalfOpen: accepted.allowHalfOpen,
+  } as ConstructorParameters<typeof Socket>[0]);
+  // The server counts its connections and decrements on the socket's destroy: the new one's now.
+  (socket as unknown as AcceptedInternals)._server = server;
+  (socket as unknown as AcceptedInternals).server = server;
+  return new NetLink(socket, reads);
 }
 
 /** One TCP connection as a Link. `reads`: the socket was connected with `reads.options` (onread). */
@@ -106,7 +152,11 @@ export class NetLink implements Link {
   }
 }
 
-/** Rank 0's listening server as a LinkListener; `host`/`port`: the address it really bound. */
+/**
+ * Rank 0's listening server as a LinkListener; `host`/`port`: the address it really bound.
+ * `readBytes`: each accepted link reads into its own reused buffer of this many bytes (borrowed
+ * chunks, adoptAccepted); 0 turns that off ('data' events, owned 64 KiB chunks).
+ */
 export class NetListener implements LinkListener {
   onLink: (link: Link) => void = (link) => link.destroy();
   readonly address: string;
@@ -116,9 +166,12 @@ export class NetListener implements LinkListener {
     readonly host: string,
     readonly port: number,
     warn: (message: string) => void,
+    readonly readBytes: number = STATIC_READ_BYTES,
   ) {
     this.address = formatHostPort(host, port);
-    server.on('connection', (socket: Socket) => this.onLink(new NetLink(socket)));
+    server.on('connection', (socket: Socket) =>
+      this.onLink(adoptAccepted(socket, readBytes > 0 ? new StaticReads(readBytes) : null)),
+    );
     server.on('error', (error) => warn(`tcp rank 0: listening socket error: ${error.message}`));
   }
 
@@ -184,8 +237,8 @@ function dialError(error: NodeJS.ErrnoException): DialError {
  * straight into the caller's arrays, control frames are decoded at once), so its sockets read into
  * one reused buffer, shared by this dialer's attempts (one live socket at a time).
  */
-export function netDialer(host: string, port: number): Dialer {
-  const reads = new StaticReads();
+export function netDialer(host: string, port: number, readBytes: number = STATIC_READ_BYTES): Dialer {
+  const reads = new StaticReads(readBytes);
   return (signal) =>
     new Promise((resolve) => {
       const socket = connect({ host, port, onread: reads.options });

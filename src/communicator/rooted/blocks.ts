@@ -18,6 +18,19 @@ import { reduceStepFor } from '../reduce.js';
 export const ROOTED_TAG_BASE = 0x4000_0000;
 export const ROOTED_TAG_SPAN = MAX_TAG - ROOTED_TAG_BASE;
 
+/** A range of tags a family of collectives on messages cycles through, and how its calls are named. */
+export interface TagRange {
+  /** The first tag of the range. */
+  readonly base: number;
+  /** How many tags it has: call n uses `base + n % span`. */
+  readonly span: number;
+  /** Names the family in errors and stall warnings, e.g. "on messages". */
+  readonly family: string;
+}
+
+/** The rooted collectives' range (rooted.ts, exchange.ts). */
+export const ROOTED_TAGS: TagRange = { base: ROOTED_TAG_BASE, span: ROOTED_TAG_SPAN, family: 'on messages' };
+
 /** The bytes of a typed array's elements (a view, no copy). */
 export function bytesOf(array: NumericArray): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
@@ -36,12 +49,18 @@ export class BlockMover {
   readonly #kind: number;
   readonly #label: string;
 
-  constructor(group: MessageGroup, sequence: number, dtype: DType, operation: string) {
+  constructor(
+    group: MessageGroup,
+    sequence: number,
+    dtype: DType,
+    operation: string,
+    tags: TagRange = ROOTED_TAGS,
+  ) {
     this.#group = group;
     this.#context = group.context + 1;
-    this.#tag = ROOTED_TAG_BASE + (sequence % ROOTED_TAG_SPAN);
+    this.#tag = tags.base + (sequence % tags.span);
     this.#kind = dtype.code;
-    this.#label = `${operation} (collective #${sequence} on messages)`;
+    this.#label = `${operation} (collective #${sequence} ${tags.family})`;
   }
 
   /** Sends `block` to rank `to`; resolves when block may be reused. Empty blocks are not sent. */

@@ -19,7 +19,13 @@ import {
 
 export type GroupOptions = Partial<Omit<TcpOptions, 'rank' | 'size' | 'port'>>;
 
-export const BASE = { host: '127.0.0.1', timeoutSecs: 30, connectTimeoutSecs: 10 };
+/** The star's rounds unless a test asks for another algorithm: most tests here drive the star protocol itself (hand-made workers). */
+export const BASE = {
+  host: '127.0.0.1',
+  timeoutSecs: 30,
+  connectTimeoutSecs: 10,
+  algorithm: 'star' as const,
+};
 
 /** Starts rank 0 on an ephemeral port; resolves with its port and its (pending) communicator. */
 export function startRankZero(

@@ -1,5 +1,5 @@
 /**
- * The dialing side of a direct link (spec/backend-tcp.md §13.2): the higher rank connects to the
+ * The dialing side of a direct link (spec/backend-tcp.md §14.2): the higher rank connects to the
  * lower one's peer listener, retrying a refused connect with backoff until the deadline, and runs
  * the peer handshake. Every failure is a BackendError 'InitializationFailed' that names both ranks
  * and the address, and says what to check.

@@ -1,5 +1,5 @@
 /**
- * The handshake on a direct link between two workers (spec/backend-tcp.md §13.2). The higher rank
+ * The handshake on a direct link between two workers (spec/backend-tcp.md §14.2). The higher rank
  * dials the lower one's peer listener; the roles mirror a worker joining rank 0 (§3.1), with both
  * ranks bound into every proof:
  *

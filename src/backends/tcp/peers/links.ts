@@ -1,5 +1,5 @@
 /**
- * Forming a tcp group's direct links (spec/backend-tcp.md §13.1), right after the star has formed:
+ * Forming a tcp group's direct links (spec/backend-tcp.md §14.1), right after the star has formed:
  *
  *  1. every worker but the last listens on an ephemeral port of the address it reaches rank 0 from
  *     (rank 0 needs no listener: its star links already join it to every worker);
@@ -12,8 +12,12 @@
  *     cannot open a link ends the group (Fail → rank 0 → Abort), so every other rank's barrier fails
  *     at once instead of waiting for the timeout.
  *
- * Under `star` only step 2 runs (the policy check). Eager, not on first use: a link that cannot be
- * opened is InitializationFailed naming both ranks, not a failure of some later collective.
+ * Under `star` nothing runs: the group is exactly the star of protocol 5's rounds (the off switch).
+ * A rank under `star` in a group whose others are not meets their exchange with its first collective:
+ * every rank then fails with CollectiveMismatch naming the 'links' round, the others' as
+ * InitializationFailed that says to set the same algorithm everywhere. Eager, not on first use: a
+ * link that cannot be opened is InitializationFailed naming both ranks, not a failure of some later
+ * collective.
  */
 import type { AlgorithmPolicy, CollectiveAlgorithm } from '../../../communicator/algorithms/policy.js';
 import { COLLECTIVE_ALGORITHMS } from '../../../communicator/algorithms/policy.js';
@@ -117,10 +121,10 @@ export async function formDirectLinks(
 ): Promise<void> {
   const { rank, size } = s;
   if (size === 1) return;
-  const direct = s.algorithms.algorithm !== 'star';
+  if (s.algorithms.algorithm === 'star') return;
   let listener: PeerListener | null = null;
   try {
-    if (direct && peers !== null && rank < size - 1) {
+    if (peers !== null && rank < size - 1) {
       const host = peers.localHost ?? s.host;
       listener = await PeerListener.open(s, host, (peer, connection) => peers.attachPeer(peer, connection));
     }
@@ -138,8 +142,8 @@ export async function formDirectLinks(
         'set the same COLLECTIVE_TCP_ALGORITHM (and directThresholds) on every rank',
       );
     }
-    if (!direct || peers === null) {
-      if (direct) await linksUp(s, backend);
+    if (peers === null) {
+      await linksUp(s, backend);
       return;
     }
     const deadline = Date.now() + s.connectTimeoutMs;
@@ -182,7 +186,15 @@ async function exchange(s: TcpSettings, backend: Backend, mine: Uint8Array): Pro
       displs,
     );
   } catch (error) {
-    throw asFormationError(s, error, 'exchanging the direct-link addresses');
+    const mismatch = error instanceof CommError && error.code === 'CollectiveMismatch';
+    throw asFormationError(
+      s,
+      error,
+      'exchanging the direct-link addresses',
+      mismatch
+        ? 'a rank called a collective instead: it runs with COLLECTIVE_TCP_ALGORITHM=star and this one does not; set the same algorithm on every rank'
+        : undefined,
+    );
   }
   return counts.map((_, r) => decodeEntry(all.subarray(r * LINK_ENTRY_BYTES, (r + 1) * LINK_ENTRY_BYTES)));
 }
@@ -195,13 +207,18 @@ async function linksUp(s: TcpSettings, backend: Backend): Promise<void> {
   }
 }
 
-function asFormationError(s: TcpSettings, error: unknown, step: string): BackendError {
+function asFormationError(
+  s: TcpSettings,
+  error: unknown,
+  step: string,
+  suggestion = 'look at the rank the message names; set COLLECTIVE_TCP_ALGORITHM=star to route every collective through rank 0',
+): BackendError {
   if (error instanceof BackendError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return formationFailed(
     s,
     `the group failed while ${step}: ${message}`,
     { cause: error instanceof CommError ? error.code : undefined },
-    'look at the rank the message names; set COLLECTIVE_TCP_ALGORITHM=star to route every collective through rank 0',
+    suggestion,
   );
 }

@@ -1,5 +1,5 @@
 /**
- * A worker's direct-link listener (spec/backend-tcp.md §13.2): it listens on an ephemeral port of
+ * A worker's direct-link listener (spec/backend-tcp.md §14.2): it listens on an ephemeral port of
  * the address the worker reaches rank 0 from, and admits each higher rank of the group exactly once
  * through the peer handshake. Hostile connections are handled as at rank 0's port (§3.5): a bounded
  * table of connections still in the handshake with a deadline each (PendingHandshakes), small frames
