@@ -87,6 +87,8 @@ export class WorkerBackend implements Backend {
   #sequence = 0;
   #pending: PendingCall | null = null;
   #failure: CommError | null = null;
+  /** Rank 0 closed in order while nothing needed it (§14.4): star calls and messages to rank 0 fail with this. */
+  #coordinatorGone: CommError | null = null;
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
   /** A contribution of at most this many bytes rides in its Begin (spec §2.5). */
@@ -149,7 +151,7 @@ export class WorkerBackend implements Backend {
       },
     };
     connection.onEnd = (error) => {
-      if (this.#closing) return;
+      if (this.#closing || this.#coordinatorGone) return;
       const lost = `rank 0 (the coordinator) ${whyEnded(error)}`;
       const pending = this.#pending;
       // Stopped past the timeout, this rank is the one rank 0 gave up on: its Timeout frame may
@@ -236,6 +238,7 @@ export class WorkerBackend implements Backend {
 
   #route(dest: number): { connection: Connection; relayed: boolean } | CommError {
     if (this.#closing) return closedForMessages();
+    if (dest === 0 && this.#coordinatorGone) return this.#coordinatorGone;
     const peer = this.#peers[dest];
     if (peer) return this.#peerEnded[dest] ?? { connection: peer, relayed: false };
     return { connection: this.#connection, relayed: true };
@@ -339,6 +342,7 @@ export class WorkerBackend implements Backend {
   ): Promise<void> {
     if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
     if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
+    if (this.#coordinatorGone) return Promise.reject(alreadyFailed(fp.kind, this.#coordinatorGone));
     const sequence = this.#sequence++;
     const begin = encodeBegin({
       sequence,
@@ -488,11 +492,24 @@ export class WorkerBackend implements Backend {
         this.#fail(peerFailed(pending?.fp.kind ?? 'collective', rank, reason));
         return;
       }
-      case Tag.Shutdown:
-        this.#fail(
-          peerFailed(pending?.fp.kind ?? 'collective', 0, '(the coordinator) closed its communicator'),
+      case Tag.Shutdown: {
+        const gone = peerFailed(
+          pending?.fp.kind ?? 'collective',
+          0,
+          '(the coordinator) closed its communicator',
         );
+        // A call in flight needs rank 0. Otherwise rank 0 left in order, after every frame it sent:
+        // messages between the other ranks (direct links, §14.4) may still be finishing — a direct
+        // collective that rank 0 completed first — so only what needs rank 0 fails from now on.
+        if (pending || this.#peers.every((p) => p === null)) {
+          this.#fail(gone);
+          return;
+        }
+        this.#coordinatorGone = gone;
+        this.#clock.stop();
+        this.#connection.onFrame = () => {};
         return;
+      }
       default:
         throw protocolError('UNEXPECTED_FRAME', `${tagName(tag)} is not sent by rank 0 after the handshake`);
     }
@@ -568,8 +585,15 @@ export class WorkerBackend implements Backend {
   /** The link is ref'd while a collective or the message layer waits; close() refs it itself. */
   #applyRef(): void {
     if (this.#closing) return;
-    if (this.#callActive || this.#messagesActive) this.#connection.link.ref();
+    const active = this.#callActive || this.#messagesActive;
+    if (active) this.#connection.link.ref();
     else this.#connection.link.unref();
+    // A message may wait on a direct link alone (rank 0's link may have closed, §14.4).
+    for (const peer of this.#peers) {
+      if (peer === null) continue;
+      if (active) peer.link.ref();
+      else peer.link.unref();
+    }
   }
 
   /** The message layer ends the group (§12.5): rank 0 hears Fail and aborts the others; this rank fails with `error`. */

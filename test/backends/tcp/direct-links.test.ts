@@ -16,8 +16,18 @@ import { PeerListener } from '../../../src/backends/tcp/peers/listener.js';
 import type { Connection } from '../../../src/backends/star/connection.js';
 import { decodeReject, newNonce, RejectReason } from '../../../src/backends/star/handshake.js';
 import { PROTOCOL_VERSION, Tag } from '../../../src/backends/star/protocol.js';
+import type { Communicator } from '../../../src/communicator/communicator.js';
 import { BackendError, CommError } from '../../../src/communicator/errors.js';
-import { backendError, BASE, errorOf, frame, RankChild, startRankZero, stopChildren } from './support.js';
+import {
+  backendError,
+  BASE,
+  errorOf,
+  formGroup,
+  frame,
+  RankChild,
+  startRankZero,
+  stopChildren,
+} from './support.js';
 
 const LINKS_RANK = fileURLToPath(new URL('./fixtures/links-rank.ts', import.meta.url));
 /** The contract: a lost link fails every rank within this long (ms). */
@@ -89,6 +99,27 @@ describe('tcp direct links', () => {
     }
     expect(elapsed).toBeLessThan(DETECTION_LIMIT_MS);
     for (const r of ranks) expect((await r.exited).code).toBe(0);
+  });
+
+  it('rank 0 closing in order does not fail messages between workers still in flight; what needs rank 0 then fails naming it', async () => {
+    const [zero, one, two] = (await formGroup(3, { algorithm: 'direct' })) as [
+      Communicator,
+      Communicator,
+      Communicator,
+    ];
+    const waiting = two.recv(Float64Array, 1, 5);
+    // close() resolves once rank 0's links have closed: both workers have read its Shutdown by then.
+    await zero.close();
+    await one.send(Float64Array.of(42), 2, 5);
+    expect(Array.from((await waiting).data)).toEqual([42]);
+    for (const comm of [one, two]) {
+      const e = (await errorOf(comm.barrier())) as CommError;
+      expect(e.code).toBe('CollectiveFailed');
+      expect(e.message).toMatch(/rank 0 \(the coordinator\) closed its communicator/);
+    }
+    const toZero = (await errorOf(one.send(Float64Array.of(1), 0, 5))) as CommError;
+    expect(toZero.code).toBe('CollectiveFailed');
+    await Promise.all([one.close(), two.close()]);
   });
 
   it('ranks that disagree on the algorithm or its thresholds fail formation on every rank, naming the setting', async () => {
