@@ -1,28 +1,48 @@
 /**
- * tcp allreduce across namespace hosts (test/support/netns.ts): R ranks, one per network namespace,
- * float64 sum allreduce at each size, with the hosts' links unlimited and rate-limited with tbf,
- * alternated batch by batch in one world (A, B, A, B, …), beside the bandwidth bound 2·(R−1)/R·n/rate
- * of a bandwidth-optimal algorithm and the star's own bound (R−1)·n/rate (rank 0's link carries every
- * other rank's n in and the result out). Each batch also times one raw Node socket stream from host 1
- * to host 0, to show what a link carries on this machine now. Needs root and iproute2.
- * spec/performance.md §4.4.
+ * tcp allreduce across namespace hosts (test/support/netns.ts), star vs direct side by side: R ranks,
+ * one per network namespace, two worlds on the same hosts (TcpOptions.algorithm 'star' and 'direct',
+ * rank 0 on two ports), float64 sum allreduce at each size, the two alternated batch by batch
+ * (A, B, A, B, …) on links rate-limited with tbf (and, with --unlimited, on plain links too), beside the
+ * bandwidth bound 2·(R−1)/R·n/rate of a bandwidth-optimal algorithm and the star's own bound
+ * (R−1)·n/rate (rank 0's link carries every other rank's n in and the result out). Each batch also
+ * times one raw Node socket stream from host 1 to host 0, to show what a link carries on this machine
+ * now. Needs root and iproute2. spec/performance.md §4.4, §4.6.
  *
- *   npx tsx bench/hosts/main.ts [--quick] [--ranks 4] [--rate 1gbit] [--sizes 2097152,8388608] [--batches 3]
+ *   npx tsx bench/hosts/main.ts [--quick] [--ranks 3,4] [--rate 1gbit] [--sizes 2097152,8388608]
+ *     [--batches 3] [--algorithms star,direct] [--unlimited]
  */
+import { parseArgs } from 'node:util';
 import { createHosts, type Hosts } from '../../test/support/netns.js';
-import { startWorld, type HostRank } from '../../test/hosts/world.js';
+import { COORDINATOR_PORT, startWorld, type HostRank } from '../../test/hosts/world.js';
 
-const args = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
-}
-const quick = args.includes('--quick');
-const ranks = Number(option('ranks', '4'));
-const rate = option('rate', '1gbit');
-const sizes = option('sizes', '2097152,8388608').split(',').map(Number);
-const batches = Number(option('batches', quick ? '1' : '3'));
-const ITERATIONS = quick ? 2 : 7;
+type Algorithm = 'star' | 'direct' | 'auto';
+const ALGORITHMS: readonly Algorithm[] = ['star', 'direct', 'auto'];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    ranks: { type: 'string', default: '4' },
+    rate: { type: 'string', default: '1gbit' },
+    sizes: { type: 'string', default: '2097152,8388608' },
+    batches: { type: 'string' },
+    algorithms: { type: 'string', default: 'star,direct' },
+    unlimited: { type: 'boolean', default: false },
+  },
+});
+const quick = values.quick!;
+const rankCounts = values.ranks!.split(',').map(Number);
+const rate = values.rate!;
+const sizes = values.sizes!.split(',').map(Number);
+const batches = Number(values.batches ?? (quick ? '1' : '3'));
+const algorithms = values.algorithms!.split(',') as Algorithm[];
+for (const a of algorithms)
+  if (!ALGORITHMS.includes(a)) throw new Error(`--algorithms: ${a} is not one of ${ALGORITHMS.join(', ')}`);
+if (rankCounts.some((r) => !Number.isInteger(r) || r < 2 || r > 16))
+  throw new Error(`--ranks: integers 2–16 separated by commas, got ${values.ranks}`);
+if (sizes.some((b) => !Number.isInteger(b) || b <= 0 || b % 8 !== 0))
+  throw new Error(`--sizes: positive multiples of 8 bytes (float64), got ${values.sizes}`);
+const conditions = values.unlimited ? [false, true] : [true];
+const ITERATIONS = quick ? 3 : 7;
 const WARMUP = quick ? 1 : 2;
 /** Collective timeout of the ranks (s): a stuck run ends instead of hanging the benchmark. */
 const TIMEOUT_SECS = 120;
@@ -72,55 +92,82 @@ async function rawStream(world: Hosts): Promise<number> {
   return n / ms / 1e3;
 }
 
-const hosts = await createHosts({ count: ranks });
-try {
-  const world = startWorld(hosts, { scenario: 'measure', timeoutSecs: TIMEOUT_SECS });
-  await Promise.all(world.map((r) => r.next('ready')));
-  const results = new Map<string, number[]>(); // `${limited}:${bytes}` → per-batch medians (ms)
-  for (let b = 0; b < batches; b++) {
-    for (const limited of [false, true]) {
-      for (const host of hosts.hosts)
-        await (limited ? hosts.limit(host.index, rate) : hosts.unlimit(host.index));
-      results.set(`${limited}:raw`, [...(results.get(`${limited}:raw`) ?? []), await rawStream(hosts)]);
-      for (const bytes of sizes) {
-        const key = `${limited}:${bytes}`;
-        results.set(key, [...(results.get(key) ?? []), median(await batch(world, bytes))]);
+const show = (v: readonly number[]) => `${median(v).toFixed(1)} [${v.map((x) => x.toFixed(1)).join(', ')}]`;
+const linkName = (limited: boolean) => (limited ? `${rate} tbf` : 'unlimited');
+
+/** One rank count: hosts, one world per algorithm, batches alternated; prints its table rows. */
+async function measureRanks(ranks: number): Promise<void> {
+  const hosts = await createHosts({ count: ranks });
+  try {
+    const worlds = new Map<Algorithm, HostRank[]>();
+    for (const [i, algorithm] of algorithms.entries()) {
+      const port = COORDINATOR_PORT + i;
+      worlds.set(
+        algorithm,
+        startWorld(hosts, { scenario: 'measure', timeoutSecs: TIMEOUT_SECS, algorithm, port }),
+      );
+    }
+    for (const world of worlds.values()) await Promise.all(world.map((r) => r.next('ready')));
+    const results = new Map<string, number[]>(); // `${limited}:${algorithm}:${bytes}` → batch medians (ms)
+    const add = (key: string, value: number) => results.set(key, [...(results.get(key) ?? []), value]);
+    for (let b = 0; b < batches; b++) {
+      for (const limited of conditions) {
+        for (const host of hosts.hosts)
+          await (limited ? hosts.limit(host.index, rate) : hosts.unlimit(host.index));
+        add(`${limited}:raw`, await rawStream(hosts));
+        for (const bytes of sizes) {
+          // Alternate which algorithm goes first, batch by batch.
+          const order = b % 2 ? [...algorithms].reverse() : algorithms;
+          for (const algorithm of order)
+            add(`${limited}:${algorithm}:${bytes}`, median(await batch(worlds.get(algorithm)!, bytes)));
+        }
       }
     }
+    for (const world of worlds.values()) for (const r of world) r.send({ type: 'close' });
+    await Promise.all([...worlds.values()].flat().map((r) => r.exited));
+    const perSecond = bytesPerSecond(rate);
+    for (const limited of conditions) {
+      console.log(
+        `raw stream host 1 → host 0 (${RAW_BYTES >> 20} MiB, one Node socket), ${linkName(limited)}, MB/s per batch: ` +
+          `[${results
+            .get(`${limited}:raw`)!
+            .map((v) => v.toFixed(1))
+            .join(', ')}] (the rate is ${(perSecond / 1e6).toFixed(1)} MB/s)`,
+      );
+    }
+    for (const limited of conditions) {
+      for (const bytes of sizes) {
+        const bound = ((2 * (ranks - 1)) / ranks) * (bytes / perSecond) * 1000;
+        const starBound = (ranks - 1) * (bytes / perSecond) * 1000;
+        const cells = algorithms.map((a) => show(results.get(`${limited}:${a}:${bytes}`)!));
+        const ratios = algorithms.map(
+          (a) => `${(median(results.get(`${limited}:${a}:${bytes}`)!) / bound).toFixed(2)}×`,
+        );
+        const first = median(results.get(`${limited}:${algorithms[0]!}:${bytes}`)!);
+        const last = median(results.get(`${limited}:${algorithms[algorithms.length - 1]!}:${bytes}`)!);
+        rows.push(
+          `| ${ranks} | ${bytes / 1024 / 1024} MiB | ${linkName(limited)} | ${cells.join(' | ')} | ` +
+            `${(first / last).toFixed(2)}× | ${bound.toFixed(1)} | ${starBound.toFixed(1)} | ${ratios.join(' | ')} |`,
+        );
+      }
+    }
+  } finally {
+    await hosts.teardown();
   }
-  for (const r of world) r.send({ type: 'close' });
-  await Promise.all(world.map((r) => r.exited));
-  const perSecond = bytesPerSecond(rate);
-  const raw = (limited: boolean) =>
-    results
-      .get(`${limited}:raw`)!
-      .map((v) => v.toFixed(1))
-      .join(', ');
-  console.log(`raw stream host 1 → host 0 (${RAW_BYTES >> 20} MiB, one Node socket), MB/s per batch:`);
-  console.log(
-    `  unlimited [${raw(false)}]; ${rate} tbf [${raw(true)}]; the rate is ${(perSecond / 1e6).toFixed(1)} MB/s`,
-  );
-  console.log(`tcp (star) allreduce float64 sum, ${ranks} ranks on ${ranks} namespace hosts; ms, median of`);
-  console.log(
-    `${ITERATIONS} calls per batch (slowest rank), then median of ${batches} batch(es) [each batch]`,
-  );
-  console.log(
-    '| Size | unlimited | ' +
-      rate +
-      ' tbf | bound 2(R−1)/R·n/rate | star bound (R−1)·n/rate | ratio to bound |',
-  );
-  console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const bytes of sizes) {
-    const free = results.get(`false:${bytes}`)!;
-    const limited = results.get(`true:${bytes}`)!;
-    const bound = ((2 * (ranks - 1)) / ranks) * (bytes / perSecond) * 1000;
-    const starBound = (ranks - 1) * (bytes / perSecond) * 1000;
-    const show = (v: number[]) => `${median(v).toFixed(1)} [${v.map((x) => x.toFixed(1)).join(', ')}]`;
-    const mib = `${bytes / 1024 / 1024} MiB`;
-    console.log(
-      `| ${mib} | ${show(free)} | ${show(limited)} | ${bound.toFixed(1)} | ${starBound.toFixed(1)} | ${(median(limited) / bound).toFixed(2)}× |`,
-    );
-  }
-} finally {
-  await hosts.teardown();
 }
+
+const rows: string[] = [];
+for (const ranks of rankCounts) await measureRanks(ranks);
+const first = algorithms[0]!;
+const last = algorithms[algorithms.length - 1]!;
+console.log(
+  `tcp allreduce float64 sum on namespace hosts (one rank each); ms, median of ${ITERATIONS} calls per batch ` +
+    `(slowest rank), then median of ${batches} batch(es) [each batch]; bound = 2(R−1)/R·n/rate, ` +
+    `star bound = (R−1)·n/rate`,
+);
+console.log(
+  `| Ranks | Size | Links | ${algorithms.join(' | ')} | ${first}/${last} | bound | star bound | ` +
+    `${algorithms.map((a) => `${a}/bound`).join(' | ')} |`,
+);
+console.log(`|${' --- |'.repeat(6 + 2 * algorithms.length)}`);
+for (const row of rows) console.log(row);

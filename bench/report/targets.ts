@@ -153,6 +153,29 @@ export const TARGETS: readonly Target[] = [
     maxRatio: 1.5,
     statement: 'tcp alltoall 1 MiB per pair, 4 ranks ≤ 1.5× Open MPI tcp',
   },
+  // Issue 14 (scale out): the direct algorithms forced (tcp-direct) against Open MPI and the star forced
+  // (tcp-star); the default (tcp, auto) keeps small calls on the star.
+  {
+    backend: 'tcp-direct',
+    baseline: 'mpi-tcp',
+    workload: { ...allreduce2MiB, ranks: 4 },
+    maxRatio: 1,
+    statement: 'tcp direct allreduce 2 MiB, 4 ranks ≤ 1.0× Open MPI tcp',
+  },
+  {
+    backend: 'tcp-direct',
+    baseline: 'tcp-star',
+    workload: { ...allreduce2MiB, ranks: 8 },
+    maxRatio: 1 / 3,
+    statement: 'tcp direct allreduce 2 MiB, 8 ranks ≥ 3× faster than the star',
+  },
+  {
+    backend: 'tcp',
+    baseline: 'tcp-star',
+    workload: allreduce8,
+    maxRatio: 1.1,
+    statement: 'tcp (auto) allreduce 8 B no slower than the star (≤ 1.1×, the noise of one run)',
+  },
 ];
 
 export interface TargetOutcome {

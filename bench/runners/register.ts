@@ -5,11 +5,13 @@ import { MpiNativeRunner } from './mpi-native.js';
 import { PostMessageRunner } from './postmessage.js';
 import { ShmRunner } from './shm.js';
 import { SocketRoundTripRunner } from './socket-roundtrip.js';
-import { TcpRunner } from './tcp.js';
+import { TcpAlgorithmRunner, TcpRunner } from './tcp.js';
 import { WsRunner } from './ws.js';
 
 registerRunner(new ShmRunner());
 registerRunner(new TcpRunner());
+registerRunner(new TcpAlgorithmRunner('star'));
+registerRunner(new TcpAlgorithmRunner('direct'));
 registerRunner(new WsRunner());
 registerRunner(new MpiNativeRunner());
 registerRunner(new MpiRunner('vader'));

@@ -20,6 +20,8 @@ export interface StarRankConfig {
   readonly workloads: readonly Workload[];
   readonly library: LibrarySource;
   readonly worldWarmupMs: number;
+  /** tcp: TcpOptions.algorithm ('star' | 'direct' | 'auto'); absent, the backend's default. */
+  readonly algorithm?: 'star' | 'direct' | 'auto';
 }
 
 type TcpModule = typeof import('../../src/backends/tcp/index.js');
@@ -49,7 +51,7 @@ async function connect(config: StarRankConfig): Promise<Communicator> {
     return connectWs(options);
   }
   const { connectTcp } = (await import(libraryModule(config.library, 'backends/tcp/index'))) as TcpModule;
-  return connectTcp(options);
+  return connectTcp(config.algorithm ? { ...options, algorithm: config.algorithm } : options);
 }
 
 async function main(config: StarRankConfig): Promise<void> {

@@ -45,12 +45,14 @@ export async function runStarWorlds(
   backend: StarBackend,
   workloads: readonly Workload[],
   context: RunContext,
+  variant: { name: string; algorithm: 'star' | 'direct' } | undefined = undefined,
 ): Promise<Result[]> {
+  const name = variant?.name ?? backend;
   const results: Result[] = [];
   for (const [ranks, group] of byRanks(workloads)) {
     const collectives = group.filter((w) => w.operation !== 'launch');
     if (collectives.length > 0) {
-      context.log(`${backend}: ${ranks} processes, ${collectives.length} workloads`);
+      context.log(`${name}: ${ranks} processes, ${collectives.length} workloads`);
       const timings = await runProcessWorld({
         ranks,
         entry: new URL('./star-rank.ts', import.meta.url),
@@ -62,10 +64,12 @@ export async function runStarWorlds(
           workloads: collectives,
           library: context.library,
           worldWarmupMs: worldWarmupMs(context.quick),
+          ...(variant ? { algorithm: variant.algorithm } : {}),
         }),
       });
-      results.push(...resultsFromRanks(backend, collectives, timings));
+      results.push(...resultsFromRanks(name, collectives, timings));
     }
+    if (variant) continue; // launch cost does not depend on the algorithm: the tcp runner measures it
     for (const w of group.filter((g) => g.operation === 'launch')) {
       const launched = await measureLaunch(backend, backend, w, context);
       if (launched) results.push(launched);
@@ -92,5 +96,62 @@ export class TcpRunner implements Runner {
 
   run(workloads: readonly Workload[], context: RunContext): Promise<Result[]> {
     return runStarWorlds('tcp', workloads, context);
+  }
+}
+
+/**
+ * spec/performance.md §4.6: the direct algorithms. Each rank sends and receives 2·(R−1)/R·n in
+ * 2·(R−1) messages (reduce-scatter then allgather), so a per-message cost a and a per-byte cost b on
+ * the bytes one rank moves; every rank works at once.
+ */
+export const TCP_DIRECT_MODEL: ScalingModel = {
+  formula: 'T = a·2(R−1) + b·(bytes one rank sends)',
+  coefficients: ['a (per message)', 'b (per byte)'],
+  features(operation: Operation, ranks: number, bytes: number): number[] {
+    const peers = ranks - 1;
+    const perRank: Record<Operation, [number, number]> = {
+      allreduce: [2 * peers, (2 * peers * bytes) / ranks],
+      allgatherv: [peers, peers * bytes],
+      broadcast: [2 * peers, (2 * peers * bytes) / ranks],
+      barrier: [0, 0],
+      pingpong: [2, 2 * bytes],
+      alltoall: [peers, peers * bytes],
+      launch: [0, 0],
+    };
+    return perRank[operation];
+  },
+};
+
+/**
+ * collective's tcp backend with one collective algorithm forced (TcpOptions.algorithm): `tcp-star`
+ * through rank 0 at every size, `tcp-direct` over pairwise messages at every size; the plain `tcp`
+ * runner measures the default (`auto`). Launch cost is the tcp runner's.
+ */
+export class TcpAlgorithmRunner implements Runner {
+  readonly name: string;
+  readonly label: string;
+  readonly kind = 'backend';
+  readonly compareWith: readonly string[];
+  /** Not in the CI smoke (--quick runs every runner that says true): name it with --runners. */
+  readonly inQuick = false;
+  readonly model: ScalingModel;
+
+  constructor(readonly algorithm: 'star' | 'direct') {
+    this.name = `tcp-${algorithm}`;
+    this.label = `collective tcp (${algorithm})`;
+    this.model = algorithm === 'star' ? TCP_MODEL : TCP_DIRECT_MODEL;
+    this.compareWith = algorithm === 'star' ? ['mpi-tcp'] : ['mpi-tcp', 'tcp-star'];
+  }
+
+  covers(workload: Workload): boolean {
+    return workload.operation !== 'launch';
+  }
+
+  async unavailable(): Promise<string | null> {
+    return null;
+  }
+
+  run(workloads: readonly Workload[], context: RunContext): Promise<Result[]> {
+    return runStarWorlds('tcp', workloads, context, { name: this.name, algorithm: this.algorithm });
   }
 }

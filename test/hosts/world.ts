@@ -68,6 +68,13 @@ export interface WorldOptions {
   readonly scenario: 'conformance' | 'failure' | 'measure';
   /** COLLECTIVE_TIMEOUT_SECS for every rank. */
   readonly timeoutSecs: number;
+  /**
+   * TcpOptions.algorithm of every rank: the ranks then call connectTcp with it (fixtures/host-rank.ts);
+   * absent, init() picks everything from the environment.
+   */
+  readonly algorithm?: 'star' | 'direct' | 'auto';
+  /** Rank 0's port (default COORDINATOR_PORT): two worlds on the same hosts need two. */
+  readonly port?: number;
 }
 
 /** Starts one rank per host; ranks pick tcp and rank 0's address from WORLD_SIZE/RANK/MASTER_ADDR. */
@@ -79,13 +86,15 @@ export function startWorld(hosts: Hosts, options: WorldOptions): HostRank[] {
       WORLD_SIZE: String(size),
       RANK: String(host.index),
       MASTER_ADDR: hosts.hosts[0]!.address,
-      MASTER_PORT: String(COORDINATOR_PORT),
+      MASTER_PORT: String(options.port ?? COORDINATOR_PORT),
       COLLECTIVE_TCP_TOKEN: token,
       COLLECTIVE_JOB_ID: `${hosts.hub}-${token.slice(0, 8)}`,
       COLLECTIVE_TIMEOUT_SECS: String(options.timeoutSecs),
       COLLECTIVE_STALL_WARNING_SECS: '0',
     });
-    const child = hosts.node(host.index, ['--import', 'tsx', RANK_PROGRAM, options.scenario], env);
+    const args = ['--import', 'tsx', RANK_PROGRAM, options.scenario];
+    if (options.algorithm) args.push(options.algorithm);
+    const child = hosts.node(host.index, args, env);
     return new HostRank(host.index, child);
   });
 }
