@@ -44,7 +44,10 @@ export const DIRECT_TAGS: TagRange = {
  * frames in flight (eager copies of at most 64 KiB each).
  */
 export function withDirectAlgorithms(backend: Backend, policy: AlgorithmPolicy): Backend {
-  return backend.size > 1 ? new DirectAlgorithms(backend, policy) : backend;
+  // Two ranks: direct moves the same bytes per rank as the star (n each way) plus its agreement
+  // round, so `auto` keeps them on the star; `direct` still forces it (tests, comparisons).
+  const worthIt = backend.size > 2 || (backend.size === 2 && policy.algorithm === 'direct');
+  return worthIt ? new DirectAlgorithms(backend, policy) : backend;
 }
 
 class DirectAlgorithms implements Backend {

@@ -26,8 +26,11 @@ export interface DirectThresholds {
 }
 
 /**
- * Defaults for `auto` (bytes), measured on loopback (spec/performance.md §4.5): below them the star's
- * one round trip wins; above them the direct paths' R-fold spread of the traffic does.
+ * Defaults for `auto` (bytes). Below them a direct call's extra round trips (the agreement round and
+ * each phase's rendezvous, about three) outweigh spreading the bytes; where links are the limit,
+ * direct was R/2 times faster than the star from 2 MiB (4 ranks on rate-limited namespace links,
+ * spec/performance.md §4.6). The crossover depends on a cluster's links and cores:
+ * `directThresholds` moves it.
  */
 export const DEFAULT_DIRECT_THRESHOLDS: Readonly<DirectThresholds> = {
   allreduce: 256 * 1024,

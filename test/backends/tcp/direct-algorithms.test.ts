@@ -145,6 +145,17 @@ describe('direct allreduce (reduce-scatter + allgather)', () => {
     for (const g of got) expect(Array.from(g)).toEqual(new Array(128).fill(3));
     expect(posted.every((b) => b > 0)).toBe(true);
   });
+
+  it('auto with two ranks stays on the star at every size (direct moves the same bytes per rank, plus a round)', async () => {
+    const comms = await group(2, {
+      algorithm: 'auto',
+      directThresholds: { allreduce: 0, allgatherv: 0, broadcast: 0 },
+    });
+    const posted = countPayload(comms);
+    await Promise.all(comms.map((c) => c.allreduce(new Float64Array(4096).fill(c.rank))));
+    await Promise.all(comms.map((c) => c.broadcast(new Float64Array(4096).fill(c.rank), 1)));
+    expect(posted).toEqual([0, 0]);
+  });
 });
 
 describe('direct allgatherv and broadcast', () => {
