@@ -137,6 +137,12 @@ export class CoordinatorBackend implements Backend {
    * completes for the others; the group fails once it has, naming the first of them (spec §7.1).
    */
   readonly #departed: Array<{ rank: number; why: string }> = [];
+  /**
+   * Direct links join the workers (backend-tcp §14): a worker that leaves in order between calls may
+   * still have data of a direct collective arriving at other ranks, so its departure is recorded and
+   * fails the next round that needs it, not the group at once (§14.4).
+   */
+  readonly #lazyDepartures: boolean;
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
   /** A worker's result of at most this many bytes leaves in one Result frame with its Go (spec §2.5). */
@@ -172,6 +178,7 @@ export class CoordinatorBackend implements Backend {
     this.channel = this.#messages;
     this.#relay = new Relay(settings.size, peers, this.#messages, (rank, on) => this.#relayPause(rank, on));
     this.#workers = peers.slice(1);
+    this.#lazyDepartures = (settings.algorithms?.algorithm ?? 'star') !== 'star' && settings.size > 2;
     this.#admission = admission;
     this.#smallBytes = settings.smallBytes;
     this.#queues = peers.map(() => []);
@@ -196,6 +203,10 @@ export class CoordinatorBackend implements Backend {
         // (#onShutdown); an error (a reset: it dropped unread bytes) is not.
         if (error === null && this.#mayDepart(peer.unflushedAtEnd)) {
           this.#departed.push({ rank: r, why: whyEnded(error) });
+          return;
+        }
+        if (error === null && peer.unflushedAtEnd === 0 && this.#departsBetweenCalls()) {
+          this.#departBetweenCalls(r, whyEnded(error));
           return;
         }
         const during = this.#partialSend(r);
@@ -277,6 +288,8 @@ export class CoordinatorBackend implements Backend {
   ): Promise<void> {
     if (this.#closing) return Promise.reject(closedInFlight(fp.kind));
     if (this.#failure) return Promise.reject(alreadyFailed(fp.kind, this.#failure));
+    if (this.#failIfDeparted())
+      return Promise.reject(alreadyFailed(fp.kind, this.#failure as unknown as CommError));
     this.#refWorkers(true);
     return new Promise<void>((resolve, reject) => {
       // Every field written, in one order: one object shape for all calls (a spread of optional
@@ -353,6 +366,7 @@ export class CoordinatorBackend implements Backend {
     const queue = this.#queues[rank] as Contribution[];
     const last = queue[queue.length - 1];
     if (tag === Tag.Begin || tag === Tag.BarrierReady) {
+      if (this.#failIfDeparted()) return;
       if (last && !isComplete(last))
         throw protocolError(
           'UNEXPECTED_FRAME',
@@ -617,13 +631,45 @@ export class CoordinatorBackend implements Backend {
    * from it or still has frames for it; a call only draining its result to other ranks completes.
    */
   #onShutdown(rank: number): void {
-    if (!this.#mayDepart(this.#peers[rank]?.writer.unflushedFrames ?? 0)) {
+    const unflushed = this.#peers[rank]?.writer.unflushedFrames ?? 0;
+    if (unflushed === 0 && this.#departsBetweenCalls()) {
+      this.#departBetweenCalls(rank, DEPARTED);
+      (this.#peers[rank] as Connection).onFrame = () => {};
+      return;
+    }
+    if (!this.#mayDepart(unflushed)) {
       this.#failGroup(rank, DEPARTED);
       return;
     }
     this.#departed.push({ rank, why: DEPARTED });
     // Nothing more is read from it; its link ends when it closes (not a failure of its own).
     (this.#peers[rank] as Connection).onFrame = () => {};
+  }
+
+  /** With direct links and no call in flight: a departure is recorded, not the group's end (§14.4). */
+  #departsBetweenCalls(): boolean {
+    return (
+      this.#lazyDepartures &&
+      this.#local === null &&
+      this.#flushing === null &&
+      !this.#failure &&
+      !this.#closing &&
+      this.#queues.every((queue) => queue.length === 0)
+    );
+  }
+
+  /** `rank` left between calls: rank 0's messages waiting for it fail; the next round fails the group. */
+  #departBetweenCalls(rank: number, why: string): void {
+    this.#departed.push({ rank, why });
+    this.#messages.departed(rank, peerFailed('message', rank, why));
+  }
+
+  /** A round is starting while a rank that left between calls is gone: the group ends, naming it. */
+  #failIfDeparted(): boolean {
+    const departed = this.#lazyDepartures ? this.#departed[0] : undefined;
+    if (departed === undefined) return false;
+    this.#failGroup(departed.rank, departed.why, false);
+    return true;
   }
 
   /**

@@ -9,6 +9,7 @@
 import { CommError } from '../../communicator/errors.js';
 import {
   MAX_HEADER_BYTES,
+  type FrameDeparture,
   type FramePlacement,
   type FrameSink,
   type PairChannel,
@@ -55,6 +56,9 @@ export class StarChannel implements PairChannel {
   readonly timeoutSecs: number;
   #sink: FrameSink | null = null;
   #place: FramePlacement | null = null;
+  #onDeparture: FrameDeparture | null = null;
+  /** Departures reported before attach()'s early deliveries ran: reported after them, in order. */
+  #earlyDepartures: Array<readonly [number, CommError]> = [];
   #onFailure: ((error: CommError) => void) | null = null;
   /** Messages that arrived before attach(), or before the deliveries attach() scheduled: in order, copied. */
   #early: Array<readonly [number, Uint8Array, Uint8Array]> | null = [];
@@ -105,10 +109,16 @@ export class StarChannel implements PairChannel {
     });
   }
 
-  attach(sink: FrameSink, onFailure: (error: CommError) => void, place?: FramePlacement): void {
+  attach(
+    sink: FrameSink,
+    onFailure: (error: CommError) => void,
+    place?: FramePlacement,
+    onDeparture?: FrameDeparture,
+  ): void {
     if (this.#sink) throw internalError('attach() called twice');
     this.#sink = sink;
     this.#place = place ?? null;
+    this.#onDeparture = onDeparture ?? null;
     this.#onFailure = onFailure;
     // Deliveries that came first leave on a microtask, so the layer is set up before its sink runs;
     // messages arriving meanwhile queue behind them (per-source order holds).
@@ -116,6 +126,9 @@ export class StarChannel implements PairChannel {
       const early = this.#early ?? [];
       this.#early = null;
       if (this.#failure === null) for (const [source, h, p] of early) sink(source, h, p);
+      const departures = this.#earlyDepartures;
+      this.#earlyDepartures = [];
+      if (this.#failure === null) for (const [source, error] of departures) onDeparture?.(source, error);
       if (this.#failure) onFailure(this.#failure);
     });
   }
@@ -193,6 +206,25 @@ export class StarChannel implements PairChannel {
     if (inbound.filled < inbound.payload.byteLength) return;
     this.#inbound[source] = null;
     this.#deliver(source, inbound.header, inbound.payload);
+  }
+
+  /**
+   * `source` left in order while the group goes on (its direct link ended cleanly, or rank 0 closed,
+   * backend-tcp §14.4): every frame it sent has been delivered; the layer fails what waits for it.
+   * A message of its only partly arrived means it did not leave in order: the group ends instead.
+   */
+  departed(source: number, error: CommError): void {
+    if (this.#failure) return;
+    if (this.#inbound[source]) {
+      this.host.endGroup(
+        new CommError('CollectiveFailed', 'message', `${error.message} (in the middle of a message)`, {
+          rank: source,
+        }),
+      );
+      return;
+    }
+    if (this.#early !== null) this.#earlyDepartures.push([source, error]);
+    else this.#onDeparture?.(source, error);
   }
 
   /** The group failed (or this rank closed): once; pending posts reject, the layer hears of it. */

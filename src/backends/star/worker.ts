@@ -221,10 +221,14 @@ export class WorkerBackend implements Backend {
     connection.onEnd = (error) => {
       if (this.#closing || this.#failure) return;
       const why = `(its direct link to rank ${this.rank}) ${whyEnded(error)}`;
-      // A clean end is the peer closing or exiting: rank 0 hears of it too and fails what still
-      // needs it; an error (reset, a broken frame) ends the group now, on every rank (§14.4).
-      if (error === null) this.#peerEnded[peer] = peerFailed('send', peer, why);
-      else this.#endGroup(peerFailed('collective', peer, why));
+      // A clean end after whole frames is the peer closing or exiting in order: what still waits for
+      // it fails, the rest goes on (rank 0 fails later collectives that need it). An error (reset, a
+      // broken frame) or an end inside a frame ends the group now, on every rank (§14.4).
+      if (error === null && connection.reader.bufferedBytes === 0) {
+        const gone = peerFailed('message', peer, why);
+        this.#peerEnded[peer] = gone;
+        this.#messages.departed(peer, gone);
+      } else this.#endGroup(peerFailed('collective', peer, why));
     };
   }
 
@@ -508,6 +512,7 @@ export class WorkerBackend implements Backend {
         this.#coordinatorGone = gone;
         this.#clock.stop();
         this.#connection.onFrame = () => {};
+        this.#messages.departed(0, peerFailed('message', 0, '(the coordinator) closed its communicator'));
         return;
       }
       default:
@@ -609,6 +614,8 @@ export class WorkerBackend implements Backend {
     this.#messages.failed(error);
     this.#clock.stop();
     this.#connection.reader.detachSink();
+    // A piece being placed into a receive's buffer must not land after its rejection.
+    for (const peer of this.#peers) peer?.reader.detachSink();
     const pending = this.#pending;
     this.#pending = null;
     pending?.reject(error);

@@ -29,6 +29,15 @@ export type FrameSink = (source: number, header: Uint8Array, payload: Uint8Array
  * itself. A channel that receives a frame in pieces may ask; the frame is then delivered to the sink
  * with that very view as its payload. Never throws.
  */
+/**
+ * World rank `source` left in order (it closed its communicator, or its process ended, after every
+ * frame it sent had arrived), while the group goes on: receives and probes that name it, rendezvous
+ * sends to it and messages of its still arriving can never complete, and fail with `error`; messages
+ * it sent that already arrived can still be received. Optional: a channel whose group fails as a
+ * whole when any rank leaves never calls it.
+ */
+export type FrameDeparture = (source: number, error: CommError) => void;
+
 export type FramePlacement = (source: number, header: Uint8Array, bytes: number) => Uint8Array | null;
 
 /**
@@ -49,7 +58,12 @@ export interface PairChannel {
    * each arriving frame, and `onFailure` once when the group fails (a peer died or closed, a
    * timeout ended the group, close()): the message layer rejects every pending operation with it.
    */
-  attach(sink: FrameSink, onFailure: (error: CommError) => void, place?: FramePlacement): void;
+  attach(
+    sink: FrameSink,
+    onFailure: (error: CommError) => void,
+    place?: FramePlacement,
+    onDeparture?: FrameDeparture,
+  ): void;
   /**
    * Optional: delivers, synchronously, every frame that has already arrived (calls the sink), and
    * says whether any did. A shared-memory backend implements it so that a receive can spin briefly

@@ -114,6 +114,8 @@ export class MessageEngine implements MessageLayer {
   #nextReceiveId = 0;
   #failure: CommError | null = null;
   #pumping = false;
+  /** World ranks that left in order, and what naming them fails with (#departed). */
+  readonly #gone = new Map<number, CommError>();
 
   constructor(channel: PairChannel, rank: number, size: number) {
     this.rank = rank;
@@ -127,6 +129,7 @@ export class MessageEngine implements MessageLayer {
       (source, header, payload) => this.#frame(source, header, payload),
       (error) => this.#fail(error),
       (source, header, bytes) => this.#placeData(source, header, bytes),
+      (source, error) => this.#departed(source, error),
     );
   }
 
@@ -139,6 +142,8 @@ export class MessageEngine implements MessageLayer {
     describe = `send to world rank ${dest}, tag ${tag} (context ${context})`,
   ): Promise<void> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
+    const gone = this.#gone.get(dest);
+    if (gone !== undefined) return Promise.reject(gone);
     const bytes = payload.length;
     if (dest === this.rank)
       return this.#sendSelf({ source: dest, tag, kind, bytes }, context, payload, describe);
@@ -205,6 +210,8 @@ export class MessageEngine implements MessageLayer {
       }
       return Promise.resolve(found.envelope);
     }
+    const gone = found === undefined ? this.#gone.get(source) : undefined;
+    if (gone !== undefined) return Promise.reject(gone);
     return new Promise<Envelope>((resolve, reject) => {
       const wait = this.#watchdog.add(describe, reject);
       const recv: PostedRecv = { context, source, tag, place, resolve, reject, wait };
@@ -219,6 +226,8 @@ export class MessageEngine implements MessageLayer {
     const found = this.iprobe(context, source, tag);
     if (this.#failure !== null) return Promise.reject(this.#failure);
     if (found !== null) return Promise.resolve(found);
+    const gone = this.#gone.get(source);
+    if (gone !== undefined) return Promise.reject(gone);
     return new Promise<Envelope>((resolve, reject) => {
       const wait = this.#watchdog.add(describe, reject);
       this.#probes.push({ context, source, tag, resolve, reject, wait });
@@ -472,6 +481,40 @@ export class MessageEngine implements MessageLayer {
   }
 
   /** The group failed: every waiting operation rejects with `error`, and every later one. */
+  /**
+   * World rank `source` left in order (the channel's FrameDeparture): every frame it sent has
+   * arrived, so what still waits for it never completes — posted receives and probes naming it,
+   * rendezvous sends to it, its large messages not yet received (their data would never come) and
+   * DATA of its still arriving fail with `error`, as does any later call naming it. Its eager
+   * messages that arrived stay receivable; receives from ANY_SOURCE stay posted.
+   */
+  #departed(source: number, error: CommError): void {
+    if (this.#failure !== null || this.#gone.has(source)) return;
+    this.#gone.set(source, error);
+    for (const recv of this.#posted.takeAll((r) => r.source === source)) {
+      this.#watchdog.done(recv.wait);
+      recv.reject(error);
+    }
+    for (const probe of this.#probes.takeAll((p) => p.source === source)) {
+      this.#watchdog.done(probe.wait);
+      probe.reject(error);
+    }
+    // Its large messages that no receive took yet: their data stayed with it, and never comes.
+    this.#unexpected.takeAll((u) => u.source === source && u.payload === null);
+    for (const [id, send] of this.#sends) {
+      if (send.dest !== source) continue;
+      this.#sends.delete(id);
+      this.#watchdog.done(send.wait);
+      send.reject(error);
+    }
+    for (const [id, incoming] of this.#incoming) {
+      if (incoming.source !== source) continue;
+      this.#incoming.delete(id);
+      this.#watchdog.done(incoming.recv.wait);
+      incoming.recv.reject(error);
+    }
+  }
+
   #fail(error: CommError): void {
     if (this.#failure !== null) return;
     this.#failure = error;

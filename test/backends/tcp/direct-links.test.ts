@@ -108,10 +108,15 @@ describe('tcp direct links', () => {
       Communicator,
     ];
     const waiting = two.recv(Float64Array, 1, 5);
+    const fromZero = errorOf(two.recv(Float64Array, 0, 9));
     // close() resolves once rank 0's links have closed: both workers have read its Shutdown by then.
     await zero.close();
     await one.send(Float64Array.of(42), 2, 5);
     expect(Array.from((await waiting).data)).toEqual([42]);
+    // A receive from rank 0 posted before it left can never match: it fails at once, not at the timeout.
+    expect(((await fromZero) as CommError).message).toMatch(
+      /rank 0 \(the coordinator\) closed its communicator/,
+    );
     for (const comm of [one, two]) {
       const e = (await errorOf(comm.barrier())) as CommError;
       expect(e.code).toBe('CollectiveFailed');
@@ -120,6 +125,30 @@ describe('tcp direct links', () => {
     const toZero = (await errorOf(one.send(Float64Array.of(1), 0, 5))) as CommError;
     expect(toZero.code).toBe('CollectiveFailed');
     await Promise.all([one.close(), two.close()]);
+  });
+
+  it('a worker that sends and closes between calls fails no one: its data arrives, what waits for it fails, the next collective fails naming it', async () => {
+    const [zero, one, two] = (await formGroup(3, { algorithm: 'direct' })) as [
+      Communicator,
+      Communicator,
+      Communicator,
+    ];
+    const never = errorOf(one.recv(Float64Array, 2, 99));
+    await two.send(Float64Array.of(7), 1, 5);
+    // Resolves once rank 0 and rank 1 have read its Shutdown and its links' ends.
+    await two.close();
+    // Rank 0 is not failed by the departure between calls: its own message to rank 1 still goes.
+    await zero.send(Float64Array.of(8), 1, 6);
+    expect(Array.from((await one.recv(Float64Array, 0, 6)).data)).toEqual([8]);
+    expect(Array.from((await one.recv(Float64Array, 2, 5)).data)).toEqual([7]);
+    const e = (await never) as CommError;
+    expect(e.code).toBe('CollectiveFailed');
+    expect(e.message).toMatch(/rank 2 \(its direct link to rank 1\)/);
+    for (const error of await Promise.all([errorOf(zero.barrier()), errorOf(one.barrier())])) {
+      expect((error as CommError).code).toBe('CollectiveFailed');
+      expect(error.message).toMatch(/rank 2 /);
+    }
+    await Promise.all([zero.close(), one.close()]);
   });
 
   it('ranks that disagree on the algorithm or its thresholds fail formation on every rank, naming the setting', async () => {
