@@ -167,12 +167,14 @@ export class NetListener implements LinkListener {
     readonly port: number,
     warn: (message: string) => void,
     readonly readBytes: number = STATIC_READ_BYTES,
+    /** Who listens, as warnings name it: rank 0's port, or a worker's direct-link listener (`tcp rank 3`). */
+    who = 'tcp rank 0',
   ) {
     this.address = formatHostPort(host, port);
     server.on('connection', (socket: Socket) =>
       this.onLink(adoptAccepted(socket, readBytes > 0 ? new StaticReads(readBytes) : null)),
     );
-    server.on('error', (error) => warn(`tcp rank 0: listening socket error: ${error.message}`));
+    server.on('error', (error) => warn(`${who}: listening socket error: ${error.message}`));
   }
 
   unref(): void {

@@ -76,7 +76,15 @@ export class PeerListener {
     });
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    return new PeerListener(settings, new NetListener(server, host, port, settings.warn), onLink);
+    const net = new NetListener(
+      server,
+      host,
+      port,
+      settings.warn,
+      undefined,
+      `tcp rank ${settings.rank} (direct links)`,
+    );
+    return new PeerListener(settings, net, onLink);
   }
 
   get host(): string {
