@@ -7,9 +7,9 @@
  * STAGING_BOUND_BYTES. A rank that staged every other rank's whole buffer (R−1 = 7 × 64 MiB = 448 MiB)
  * or a copy of the result per peer fails it clearly. One run: 8 processes on 2 cores are heavy.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryChild } from './memory-child.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/direct-memory-rank.ts', import.meta.url));
 const MiB = 1024 * 1024;
@@ -23,50 +23,7 @@ const BUFFER_BYTES = 64 * MiB;
 const STAGING_BOUND_BYTES = BUFFER_BYTES * 1.5 + 64 * MiB;
 const TEST_LIMIT_MS = 180_000;
 
-type Message = Record<string, unknown> & { type: string };
-
-/** One rank's process; its messages in arrival order. */
-class RankProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  stderr = '';
-  readonly #messages: Message[] = [];
-  #waiters: Array<() => void> = [];
-
-  constructor(args: Record<string, unknown>) {
-    this.child = fork(FIXTURE, [JSON.stringify(args)], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    this.child.stderr!.on('data', (chunk: Buffer) => void (this.stderr += chunk.toString('utf8')));
-    this.child.on('message', (m) => {
-      this.#messages.push(m as Message);
-      for (const w of this.#waiters.splice(0)) w();
-    });
-    this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code) => {
-        for (const w of this.#waiters.splice(0)) w();
-        resolve(code);
-      }),
-    );
-  }
-
-  async next(type: string): Promise<Message> {
-    for (;;) {
-      const at = this.#messages.findIndex((m) => m.type === type || m.type === 'error');
-      if (at >= 0) {
-        const [found] = this.#messages.splice(at, 1) as [Message];
-        if (found.type === 'error') throw new Error(`rank failed: ${String(found['error'])}`);
-        return found;
-      }
-      if (this.child.exitCode !== null || this.child.signalCode !== null)
-        throw new Error(`rank exited without '${type}'; stderr:\n${this.stderr}`);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
-}
-
-const ranks: RankProcess[] = [];
+const ranks: MemoryChild[] = [];
 afterEach(async () => {
   for (const r of ranks.splice(0)) {
     if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
@@ -81,10 +38,11 @@ describe('direct allreduce memory', () => {
     `${RANKS} ranks × ${mib(BUFFER_BYTES)}: no rank's peak RSS grows more than ${mib(STAGING_BOUND_BYTES)} beyond its own buffers`,
     async () => {
       const common = { size: RANKS, elements: BUFFER_BYTES / 8, algorithm: 'direct' };
-      const first = new RankProcess({ ...common, rank: 0, port: 0 });
+      const first = new MemoryChild({ ...common, rank: 0, port: 0 }, FIXTURE);
       ranks.push(first);
       const { port } = (await first.next('listening')) as unknown as { port: number };
-      for (let rank = 1; rank < RANKS; rank++) ranks.push(new RankProcess({ ...common, rank, port }));
+      for (let rank = 1; rank < RANKS; rank++)
+        ranks.push(new MemoryChild({ ...common, rank, port }, FIXTURE));
       const allocated = await Promise.all(ranks.map((r) => r.next('allocated')));
       const measured = await Promise.all(ranks.map((r) => r.next('measured')));
       const report = measured.map((m, rank) => {

@@ -18,8 +18,9 @@ export class MemoryChild {
   #waiters: Array<() => void> = [];
   stderr = '';
 
-  constructor(args: Record<string, unknown>) {
-    this.child = fork(FIXTURE, [JSON.stringify(args)], {
+  /** `fixture`: the script to fork (default fixtures/memory.ts); it reports over IPC. */
+  constructor(args: Record<string, unknown>, fixture = FIXTURE) {
+    this.child = fork(fixture, [JSON.stringify(args)], {
       execArgv: ['--import', 'tsx', '--expose-gc'],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
