@@ -16,6 +16,12 @@ import { encodePeerHello, JOB_MISMATCH_ADVICE, peerProof, type PeerIds } from '.
 
 const FIRST_RETRY_MS = 10;
 const MAX_RETRY_MS = 250;
+/**
+ * Connect errors that say the address cannot be reached from here (a route prohibits it, no route,
+ * a firewall's refusal): final at once. The peer's listener opened before the addresses were
+ * exchanged, so nothing is gained by waiting for it, unlike a worker dialing rank 0 (§3.5).
+ */
+const UNREACHABLE = new Set(['EACCES', 'EPERM', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 const ADVICE =
   "check that the ranks can reach each other's addresses (firewalls, routes), or set COLLECTIVE_TCP_ALGORITHM=star to route every collective through rank 0";
@@ -65,7 +71,8 @@ export async function dialPeer(
       link = result;
       break;
     }
-    if (abort.signal.aborted || Date.now() + wait >= deadline || result.failure === 'unresolved') {
+    const final = result.failure === 'unresolved' || UNREACHABLE.has(result.code ?? '');
+    if (abort.signal.aborted || Date.now() + wait >= deadline || final) {
       throw linkFailed(s, peer, address, `${result.code ?? result.message}`, { errno: result.code });
     }
     await delay(wait);
