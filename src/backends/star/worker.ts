@@ -89,6 +89,9 @@ export class WorkerBackend implements Backend {
   #failure: CommError | null = null;
   /** Rank 0 closed in order while nothing needed it (§14.4): star calls and messages to rank 0 fail with this. */
   #coordinatorGone: CommError | null = null;
+  #announceFailure: (error: CommError) => void = () => {};
+  /** Settles with the group's failure once this rank learns of it (never rejects; pending while the group lives). */
+  readonly failed = new Promise<CommError>((resolve) => (this.#announceFailure = resolve));
   #closing: Promise<void> | null = null;
   readonly #clock: StallClock;
   /** A contribution of at most this many bytes rides in its Begin (spec §2.5). */
@@ -611,6 +614,7 @@ export class WorkerBackend implements Backend {
   #fail(error: CommError): void {
     if (this.#failure) return;
     this.#failure = error;
+    this.#announceFailure(error);
     this.#messages.failed(error);
     this.#clock.stop();
     this.#connection.reader.detachSink();

@@ -57,16 +57,22 @@ export async function dialPeer(
   port: number,
   deadline: number,
   adopt: (connection: Connection) => void,
+  /** Aborted: the group failed meanwhile; the dial stops (rejecting) and closes what it opened. */
+  stop?: AbortSignal,
 ): Promise<void> {
   const address = formatHostPort(host, port);
   const dial = netDialer(host, port);
   let wait = FIRST_RETRY_MS;
   let link: Link | null = null;
   while (link === null) {
+    if (stop?.aborted) throw linkFailed(s, peer, address, 'the group failed while dialing');
     const abort = new AbortController();
+    const onStop = (): void => abort.abort();
+    stop?.addEventListener('abort', onStop, { once: true });
     const timer = setTimeout(() => abort.abort(), Math.max(1, deadline - Date.now()));
     const result = await dial(abort.signal);
     clearTimeout(timer);
+    stop?.removeEventListener('abort', onStop);
     if (!isDialError(result)) {
       link = result;
       break;
@@ -78,7 +84,11 @@ export async function dialPeer(
     await delay(wait);
     wait = Math.min(wait * 2, MAX_RETRY_MS);
   }
-  return handshake(s, peer, address, new Connection(link), deadline, adopt);
+  if (stop?.aborted) {
+    link.destroy();
+    throw linkFailed(s, peer, address, 'the group failed while dialing');
+  }
+  return handshake(s, peer, address, new Connection(link), deadline, adopt, stop);
 }
 
 function handshake(
@@ -88,11 +98,15 @@ function handshake(
   connection: Connection,
   deadline: number,
   adopt: (connection: Connection) => void,
+  stop: AbortSignal | undefined,
 ): Promise<void> {
   const nonce = newNonce();
   return new Promise<void>((resolve, reject) => {
     let ids: PeerIds | null = null;
+    const onStop = (): void => fail(linkFailed(s, peer, address, 'the group failed during the handshake'));
+    stop?.addEventListener('abort', onStop, { once: true });
     const fail = (error: BackendError): void => {
+      stop?.removeEventListener('abort', onStop);
       clearTimeout(timer);
       connection.onEnd = () => {};
       connection.onFrame = () => {};
@@ -157,6 +171,7 @@ function handshake(
           );
         }
         clearTimeout(timer);
+        stop?.removeEventListener('abort', onStop);
         connection.onEnd = () => {};
         connection.onFrame = () => {};
         connection.reader.maxPayload = MAX_FRAME_PAYLOAD;

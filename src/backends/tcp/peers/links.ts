@@ -39,6 +39,8 @@ const MAX_HOST_BYTES = LINK_ENTRY_BYTES - HOST_AT;
 export interface PeerHost {
   readonly localHost: string | undefined;
   attachPeer(peer: number, connection: Connection): void;
+  /** Settles with the group's failure once this rank learns of it. */
+  readonly failed: Promise<CommError>;
 }
 
 interface Entry {
@@ -147,15 +149,26 @@ export async function formDirectLinks(
       return;
     }
     const deadline = Date.now() + s.connectTimeoutMs;
+    // Another rank's failure ends the group while this one dials: its dials stop, and it reports
+    // that cause — not a reset of its own handshake by a peer that gave up for the same reason.
+    const abort = new AbortController();
+    const groupFailed = peers.failed.then((error) => {
+      abort.abort();
+      return error;
+    });
     const dials: Array<Promise<void>> = [];
     for (let j = 1; j < rank; j++) {
       const entry = table[j] as Entry;
-      dials.push(
-        dialPeer(s, j, entry.host, entry.port, deadline, (connection) => peers.attachPeer(j, connection)),
-      );
+      const adopt = (connection: Connection): void => peers.attachPeer(j, connection);
+      dials.push(dialPeer(s, j, entry.host, entry.port, deadline, adopt, abort.signal));
     }
-    const outcomes = await Promise.allSettled(dials);
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    const settled = Promise.allSettled(dials);
+    const first = await Promise.race([settled, groupFailed]);
+    if (first instanceof CommError) {
+      await settled;
+      throw asFormationError(s, first, 'opening the direct links');
+    }
+    const failed = first.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) {
       const error = failed.reason as BackendError;
       // The others are waiting in the barrier: end the group so theirs fails now, naming this link.
