@@ -31,7 +31,9 @@ describe('direct links across namespace hosts', () => {
       const exits = await Promise.all(ranks.map((r) => r.exited));
       for (const [r, exit] of exits.entries()) {
         expect(exit.code, `rank ${r}: ${ranks[r]!.stderr}`).not.toBe(0);
-        expect(ranks[r]!.stderr).toMatch(/InitializationFailed/);
+        expect(ranks[r]!.stderr, `rank ${r} ended with ${JSON.stringify(exit)}`).toMatch(
+          /InitializationFailed/,
+        );
       }
       expect(ranks[3]!.stderr).toMatch(
         new RegExp(

@@ -6,7 +6,7 @@
  */
 import { BackendError } from '../../../communicator/errors.js';
 import { formatHostPort } from '../../../communicator/host-address.js';
-import { isDialError, type Link } from '../../link/link.js';
+import { isDialError, type DialError, type Dialer, type Link } from '../../link/link.js';
 import { Connection } from '../../star/connection.js';
 import { decodeChallenge, decodeReject, newNonce, proofMatches } from '../../star/handshake.js';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ProtocolError, Tag, tagName } from '../../star/protocol.js';
@@ -42,6 +42,29 @@ function linkFailed(
   );
 }
 
+/**
+ * One dial that settles when `signal` aborts, too: an aborted connect closes its socket without an
+ * 'error' or 'connect' event, so the dialer's own promise would never settle. A link that still
+ * arrives after the abort is closed.
+ */
+function attempt(dial: Dialer, signal: AbortSignal): Promise<Link | DialError> {
+  return new Promise((resolve) => {
+    const aborted = (): void =>
+      resolve({
+        failure: 'other',
+        code: 'ETIMEDOUT',
+        message: 'the connect was given up (deadline, or the group failed)',
+      });
+    if (signal.aborted) return aborted();
+    signal.addEventListener('abort', aborted, { once: true });
+    void dial(signal).then((result) => {
+      signal.removeEventListener('abort', aborted);
+      if (signal.aborted && !isDialError(result)) result.destroy();
+      resolve(result);
+    });
+  });
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -70,13 +93,14 @@ export async function dialPeer(
     const onStop = (): void => abort.abort();
     stop?.addEventListener('abort', onStop, { once: true });
     const timer = setTimeout(() => abort.abort(), Math.max(1, deadline - Date.now()));
-    const result = await dial(abort.signal);
+    const result = await attempt(dial, abort.signal);
     clearTimeout(timer);
     stop?.removeEventListener('abort', onStop);
     if (!isDialError(result)) {
       link = result;
       break;
     }
+    if (stop?.aborted) throw linkFailed(s, peer, address, 'the group failed while dialing');
     const final = result.failure === 'unresolved' || UNREACHABLE.has(result.code ?? '');
     if (abort.signal.aborted || Date.now() + wait >= deadline || final) {
       throw linkFailed(s, peer, address, `${result.code ?? result.message}`, { errno: result.code });
